@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine with Python 3.11 and pip:
+#   make run   -> .venv, install, open the TUI on a generated demo archive
+#   make test  -> .venv, install with test extras, run the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test screenshots bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/irpa-tui --demo
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+screenshots: $(VENV)/.installed-test
+	$(BIN)/python screenshots/make_screenshots.py
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

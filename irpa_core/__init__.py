@@ -1,0 +1,19 @@
+"""irpa_core: read, edit and write IREE parameter archives, GGUF and
+safetensors. Never imports textual; imports numpy only where numbers are
+needed (statistics), so listing an archive stays fast.
+
+Public API::
+
+    open_archive(*paths) -> Archive      # .irpa / .gguf / .safetensors / shard dirs
+    Archive, Entry, SourceFile           # plain data (irpa_core.model)
+    IrpaError, ArchiveError, PlanError   # the only exceptions raised on purpose
+"""
+
+from .errors import ArchiveError, Cancelled, IrpaError, PlanError, WriteError
+from .model import Archive, Entry, SourceFile, iter_chunks, read_bytes
+from .formats import open_archive
+
+__all__ = [
+    "open_archive", "Archive", "Entry", "SourceFile", "read_bytes", "iter_chunks",
+    "IrpaError", "ArchiveError", "PlanError", "WriteError", "Cancelled",
+]

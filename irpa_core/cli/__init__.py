@@ -1,0 +1,73 @@
+"""``irpa`` command line: a dispatcher over one module per subcommand.
+
+Each module in this package exposes ``build_parser(prog) -> ArgumentParser``
+and ``run(args) -> int``. Only the chosen subcommand's module is imported, so
+``irpa dump`` does not pay for numpy or rich features it does not use.
+Every ``IrpaError`` becomes ``irpa: error: ...`` and exit 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import IrpaError
+
+# subcommand -> (module, one-line help). Modules live next to this file.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dump": ("dump", "list the parameters of archives (like iree-dump-parameters)"),
+    "convert": ("convert", "write a new .irpa with edits (like iree-convert-parameters)"),
+    "create": ("create", "create an .irpa from declarations (like iree-create-parameters)"),
+    "stats": ("stats", "statistics of tensors: min, max, mean, std, percentiles, histogram"),
+    "verify": ("verify", "check an output archive against its sources under an edit"),
+    "diff": ("diff", "compare two archives by name, bytes and values"),
+}
+
+
+class CliError(IrpaError):
+    """Bad command-line usage."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports usage errors as ``irpa: error:`` with exit 1."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise CliError(f"{self.prog}: {message}")
+
+
+def _usage() -> str:
+    lines = ["usage: irpa COMMAND [ARGS...]", "", "commands:"]
+    width = max(map(len, COMMANDS))
+    for name, (_, text) in COMMANDS.items():
+        lines.append(f"  {name:<{width}}  {text}")
+    lines += ["", "'irpa COMMAND --help' shows a command's flags."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"irpa: error: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
+        return 1
+    try:
+        module = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
+        parser = module.build_parser(f"irpa {name}")
+        args = parser.parse_args(rest)
+        return int(module.run(args) or 0)
+    except IrpaError as e:
+        print(f"irpa: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("irpa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # python -m irpa_core.cli
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Plain data every reader produces: ``Entry``, ``SourceFile``, ``Archive``.
+
+An ``Entry`` points into its source file; nothing here holds tensor data.
+Bytes are reached on demand with ``read_bytes``/``iter_chunks`` (``os.pread``),
+so opening an archive never touches tensor data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterator
+
+from .dtypes import DType
+from .errors import ArchiveError
+
+KINDS = ("data", "splat", "external")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One parameter.
+
+    ``file``/``offset``: for ``data`` and ``external`` entries, the file that
+    holds the bytes and the absolute offset of the first byte in it. For
+    ``splat`` entries ``offset`` is None and ``file`` is the archive the entry
+    was declared in. ``shape`` is row-major; ``dtype``/``shape`` are None when
+    the source does not say (a raw irpa entry without metadata).
+    """
+
+    name: str
+    kind: str
+    length: int
+    file: str
+    offset: int | None = None
+    dtype: DType | None = None
+    shape: tuple[int, ...] | None = None
+    pattern: bytes | None = None
+    metadata: bytes = b""
+    alignment: int = 0
+    scope: str = ""
+
+    @property
+    def element_count(self) -> int | None:
+        if self.shape is None:
+            return None
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def dtype_name(self) -> str | None:
+        return self.dtype.name if self.dtype is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One opened file. ``metadata`` is the format's file-level key/values
+    (GGUF kv pairs, safetensors ``__metadata__``); GGUF arrays stay lazy
+    objects until asked for."""
+
+    path: str
+    format: str
+    size: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class Archive:
+    """Entries of one or more files, in file order."""
+
+    files: tuple[SourceFile, ...]
+    entries: tuple[Entry, ...]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)
+
+    @cached_property
+    def by_name(self) -> dict[str, Entry]:
+        """Name -> entry. With duplicate names (several files) the first wins,
+        like the reference runtime's lookup."""
+        out: dict[str, Entry] = {}
+        for e in self.entries:
+            out.setdefault(e.name, e)
+        return out
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.length for e in self.entries)
+
+
+# ---------------------------------------------------------------------------
+# Reaching the bytes of an entry
+
+
+CHUNK = 8 << 20
+
+
+def read_bytes(entry: Entry, start: int = 0, size: int | None = None) -> bytes:
+    """Bytes ``[start, start+size)`` of the entry's value (splats expand)."""
+    if size is None:
+        size = entry.length - start
+    if start < 0 or size < 0 or start + size > entry.length:
+        raise ValueError(f"range {start}+{size} outside {entry.name!r} ({entry.length} bytes)")
+    if entry.kind == "splat":
+        pat = entry.pattern or b"\0"
+        k = len(pat)
+        first = start % k
+        reps = (first + size + k - 1) // k
+        return (pat * reps)[first:first + size]
+    try:
+        fd = os.open(entry.file, os.O_RDONLY)
+    except OSError as e:
+        raise ArchiveError(entry.file, None, f"cannot open data of '{entry.name}': {e.strerror}") from None
+    try:
+        return _pread_exact(fd, entry, entry.offset + start, size)
+    finally:
+        os.close(fd)
+
+
+def iter_chunks(entry: Entry, chunk: int = CHUNK) -> Iterator[bytes]:
+    """The entry's value in order, ``chunk`` bytes at a time (last shorter).
+    Memory stays bounded by ``chunk`` whatever the entry size."""
+    if entry.kind == "splat":
+        pos = 0
+        while pos < entry.length:
+            n = min(chunk, entry.length - pos)
+            yield read_bytes(entry, pos, n)
+            pos += n
+        return
+    try:
+        fd = os.open(entry.file, os.O_RDONLY)
+    except OSError as e:
+        raise ArchiveError(entry.file, None, f"cannot open data of '{entry.name}': {e.strerror}") from None
+    try:
+        pos = 0
+        while pos < entry.length:
+            n = min(chunk, entry.length - pos)
+            yield _pread_exact(fd, entry, entry.offset + pos, n)
+            pos += n
+    finally:
+        os.close(fd)
+
+
+def _pread_exact(fd: int, entry: Entry, offset: int, size: int) -> bytes:
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+        raise ArchiveError(entry.file, offset + len(data),
+                           f"file ends inside the data of '{entry.name}'")
+    return data

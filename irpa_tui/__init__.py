@@ -1,0 +1,1 @@
+"""irpa_tui: the Textual app over irpa_core."""
