@@ -1,5 +1,123 @@
-"""Format detection and ``open_archive``: one reader module per format."""
+"""Format detection and ``open_archive``: one reader module per format.
+
+The format comes from the file's first bytes, never its extension. Each
+reader module exposes ``read_<format>(path, scope) -> (entries, metadata)``
+and is imported only when a file of its format is opened, so ``irpa dump``
+of an irpa file never pays for the gguf reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from importlib import import_module
+
+from ..errors import ArchiveError
+from ..model import Archive, Entry, SourceFile
+
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+_SPLIT_GGUF = re.compile(r"^(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
-def open_archive(*paths):  # replaced by the readers issue
-    raise NotImplementedError
+def detect(path: str) -> str:
+    """``irpa``, ``gguf`` or ``safetensors`` from the first bytes of ``path``."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except IsADirectoryError:
+        raise ArchiveError(path, None, f"is a directory without a {SAFETENSORS_INDEX}") from None
+    except FileNotFoundError:
+        raise ArchiveError(path, None, "no such file") from None
+    except OSError as e:
+        raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
+    if head[:4] == b"IRPA":
+        return "irpa"
+    if head[:4] == b"GGUF":
+        return "gguf"
+    if head[:4] == b"FUGG":
+        raise ArchiveError(path, 0, "big-endian GGUF files are not supported")
+    # safetensors: u64 header size, then a JSON object starting with '{'.
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    if not head:
+        raise ArchiveError(path, 0, "file is empty")
+    raise ArchiveError(path, 0, "not an IRPA, GGUF or safetensors file (unrecognised first bytes)")
+
+
+def _split_scope(spec) -> tuple[str, str]:
+    """``scope=path`` (the reference ``--parameters`` syntax) or a plain path."""
+    spec = os.fspath(spec)
+    if "=" in spec and not os.path.exists(spec):
+        scope, _, path = spec.partition("=")
+        return scope, path
+    return "", spec
+
+
+def expand(path: str) -> list[str]:
+    """The files one user-given path stands for: a sharded safetensors
+    directory gives its shards, the first shard of a split GGUF gives all."""
+    if os.path.isdir(path):
+        index = os.path.join(path, SAFETENSORS_INDEX)
+        if not os.path.isfile(index):
+            raise ArchiveError(path, None, f"is a directory without a {SAFETENSORS_INDEX}")
+        return _index_shards(path, index)
+    if os.path.basename(path) == SAFETENSORS_INDEX:
+        return _index_shards(os.path.dirname(path) or ".", path)
+    m = _SPLIT_GGUF.match(path)
+    if m and int(m["index"]) == 1 and int(m["count"]) > 1:
+        count = int(m["count"])
+        shards = [f"{m['stem']}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
+        for s in shards:
+            if not os.path.isfile(s):
+                raise ArchiveError(s, None, f"missing shard {os.path.basename(s)} of the split model {os.path.basename(path)}")
+        return shards
+    return [path]
+
+
+def _index_shards(directory: str, index: str) -> list[str]:
+    try:
+        with open(index, "rb") as f:
+            doc = json.loads(f.read(64 << 20))
+    except OSError as e:
+        raise ArchiveError(index, None, f"cannot read: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ArchiveError(index, None, f"not valid JSON: {e}") from None
+    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise ArchiveError(index, None, "has no 'weight_map' object of tensor name -> shard file")
+    shards: list[str] = []
+    for name in weight_map.values():
+        if name not in shards:
+            if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+                raise ArchiveError(index, None, f"shard path {name!r} points outside the directory")
+            shards.append(name)
+    return [os.path.join(directory, s) for s in shards]
+
+
+def read_file(path: str, scope: str = "") -> tuple[SourceFile, list[Entry]]:
+    """Open one file (any format) as a SourceFile and its entries."""
+    fmt = detect(path)
+    reader = getattr(import_module(f"{__name__}.{fmt}"), f"read_{fmt}")
+    entries, metadata = reader(path, scope)
+    return SourceFile(path, fmt, os.path.getsize(path), metadata, scope), entries
+
+
+def open_archive(*paths) -> Archive:
+    """Open one or more files as one archive, entries in file order.
+
+    Each path may be ``scope=path`` as in the reference ``--parameters`` flag;
+    a directory with a ``model.safetensors.index.json`` opens all its shards
+    and the first shard of a split GGUF opens every shard.
+    """
+    if not paths:
+        raise ArchiveError("", None, "no input file given")
+    files: list[SourceFile] = []
+    entries: list[Entry] = []
+    for spec in paths:
+        scope, path = _split_scope(spec)
+        for p in expand(path):
+            sf, es = read_file(p, scope)
+            files.append(sf)
+            entries.extend(es)
+    return Archive(tuple(files), tuple(entries))
