@@ -1,0 +1,88 @@
+"""safetensors reader: a u64 header size, a JSON header, then the data.
+
+Checks follow the reference library where they protect the reader (header
+size cap, offsets inside the file, length agreeing with shape x itemsize),
+but an unknown dtype lists as raw bytes instead of failing the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+from .. import dtypes
+from ..errors import ArchiveError
+from ..model import Entry
+
+MAX_HEADER = 100 << 20   # the reference library's cap
+
+
+def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict]:
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            if len(head) < 8:
+                raise ArchiveError(path, 0, "file too small for a safetensors header")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER:
+                raise ArchiveError(path, 0, f"header size {n} exceeds the {MAX_HEADER >> 20} MB limit")
+            if n > size - 8:
+                raise ArchiveError(path, 0, f"header size {n} runs past the end of the file ({size} bytes)")
+            raw = f.read(n)
+    except OSError as e:
+        raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ArchiveError(path, 8 + e.start, "header is not valid UTF-8") from None
+    except RecursionError:
+        raise ArchiveError(path, 8, "header JSON is nested too deeply") from None
+    except ValueError as e:
+        pos = getattr(e, "pos", None)
+        raise ArchiveError(path, 8 + pos if pos is not None else 8, f"header is not valid JSON ({getattr(e, 'msg', e)})") from None
+    if not isinstance(header, dict):
+        raise ArchiveError(path, 8, "header is not a JSON object")
+    data_start = 8 + n
+    data_size = size - data_start
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict):
+        raise ArchiveError(path, 8, "__metadata__ is not an object")
+    metadata = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+
+    entries = []
+    for name, info in header.items():
+        entries.append(_entry(path, name, info, data_start, data_size, scope))
+    # File order is data order; JSON key order is arbitrary.
+    entries.sort(key=lambda e: e.offset)
+    return entries, metadata
+
+
+def _entry(path, name, info, data_start, data_size, scope) -> Entry:
+    def bad(reason):
+        return ArchiveError(path, 8, f"tensor '{name}': {reason}")
+
+    if not isinstance(info, dict):
+        raise bad("header entry is not an object")
+    label, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(label, str):
+        raise bad("missing dtype")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise bad(f"shape {shape!r} is not a list of non-negative integers")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(type(o) is int and o >= 0 for o in offsets)):
+        raise bad(f"data_offsets {offsets!r} is not [begin, end]")
+    begin, end = offsets
+    if begin > end or end > data_size:
+        raise bad(f"data_offsets [{begin}, {end}] are outside the data ({data_size} bytes)")
+    dtype = dtypes.from_safetensors(label) or dtypes.raw(label)
+    if dtype.kind != "raw":
+        count = 1
+        for d in shape:
+            count *= d
+        if count * dtype.type_size != end - begin:
+            raise bad(f"{end - begin} bytes do not match shape {shape} of {label} "
+                      f"({count * dtype.type_size} bytes)")
+    return Entry(name, "data", end - begin, path, data_start + begin, dtype, tuple(shape),
+                 None, b"", 0, scope)
