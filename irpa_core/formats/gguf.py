@@ -1,0 +1,251 @@
+"""GGUF reader (versions 2 and 3, little-endian), lazy about arrays.
+
+The header is parsed from one mmap with ``struct.unpack_from``. Arrays are
+recorded as ``GGUFArray`` (offset, element type, count) and decoded only
+when asked: skipping a 262,144-string tokenizer means walking its length
+prefixes, nothing more. Tensor shapes are reversed to row-major; byte sizes
+come from the ggml type table in ``irpa_core.dtypes``.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+
+from .. import dtypes
+from ..errors import ArchiveError
+from ..model import Entry
+
+MAGIC = b"GGUF"
+DEFAULT_ALIGNMENT = 32
+
+# value type id -> (name, struct format or None for string/array)
+T_STRING, T_ARRAY = 8, 9
+_SCALAR = {0: ("u8", "<B"), 1: ("i8", "<b"), 2: ("u16", "<H"), 3: ("i16", "<h"),
+           4: ("u32", "<I"), 5: ("i32", "<i"), 6: ("f32", "<f"), 7: ("bool", "<?"),
+           10: ("u64", "<Q"), 11: ("i64", "<q"), 12: ("f64", "<d")}
+_STRUCTS = {t: struct.Struct(f) for t, (_, f) in _SCALAR.items()}
+TYPE_NAMES = {**{t: n for t, (n, _) in _SCALAR.items()}, T_STRING: "string", T_ARRAY: "array"}
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+
+class GGUFArray:
+    """A metadata array left in the file until someone asks for its items."""
+
+    __slots__ = ("path", "offset", "type", "count", "_items")
+
+    def __init__(self, path: str, offset: int, type: int, count: int):
+        self.path, self.offset, self.type, self.count = path, offset, type, count
+        self._items = None
+
+    @property
+    def type_name(self) -> str:
+        return TYPE_NAMES.get(self.type, str(self.type))
+
+    def items(self, limit: int | None = None) -> list:
+        """The first ``limit`` items (all when None), decoded from the file."""
+        n = self.count if limit is None else min(limit, self.count)
+        if self._items is not None and len(self._items) >= n:
+            return self._items[:n]
+        with open(self.path, "rb") as f:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                p = _Parser(mm, self.path)
+                p.pos = self.offset
+                out = [p.value(self.type) for _ in range(n)]
+        if limit is None or n == self.count:
+            self._items = out
+        return out
+
+    def summary(self, first: int = 3) -> str:
+        head = self.items(first)
+        shown = ", ".join(repr(x) if isinstance(x, str) else str(x) for x in head)
+        more = ", ..." if self.count > len(head) else ""
+        return f"[{self.type_name} x {self.count}: {shown}{more}]"
+
+    def to_json(self, first: int | None = 3) -> dict:
+        items = self.items(first)
+        return {"type": self.type_name, "count": self.count,
+                "items" if first is None else "first": [_jsonable(x) for x in items]}
+
+    def __repr__(self) -> str:
+        return f"GGUFArray({self.type_name} x {self.count})"
+
+
+def _jsonable(x):
+    if isinstance(x, GGUFArray):
+        return x.to_json(None)
+    if isinstance(x, float) and x != x:
+        return None
+    return x
+
+
+class _Parser:
+    """Cursor over the mapped header; every read checks the bytes left."""
+
+    __slots__ = ("buf", "path", "pos", "size")
+
+    def __init__(self, buf, path: str):
+        self.buf, self.path, self.pos, self.size = buf, path, 0, len(buf)
+
+    def fail(self, reason: str, at: int | None = None):
+        raise ArchiveError(self.path, self.pos if at is None else at, reason)
+
+    def need(self, n: int, what: str):
+        if n > self.size - self.pos:
+            self.fail(f"file ends inside {what}")
+
+    def u32(self, what: str) -> int:
+        self.need(4, what)
+        (v,) = _U32.unpack_from(self.buf, self.pos)
+        self.pos += 4
+        return v
+
+    def u64(self, what: str) -> int:
+        self.need(8, what)
+        (v,) = _U64.unpack_from(self.buf, self.pos)
+        self.pos += 8
+        return v
+
+    def string(self, what: str) -> str:
+        at = self.pos
+        n = self.u64(what)
+        self.need(n, what)
+        raw = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.fail(f"{what} is not valid UTF-8", at)
+
+    def value(self, vtype: int, what: str = "a metadata value", depth: int = 0):
+        s = _STRUCTS.get(vtype)
+        if s is not None:
+            self.need(s.size, what)
+            (v,) = s.unpack_from(self.buf, self.pos)
+            self.pos += s.size
+            return v
+        if vtype == T_STRING:
+            return self.string(what)
+        if vtype == T_ARRAY:
+            return self.array(what, depth)
+        self.fail(f"{what} has unknown value type {vtype}")
+
+    def array(self, what: str, depth: int = 0) -> GGUFArray:
+        if depth > 8:
+            self.fail(f"{what} nests arrays too deeply")
+        etype = self.u32(what)
+        count = self.u64(what)
+        start = self.pos
+        s = _STRUCTS.get(etype)
+        if s is not None:
+            if count > (self.size - self.pos) // s.size:
+                self.fail(f"{what}: {count} items of {TYPE_NAMES[etype]} run past the end of the file", start)
+            self.pos += count * s.size
+        elif etype == T_STRING:
+            self._skip_strings(count, what)
+        elif etype == T_ARRAY:
+            if count > (self.size - self.pos) // 12:
+                self.fail(f"{what}: {count} nested arrays run past the end of the file", start)
+            for _ in range(count):
+                self.array(what, depth + 1)
+        else:
+            self.fail(f"{what} has unknown element type {etype}", start - 12)
+        return GGUFArray(self.path, start, etype, count)
+
+    def _skip_strings(self, count: int, what: str):
+        # The hot loop of opening a model with a big tokenizer: one unpack
+        # and one compare per string, no decoding.
+        buf, size, unpack = self.buf, self.size, _U64.unpack_from
+        if count > (size - self.pos) // 8:
+            self.fail(f"{what}: {count} strings run past the end of the file")
+        pos = self.pos
+        for _ in range(count):
+            if pos + 8 > size:
+                self.pos = pos
+                self.fail(f"file ends inside {what}")
+            pos += 8 + unpack(buf, pos)[0]
+        if pos > size:
+            self.fail(f"file ends inside {what}")
+        self.pos = pos
+
+
+def read_gguf(path: str, scope: str = "") -> tuple[list[Entry], dict]:
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < 24:
+                raise ArchiveError(path, 0, f"file too small for a GGUF header ({size} bytes)")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                return _parse(mm, path, size, scope)
+    except OSError as e:
+        raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
+
+
+def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict]:
+    p = _Parser(mm, path)
+    if mm[:4] != MAGIC:
+        p.fail("not a GGUF file", 0)
+    p.pos = 4
+    version = p.u32("the version")
+    if version not in (2, 3):
+        if version & 0xFFFF == 0 and (version >> 24) in (2, 3):
+            p.fail("big-endian GGUF files are not supported", 4)
+        p.fail(f"GGUF version {version} is not supported (2 and 3 are)", 4)
+    tensor_count = p.u64("the tensor count")
+    kv_count = p.u64("the key/value count")
+    # Each kv takes at least 12 bytes, each tensor info at least 24.
+    if kv_count > (size - p.pos) // 12:
+        p.fail(f"kv_count {kv_count} cannot fit in the file", 16)
+    if tensor_count > (size - p.pos) // 24:
+        p.fail(f"tensor_count {tensor_count} cannot fit in the file", 8)
+
+    metadata: dict = {}
+    for i in range(kv_count):
+        key = p.string(f"the key of metadata entry {i}")
+        vtype = p.u32(f"the type of '{key}'")
+        metadata[key] = p.value(vtype, f"the value of '{key}'")
+
+    alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+    if not isinstance(alignment, int) or isinstance(alignment, bool) or alignment <= 0 or alignment & (alignment - 1):
+        p.fail(f"general.alignment {alignment!r} is not a power of two")
+
+    infos = []
+    for i in range(tensor_count):
+        at = p.pos
+        name = p.string(f"the name of tensor {i}")
+        n_dims = p.u32(f"the dimension count of '{name}'")
+        if n_dims > 64:
+            p.fail(f"tensor '{name}' has {n_dims} dimensions", p.pos - 4)
+        p.need(8 * n_dims + 12, f"the info of tensor '{name}'")
+        dims = struct.unpack_from(f"<{n_dims}Q", mm, p.pos)
+        p.pos += 8 * n_dims
+        gtype = p.u32(f"the type of '{name}'")
+        offset = p.u64(f"the offset of '{name}'")
+        infos.append((at, name, dims, gtype, offset))
+
+    data_start = -(-p.pos // alignment) * alignment
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for at, name, dims, gtype, offset in infos:
+        if name in seen:
+            raise ArchiveError(path, at, f"tensor '{name}' appears twice")
+        seen.add(name)
+        dtype = dtypes.from_ggml(gtype)
+        if dtype is None:
+            raise ArchiveError(path, at, f"tensor '{name}' has unknown ggml type {gtype}")
+        count = 1
+        for d in dims:
+            count *= d
+        if dims and dims[0] % dtype.block_size:
+            raise ArchiveError(path, at, f"tensor '{name}': first dimension {dims[0]} is not a multiple "
+                                         f"of the {dtype.name} block size {dtype.block_size}")
+        length = count // dtype.block_size * dtype.type_size
+        start = data_start + offset
+        if offset > size or start > size or length > size - start:
+            raise ArchiveError(path, at, f"tensor '{name}' ({length} bytes at data offset {offset}) "
+                                         f"runs past the end of the file ({size} bytes)")
+        entries.append(Entry(name, "data", length, path, start, dtype, tuple(reversed(dims)),
+                             None, b"", alignment, scope))
+    return entries, metadata
