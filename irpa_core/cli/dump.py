@@ -1,0 +1,133 @@
+"""``irpa dump``: list parameters like ``iree-dump-parameters``, plus dtype,
+shape and kind, and totals per dtype.
+
+Plain string formatting on purpose: no numpy, rich or textual imported, so a
+dump starts as fast as Python does.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .. import open_archive
+from ..model import Archive
+from . import ArgumentParser
+
+
+def build_parser(prog: str) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, description="List the parameters of IRPA, GGUF and safetensors files.")
+    p.add_argument("files", nargs="*", metavar="FILE", help="files to list (scope=FILE accepted)")
+    p.add_argument("--parameters", action="append", default=[], metavar="FILE",
+                   help="same as a positional FILE (iree-dump-parameters spelling)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--full", action="store_true", help="with --json, every item of GGUF arrays")
+    return p
+
+
+def run(args) -> int:
+    paths = [*args.parameters, *args.files]
+    if not paths:
+        raise _usage("no input file given (irpa dump FILE...)")
+    archive = open_archive(*paths)
+    out = sys.stdout
+    if args.json:
+        json.dump(to_json(archive, full=args.full), out, indent=1, ensure_ascii=False)
+        out.write("\n")
+    else:
+        out.write(format_table(archive))
+    return 0
+
+
+def _usage(msg):
+    from . import CliError
+    return CliError(msg)
+
+
+def human(n: int) -> str:
+    """1536 -> '1.5 KiB'."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def shape_str(shape) -> str:
+    if shape is None:
+        return "?"
+    return "x".join(map(str, shape)) if shape else "scalar"
+
+
+def format_table(archive: Archive) -> str:
+    """The dump table: one line per entry (start, end, length, name, dtype,
+    shape, kind) under a header per file, and a footer of totals per dtype."""
+    lines: list[str] = []
+    by_file: dict[tuple[str, str], list] = {}
+    opened = {f.path for f in archive.files}
+    for e in archive.entries:
+        by_file.setdefault((e.scope, _declaring_file(archive, opened, e)), []).append(e)
+    for (scope, path), entries in by_file.items():
+        total = sum(e.length for e in entries)
+        label = f"{scope}={path}" if scope else path
+        lines.append(f"# {label}: {len(entries)} entries, {total} bytes ({human(total)})")
+        lines.append(f"{'start':>14} {'end':>14} {'length':>14}  {'dtype':<10} {'shape':<18} {'kind':<8} name")
+        for e in entries:
+            if e.offset is None:
+                start = end = "-"
+            else:
+                start, end = str(e.offset), str(e.offset + e.length)
+            lines.append(f"{start:>14} {end:>14} {e.length:>14}  {e.dtype_name or '?':<10} "
+                         f"{shape_str(e.shape):<18} {e.kind:<8} {e.name}")
+        lines.append("")
+    totals: dict[str, list[int]] = {}
+    for e in archive.entries:
+        t = totals.setdefault(e.dtype_name or "?", [0, 0])
+        t[0] += 1
+        t[1] += e.length
+    lines.append(f"{len(archive.entries)} entries, {archive.total_bytes} bytes ({human(archive.total_bytes)})")
+    for name, (count, size) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
+        lines.append(f"  {name:<10} {count:>8} entries {size:>16} bytes ({human(size)})")
+    return "\n".join(lines) + "\n"
+
+
+def _declaring_file(archive: Archive, opened: set[str], entry) -> str:
+    # External entries point at their data file; list them under the irpa
+    # archive that declared them.
+    if entry.file in opened:
+        return entry.file
+    return next((f.path for f in archive.files if f.scope == entry.scope and f.format == "irpa"), entry.file)
+
+
+def entry_json(e) -> dict:
+    return {
+        "name": e.name,
+        "kind": e.kind,
+        "dtype": e.dtype_name,
+        "shape": list(e.shape) if e.shape is not None else None,
+        "length": e.length,
+        "file": e.file,
+        "offset": e.offset,
+        "pattern": e.pattern.hex() if e.pattern is not None else None,
+    }
+
+
+def metadata_json(metadata: dict, full: bool = False) -> dict:
+    out = {}
+    for k, v in metadata.items():
+        if hasattr(v, "to_json"):           # a lazy GGUF array
+            out[k] = v.to_json(None if full else 3)
+        elif isinstance(v, float) and v != v:
+            out[k] = None
+        else:
+            out[k] = v
+    return out
+
+
+def to_json(archive: Archive, full: bool = False) -> dict:
+    return {
+        "files": [{"path": f.path, "format": f.format, "scope": f.scope,
+                   "metadata": metadata_json(f.metadata, full)} for f in archive.files],
+        "entries": [entry_json(e) for e in archive.entries],
+    }
