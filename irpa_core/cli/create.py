@@ -1,0 +1,92 @@
+"""``irpa create``: the flags of ``iree-create-parameters``.
+
+``--data=NAME=SHAPExTYPE[=VALUE]`` reserves storage (zeros, or VALUE
+repeated), ``--splat=NAME=SHAPExTYPE=VALUE`` declares a splat, plus
+``--alignment=N``, ``--output=FILE``, ``--quiet``. Shapes as in IREE:
+``4096xf32``, ``2x4096xi16``, or just ``f32`` for a scalar. Unlike the
+reference, ``--data`` with a VALUE works (the reference fails with "write
+failed"), and ``i1``/``bool`` values are accepted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .. import dtypes
+from ..errors import PlanError
+from ..formats import pytorch_meta
+from ..model import Entry
+from ..plan import Target
+from ..splat import SplatValueError, check_pattern, encode_value
+from . import ArgumentParser, CliError
+from .convert import _bool_flag, split_unescaped
+
+
+def build_parser(prog: str) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, description="Create an .irpa from declared parameters "
+                                              "(flags of iree-create-parameters).")
+    p.add_argument("--data", action="append", default=[], metavar="NAME=SHAPExTYPE[=VALUE]",
+                   help="a parameter with storage, zero-filled or filled with VALUE")
+    p.add_argument("--splat", action="append", default=[], metavar="NAME=SHAPExTYPE=VALUE",
+                   help="a splat parameter (no storage)")
+    p.add_argument("--alignment", type=int, default=64, metavar="N", help="data alignment (default 64)")
+    p.add_argument("--output", "-o", metavar="FILE", help="the .irpa to write")
+    _bool_flag(p, "--quiet", "no listing of the result")
+    return p
+
+
+def parse_decl(spec: str, flag: str, need_value: bool) -> Target:
+    """One ``NAME=SHAPExTYPE[=VALUE]`` declaration as a write target."""
+    name, rest = split_unescaped(spec)
+    if not name or not rest:
+        raise CliError(f"--{flag}={spec}: expected NAME=SHAPExTYPE{'=VALUE' if need_value else '[=VALUE]'}")
+    shape_type, _, value = rest.partition("=")
+    *dims, type_name = shape_type.split("x") if not shape_type.startswith("x") else [shape_type]
+    # Hex types start with x (x32): "4x8xx32" splits into ["4", "8", "", "32"].
+    if type_name and dims and dims[-1] == "":
+        dims, type_name = dims[:-1], "x" + type_name
+    try:
+        shape = tuple(int(d) for d in dims)
+    except ValueError:
+        raise PlanError(name, f"shape {'x'.join(dims)!r} is not a list of integers (e.g. 2x4096xf32)") from None
+    if any(d < 0 for d in shape):
+        raise PlanError(name, "shape dimensions must be non-negative")
+    if need_value and not value:
+        raise PlanError(name, f"--{flag} needs a value (NAME=SHAPExTYPE=VALUE)")
+    try:
+        pattern = encode_value(type_name, value if value else "0")
+    except SplatValueError as e:
+        raise PlanError(name, str(e)) from None
+    count = 1
+    for d in shape:
+        count *= d
+    length = count * len(pattern)
+    problem = check_pattern(pattern, length) if length else None
+    if problem:
+        raise PlanError(name, problem)
+    dtype = dtypes.from_iree(type_name) or (dtypes.by_name("bool") if type_name == "bool" else None)
+    meta = pytorch_meta.encode(dtype, shape, length) if dtype is not None else b""
+    # The bytes come from an in-memory splat; the writer expands it.
+    source = Entry(name, "splat", length, "<create>", None, dtype, shape, pattern)
+    kind = "data" if flag == "data" else "splat"
+    return Target(name, kind, length, dtype, shape, meta, source, pattern if kind == "splat" else None)
+
+
+def run(args) -> int:
+    from ..write import write_archive
+
+    if not args.output:
+        raise CliError("no output given (--output=FILE.irpa)")
+    targets = [parse_decl(s, "splat", True) for s in args.splat] + \
+              [parse_decl(s, "data", False) for s in args.data]
+    seen = set()
+    for t in targets:
+        if t.name in seen:
+            raise PlanError(t.name, "declared twice")
+        seen.add(t.name)
+    write_archive(targets, args.output, alignment=args.alignment)
+    if not args.quiet:
+        from .. import open_archive
+        from .dump import format_table
+        sys.stdout.write(format_table(open_archive(args.output)))
+    return 0

@@ -1,0 +1,286 @@
+"""Write target entries as a new IRPA file: streaming, cancellable, atomic.
+
+Bytes move kernel-side (``os.copy_file_range``, then ``os.sendfile``, then a
+bounded ``readinto`` loop), one chunk at a time so that progress is reported
+and the cancel flag checked between chunks; memory stays bounded whatever
+the size. The file is built as a temporary beside the destination, fsynced
+and renamed over it, so the destination is either untouched or complete,
+and converting a file onto itself reads the old bytes until the very end.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import ArchiveError, Cancelled, WriteError
+from .formats.irpa_writer import layout
+
+CHUNK = 16 << 20
+TMP_MARK = ".irpa-tmp-"
+
+
+@dataclass(frozen=True)
+class Progress:
+    name: str           # entry being written
+    index: int          # its position (0-based)
+    count: int          # number of entries
+    bytes_done: int     # data bytes copied so far, all entries
+    bytes_total: int    # data bytes to copy in all
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    path: str
+    entries: int
+    bytes: int          # size of the written file
+    data_bytes: int     # tensor bytes copied
+    seconds: float
+
+
+def temp_name(output: str) -> str:
+    """``dir/.NAME.irpa-tmp-PID-RANDOM``: recognisable, and tied to the pid
+    that made it so a later write can tell a leftover from a live one."""
+    d, base = os.path.split(os.path.abspath(output))
+    return os.path.join(d, f".{base}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def clean_leftovers(output: str) -> list[str]:
+    """Remove temporaries of earlier writes to ``output`` whose process is
+    gone (killed mid-write). Returns the removed paths."""
+    d, base = os.path.split(os.path.abspath(output))
+    prefix = f".{base}{TMP_MARK}"
+    removed = []
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return removed
+    for n in names:
+        if not n.startswith(prefix):
+            continue
+        pid = n[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+            continue
+        try:
+            os.unlink(os.path.join(d, n))
+            removed.append(os.path.join(d, n))
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_archive(targets, output, *, alignment: int = 64,
+                  progress: Callable[[Progress], None] | None = None, cancel=None) -> WriteResult:
+    """Write ``targets`` (from ``Plan.apply``) to ``output`` atomically."""
+    output = os.fspath(output)
+    started = time.perf_counter()
+    _check_destination(output)
+    try:
+        lay = layout(targets, alignment)
+    except ValueError as e:
+        raise WriteError(output, str(e)) from None
+    except UnicodeEncodeError:
+        raise WriteError(output, "a parameter name cannot be encoded as UTF-8") from None
+    total = sum(t.length for t in targets if t.kind == "data")
+    sources = _snapshot_sources(targets)
+    clean_leftovers(output)
+    tmp = temp_name(output)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as e:
+        raise WriteError(output, f"cannot create a file in {os.path.dirname(tmp)}: {e.strerror}") from None
+    done = 0
+    try:
+        try:
+            _pwrite_all(fd, lay.head, 0)
+            count = len(targets)
+            for i, (t, off) in enumerate(zip(targets, lay.offsets)):
+                if progress:
+                    progress(Progress(t.name, i, count, done, total))
+                if t.kind != "data":
+                    continue
+                for n in _copy(t.source, fd, off, cancel):
+                    done += n
+                    if progress:
+                        progress(Progress(t.name, i, count, done, total))
+            _check_sources_unchanged(sources)
+            os.ftruncate(fd, lay.file_size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, output)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise WriteError(output, _os_reason(e)) from None
+        raise
+    _fsync_dir(os.path.dirname(os.path.abspath(output)))
+    return WriteResult(output, len(targets), lay.file_size, total, time.perf_counter() - started)
+
+
+def _check_destination(output: str) -> None:
+    d = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(d):
+        raise WriteError(output, f"directory {d} does not exist")
+    if os.path.isdir(output):
+        raise WriteError(output, "is a directory")
+    if not os.access(d, os.W_OK):
+        raise WriteError(output, f"directory {d} is not writable")
+
+
+def _snapshot_sources(targets) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of each file we copy from, to refuse a file that
+    changed while we read it (the copy would silently mix two versions)."""
+    snap = {}
+    for t in targets:
+        if t.kind == "data" and t.source.kind != "splat" and t.source.file not in snap:
+            try:
+                st = os.stat(t.source.file)
+            except OSError as e:
+                raise ArchiveError(t.source.file, None, f"cannot read data of '{t.source.name}': {e.strerror}") from None
+            snap[t.source.file] = (st.st_size, st.st_mtime_ns)
+    return snap
+
+
+def _check_sources_unchanged(snap: dict[str, tuple[int, int]]) -> None:
+    for path, (size, mtime) in snap.items():
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise ArchiveError(path, None, "source file disappeared while it was being copied") from None
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            raise ArchiveError(path, None, "source file changed while it was being copied; nothing was written")
+
+
+def _copy(entry, out_fd: int, out_off: int, cancel):
+    """Copy the entry's bytes to ``out_fd`` at ``out_off``; yields the bytes
+    copied per chunk."""
+    if entry.kind == "splat":        # a splat written as data: expand it
+        pos = 0
+        from .model import read_bytes
+        while pos < entry.length:
+            _check_cancel(cancel)
+            n = min(CHUNK, entry.length - pos)
+            _pwrite_all(out_fd, read_bytes(entry, pos, n), out_off + pos)
+            pos += n
+            yield n
+        return
+    try:
+        in_fd = os.open(entry.file, os.O_RDONLY)
+    except OSError as e:
+        raise ArchiveError(entry.file, None, f"cannot read data of '{entry.name}': {e.strerror}") from None
+    try:
+        st = os.fstat(in_fd)
+        if entry.offset + entry.length > st.st_size:
+            raise ArchiveError(entry.file, st.st_size, f"file ends inside the data of '{entry.name}'")
+        pos = 0
+        while pos < entry.length:
+            _check_cancel(cancel)
+            n = min(CHUNK, entry.length - pos)
+            _copy_range(entry, in_fd, entry.offset + pos, out_fd, out_off + pos, n)
+            pos += n
+            yield n
+    finally:
+        os.close(in_fd)
+
+
+_methods = {"copy_file_range": hasattr(os, "copy_file_range"), "sendfile": hasattr(os, "sendfile")}
+
+
+def _copy_range(entry, in_fd, in_off, out_fd, out_off, n):
+    while n > 0:
+        if _methods["copy_file_range"]:
+            try:
+                k = os.copy_file_range(in_fd, out_fd, n, in_off, out_off)
+            except OSError as e:
+                if e.errno in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM):
+                    _methods["copy_file_range"] = False
+                    continue
+                raise
+        elif _methods["sendfile"]:
+            try:
+                os.lseek(out_fd, out_off, os.SEEK_SET)
+                k = os.sendfile(out_fd, in_fd, in_off, n)
+            except OSError as e:
+                if e.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    _methods["sendfile"] = False
+                    continue
+                raise
+        else:
+            k = _copy_buffered(in_fd, in_off, out_fd, out_off, n)
+        if k == 0:
+            raise ArchiveError(entry.file, in_off, f"file ends inside the data of '{entry.name}'")
+        in_off += k
+        out_off += k
+        n -= k
+
+
+_BUF = 1 << 20
+
+
+def _copy_buffered(in_fd, in_off, out_fd, out_off, n) -> int:
+    buf = bytearray(min(_BUF, n))
+    view = memoryview(buf)
+    k = os.preadv(in_fd, [view], in_off) if hasattr(os, "preadv") else _pread_into(in_fd, view, in_off)
+    if k:
+        _pwrite_all(out_fd, view[:k], out_off)
+    return k
+
+
+def _pread_into(fd, view, off) -> int:
+    data = os.pread(fd, len(view), off)
+    view[:len(data)] = data
+    return len(data)
+
+
+def _pwrite_all(fd: int, data, off: int) -> None:
+    view = memoryview(data)
+    while view:
+        k = os.pwrite(fd, view, off)
+        view = view[k:]
+        off += k
+
+
+def _check_cancel(cancel) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("write")
+
+
+def _os_reason(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return "no space left on the device; nothing was written"
+    if e.errno == errno.EFBIG:
+        return "file size limit reached; nothing was written"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"not allowed to write ({e.strerror}); nothing was written"
+    return f"{e.strerror or e}; nothing was written"
+
+
+def _fsync_dir(d: str) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

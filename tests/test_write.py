@@ -1,0 +1,116 @@
+"""The writer: reference layout, atomicity, cancel, failures, leftovers."""
+
+import os
+import resource
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from irpa_core import Cancelled, WriteError, open_archive
+from irpa_core.cli import main
+from irpa_core.plan import Plan
+from irpa_core.write import TMP_MARK, clean_leftovers, write_archive
+from tests import oracle
+from tests.fixtures import make_irpa_with_iree, make_safetensors
+
+
+def test_same_bytes_as_reference_layout(tmp_path):
+    # Sources without metadata and only data entries: the reference's
+    # layout and ours must agree byte for byte.
+    src = make_irpa_with_iree(tmp_path / "s.irpa", "--data=a=5xf32", "--data=b=3xi8", "--data=c=70xi16")
+    ref, ours = tmp_path / "ref.irpa", tmp_path / "ours.irpa"
+    oracle.run_tool("iree-convert-parameters", f"--parameters={src}", f"--output={ref}", "--quiet")
+    write_archive(Plan().apply(open_archive(src)), ours)
+    assert ours.read_bytes() == ref.read_bytes()
+
+
+@pytest.mark.parametrize("alignment", [1, 16, 4096])
+def test_alignment_option(tmp_path, alignment):
+    src = make_safetensors(tmp_path / "s.safetensors", {"a": np.ones(5, np.float32), "b": np.ones(3, np.int8)})
+    out = tmp_path / "o.irpa"
+    write_archive(Plan().apply(open_archive(src)), out, alignment=alignment)
+    got = oracle.load(out)
+    assert all(e.offset % alignment == 0 for e in got.values() if e.kind == "data")
+    assert os.path.getsize(out) % 4096 == 0
+
+
+def _big_source(tmp_path, n=6, size=1 << 20):
+    return make_safetensors(tmp_path / "big.safetensors",
+                            {f"t{i}": np.full(size // 4, i, np.float32) for i in range(n)})
+
+
+def test_progress_events(tmp_path):
+    src = _big_source(tmp_path)
+    events = []
+    write_archive(Plan().apply(open_archive(src)), tmp_path / "o.irpa", progress=events.append)
+    assert events[0].bytes_done == 0 and events[-1].bytes_done == events[-1].bytes_total == 6 << 20
+    assert [e.index for e in events] == sorted(e.index for e in events)
+    assert {e.name for e in events} == {f"t{i}" for i in range(6)}
+
+
+def test_cancel_leaves_destination_as_it_was(tmp_path):
+    src = _big_source(tmp_path)
+    out = tmp_path / "o.irpa"
+    out.write_bytes(b"previous content")
+    cancel = threading.Event()
+
+    def on_progress(ev):
+        if ev.index == 3:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        write_archive(Plan().apply(open_archive(src)), out, progress=on_progress, cancel=cancel)
+    assert out.read_bytes() == b"previous content"
+    assert not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
+
+
+def test_failures_are_write_errors(tmp_path):
+    src = _big_source(tmp_path, n=1)
+    targets = Plan().apply(open_archive(src))
+    with pytest.raises(WriteError, match="does not exist"):
+        write_archive(targets, tmp_path / "no" / "o.irpa")
+    with pytest.raises(WriteError, match="is a directory"):
+        write_archive(targets, tmp_path)
+
+
+def test_file_size_limit_mid_write(tmp_path):
+    src = _big_source(tmp_path, n=4)
+    out = tmp_path / "o.irpa"
+    code = ("import resource, sys; from irpa_core.cli import main; "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20)); "
+            f"sys.exit(main(['convert', '--parameters={src}', '--output={out}', '--quiet']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 1 and "file size limit" in r.stderr, r.stderr
+    assert not out.exists() and not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
+
+
+def test_source_changing_during_copy_is_refused(tmp_path):
+    src = _big_source(tmp_path)
+    out = tmp_path / "o.irpa"
+
+    def on_progress(ev):
+        if ev.index == 2 and ev.bytes_done == 2 << 20:
+            with open(src, "r+b") as f:
+                f.seek(100)
+                f.write(b"x")
+            os.utime(src, ns=(1, 1))
+
+    from irpa_core import ArchiveError
+    with pytest.raises(ArchiveError, match="changed while it was being copied"):
+        write_archive(Plan().apply(open_archive(src)), out, progress=on_progress)
+    assert not out.exists()
+
+
+def test_leftovers_of_dead_writers_are_cleaned(tmp_path):
+    out = tmp_path / "o.irpa"
+    dead = tmp_path / f".o.irpa{TMP_MARK}999999999-abcd"
+    dead.write_bytes(b"partial")
+    other = tmp_path / f".other.irpa{TMP_MARK}999999999-abcd"
+    other.write_bytes(b"x")
+    src = _big_source(tmp_path, n=1)
+    assert main(["convert", f"--parameters={src}", f"--output={out}", "--quiet"]) == 0
+    assert not dead.exists() and other.exists()
+    assert clean_leftovers(tmp_path / "other.irpa") == [str(other)]
