@@ -72,12 +72,16 @@ def _print_table(results, skipped) -> None:
     t = Table(box=None, header_style="bold")
     for col in ("name", "dtype", "count", "min", "max", "mean", "std", "zeros %", "nan", "inf",
                 "p1", "p50", "p99"):
-        t.add_column(col, justify="left" if col in ("name", "dtype") else "right", no_wrap=col != "name")
+        if col == "name":
+            t.add_column(col, min_width=12, overflow="fold")
+        else:
+            t.add_column(col, justify="left" if col == "dtype" else "right", no_wrap=True)
     for e, st in results:
         t.add_row(e.name, st.dtype + ("" if st.exact else "~"), str(st.count), _g(st.min), _g(st.max),
                   _g(st.mean), _g(st.std), f"{st.sparsity:.1f}", str(st.nans), str(st.infs),
                   _g(st.percentiles["1"]), _g(st.percentiles["50"]), _g(st.percentiles["99"]))
-    con = Console()
+    # Piped output keeps every column rather than squeezing to 80.
+    con = Console(width=None if sys.stdout.isatty() else 200)
     con.print(t)
     if results:
         con.print(f"[dim]percentiles exact to a relative {results[0][1].percentile_error:.2g}; "
