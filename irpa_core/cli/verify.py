@@ -1,0 +1,49 @@
+"""``irpa verify``: check an output against its sources under the same edit
+flags as ``irpa convert`` (change the verb of a convert command line)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from . import ArgumentParser, CliError
+from .convert import _bool_flag, add_edit_flags, add_source_flags, plan_from_args
+
+
+def build_parser(prog: str) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, description="Check that OUTPUT holds exactly what the edits applied to "
+                                              "the sources give: names, kinds, bytes, splat patterns.")
+    p.add_argument("target", nargs="?", metavar="OUTPUT", help="the archive to check (or --output)")
+    add_source_flags(p)
+    add_edit_flags(p)
+    p.add_argument("--output", "-o", metavar="FILE", help="same as OUTPUT (so a convert line works as is)")
+    p.add_argument("--alignment", type=int, help="accepted and ignored (convert compatibility)")
+    p.add_argument("--save-plan", help="accepted and ignored (convert compatibility)")
+    _bool_flag(p, "--quiet", "print nothing; the exit code says it all")
+    p.add_argument("--all", action="store_true", help="list every entry, not only problems")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def run(args) -> int:
+    from .. import open_archive
+    from ..verify import verify
+
+    target = args.target or args.output
+    if not target:
+        raise CliError("no archive to check (irpa verify --parameters=SRC... OUTPUT)")
+    if args.target and args.output and args.target != args.output:
+        raise CliError("give the archive to check once (OUTPUT or --output)")
+    if not args.parameters:
+        raise CliError("no sources given (--parameters=FILE)")
+    plan = plan_from_args(args)
+    report = verify(open_archive(*args.parameters), plan, open_archive(target))
+    if args.json:
+        json.dump(report.to_json(args.all), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif not args.quiet:
+        for c in report.checks:
+            if args.all or not c.ok:
+                print(f"{c.status:<16} {c.name}" + (f"  ({c.detail})" if c.detail else ""))
+        print(report.summary())
+    return 0 if report.ok else 1
