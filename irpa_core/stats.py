@@ -305,7 +305,8 @@ class _Acc:
                 rank = p / 100 * (n - 1)
                 i = int(np.searchsorted(cum, rank, side="right"))
                 code = order[min(i, len(order) - 1)]
-                mid = (low[code] + high[code]) / 2
+                # The buckets holding +-0 also hold denormals: call them 0.
+                mid = 0.0 if low[code] == 0 or high[code] == 0 else (low[code] + high[code]) / 2
                 pct[str(p)] = float(min(max(mid, self.min), self.max))
         else:
             pct = {str(p): math.nan for p in PERCENTILES}
