@@ -1,0 +1,123 @@
+"""The Textual app: opens the archive, wires screens, owns the edit session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+
+from irpa_core import open_archive
+from irpa_core.errors import IrpaError
+from irpa_core.plan import Plan
+
+from .editing import EditSession
+from .screens.browse import KEYS, BrowseScreen
+
+
+class IrpaApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "irpa"
+    BINDINGS = [Binding("q", "quit", "Quit", key_display="q")]
+
+    def __init__(self, paths: list[str], plan: Plan | None = None, diff: tuple[str, str] | None = None,
+                 title: str | None = None, plan_error: str | None = None):
+        super().__init__()
+        self.paths = paths
+        self.initial_plan = plan
+        self.diff_paths = diff
+        self.title_override = title
+        self.plan_error = plan_error
+        self.session: EditSession | None = None
+
+    def on_mount(self) -> None:
+        from .screens.info import ErrorScreen
+        if self.diff_paths:
+            self._open_diff(*self.diff_paths)
+            return
+        try:
+            if self.plan_error:
+                raise IrpaError(self.plan_error)
+            archive = open_archive(*self.paths)
+            session = EditSession(archive, self.initial_plan)
+            if self.initial_plan is not None:
+                problem = session.check_plan(self.initial_plan)
+                if problem:
+                    raise IrpaError(f"the plan does not apply: {problem}")
+        except IrpaError as e:
+            self.push_screen(ErrorScreen(str(e), self.paths))
+            return
+        self.session = session
+        self.push_screen(BrowseScreen(session, self.title_override or _title(self.paths)))
+
+    # -- commands -----------------------------------------------------------
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, BrowseScreen):
+            for key, action, label, text in KEYS:
+                if action in ("quit",):
+                    continue
+                name = action.split("(")[0]
+                arg = action[len(name) + 2:-2] if "(" in action else None
+                fn = getattr(screen, f"action_{name}")
+                yield SystemCommand(f"{label} ({key.replace('question_mark', '?').replace('slash', '/')})",
+                                    text, (lambda f=fn, a=arg: f(a)) if arg else fn)
+
+    async def action_quit(self) -> None:
+        from .screens.dialogs import ConfirmDialog
+        if self.session is not None and self.session.dirty and self.session.plan.ops:
+            def answer(yes) -> None:
+                if yes:
+                    self.exit()
+            self.push_screen(ConfirmDialog("Quit with unsaved edits? (ctrl+s saves the plan)", "Quit"), answer)
+        else:
+            self.exit()
+
+    # -- writing, verifying, reopening ---------------------------------------
+
+    def start_write(self, targets, output: str, alignment: int = 64, **kw) -> None:
+        from .screens.progress import WriteScreen
+        self.push_screen(WriteScreen(targets, output, alignment, **kw))
+
+    def verify_written(self, targets, output: str) -> None:
+        from irpa_core.verify import compare_targets
+        from .screens.verify import VerifyScreen, rows_from_verify
+
+        def compute(progress):
+            out = open_archive(output)
+            return rows_from_verify(compare_targets(targets, out, progress=progress), targets, out)
+        self.push_screen(VerifyScreen(f"Verify {os.path.basename(output)} against its sources", compute))
+
+    def open_written(self, output: str) -> None:
+        try:
+            archive = open_archive(output)
+        except IrpaError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.session = EditSession(archive)
+        self.paths = [output]
+        # Replace the whole stack with a browser on the new archive.
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(BrowseScreen(self.session, _title([output])))
+
+    def _open_diff(self, a: str, b: str) -> None:
+        from irpa_core.diff import diff
+        from .screens.info import ErrorScreen
+        from .screens.verify import VerifyScreen, rows_from_diff
+        try:
+            aa, bb = open_archive(a), open_archive(b)
+        except IrpaError as e:
+            self.push_screen(ErrorScreen(str(e), [a, b]))
+            return
+
+        def compute(progress):
+            return rows_from_diff(diff(aa, bb, progress=progress))
+        self.push_screen(VerifyScreen(f"Diff {os.path.basename(a)} -> {os.path.basename(b)}", compute))
+
+
+def _title(paths: list[str]) -> str:
+    names = [Path(p.split("=", 1)[-1] if "=" in p and not os.path.exists(p) else p).name for p in paths]
+    return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
