@@ -28,7 +28,11 @@ def work_dir():
 
 
 async def settle(pilot, delay: float = 0.3):
-    """Let debounce timers fire and every worker finish."""
+    """Let debounce timers fire and every worker finish; stop cursor blink
+    (a blinking cursor makes screenshots depend on timing)."""
+    from textual.widgets import Input
+    for w in pilot.app.screen.query(Input):
+        w.cursor_blink = False
     await pilot.pause(delay)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause(0.05)
