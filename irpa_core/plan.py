@@ -246,18 +246,19 @@ class Plan:
         naming the parameter for a rename collision, a splat pattern that
         does not fit the parameter, or a bad value."""
         targets: list[Target] = []
-        taken: dict[str, str] = {}      # target name -> source name
+        taken: dict[str, tuple[str, bool]] = {}      # target name -> (source name, renamed)
         for e in archive.entries:
             f = self.fate(e.name)
             if f.action == "exclude":
                 continue
             if f.name in taken:
-                other = taken[f.name]
-                if f.renamed or other != f.name:
-                    raise PlanError(e.name, f"renaming to '{f.name}' collides with parameter '{other}'"
-                                    if f.renamed else f"'{other}' is renamed onto its name")
+                other, other_renamed = taken[f.name]
+                if f.renamed:
+                    raise PlanError(e.name, f"renaming to '{f.name}' collides with parameter '{other}'")
+                if other_renamed:
+                    raise PlanError(other, f"renaming to '{f.name}' collides with parameter '{e.name}'")
                 raise PlanError(e.name, "appears twice in the sources (rename or exclude one of them)")
-            taken[f.name] = e.name
+            taken[f.name] = (e.name, f.renamed)
             targets.append(_target(e, f))
         return targets
 

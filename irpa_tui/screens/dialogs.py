@@ -185,6 +185,10 @@ class RenameDialog(_Dialog):
                 self._problem("the new name is empty")
                 return
             self.ops = [Op("rename", src, new=new)]
+            problem = self.session.plan.check_rename(self.session.archive, src, new)
+            if problem:
+                self._problem(problem)
+                return
         self._problem(self.session.check_plan(self.session.plan.add(*self.ops)))
 
     def confirm(self) -> None:

@@ -58,6 +58,10 @@ class WriteScreen(Screen):
         self._status(0, 0)
         self.run_worker(self._run, thread=True, exclusive=True, group="write")
 
+    def on_unmount(self) -> None:
+        # Leaving (or quitting) mid-write cancels it: nothing partial is left.
+        self.cancel_event.set()
+
     # -- the worker ---------------------------------------------------------
 
     def _run(self) -> None:

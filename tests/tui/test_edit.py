@@ -1,0 +1,312 @@
+"""TUI part 2: marks, dialogs, undo/redo, write, plan replay, cancel.
+Pilot tests press the real keys; results are checked on disk with IREE's
+runtime (tests.oracle), never with our own reader alone."""
+
+import os
+import threading
+
+import pytest
+
+from irpa_core import open_archive, read_bytes
+from irpa_core.cli import main
+from irpa_core.write import Progress, WriteResult
+from irpa_tui.app import IrpaApp
+from irpa_tui.screens.browse import BrowseScreen
+from irpa_tui.screens.dialogs import RenameDialog, SplatDialog, WriteDialog
+from irpa_tui.screens.progress import WriteScreen
+from tests import oracle
+from tests.tui.conftest import settle, sync
+
+SIZE = (140, 40)
+
+
+async def _write_via_keys(pilot, path):
+    await pilot.press("w")
+    await settle(pilot, 0.1)
+    assert isinstance(pilot.app.screen, WriteDialog)
+    await pilot.press("ctrl+u", *path, "enter")
+    await settle(pilot, 0.2)
+    screen = pilot.app.screen
+    assert isinstance(screen, WriteScreen)
+    for _ in range(100):
+        if screen.state != "writing":
+            break
+        await pilot.pause(0.05)
+    assert screen.state == "done", screen.state
+    return screen
+
+
+@sync
+async def test_filter_strip_write_and_check_with_iree(demo_path, work_dir):
+    out = os.path.join(work_dir, "stripped.irpa")
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"ffn_", "enter", "x")     # strip every ffn_ tensor
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "escape")
+        await pilot.press("down", "space")                    # exclude token_embd.weight
+        s = app.screen.session.summary()
+        assert (s.splatted, s.excluded) == (16 + 1, 1)        # + the demo's own splat
+        await _write_via_keys(pilot, out)
+    src = {e.name: e for e in open_archive(demo_path)}
+    got = oracle.load(out)
+    assert set(got) == set(src) - {"token_embd.weight"}
+    for name, r in got.items():
+        e = src[name]
+        if ".ffn_" in name:
+            assert r.kind == "splat" and r.pattern == b"\0" and r.length == e.length
+        elif e.kind == "splat":
+            assert r.kind == "splat" and r.pattern == e.pattern
+        else:
+            assert r.kind == "data" and r.data == read_bytes(e), name
+
+
+@sync
+async def test_rename_collision_cannot_be_confirmed(demo_path):
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "r")                      # token_embd.weight
+        dlg = app.screen
+        assert isinstance(dlg, RenameDialog)
+        await pilot.press("ctrl+a", "ctrl+k", *"output.weight")
+        assert "already" in str(dlg.query_one("#problem").render())
+        assert dlg.query_one("#ok").disabled
+        await pilot.press("enter")
+        assert app.screen is dlg                            # refused
+        await pilot.press(*"2")
+        assert not dlg.query_one("#ok").disabled
+        await pilot.press("enter")
+        assert isinstance(app.screen, BrowseScreen)
+        assert app.screen.session.fate(1).name == "output.weight2"
+
+
+@sync
+async def test_bulk_rename_by_substitution_with_preview(demo_path):
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"blk.", "enter", "r")
+        dlg = app.screen
+        assert not dlg.query_one("#all").value               # the row, unless asked
+        await pilot.press("tab", "space")                    # tick "all rows in view"
+        assert dlg.query_one("#all").value
+        await pilot.press(*"blk.")                           # focus moved to "replace this text"
+        await pilot.press("shift+tab", "shift+tab")          # back to the "with" input
+        await pilot.press(*"layers.")
+        await pilot.pause()
+        assert "layers.0.attn_norm.weight" in str(dlg.query_one("#preview").render())
+        dlg.confirm()
+        await pilot.pause()
+        names = {f.name for f in app.screen.session.fates}
+        assert "layers.3.ffn_up.weight" in names and not any(n.startswith("blk.") for n in names)
+
+
+@sync
+async def test_splat_invalid_value_then_valid(demo_path):
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "down", "s")              # blk.0.attn_norm.weight, f32 x 256
+        dlg = app.screen
+        assert isinstance(dlg, SplatDialog)
+        await pilot.press(*"f32=abc")
+        assert "not a number" in str(dlg.query_one("#problem").render()) and dlg.query_one("#ok").disabled
+        await pilot.press("ctrl+a", "ctrl+k", *"x128=00")
+        assert "exactly 32 hex digits" in str(dlg.query_one("#problem").render())
+        await pilot.press("ctrl+a", "ctrl+k", *"f32=1.5", "enter")
+        assert isinstance(app.screen, BrowseScreen)
+        f = app.screen.session.fate(2)
+        assert (f.action, f.value) == ("splat", "f32=1.5")
+        # undo / redo
+        await pilot.press("u")
+        assert app.screen.session.fate(2).action == "keep"
+        await pilot.press("U")
+        assert app.screen.session.fate(2).value == "f32=1.5"
+
+
+@sync
+async def test_plan_saved_in_tui_replays_byte_identical(demo_path, work_dir):
+    plan = os.path.join(work_dir, "edit.plan.json")
+    tui_out = os.path.join(work_dir, "tui.irpa")
+    cli_out = os.path.join(work_dir, "cli.irpa")
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("x", "slash", *"attn_q", "enter", "k", "space")
+        await pilot.press("ctrl+s", "ctrl+u", *plan, "enter")
+        await settle(pilot, 0.1)
+        assert os.path.exists(plan) and not app.screen.session.dirty
+        await _write_via_keys(pilot, tui_out)
+    assert main(["convert", f"--parameters={demo_path}", f"--plan={plan}", f"--output={cli_out}", "--quiet"]) == 0
+    with open(tui_out, "rb") as a, open(cli_out, "rb") as b:
+        assert a.read() == b.read()
+    got = oracle.load(tui_out)
+    assert got["blk.1.attn_q.weight"].kind == "data" and got["blk.1.attn_k.weight"].kind == "splat"
+    assert "blk.0.attn_q.weight" not in got                  # space excluded the first in view
+
+
+@sync
+async def test_start_with_plan_flag(demo_path, work_dir):
+    from irpa_core.plan import Plan
+    p = os.path.join(work_dir, "p.json")
+    Plan().exclude("blk.*").save(p)
+    app = IrpaApp([demo_path], plan=Plan.load(p))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.screen.session.summary().excluded == 36
+
+
+class _SlowWriter:
+    """A writer that reports progress then waits to be released or cancelled."""
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def __call__(self, targets, output, alignment=64, progress=None, cancel=None):
+        from irpa_core.errors import Cancelled
+        total = sum(t.length for t in targets if t.kind == "data")
+        done = 0
+        for i, t in enumerate(targets[:12]):
+            progress(Progress(t.name, i, len(targets), done, total))
+            done += t.length if t.kind == "data" else 0
+        while not self.release.wait(0.02):
+            if cancel.is_set():
+                raise Cancelled("write")
+        return WriteResult(output, len(targets), 4096, total, 1.0)
+
+
+def _fake_clock():
+    t = iter(range(0, 10**6, 2))
+    return lambda: float(next(t))
+
+
+def test_snapshot_progress_mid_write(snap_compare, demo_path, work_dir):
+    writer = _SlowWriter()
+
+    async def run(pilot):
+        await settle(pilot)
+        s = pilot.app.screen
+        targets = s.session.plan.strip("*.ffn_*").apply(s.session.archive)
+        pilot.app.start_write(targets, "/tmp/irpa-tui-tests/work/out.irpa", writer=writer, clock=_fake_clock())
+        await pilot.pause(0.3)
+    try:
+        assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
+    finally:
+        writer.release.set()
+
+
+def test_snapshot_marked_table(snap_compare, demo_path):
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("down", "space", "slash", *"attn_v", "enter", "x", "slash", "ctrl+a", "ctrl+k",
+                          "escape", "down", "down", "s", *"f32=2", "enter", "r", "ctrl+a", "ctrl+k", *"norm0",
+                          "enter")
+        await settle(pilot)
+    assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
+
+
+@pytest.mark.parametrize("keys", [["s"], ["s", *"f32=abc"], ["r"], ["r", "ctrl+a", "ctrl+k", *"output.weight"],
+                                  ["w"]], ids=["splat", "splat-error", "rename", "rename-error", "write"])
+def test_snapshot_dialogs(snap_compare, demo_path, keys):
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("down", "down", *keys[:1])
+        await settle(pilot, 0.1)
+        await pilot.press(*keys[1:])
+        await settle(pilot, 0.1)
+    assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
+
+
+def test_snapshot_summary_and_verify(snap_compare, demo_path, work_dir):
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("slash", *"ffn_down", "enter", "x")
+        await _write_via_keys(pilot, "/tmp/irpa-tui-tests/work/summary.irpa")
+        screen = pilot.app.screen
+        screen.started = 0.0
+        screen.clock = lambda: 0.5
+        screen._finish("done", WriteResult(screen.output, screen.result.entries, screen.result.bytes,
+                                           screen.result.data_bytes, 0.5))
+        await settle(pilot)
+    assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
+
+
+@sync
+async def test_verify_after_write_and_open(demo_path, work_dir):
+    out = os.path.join(work_dir, "v.irpa")
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"attn", "enter", "x")
+        await _write_via_keys(pilot, out)
+        await pilot.press("v")
+        await settle(pilot, 0.5)
+        vs = app.screen
+        assert type(vs).__name__ == "VerifyScreen"
+        assert len(vs.rows) == 41 and all(r.status == "same" for r in vs.rows)
+        await pilot.press("escape", "o")
+        await settle(pilot)
+        assert isinstance(app.screen, BrowseScreen) and app.screen.session.archive.files[0].path == out
+
+
+@sync
+async def test_cancel_leaves_no_file(demo_path, work_dir):
+    out = os.path.join(work_dir, "cancelled.irpa")
+    writer = _SlowWriter()
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        s = app.screen
+        app.start_write(s.session.plan.apply(s.session.archive), out)
+        ws = app.screen
+        # Slow the real writer down by cancelling from its first progress event.
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        await pilot.press("y")
+        for _ in range(100):
+            if ws.state != "writing":
+                break
+            await pilot.pause(0.05)
+        assert ws.state in ("cancelled", "done")
+    assert ws.state == "cancelled" or os.path.exists(out)
+    if ws.state == "cancelled":
+        assert not os.path.exists(out)
+    assert not [p for p in os.listdir(work_dir) if ".irpa-tmp-" in p]
+    writer.release.set()
+
+
+@sync
+async def test_cancel_with_slow_writer(demo_path, work_dir):
+    out = os.path.join(work_dir, "never.irpa")
+    writer = _SlowWriter()
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        s = app.screen
+        app.start_write(s.session.plan.apply(s.session.archive), out, writer=writer)
+        ws = app.screen
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        await pilot.press("y")
+        for _ in range(100):
+            if ws.state != "writing":
+                break
+            await pilot.pause(0.05)
+        assert ws.state == "cancelled"
+        assert "not written" in str(ws.query_one("#write-title").render())
+        await pilot.press("enter")
+        assert isinstance(app.screen, BrowseScreen)
+    assert not os.path.exists(out)
+
+
+@sync
+async def test_quit_with_unsaved_edits_asks(demo_path):
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("space", "q")
+        assert type(app.screen).__name__ == "ConfirmDialog"
+        await pilot.press("n")
+        assert isinstance(app.screen, BrowseScreen)
