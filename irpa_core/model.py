@@ -149,6 +149,13 @@ def iter_chunks(entry: Entry, chunk: int = CHUNK) -> Iterator[bytes]:
 
 
 def _pread_exact(fd: int, entry: Entry, offset: int, size: int) -> bytes:
+    # Checked before reading: a malformed offset or length must become an
+    # ArchiveError, not an OverflowError or a giant allocation.
+    end = os.fstat(fd).st_size
+    if offset > end or size > end - offset:
+        raise ArchiveError(entry.file, min(offset, end),
+                           f"data of '{entry.name}' ({size} bytes at offset {offset}) runs past the end "
+                           f"of the file ({end} bytes)")
     data = os.pread(fd, size, offset)
     if len(data) != size:
         raise ArchiveError(entry.file, offset + len(data),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import Cancelled
-from .model import Archive, Entry, read_bytes
+from .model import Archive, Entry, _pread_exact, read_bytes
 from .plan import Plan, Target
 
 CHUNK = 8 << 20
@@ -169,12 +169,7 @@ class _Reader:
     def read(self, pos: int, n: int) -> bytes:
         if self.fd is None:
             return read_bytes(self.e, pos, n)
-        data = os.pread(self.fd, n, self.e.offset + pos)
-        if len(data) != n:
-            from .errors import ArchiveError
-            raise ArchiveError(self.e.file, self.e.offset + pos + len(data),
-                               f"file ends inside the data of '{self.e.name}'")
-        return data
+        return _pread_exact(self.fd, self.e, self.e.offset + pos, n)
 
     def close(self):
         if self.fd is not None:

@@ -86,6 +86,26 @@ def plan_from_args(args):
     return Plan(plan.ops + flags.ops)
 
 
+def plan_with_hints(args, archive):
+    """plan_from_args, with errors about a name cut at its '=' explained."""
+    try:
+        return plan_from_args(args)
+    except PlanError as e:
+        hint = _escape_hint(e.parameter, archive) if e.parameter else ""
+        if hint:
+            raise PlanError(e.parameter, e.reason + hint) from None
+        raise
+
+
+def _escape_hint(name: str, archive) -> str:
+    """When a name holding '=' was cut at its '=' by the flag syntax, say how
+    to write it."""
+    for e in archive.entries:
+        if "=" in e.name and e.name.startswith(name + "="):
+            return f" (did you mean '{e.name}'? write '=' inside a name as '\\=': {e.name.replace('=', chr(92) + '=')})"
+    return ""
+
+
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(prog=prog, description="Write a new .irpa from one or more parameter files, with edits. "
                                               "Flags are those of iree-convert-parameters.")
@@ -108,10 +128,11 @@ def run(args) -> int:
         raise CliError("no input given (--parameters=FILE)")
     if not args.output:
         raise CliError("no output given (--output=FILE.irpa)")
-    plan = plan_from_args(args)
     archive = open_archive(*inputs)
+    plan = plan_with_hints(args, archive)
     for op in plan.unmatched(archive):
-        print(f"irpa: warning: {op.describe()}: no parameter matches", file=sys.stderr)
+        print(f"irpa: warning: {op.describe()}: no parameter matches{_escape_hint(op.pattern, archive)}",
+              file=sys.stderr)
     targets = plan.apply(archive)
     if args.save_plan:
         try:
