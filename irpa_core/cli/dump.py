@@ -73,13 +73,11 @@ def format_table(archive: Archive) -> str:
         label = f"{scope}={path}" if scope else path
         lines.append(f"# {label}: {len(entries)} entries, {total} bytes ({human(total)})")
         lines.append(f"{'start':>14} {'end':>14} {'length':>14}  {'dtype':<10} {'shape':<18} {'kind':<8} name")
+        row = "{:>14} {:>14} {:>14}  {:<10} {:<18} {:<8} {}".format
         for e in entries:
-            if e.offset is None:
-                start = end = "-"
-            else:
-                start, end = str(e.offset), str(e.offset + e.length)
-            lines.append(f"{start:>14} {end:>14} {e.length:>14}  {e.dtype_name or '?':<10} "
-                         f"{shape_str(e.shape):<18} {e.kind:<8} {e.name}")
+            off = e.offset
+            lines.append(row("-" if off is None else off, "-" if off is None else off + e.length, e.length,
+                             e.dtype.name if e.dtype is not None else "?", shape_str(e.shape), e.kind, e.name))
         lines.append("")
     totals: dict[str, list[int]] = {}
     for e in archive.entries:

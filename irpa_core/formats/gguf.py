@@ -12,6 +12,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from itertools import repeat
 
 from .. import dtypes
 from ..errors import ArchiveError
@@ -161,11 +162,12 @@ class _Parser:
         if count > (size - self.pos) // 8:
             self.fail(f"{what}: {count} strings run past the end of the file")
         pos = self.pos
-        for _ in range(count):
-            if pos + 8 > size:
-                self.pos = pos
-                self.fail(f"file ends inside {what}")
-            pos += 8 + unpack(buf, pos)[0]
+        try:
+            # No bounds test per string: unpack_from raises past the end.
+            for _ in repeat(None, count):
+                pos += unpack(buf, pos)[0] + 8
+        except struct.error:
+            self.fail(f"file ends inside {what}")
         if pos > size:
             self.fail(f"file ends inside {what}")
         self.pos = pos

@@ -51,9 +51,31 @@ def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict]:
         raise ArchiveError(path, 8, "__metadata__ is not an object")
     metadata = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
 
+    # The hot loop for 100k-entry headers: plain checks inline, the slow
+    # path (_entry) only to build the error message.
     entries = []
+    by_label: dict = {}
     for name, info in header.items():
-        entries.append(_entry(path, name, info, data_start, data_size, scope))
+        try:
+            label = info["dtype"]
+            shape = info["shape"]
+            begin, end = info["data_offsets"]
+            dtype = by_label.get(label)
+            if dtype is None:
+                dtype = by_label[label] = dtypes.from_safetensors(label) or dtypes.raw(label)
+            count = 1
+            for d in shape:
+                if type(d) is not int or d < 0:
+                    raise ValueError
+                count *= d
+            if (type(begin) is not int or type(end) is not int or not 0 <= begin <= end <= data_size
+                    or (dtype.kind != "raw" and count * dtype.type_size != end - begin)):
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            _entry(path, name, info, data_start, data_size, scope)   # raises the precise error
+            raise ArchiveError(path, 8, f"tensor '{name}': malformed header entry") from None
+        entries.append(Entry(name, "data", end - begin, path, data_start + begin, dtype, tuple(shape),
+                             None, b"", 0, scope))
     # File order is data order; JSON key order is arbitrary.
     entries.sort(key=lambda e: e.offset)
     return entries, metadata
