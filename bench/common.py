@@ -21,14 +21,18 @@ def tool(name: str) -> str:
 
 
 def run(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run; raises on failure."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    if status != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr.read().decode()[-500:]}")
-    return wall, usage.ru_maxrss
+    """Wall seconds and peak RSS (KiB) of one run (GNU time measures the
+    RSS: a forked child's own rusage would include this Python's)."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("r") as f:
+        t = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f.name, *cmd],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - t
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr.decode()[-500:]}")
+        rss = int(f.read().split()[-1])
+    return wall, rss
 
 
 def median_runs(cmd: list[str], n: int = 5, before=None) -> tuple[float, int]:

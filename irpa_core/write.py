@@ -84,8 +84,11 @@ def _alive(pid: int) -> bool:
 
 
 def write_archive(targets, output, *, alignment: int = 64,
-                  progress: Callable[[Progress], None] | None = None, cancel=None) -> WriteResult:
-    """Write ``targets`` (from ``Plan.apply``) to ``output`` atomically."""
+                  progress: Callable[[Progress], None] | None = None, cancel=None,
+                  fsync: bool = True) -> WriteResult:
+    """Write ``targets`` (from ``Plan.apply``) to ``output`` atomically.
+    ``fsync=False`` skips flushing to disk before the rename: still atomic if
+    irpa dies, not if the machine loses power (like ``cp``)."""
     output = os.fspath(output)
     started = time.perf_counter()
     _check_destination(output)
@@ -119,7 +122,8 @@ def write_archive(targets, output, *, alignment: int = 64,
                         progress(Progress(t.name, i, count, done, total))
             _check_sources_unchanged(sources)
             os.ftruncate(fd, lay.file_size)
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, output)
@@ -131,7 +135,8 @@ def write_archive(targets, output, *, alignment: int = 64,
         if isinstance(e, OSError):
             raise WriteError(output, _os_reason(e)) from None
         raise
-    _fsync_dir(os.path.dirname(os.path.abspath(output)))
+    if fsync:
+        _fsync_dir(os.path.dirname(os.path.abspath(output)))
     return WriteResult(output, len(targets), lay.file_size, total, time.perf_counter() - started)
 
 

@@ -115,6 +115,8 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="the .irpa to write")
     p.add_argument("--alignment", type=int, default=64, metavar="N", help="data alignment in bytes (default 64)")
     p.add_argument("--save-plan", metavar="FILE", help="also save the edit as a plan JSON")
+    p.add_argument("--no-fsync", action="store_true",
+                   help="do not flush to disk before the final rename (faster; like cp, not power-loss safe)")
     _bool_flag(p, "--quiet", "no progress bar and no listing of the result")
     return p
 
@@ -140,16 +142,16 @@ def run(args) -> int:
         except OSError as e:
             raise PlanError(None, f"{args.save_plan}: cannot save plan: {e.strerror}") from None
     if args.quiet:
-        write_archive(targets, args.output, alignment=args.alignment)
+        write_archive(targets, args.output, alignment=args.alignment, fsync=not args.no_fsync)
         return 0
-    result = _write_with_progress(targets, args.output, args.alignment)
+    result = _write_with_progress(targets, args.output, args.alignment, not args.no_fsync)
     from .dump import format_table
     sys.stdout.write(format_table(open_archive(args.output)))
     print(f"wrote {result.path}: {result.entries} entries, {result.bytes} bytes in {result.seconds:.2f} s")
     return 0
 
 
-def _write_with_progress(targets, output, alignment):
+def _write_with_progress(targets, output, alignment, fsync=True):
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)
     from ..write import write_archive
@@ -163,6 +165,6 @@ def _write_with_progress(targets, output, alignment):
             bar.update(task, completed=ev.bytes_done,
                        description=f"{ev.index + 1}/{ev.count} {ev.name[:40]}")
 
-        result = write_archive(targets, output, alignment=alignment, progress=on_progress)
+        result = write_archive(targets, output, alignment=alignment, progress=on_progress, fsync=fsync)
         bar.update(task, completed=total or 1)
     return result

@@ -19,6 +19,7 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="same as OUTPUT (so a convert line works as is)")
     p.add_argument("--alignment", type=int, help="accepted and ignored (convert compatibility)")
     p.add_argument("--save-plan", help="accepted and ignored (convert compatibility)")
+    p.add_argument("--no-fsync", action="store_true", help="accepted and ignored (convert compatibility)")
     _bool_flag(p, "--quiet", "print nothing; the exit code says it all")
     p.add_argument("--all", action="store_true", help="list every entry, not only problems")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
