@@ -30,9 +30,12 @@ from .dtypes import DType
 from .errors import Cancelled, IrpaError
 from .model import Entry, read_bytes
 
+import sys as _sys
+
+_LITTLE = _sys.byteorder == "little"
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 PERCENTILE_ERROR = 2.0 ** -8          # relative, from the bfloat16 bucket width
-CHUNK_BYTES = 8 << 20
+CHUNK_VALUES = 1 << 20                # values per chunk: float64 temporaries stay ~8 MB
 SAMPLE_VALUES = 1 << 18               # values read for the quick estimate
 SAMPLE_SPOTS = 64                     # evenly spaced places they come from
 
@@ -120,7 +123,9 @@ def _decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
         from gguf import quants
 
         def dq(b: bytes) -> np.ndarray:
-            raw = np.frombuffer(b, np.uint8).reshape(-1, d.type_size)
+            # One long row: gguf splits its input into row groups, and one
+            # group per 34-byte block would cost a Python call per block.
+            raw = np.frombuffer(b, np.uint8).reshape(1, -1)
             with np.errstate(all="ignore"):
                 return quants.dequantize(raw, qt).reshape(-1)
         return dq
@@ -151,13 +156,18 @@ def _need(entry: Entry, as_dtype=None) -> DType:
     return d
 
 
-def iter_values(entry: Entry, as_dtype=None, chunk_bytes: int = CHUNK_BYTES, cancel=None):
+def chunk_bytes(d: DType) -> int:
+    """Bytes per chunk so that a chunk decodes to about CHUNK_VALUES values."""
+    return max(1, CHUNK_VALUES // d.block_size) * d.type_size
+
+
+def iter_values(entry: Entry, as_dtype=None, cancel=None):
     """The entry's values in order, a bounded chunk at a time."""
     d = _need(entry, as_dtype)
     dec = _decoder(entry, d)
     unit = _unit(d)
     usable = entry.length - entry.length % unit
-    step = max(unit, chunk_bytes - chunk_bytes % unit)
+    step = chunk_bytes(d)
     pos = 0
     while pos < usable:
         if cancel is not None and cancel.is_set():
@@ -253,7 +263,7 @@ class _Acc:
         if n == 0:
             return
         with np.errstate(all="ignore"):
-            x64 = x.astype(np.float64, copy=False)
+            x64 = x.astype(np.float64)          # our own copy: centred in place below
             s = float(x64.sum())
             if math.isfinite(s):
                 fin = x64
@@ -267,14 +277,18 @@ class _Acc:
             k = fin.size
             self.count += n * weight
             self.zeros += int(np.count_nonzero(x == 0)) * weight
-            codes = (x.astype(np.float32, copy=False).view(np.uint32) >> 16).astype(np.uint16)
-            self.fine += np.bincount(codes, minlength=1 << 16) * weight
+            # The high 16 bits of each float32 are its bucket: on a little-
+            # endian machine, every odd uint16 of the array.
+            x32 = np.ascontiguousarray(x, dtype=np.float32)
+            hi = x32.view(np.uint16)[1::2] if _LITTLE else (x32.view(np.uint32) >> 16).astype(np.uint16)
+            self.fine += np.bincount(hi, minlength=1 << 16) * weight
             if k == 0:
                 return
+            lo, hi_v = float(fin.min()), float(fin.max())
             m = s / k
-            d = fin - m
-            m2 = float(d @ d)
-            self._merge_moments(k * weight, m, m2 * weight, float(fin.min()), float(fin.max()))
+            fin -= m
+            m2 = float(fin @ fin)
+            self._merge_moments(k * weight, m, m2 * weight, lo, hi_v)
 
     def _merge_moments(self, k, m, m2, lo, hi):
         n = self.finite + k
@@ -386,7 +400,7 @@ def compute_stats(entry: Entry, *, as_dtype=None, bins: int = 64,
     dec = _decoder(entry, d)
     unit = _unit(d)
     usable = entry.length - entry.length % unit
-    step = max(unit, CHUNK_BYTES - CHUNK_BYTES % unit)
+    step = chunk_bytes(d)
     spans = [(p, min(step, usable - p)) for p in range(0, usable, step)]
     threads = threads or min(2, os.cpu_count() or 1)
 

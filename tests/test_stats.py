@@ -128,7 +128,7 @@ def test_preview_and_first_values(tmp_path):
 
 
 def test_progress_and_cancel(tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(S, "CHUNK_VALUES", 1024)
     a = np.arange(100_000, dtype=np.float32)
     e = open_archive(make_safetensors(tmp_path / "m.safetensors", {"a": a})).entries[0]
     seen = []
