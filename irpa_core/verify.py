@@ -80,6 +80,7 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
     total = sum(t.length for t in expected if t.kind == "data" and t.name in got
                 and got[t.name].kind != "splat" and got[t.name].length == t.length)
     done = 0
+    buffers = Buffers()
     checks: list[Check] = []
     expected_names = set()
     for t in expected:
@@ -104,7 +105,7 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
                 checks.append(Check(t.name, SAME, "", src))
             continue
         at = None
-        for n, diff_at in _compare_streams(t.source, e, cancel):
+        for n, diff_at in _compare_streams(t.source, e, cancel, buffers):
             done += n
             if progress:
                 progress(t.name, done, total)
@@ -125,19 +126,41 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
     return Report(tuple(checks), done, counts)
 
 
-def _compare_streams(a: Entry, b: Entry, cancel):
-    """Yield (bytes compared, first differing offset or None) per chunk."""
+class Buffers:
+    """Read buffers reused across entries, one pair per chunk size (a model
+    has few distinct tensor sizes). Fresh multi-megabyte buffers per entry
+    would cost more in page faults than the reads; exact sizes let the
+    compare run on whole bytearrays (memcmp) with no slicing."""
+
+    def __init__(self, keep: int = 8):
+        self.pairs: dict[int, tuple[bytearray, bytearray]] = {}
+        self.keep = keep
+
+    def get(self, n: int) -> tuple[bytearray, bytearray]:
+        pair = self.pairs.get(n)
+        if pair is None:
+            if len(self.pairs) >= self.keep:
+                self.pairs.pop(next(iter(self.pairs)))
+            pair = self.pairs[n] = (bytearray(n), bytearray(n))
+        return pair
+
+
+def _compare_streams(a: Entry, b: Entry, cancel, buffers: Buffers | None = None):
+    """Yield (bytes compared, first differing offset or None) per chunk,
+    reading with preadv into reused buffers."""
     fa = _Reader(a)
     fb = _Reader(b)
+    buffers = buffers or Buffers(2)
     try:
         pos = 0
         while pos < a.length:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("verify")
             n = min(CHUNK, a.length - pos)
-            x, y = fa.read(pos, n), fb.read(pos, n)
+            bufs = buffers.get(n)
+            x, y = fa.read(pos, n, bufs[0]), fb.read(pos, n, bufs[1])
             if x != y:
-                i = next(i for i in range(n) if x[i] != y[i]) if n < 4096 else _first_diff(x, y)
+                i = next(i for i in range(n) if x[i] != y[i]) if n < 4096 else _first_diff(bytes(x), bytes(y))
                 yield n, pos + i
                 return
             pos += n
@@ -160,16 +183,27 @@ def _first_diff(x: bytes, y: bytes) -> int:
 
 
 class _Reader:
-    """pread on one open descriptor for data entries; splats expand."""
+    """Reads of one entry into a caller's buffer (preadv: no allocation per
+    chunk); splats expand. Short files are an ArchiveError."""
 
     def __init__(self, e: Entry):
         self.e = e
-        self.fd = os.open(e.file, os.O_RDONLY) if e.kind != "splat" else None
+        self.fd = None
+        if e.kind != "splat":
+            try:
+                self.fd = os.open(e.file, os.O_RDONLY)
+            except OSError as err:
+                from .errors import ArchiveError
+                raise ArchiveError(e.file, None, f"cannot read data of '{e.name}': {err.strerror}") from None
 
-    def read(self, pos: int, n: int) -> bytes:
+    def read(self, pos: int, n: int, buf: bytearray):
         if self.fd is None:
             return read_bytes(self.e, pos, n)
-        return _pread_exact(self.fd, self.e, self.e.offset + pos, n)
+        start = self.e.offset + pos
+        got = os.preadv(self.fd, [buf], start)
+        if got != n:
+            _pread_exact(self.fd, self.e, start, n)      # raises the ArchiveError
+        return buf
 
     def close(self):
         if self.fd is not None:
