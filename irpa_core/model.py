@@ -90,7 +90,7 @@ class Archive:
             out.setdefault(e.name, e)
         return out
 
-    @property
+    @cached_property
     def total_bytes(self) -> int:
         return sum(e.length for e in self.entries)
 

@@ -33,6 +33,7 @@ class EditSession:
         self._undo: list[Plan] = []
         self._redo: list[Plan] = []
         self._fates: list[Fate] | None = None
+        self._summary: tuple[Plan, Summary] | None = None
 
     # -- state --------------------------------------------------------------
 
@@ -50,6 +51,11 @@ class EditSession:
         return self.fates[index]
 
     def summary(self) -> Summary:
+        if self._summary is None or self._summary[0] is not self.plan:
+            self._summary = (self.plan, self._compute_summary())
+        return self._summary[1]
+
+    def _compute_summary(self) -> Summary:
         kept = excluded = renamed = splatted = after = 0
         for e, f in zip(self.archive.entries, self.fates):
             if f.action == "exclude":

@@ -72,6 +72,7 @@ class TableView:
         self.query = ""
         self._orders: dict[str, list[int]] = {"file": list(range(len(self.names)))}
         self._pred = None
+        self._substring = None
         self.rows: list[int] = self._orders["file"]
         self.tree = False
         self.collapsed: set[str] = set()
@@ -83,6 +84,8 @@ class TableView:
         """Raises FilterError for a bad regular expression (view unchanged)."""
         pred = compile_filter(query)
         self.query, self._pred = query, pred
+        self._substring = query if query and not query.startswith("re:") and not any(
+            c in query for c in "*?[") else None
         self._refresh()
 
     def set_sort(self, key: str) -> None:
@@ -108,6 +111,10 @@ class TableView:
         order = self._order()
         if self._pred is None:
             self.rows = order
+        elif self._substring is not None:
+            # The common case, without a function call per name.
+            names, q = self.names, self._substring
+            self.rows = [i for i in order if q in names[i]]
         else:
             names, pred = self.names, self._pred
             self.rows = [i for i in order if pred(names[i])]

@@ -23,6 +23,7 @@ types). Readers that know the extension prefer it; others see uint8 bytes.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from .. import dtypes
 from ..dtypes import DType
@@ -42,7 +43,13 @@ def _desc(d: DType) -> dict:
 
 def encode(dtype: DType, shape: tuple[int, ...] | list[int], length: int) -> bytes:
     """Metadata blob for an entry of ``length`` bytes with this dtype/shape."""
-    shape = [int(s) for s in shape]
+    return _encode(dtype, tuple(int(s) for s in shape), int(length))
+
+
+@lru_cache(maxsize=4096)
+def _encode(dtype: DType, shape: tuple[int, ...], length: int) -> bytes:
+    # Models repeat a handful of (dtype, shape) pairs thousands of times.
+    shape = list(shape)
     if dtype.torch is not None:
         doc = {"type": "Tensor", "dtype": dtype.torch, "shape": shape, "dtype_desc": _desc(dtype)}
     else:

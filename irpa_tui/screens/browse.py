@@ -87,10 +87,13 @@ class BrowseScreen(Screen):
 
     def _update_header(self) -> None:
         a = self.session.archive
-        per: dict[str, int] = {}
-        for e in a.entries:
-            per[e.dtype_name or "?"] = per.get(e.dtype_name or "?", 0) + e.length
-        dts = "  ".join(f"{k} {human(v)}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:6])
+        if not hasattr(self, "_dtype_text"):
+            # The archive never changes under this screen: sum once.
+            per: dict[str, int] = {}
+            for e in a.entries:
+                per[e.dtype_name or "?"] = per.get(e.dtype_name or "?", 0) + e.length
+            self._dtype_text = "  ".join(f"{k} {human(v)}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:6])
+        dts = self._dtype_text
         formats = "+".join(sorted({f.format for f in a.files}))
         shown = len(self.view.rows)
         t = Text.assemble((self.title_text, "bold"), f"  [{formats}]  ",
