@@ -1,0 +1,82 @@
+"""Regenerate the SVG screenshots shown in README (``make screenshots``).
+
+Each screen is driven with the real keys on the seeded demo archive, at a
+fixed size, and saved as ``screenshots/NAME.svg``.
+"""
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from irpa_core.demo import make_demo  # noqa: E402
+from irpa_tui.app import IrpaApp  # noqa: E402
+
+WORK = "/tmp/irpa-screenshots"
+SIZE = (140, 40)
+
+
+async def settle(pilot, delay=0.4):
+    from textual.widgets import Input
+    for w in pilot.app.screen.query(Input):
+        w.cursor_blink = False
+    await pilot.pause(delay)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.1)
+
+
+async def shot(name, path, keys=(), after=None):
+    app = IrpaApp([path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for k in keys:
+            if k == "_":
+                await settle(pilot)
+            else:
+                await pilot.press(k)
+        await settle(pilot)
+        if after:
+            await after(pilot)
+            await settle(pilot)
+        app.save_screenshot(str(HERE / f"{name}.svg"))
+    print("wrote", HERE / f"{name}.svg")
+
+
+async def main():
+    shutil.rmtree(WORK, ignore_errors=True)
+    path = str(make_demo(WORK))
+    down = ["down"] * 3
+    await shot("main", path, down)
+    await shot("filter", path, ["slash", *"ffn_", "_"])
+    await shot("tree", path, ["t", "down", "down", "down", "right"])
+    await shot("metadata", path, ["m"])
+    await shot("help", path, ["question_mark"])
+    marks = ["down", "space", "slash", *"attn_v", "enter", "x", "slash", "ctrl+a", "ctrl+k", "escape",
+             "down", "down", "s", *"f32=2", "enter"]
+    await shot("marks", path, marks)
+    await shot("splat-dialog", path, ["down", "down", "s", *"f32=abc"])
+    await shot("rename-dialog", path, ["down", "r", "ctrl+a", "ctrl+k", *"output.weight"])
+    out = os.path.join(WORK, "demo.stripped.irpa")
+
+    async def write_and_verify(pilot):
+        await pilot.press("slash", *"ffn_", "enter", "x", "w", "ctrl+u", *out, "enter")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if getattr(pilot.app.screen, "state", "") == "done":
+                break
+        pilot.app.save_screenshot(str(HERE / "write-done.svg"))
+        print("wrote", HERE / "write-done.svg")
+        await pilot.press("v")
+    await shot("verify", path, after=write_and_verify)
+    bad = os.path.join(WORK, "broken.gguf")
+    with open(bad, "wb") as f:
+        f.write(b"GGUF\x03\x00\x00\x00" + b"\xff" * 16)
+    await shot("error", bad)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
