@@ -20,7 +20,7 @@ from typing import Callable
 from .errors import ArchiveError, Cancelled, WriteError
 from .formats.irpa_writer import layout
 
-CHUNK = 16 << 20
+CHUNK = 64 << 20          # per copy_file_range call: progress and cancel granularity
 TMP_MARK = ".irpa-tmp-"
 
 

@@ -48,6 +48,8 @@ class EditSession:
         return self._fates
 
     def fate(self, index: int) -> Fate:
+        if not self.plan.ops:       # nothing to resolve: no need for 100k fates up front
+            return Fate("keep", self.archive.entries[index].name)
         return self.fates[index]
 
     def summary(self) -> Summary:
@@ -56,6 +58,11 @@ class EditSession:
         return self._summary[1]
 
     def _compute_summary(self) -> Summary:
+        if not self.plan.ops:
+            splats = [e for e in self.archive.entries if e.kind == "splat"]
+            total = self.archive.total_bytes
+            return Summary(len(self.archive) - len(splats), 0, 0, len(splats), total,
+                           total - sum(e.length for e in splats))
         kept = excluded = renamed = splatted = after = 0
         for e, f in zip(self.archive.entries, self.fates):
             if f.action == "exclude":

@@ -166,7 +166,7 @@ class _Parser:
             # No bounds test per string: unpack_from raises past the end.
             for _ in repeat(None, count):
                 pos += unpack(buf, pos)[0] + 8
-        except struct.error:
+        except (struct.error, OverflowError):    # a length that jumps past the file
             self.fail(f"file ends inside {what}")
         if pos > size:
             self.fail(f"file ends inside {what}")
