@@ -205,20 +205,8 @@ class Plan:
     def fate(self, name: str) -> Fate:
         """What happens to the source entry called ``name``."""
         fate_exact, name_exact, fate_globs, name_globs = self._exact
-        best = fate_exact.get(name)
-        for i, op in reversed(fate_globs):
-            if best is not None and i < best[0]:
-                break
-            if op.matches(name):
-                best = (i, op)
-                break
-        rn = name_exact.get(name)
-        for i, op in reversed(name_globs):
-            if rn is not None and i < rn[0]:
-                break
-            if op.matches(name):
-                rn = (i, op)
-                break
+        best = _last_match(fate_exact.get(name), fate_globs, name)
+        rn = _last_match(name_exact.get(name), name_globs, name)
         target = rn[1].target_name(name) if rn else name
         renamed = rn is not None and target != name
         if best is None or best[1].action == "keep":
@@ -306,6 +294,16 @@ class Plan:
         except (ValueError, UnicodeDecodeError) as e:
             raise PlanError(None, f"{path}: plan is not valid JSON ({e})") from None
         return cls.from_json(doc)
+
+
+def _last_match(exact: tuple[int, Op] | None, globs: list[tuple[int, Op]], name: str):
+    """The latest op matching ``name``: the exact one, or a glob added after it."""
+    for i, op in reversed(globs):
+        if exact is not None and i < exact[0]:
+            break
+        if op.matches(name):
+            return i, op
+    return exact
 
 
 def check_splat(entry: Entry, spec: str) -> str | None:

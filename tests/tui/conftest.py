@@ -19,12 +19,18 @@ def demo_path():
 
 
 @pytest.fixture
-def work_dir():
+def fixed_dir():
+    """A fixed directory, for the few snapshots that show a path on screen."""
     d = os.path.join(FIXED, "work")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def work_dir(tmp_path):
+    return str(tmp_path)
 
 
 async def settle(pilot, delay: float = 0.3):

@@ -55,9 +55,9 @@ def test_snapshot_help(snap_compare, demo_path):
     assert snap_compare(_app(demo_path), terminal_size=SIZE, run_before=run)
 
 
-def test_snapshot_error(snap_compare, work_dir):
+def test_snapshot_error(snap_compare, fixed_dir):
     import os
-    bad = os.path.join(work_dir, "broken.gguf")
+    bad = os.path.join(fixed_dir, "broken.gguf")
     with open(bad, "wb") as f:
         f.write(b"GGUF\x03\x00\x00\x00" + b"\xff" * 16)
     assert snap_compare(_app(bad), terminal_size=SIZE, run_before=settle)

@@ -181,7 +181,7 @@ def _fake_clock():
     return lambda: float(next(t))
 
 
-def test_snapshot_progress_mid_write(snap_compare, demo_path, work_dir):
+def test_snapshot_progress_mid_write(snap_compare, demo_path, fixed_dir):
     writer = _SlowWriter()
 
     async def run(pilot):
@@ -218,7 +218,7 @@ def test_snapshot_dialogs(snap_compare, demo_path, keys):
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 
 
-def test_snapshot_summary_and_verify(snap_compare, demo_path, work_dir):
+def test_snapshot_summary_and_verify(snap_compare, demo_path, fixed_dir):
     async def run(pilot):
         await settle(pilot)
         await pilot.press("slash", *"ffn_down", "enter", "x")
@@ -251,54 +251,40 @@ async def test_verify_after_write_and_open(demo_path, work_dir):
 
 
 @sync
-async def test_cancel_leaves_no_file(demo_path, work_dir):
+async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
+    """The real writer, slowed down (small chunks, a pause per progress
+    event), cancelled with escape + confirm: no file, no temporary."""
+    import time as _time
+    import irpa_core.write as W
+    monkeypatch.setattr(W, "CHUNK", 16 << 10)
     out = os.path.join(work_dir, "cancelled.irpa")
-    writer = _SlowWriter()
+
+    def slow_writer(targets, output, **kw):
+        report = kw["progress"]
+        kw["progress"] = lambda ev: (_time.sleep(0.002), report(ev))
+        return W.write_archive(targets, output, **kw)
+
     app = IrpaApp([demo_path])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         s = app.screen
-        app.start_write(s.session.plan.apply(s.session.archive), out)
+        app.start_write(s.session.plan.apply(s.session.archive), out, writer=slow_writer)
         ws = app.screen
-        # Slow the real writer down by cancelling from its first progress event.
+        await pilot.pause(0.3)
+        assert ws.state == "writing" and [p for p in os.listdir(work_dir) if ".irpa-tmp-" in p]
         await pilot.press("escape")
         await pilot.pause(0.1)
         await pilot.press("y")
-        for _ in range(100):
-            if ws.state != "writing":
-                break
-            await pilot.pause(0.05)
-        assert ws.state in ("cancelled", "done")
-    assert ws.state == "cancelled" or os.path.exists(out)
-    if ws.state == "cancelled":
-        assert not os.path.exists(out)
-    assert not [p for p in os.listdir(work_dir) if ".irpa-tmp-" in p]
-    writer.release.set()
-
-
-@sync
-async def test_cancel_with_slow_writer(demo_path, work_dir):
-    out = os.path.join(work_dir, "never.irpa")
-    writer = _SlowWriter()
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        s = app.screen
-        app.start_write(s.session.plan.apply(s.session.archive), out, writer=writer)
-        ws = app.screen
-        await pilot.pause(0.2)
-        await pilot.press("escape")
-        await pilot.pause(0.1)
-        await pilot.press("y")
-        for _ in range(100):
+        for _ in range(200):
             if ws.state != "writing":
                 break
             await pilot.pause(0.05)
         assert ws.state == "cancelled"
         assert "not written" in str(ws.query_one("#write-title").render())
         await pilot.press("enter")
-        assert isinstance(app.screen, BrowseScreen)
+        assert isinstance(app.screen, BrowseScreen) and app.screen.session.plan is s.session.plan
     assert not os.path.exists(out)
+    assert not [p for p in os.listdir(work_dir) if ".irpa-tmp-" in p]
 
 
 @sync
