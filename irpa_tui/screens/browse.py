@@ -39,6 +39,7 @@ KEYS: list[tuple[str, str, str, str]] = [
     ("d", "sort('dtype')", "Sort dtype", "sort by dtype"),
     ("f", "sort('file')", "File order", "back to file order"),
     ("m", "metadata", "Metadata", "file metadata (GGUF key/values, safetensors, dataset JSON)"),
+    ("a", "view_as", "View as", "view the row's bytes as a chosen dtype (for entries without one)"),
     ("escape", "escape", "Cancel", "cancel the running statistics pass / clear the filter"),
     ("question_mark", "help", "Help", "this help"),
     ("q", "quit", "Quit", "quit (asks when there are unsaved edits)"),
@@ -59,6 +60,7 @@ class BrowseScreen(Screen):
         self.session = session
         self.view = TableView(session.archive)
         self.title_text = title
+        self.view_as: dict[int, object] = {}     # entry index -> DType chosen with `a`
 
     # -- layout -------------------------------------------------------------
 
@@ -137,7 +139,8 @@ class BrowseScreen(Screen):
         if msg.index is None:
             detail.show(None)
         else:
-            detail.show(self.session.archive.entries[msg.index], self.session.fate(msg.index).name)
+            detail.show(self.session.archive.entries[msg.index], self.session.fate(msg.index).name,
+                        self.view_as.get(msg.index))
 
     # -- filter -------------------------------------------------------------
 
@@ -193,6 +196,25 @@ class BrowseScreen(Screen):
     def action_metadata(self) -> None:
         from .info import MetadataScreen
         self.app.push_screen(MetadataScreen(self.session.archive))
+
+    def action_view_as(self) -> None:
+        from .dialogs import DtypeDialog
+        index = self.table.entry_at_cursor()
+        if index is None:
+            return
+        current = self.view_as.get(index)
+
+        def done(d) -> None:
+            if d is None:
+                return
+            if d == "":
+                self.view_as.pop(index, None)
+            else:
+                self.view_as[index] = d
+            self.query_one(DetailPane).show(self.session.archive.entries[index], self.session.fate(index).name,
+                                            self.view_as.get(index))
+        self.app.push_screen(DtypeDialog(self.session.archive.entries[index].name,
+                                         current.name if current is not None else ""), done)
 
     def action_help(self) -> None:
         from .info import HelpScreen

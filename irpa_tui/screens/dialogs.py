@@ -268,6 +268,42 @@ class WriteDialog(PathDialog):
                       int(self.query_one("#alignment", Input).value.strip())))
 
 
+class DtypeDialog(_Dialog):
+    """The dtype to view an entry's bytes as (entries without a dtype)."""
+
+    def __init__(self, name: str, current: str = ""):
+        super().__init__()
+        self.entry_name, self.current = name, current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"View {self.entry_name} as", classes="title")
+            yield Static(Text("a dtype: f32, f16, bf16, i8, u8, f8_e4m3fn, Q8_0, Q4_K, ... (empty: as recorded)",
+                              style="dim"))
+            yield Input(value=self.current, id="dtype")
+            yield Static(id="problem", classes="problem")
+            yield _buttons("View")
+
+    def on_mount(self) -> None:
+        self.query_one("#dtype", Input).focus()
+        self._validate()
+
+    def _dtype(self):
+        from irpa_core import dtypes
+        text = self.query_one("#dtype", Input).value.strip()
+        return text, (dtypes.by_name(text) or dtypes.from_iree(text)) if text else None
+
+    def _validate(self) -> None:
+        text, d = self._dtype()
+        self._problem(None if not text or d is not None else f"unknown dtype {text!r}")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._validate()
+
+    def confirm(self) -> None:
+        self.dismiss(self._dtype()[1] or "")
+
+
 class ConfirmDialog(_Dialog):
     BINDINGS = [Binding("y", "yes", "Yes"), Binding("n,escape", "cancel", "No")]
 

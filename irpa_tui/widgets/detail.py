@@ -80,6 +80,7 @@ class DetailPane(VerticalScroll):
         self.entry: Entry | None = None
         self._cancel = threading.Event()
         self._timer = None
+        self.as_dtype = None
         self.last_stats: S.Stats | None = None
 
     def compose(self) -> ComposeResult:
@@ -93,13 +94,15 @@ class DetailPane(VerticalScroll):
 
     # -- showing an entry ---------------------------------------------------
 
-    def show(self, entry: Entry | None, shown_name: str | None = None) -> None:
+    def show(self, entry: Entry | None, shown_name: str | None = None, as_dtype=None) -> None:
+        """``as_dtype``: view the bytes as this dtype (entries without one)."""
         self._cancel.set()
+        self.as_dtype = as_dtype
         if self._timer is not None:
             self._timer.stop()
         self.entry = entry
         self.last_stats = None
-        self.query_one("#info", Static).update(self._info(entry, shown_name))
+        self.query_one("#info", Static).update(self._info(entry, shown_name, as_dtype))
         self.query_one("#stats", Static).update(Text("…", style="dim") if entry else "")
         self.query_one("#hist", Static).update("")
         self.query_one("#values", Static).update("")
@@ -112,7 +115,8 @@ class DetailPane(VerticalScroll):
             return
         self._cancel = threading.Event()
         cancel = self._cancel
-        self.run_worker(lambda: self._job(entry, cancel), thread=True, exclusive=True, group="stats")
+        view = self.as_dtype
+        self.run_worker(lambda: self._job(entry, cancel, view), thread=True, exclusive=True, group="stats")
 
     def cancel_stats(self) -> bool:
         """Stop the exact pass (escape). Returns whether one was running."""
@@ -122,22 +126,22 @@ class DetailPane(VerticalScroll):
 
     # -- the worker ---------------------------------------------------------
 
-    def _job(self, entry: Entry, cancel: threading.Event) -> None:
+    def _job(self, entry: Entry, cancel: threading.Event, view=None) -> None:
         app = self.app
-        if not S.can_decode(entry):
-            why = "no dtype recorded: cannot decode" if entry.dtype is None else \
-                f"{entry.dtype.name} cannot be decoded"
+        if not S.can_decode(entry, view):
+            why = "no dtype recorded: press a to view the bytes as a dtype" if entry.dtype is None and view is None \
+                else f"{(view or entry.dtype).name} cannot be decoded"
             app.call_from_thread(self._set_stats, entry, Text(why, style="dim"))
             return
         try:
-            values = S.preview(entry, 6, 5)
+            values = S.preview(entry, 6, 5, as_dtype=view)
             app.call_from_thread(self._set_values, entry, values)
-            est = S.sample_stats(entry)
+            est = S.sample_stats(entry, as_dtype=view)
             app.call_from_thread(self._set_stats, entry, est)
             if est.exact or cancel.is_set():
                 return
             app.call_from_thread(self._progress, entry, 0, 1)
-            exact = S.compute_stats(entry, cancel=cancel,
+            exact = S.compute_stats(entry, as_dtype=view, cancel=cancel,
                                     progress=lambda d, t: app.call_from_thread(self._progress, entry, d, t))
             app.call_from_thread(self._set_stats, entry, exact)
         except Cancelled:
@@ -194,7 +198,7 @@ class DetailPane(VerticalScroll):
 
     # -- fields ---------------------------------------------------------------
 
-    def _info(self, e: Entry | None, shown_name: str | None):
+    def _info(self, e: Entry | None, shown_name: str | None, as_dtype=None):
         if e is None:
             return Text("No parameter selected", style="dim")
         t = Table.grid(padding=(0, 2))
@@ -204,6 +208,8 @@ class DetailPane(VerticalScroll):
         if shown_name and shown_name != e.name:
             t.add_row("written as", Text(shown_name, style="yellow"))
         t.add_row("dtype", e.dtype_name or "unknown")
+        if as_dtype is not None:
+            t.add_row("viewed as", Text(as_dtype.name, style="yellow"))
         t.add_row("shape", shape_str(e.shape))
         t.add_row("elements", f"{e.element_count:,}" if e.element_count is not None else "?")
         t.add_row("bytes", f"{e.length:,} ({human(e.length)})")

@@ -147,3 +147,26 @@ async def test_metadata_and_help_open_and_close(demo_path):
         assert isinstance(app.screen, BrowseScreen)
         await pilot.press("q")
         assert app.return_code is not None or not app.is_running
+
+
+@sync
+async def test_view_raw_entry_as_dtype(work_dir):
+    import os
+    import numpy as np
+    from tests.fixtures import make_irpa_with_iree
+    p = make_irpa_with_iree(os.path.join(work_dir, "raw.irpa"), "--data=r=64xi8")
+    # Fill the raw entry with known f32 values.
+    from irpa_core import open_archive
+    e = open_archive(p).entries[0]
+    blob = bytearray(open(p, "rb").read())
+    vals = np.arange(16, dtype=np.float32)
+    blob[e.offset:e.offset + 64] = vals.tobytes()
+    open(p, "wb").write(bytes(blob))
+    app = IrpaApp([str(p)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = app.screen.query_one(DetailPane)
+        assert pane.last_stats is None and "press a" in str(pane.query_one("#stats").render())
+        await pilot.press("a", *"f32", "enter")
+        await settle(pilot)
+        assert pane.last_stats.count == 16 and pane.last_stats.max == 15.0 and pane.last_stats.dtype == "f32"

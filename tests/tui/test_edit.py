@@ -207,7 +207,10 @@ def test_snapshot_marked_table(snap_compare, demo_path):
 
 
 @pytest.mark.parametrize("keys", [["s"], ["s", *"f32=abc"], ["r"], ["r", "ctrl+a", "ctrl+k", *"output.weight"],
-                                  ["w"]], ids=["splat", "splat-error", "rename", "rename-error", "write"])
+                                  ["w"], ["w", "ctrl+u", *"/nonexistent/dir/out.irpa"],
+                                  ["w", "tab", "ctrl+a", "ctrl+k", *"48"]],
+                         ids=["splat", "splat-error", "rename", "rename-error", "write", "write-error",
+                              "write-alignment-error"])
 def test_snapshot_dialogs(snap_compare, demo_path, keys):
     async def run(pilot):
         await settle(pilot)
@@ -285,6 +288,28 @@ async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
         assert isinstance(app.screen, BrowseScreen) and app.screen.session.plan is s.session.plan
     assert not os.path.exists(out)
     assert not [p for p in os.listdir(work_dir) if ".irpa-tmp-" in p]
+
+
+@sync
+async def test_failed_write_shows_reason_and_keeps_plan(demo_path):
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        s = app.screen
+        plan = s.session.plan
+        # /sys exists but refuses new files, even to root: the write fails.
+        app.start_write(plan.apply(s.session.archive), "/sys/irpa-test.irpa")
+        ws = app.screen
+        for _ in range(100):
+            if ws.state != "writing":
+                break
+            await pilot.pause(0.05)
+        assert ws.state == "failed"
+        assert "cannot create a file in /sys" in str(ws.query_one("#write-title").render())
+        await pilot.press("enter")
+        assert app.screen is s and s.session.plan is plan
+    assert not os.path.exists("/sys/irpa-test.irpa")
 
 
 @sync
