@@ -3,7 +3,6 @@ peak memory, medians, and the tool paths."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess

@@ -19,6 +19,7 @@ from typing import Callable
 
 from .errors import ArchiveError, Cancelled, WriteError
 from .formats.irpa_writer import layout
+from .model import iter_chunks
 
 CHUNK = 64 << 20          # per copy_file_range call: progress and cancel granularity
 TMP_MARK = ".irpa-tmp-"
@@ -179,13 +180,11 @@ def _copy(entry, out_fd: int, out_off: int, cancel):
     copied per chunk."""
     if entry.kind == "splat":        # a splat written as data: expand it
         pos = 0
-        from .model import read_bytes
-        while pos < entry.length:
+        for chunk in iter_chunks(entry, CHUNK):
             _check_cancel(cancel)
-            n = min(CHUNK, entry.length - pos)
-            _pwrite_all(out_fd, read_bytes(entry, pos, n), out_off + pos)
-            pos += n
-            yield n
+            _pwrite_all(out_fd, chunk, out_off + pos)
+            pos += len(chunk)
+            yield len(chunk)
         return
     try:
         in_fd = os.open(entry.file, os.O_RDONLY)

@@ -1,7 +1,6 @@
 """TUI part 1: browse and inspect. Snapshots of each screen and pilot tests
 that press the real keys."""
 
-import pytest
 
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
