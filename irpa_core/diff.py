@@ -79,6 +79,9 @@ def diff(a: Archive, b: Archive, *, rename: Plan | None = None, progress=None, c
             raise Cancelled("diff")
         name = rename.fate(ea.name).name
         if name in seen:
+            # Two A names renamed onto one: keep the later one visible rather
+            # than dropping it from the report.
+            pairs.append(Pair(ea.name, ONLY_A, ea, None, (f"renamed to '{name}', which another entry already took",)))
             continue
         seen.add(name)
         eb = b_by.get(name)
@@ -99,14 +102,19 @@ def compare_pair(name: str, a: Entry, b: Entry, cancel=None) -> Pair:
     notes = []
     if a.kind != b.kind:
         notes.append(f"kind {a.kind} -> {b.kind}")
-    if a.dtype_name != b.dtype_name:
-        notes.append(f"dtype {a.dtype_name or '?'} -> {b.dtype_name or '?'}")
+    # An unknown dtype or shape (e.g. an IRPA written without metadata) is
+    # no evidence of a change: only two known values that differ count.
+    if a.dtype_name != b.dtype_name and a.dtype_name and b.dtype_name:
+        notes.append(f"dtype {a.dtype_name} -> {b.dtype_name}")
     if a.shape != b.shape and a.shape is not None and b.shape is not None:
         notes.append(f"shape {list(a.shape)} -> {list(b.shape)}")
     if a.length != b.length:
         notes.append(f"length {a.length} -> {b.length}")
     if a.length == b.length and _same_bytes(a, b, cancel):
-        return Pair(name, IDENTICAL, a, b, tuple(notes))
+        # Same bytes under another kind, dtype or shape is still a change.
+        if notes:
+            return Pair(name, CHANGED, a, b, tuple(notes) + ("same bytes",))
+        return Pair(name, IDENTICAL, a, b)
     m = value_metrics(a, b, cancel)
     if m is not None:
         return Pair(name, VALUES_DIFFER, a, b, tuple(notes), m)
