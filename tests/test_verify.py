@@ -87,3 +87,23 @@ def test_diff_with_rename(tmp_path):
     a = make_safetensors(tmp_path / "a.safetensors", {"blk.0.w": np.ones(3, np.float32)})
     b = make_safetensors(tmp_path / "b.safetensors", {"layers.0.w": np.ones(3, np.float32)})
     assert main(["diff", str(a), str(b), "--rename=blk.*=layers.*"]) == 0
+
+
+def test_saved_plan_json_all_and_exit_codes(tmp_path, src, capsys):
+    out, plan = tmp_path / "o.irpa", tmp_path / "p.json"
+    # Any convert line becomes its verify by changing the verb.
+    line = [f"--parameters={src}", f"--output={out}", "--quiet", f"--save-plan={plan}", *FLAGS]
+    assert main(["convert", *line]) == 0
+    assert main(["verify", *line]) == 0
+    assert capsys.readouterr().out == ""                      # --quiet
+    assert main(["verify", f"--parameters={src}", f"--plan={plan}", str(out), "--json", "--all"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"ok", "counts", "entries", "bytes_compared"} and doc["ok"] is True
+    assert {e["name"]: e["status"] for e in doc["entries"]} == {"alpha": "same", "b": "same"}
+    assert set(doc["entries"][0]) == {"name", "status", "detail", "source", "offset"}
+    assert doc["bytes_compared"] == 64 * 64 * 4
+    assert main(["verify", f"--parameters={src}", str(out), "--all"]) == 1
+    text = capsys.readouterr().out
+    assert "FAILED" in text.splitlines()[-1]
+    assert main(["verify", str(out)]) == 1                    # no sources: usage error
+    assert "irpa: error" in capsys.readouterr().err
