@@ -117,9 +117,12 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
         else:
             checks.append(Check(t.name, BYTES_DIFFER, f"first difference at byte {at} of {t.length}", src, at))
     for e in output.entries:
-        if e.name not in expected_names:
+        if got[e.name] is not e:
+            # A later duplicate name: lookups find the first, so this one is
+            # dead weight at best (and hides nothing we checked).
+            checks.append(Check(e.name, EXTRA, f"duplicate name: {e.kind} of {e.length} bytes never looked up"))
+        elif e.name not in expected_names:
             checks.append(Check(e.name, EXTRA, f"{e.kind} of {e.length} bytes not expected"))
-            expected_names.add(e.name)
     counts = {s: 0 for s in STATUSES}
     for c in checks:
         counts[c.status] += 1

@@ -107,3 +107,14 @@ def test_saved_plan_json_all_and_exit_codes(tmp_path, src, capsys):
     assert "FAILED" in text.splitlines()[-1]
     assert main(["verify", str(out)]) == 1                    # no sources: usage error
     assert "irpa: error" in capsys.readouterr().err
+
+
+def test_duplicate_name_in_output_is_extra(tmp_path, src):
+    out = tmp_path / "o.irpa"
+    oracle.run_tool("iree-convert-parameters", f"--parameters={src}", f"--output={out}", "--quiet")
+    # A second file also holding "c": lookups find the first, the second is extra.
+    from tests.fixtures import make_irpa_with_iree
+    second = make_irpa_with_iree(tmp_path / "dup.irpa", "--data=c=100xi32")
+    r = verify(open_archive(src), Plan(), open_archive(out, second))
+    assert [(c.name, c.status) for c in r.problems] == [("c", "extra")]
+    assert "duplicate" in r.problems[0].detail
