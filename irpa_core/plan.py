@@ -27,7 +27,7 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from .dtypes import DType
@@ -233,10 +233,19 @@ class Plan:
         """Target entries in source order, validated: raises ``PlanError``
         naming the parameter for a rename collision, a splat pattern that
         does not fit the parameter, or a bad value."""
-        targets: list[Target] = []
+        return [_target(e, f, pattern) for e, f, pattern in self._resolve(archive)]
+
+    def validate(self, archive: Archive) -> None:
+        """The checks of ``apply`` without building targets (cheaper: the
+        TUI runs this on every bulk edit)."""
+        for _ in self._resolve(archive):
+            pass
+
+    def _resolve(self, archive: Archive):
+        """(entry, fate, splat pattern or None) of each kept entry, checked."""
         taken: dict[str, tuple[str, bool]] = {}      # target name -> (source name, renamed)
-        for e in archive.entries:
-            f = self.fate(e.name)
+        fates = self.fates(archive)
+        for e, f in zip(archive.entries, fates):
             if f.action == "exclude":
                 continue
             if f.name in taken:
@@ -247,8 +256,27 @@ class Plan:
                     raise PlanError(other, f"renaming to '{f.name}' collides with parameter '{e.name}'")
                 raise PlanError(e.name, "appears twice in the sources (rename or exclude one of them)")
             taken[f.name] = (e.name, f.renamed)
-            targets.append(_target(e, f))
-        return targets
+            pattern = None
+            if f.action == "splat":
+                pattern = _pattern(f.value)
+                problem = check_pattern(pattern, e.length)
+                if problem:
+                    raise PlanError(e.name, f"cannot splat {f.value or 'zero'}: {problem}")
+            yield e, f, pattern
+
+    def fates(self, archive: Archive) -> list[Fate]:
+        """``fate`` of every entry, in order (no ops: all kept, fast)."""
+        cached = self.__dict__.get("_fates_of")
+        if cached is not None and cached[0] is archive:
+            return cached[1]
+        if not self.ops:
+            out = [Fate("keep", e.name) for e in archive.entries]
+        else:
+            out = [self.fate(e.name) for e in archive.entries]
+        # Plans are immutable: validating one and then showing its marks
+        # (the TUI does both per edit) resolve the 100k names once.
+        self.__dict__["_fates_of"] = (archive, out)
+        return out
 
     # -- checks a dialog can call as the user types --------------------------
 
@@ -315,7 +343,12 @@ def check_splat(entry: Entry, spec: str) -> str | None:
     return check_pattern(pattern, entry.length)
 
 
-def _target(e: Entry, f: Fate) -> Target:
+@lru_cache(maxsize=256)
+def _pattern(value: str) -> bytes:
+    return parse_splat(value)
+
+
+def _target(e: Entry, f: Fate, pattern: bytes | None) -> Target:
     meta = e.metadata
     if not meta and e.dtype is not None and e.shape is not None:
         meta = pytorch_meta.encode(e.dtype, e.shape, e.length)
@@ -323,8 +356,4 @@ def _target(e: Entry, f: Fate) -> Target:
         return Target(f.name, "data", e.length, e.dtype, e.shape, meta, e)
     if f.action == "keep":          # a source splat stays a splat
         return Target(f.name, "splat", e.length, e.dtype, e.shape, meta, e, e.pattern)
-    pattern = parse_splat(f.value)
-    problem = check_pattern(pattern, e.length)
-    if problem:
-        raise PlanError(e.name, f"cannot splat {f.value or 'zero'}: {problem}")
     return Target(f.name, "splat", e.length, e.dtype, e.shape, meta, e, pattern)

@@ -44,7 +44,7 @@ class EditSession:
     @property
     def fates(self) -> list[Fate]:
         if self._fates is None:
-            self._fates = [self.plan.fate(e.name) for e in self.archive.entries]
+            self._fates = self.plan.fates(self.archive)
         return self._fates
 
     def fate(self, index: int) -> Fate:
@@ -123,7 +123,7 @@ class EditSession:
     def check_plan(self, plan: Plan) -> str | None:
         """The engine's validation of a candidate plan, as a sentence."""
         try:
-            plan.apply(self.archive)
+            plan.validate(self.archive)
         except PlanError as e:
             return str(e)
         return None
