@@ -93,3 +93,14 @@ def test_reference_conversion_without_metadata_is_identical(tmp_path):
     oracle.run_tool("iree-convert-parameters", f"--parameters={a}", f"--output={out}", "--quiet")
     r = diff(open_archive(a), open_archive(out))
     assert r.identical, r.pairs
+
+
+def test_nan_propagates_like_numpy(tmp_path):
+    x = np.linspace(-1, 1, 40, dtype=np.float32)
+    y = x.copy()
+    y[3] = np.nan
+    a = make_safetensors(tmp_path / "a.safetensors", {"w": x})
+    b = make_safetensors(tmp_path / "b.safetensors", {"w": y.astype(np.float16)})
+    m = diff(open_archive(a), open_archive(b)).pairs[0].metrics
+    want = _figures(x, y.astype(np.float16))
+    assert np.isnan(want[0]) and np.isnan(m.max_abs) and np.isnan(m.mean_abs)
