@@ -3,6 +3,7 @@ fixed path (so paths shown on screen do not change between runs)."""
 
 import os
 import shutil
+import tempfile
 
 import pytest
 
@@ -13,19 +14,36 @@ FIXED = "/tmp/irpa-tui-tests"
 
 @pytest.fixture(scope="session")
 def demo_path():
+    """The demo is deterministic: reuse it when a complete one is there (so
+    concurrent test runs never rebuild it under each other), else build it
+    in a private directory and move it into place atomically."""
     d = os.path.join(FIXED, "demo")
+    path = os.path.join(d, "demo.irpa")
+    try:
+        import irpa_core.demo
+        from irpa_core import open_archive
+        newer = os.path.getmtime(path) >= os.path.getmtime(irpa_core.demo.__file__)
+        if newer and len(open_archive(path)) == 41:
+            return path
+    except Exception:  # noqa: BLE001 - missing or stale: rebuild
+        pass
+    os.makedirs(FIXED, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=FIXED)
+    make_demo(tmp)
     shutil.rmtree(d, ignore_errors=True)
-    return str(make_demo(d))
+    try:
+        os.rename(tmp, d)
+    except OSError:          # another run got there first: use theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
 
 
 @pytest.fixture
 def fixed_dir():
     """A fixed directory, for the few snapshots that show a path on screen."""
     d = os.path.join(FIXED, "work")
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d, exist_ok=True)
+    return d
 
 
 @pytest.fixture
