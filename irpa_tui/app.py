@@ -30,6 +30,7 @@ class IrpaApp(App):
         self.title_override = title
         self.plan_error = plan_error
         self.session: EditSession | None = None
+        self.last_written: str | None = None
 
     def on_mount(self) -> None:
         from .screens.info import ErrorScreen
@@ -83,10 +84,13 @@ class IrpaApp(App):
 
     def verify_written(self, targets, output: str) -> None:
         from irpa_core.verify import compare_targets
-        from .screens.verify import VerifyScreen, rows_from_verify
+        from .screens.verify import VerifyRow, VerifyScreen, rows_from_verify
 
         def compute(progress):
-            out = open_archive(output)
+            try:
+                out = open_archive(output)
+            except IrpaError as e:
+                return [VerifyRow(os.path.basename(output), "missing", str(e), None, None)]
             return rows_from_verify(compare_targets(targets, out, progress=progress), targets, out)
         self.push_screen(VerifyScreen(f"Verify {os.path.basename(output)} against its sources", compute))
 

@@ -32,6 +32,7 @@ KEYS: list[tuple[str, str, str, str]] = [
     ("u", "undo", "Undo", "undo the last edit"),
     ("U", "redo", "Redo", "redo"),
     ("w", "write", "Write", "write the edited archive as a new .irpa"),
+    ("v", "verify", "Verify", "verify an archive on disk against these sources and this plan"),
     ("ctrl+s", "save_plan", "Save plan", "save the edit plan as JSON (replay: irpa convert --plan)"),
     ("t", "tree", "Tree", "toggle the tree view grouped by dotted prefix"),
     ("n", "sort('name')", "Sort name", "sort by name (natural order: layer.2 before layer.10)"),
@@ -340,6 +341,21 @@ class BrowseScreen(Screen):
                 path, alignment = result
                 self.app.start_write(targets, path, alignment)
         self.app.push_screen(WriteDialog(default), done)
+
+
+    def action_verify(self) -> None:
+        from .dialogs import PathDialog
+        try:
+            targets = self.session.plan.apply(self.session.archive)
+        except Exception as e:  # PlanError: shown, nothing to verify against
+            self.notify(str(e), severity="error")
+            return
+        default = self.app.last_written or _beside(self.session.archive, ".stripped.irpa")
+
+        def done(path) -> None:
+            if path:
+                self.app.verify_written(targets, path)
+        self.app.push_screen(PathDialog("Verify this archive against the sources and the plan", default), done)
 
 
 def _beside(archive, suffix: str) -> str:

@@ -105,6 +105,7 @@ class WriteScreen(Screen):
         log = self.query_one("#write-log", RichLog)
         if state == "done":
             self.result = payload
+            self.app.last_written = self.output
             while self._logged < len(self.targets) - 1:
                 self._logged += 1
                 t = self.targets[self._logged]

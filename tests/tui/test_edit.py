@@ -321,3 +321,23 @@ async def test_quit_with_unsaved_edits_asks(demo_path):
         assert type(app.screen).__name__ == "ConfirmDialog"
         await pilot.press("n")
         assert isinstance(app.screen, BrowseScreen)
+
+
+@sync
+async def test_verify_key_checks_an_archive_on_disk(demo_path, work_dir):
+    out = os.path.join(work_dir, "by-cli.irpa")
+    assert main(["convert", f"--parameters={demo_path}", "--strip", "--keep=blk.0.*", f"--output={out}",
+                 "--quiet"]) == 0
+    app = IrpaApp([demo_path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # The plan in the TUI: strip all, keep blk.0.* (same as the CLI line).
+        await pilot.press("x", "slash", *"blk.0.", "enter", "k", "slash", "ctrl+a", "ctrl+k", "escape")
+        await pilot.press("v", "ctrl+u", *out, "enter")
+        await settle(pilot, 0.5)
+        vs = app.screen
+        assert type(vs).__name__ == "VerifyScreen"
+        assert len(vs.rows) == 41 and all(r.status == "same" for r in vs.rows)
+        await pilot.press("escape", "u", "v", "ctrl+u", *out, "enter")    # undo the keep: now it differs
+        await settle(pilot, 0.5)
+        assert {r.status for r in app.screen.rows} == {"same", "kind differs"}
