@@ -86,12 +86,12 @@ class IrpaApp(App):
         from irpa_core.verify import compare_targets
         from .screens.verify import VerifyRow, VerifyScreen, rows_from_verify
 
-        def compute(progress):
+        def compute(progress, cancel):
             try:
                 out = open_archive(output)
             except IrpaError as e:
                 return [VerifyRow(os.path.basename(output), "missing", str(e), None, None)]
-            return rows_from_verify(compare_targets(targets, out, progress=progress), targets, out)
+            return rows_from_verify(compare_targets(targets, out, progress=progress, cancel=cancel), targets, out)
         self.push_screen(VerifyScreen(f"Verify {os.path.basename(output)} against its sources", compute))
 
     def open_written(self, output: str) -> None:
@@ -117,8 +117,8 @@ class IrpaApp(App):
             self.push_screen(ErrorScreen(str(e), [a, b]))
             return
 
-        def compute(progress):
-            return rows_from_diff(diff(aa, bb, progress=progress))
+        def compute(progress, cancel):
+            return rows_from_diff(diff(aa, bb, progress=progress, cancel=cancel))
         self.push_screen(VerifyScreen(f"Diff {os.path.basename(a)} -> {os.path.basename(b)}", compute))
 
 

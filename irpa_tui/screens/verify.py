@@ -7,6 +7,7 @@ filter by status, 0 shows all; the pane shows both sides' statistics.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from rich.table import Table
@@ -18,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from irpa_core import stats as S
+from irpa_core.errors import Cancelled
 from irpa_core.model import Entry
 
 STATUS_STYLE = {"same": "green", "identical": "green", "values differ": "yellow", "bytes differ": "red",
@@ -64,10 +66,12 @@ class VerifyScreen(Screen):
     """
 
     def __init__(self, title: str, compute):
-        """``compute(progress) -> list[VerifyRow]`` runs in a thread."""
+        """``compute(progress, cancel) -> list[VerifyRow]`` runs in a thread;
+        leaving the screen sets ``cancel`` so the comparison stops."""
         super().__init__()
         self.title_text = title
         self.compute = compute
+        self.cancel = threading.Event()
         self.rows: list[VerifyRow] = []
         self.statuses: list[str] = []
         self.only: str | None = None
@@ -92,8 +96,14 @@ class VerifyScreen(Screen):
 
         def progress(name, done, total):
             app.call_from_thread(self._progress, done, total)
-        rows = self.compute(progress)
+        try:
+            rows = self.compute(progress, self.cancel)
+        except Cancelled:
+            return
         app.call_from_thread(self._show, rows)
+
+    def on_unmount(self) -> None:
+        self.cancel.set()
 
     def _progress(self, done, total) -> None:
         self.query_one("#verify-progress", ProgressBar).update(total=max(1, total), progress=done)

@@ -38,7 +38,7 @@ def test_snapshot_verify_every_status(snap_compare, demo_path, work_dir):
     async def run(pilot):
         await settle(pilot)
         pilot.app.push_screen(VerifyScreen("Verify out.irpa against its sources",
-                                           lambda progress: rows_from_verify(
+                                           lambda progress, cancel: rows_from_verify(
                                                compare_targets(expected, output, progress=progress),
                                                expected, output)))
         await settle(pilot)
@@ -51,8 +51,8 @@ async def test_statuses_and_filter_keys(demo_path, work_dir):
     app = IrpaApp([demo_path])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.push_screen(VerifyScreen("v", lambda p: rows_from_verify(compare_targets(expected, output, progress=p),
-                                                                     expected, output)))
+        app.push_screen(VerifyScreen("v", lambda p, c: rows_from_verify(
+            compare_targets(expected, output, progress=p, cancel=c), expected, output)))
         await settle(pilot)
         vs = app.screen
         st = {r.name: r.status for r in vs.rows}
