@@ -178,11 +178,6 @@ class BrowseScreen(Screen):
             self.refresh_all()
             self.table.focus()
 
-    def key_escape(self) -> None:
-        # Escape inside the filter input clears it (the input swallows bindings).
-        if self.query_one("#filter", Input).has_focus:
-            self.action_escape()
-
     # -- view ---------------------------------------------------------------
 
     def action_tree(self) -> None:
