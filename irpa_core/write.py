@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -47,7 +46,7 @@ def temp_name(output: str) -> str:
     """``dir/.NAME.irpa-tmp-PID-RANDOM``: recognisable, and tied to the pid
     that made it so a later write can tell a leftover from a live one."""
     d, base = os.path.split(os.path.abspath(output))
-    return os.path.join(d, f".{base}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    return os.path.join(d, f".{base}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
 
 
 def clean_leftovers(output: str) -> list[str]:
