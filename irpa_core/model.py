@@ -114,10 +114,7 @@ def read_bytes(entry: Entry, start: int = 0, size: int | None = None) -> bytes:
         first = start % k
         reps = (first + size + k - 1) // k
         return (pat * reps)[first:first + size]
-    try:
-        fd = os.open(entry.file, os.O_RDONLY)
-    except OSError as e:
-        raise ArchiveError(entry.file, None, f"cannot open data of '{entry.name}': {e.strerror}") from None
+    fd = open_data(entry)
     try:
         return _pread_exact(fd, entry, entry.offset + start, size)
     finally:
@@ -134,10 +131,7 @@ def iter_chunks(entry: Entry, chunk: int = CHUNK) -> Iterator[bytes]:
             yield read_bytes(entry, pos, n)
             pos += n
         return
-    try:
-        fd = os.open(entry.file, os.O_RDONLY)
-    except OSError as e:
-        raise ArchiveError(entry.file, None, f"cannot open data of '{entry.name}': {e.strerror}") from None
+    fd = open_data(entry)
     try:
         pos = 0
         while pos < entry.length:
@@ -146,6 +140,14 @@ def iter_chunks(entry: Entry, chunk: int = CHUNK) -> Iterator[bytes]:
             pos += n
     finally:
         os.close(fd)
+
+
+def open_data(entry: Entry) -> int:
+    """A read-only descriptor on the file holding the entry's bytes."""
+    try:
+        return os.open(entry.file, os.O_RDONLY)
+    except OSError as e:
+        raise ArchiveError(entry.file, None, f"cannot read data of '{entry.name}': {e.strerror}") from None
 
 
 def _pread_exact(fd: int, entry: Entry, offset: int, size: int) -> bytes:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import Cancelled
-from .model import Archive, Entry, _pread_exact, read_bytes
+from .model import Archive, Entry, _pread_exact, open_data, read_bytes
 from .plan import Plan, Target
 
 CHUNK = 8 << 20
@@ -193,11 +193,7 @@ class _Reader:
         self.e = e
         self.fd = None
         if e.kind != "splat":
-            try:
-                self.fd = os.open(e.file, os.O_RDONLY)
-            except OSError as err:
-                from .errors import ArchiveError
-                raise ArchiveError(e.file, None, f"cannot read data of '{e.name}': {err.strerror}") from None
+            self.fd = open_data(e)
 
     def read(self, pos: int, n: int, buf: bytearray):
         if self.fd is None:

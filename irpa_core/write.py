@@ -18,7 +18,7 @@ from typing import Callable
 
 from .errors import ArchiveError, Cancelled, WriteError
 from .formats.irpa_writer import layout
-from .model import iter_chunks
+from .model import iter_chunks, open_data
 
 CHUNK = 64 << 20          # per copy_file_range call: progress and cancel granularity
 TMP_MARK = ".irpa-tmp-"
@@ -185,10 +185,7 @@ def _copy(entry, out_fd: int, out_off: int, cancel):
             pos += len(chunk)
             yield len(chunk)
         return
-    try:
-        in_fd = os.open(entry.file, os.O_RDONLY)
-    except OSError as e:
-        raise ArchiveError(entry.file, None, f"cannot read data of '{entry.name}': {e.strerror}") from None
+    in_fd = open_data(entry)
     try:
         st = os.fstat(in_fd)
         if entry.offset + entry.length > st.st_size:
