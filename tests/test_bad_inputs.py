@@ -123,3 +123,27 @@ def test_tui_error_screen_instead_of_crash(tmp_path):
             assert type(app.screen).__name__ == "ErrorScreen"
             assert "no such file" in str(app.screen.message)
     asyncio.run(run())
+
+
+def test_unreadable_file_message_even_as_root(tmp_path, monkeypatch, capsys):
+    """Root reads any file, so the permission case of the catalogue is also
+    checked with the open itself failing as it does for an unprivileged user."""
+    import builtins
+    from irpa_core.cli import main
+    target = make_irpa_with_iree(tmp_path / "locked.irpa", "--data=x=4xf32")
+    real_open, real_os_open = builtins.open, os.open
+
+    def deny(path, *a, **k):
+        if str(path) == str(target):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    def deny_os(path, *a, **k):
+        if str(path) == str(target):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_os_open(path, *a, **k)
+    monkeypatch.setattr(builtins, "open", deny)
+    monkeypatch.setattr(os, "open", deny_os)
+    assert main(["dump", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"irpa: error: {target}: cannot read: Permission denied\n"
