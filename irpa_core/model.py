@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterator
+from collections.abc import Iterator
 
 from .dtypes import DType
 from .errors import ArchiveError
@@ -64,7 +64,7 @@ class SourceFile:
     path: str
     format: str
     size: int
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, object] = field(default_factory=dict)
     scope: str = ""
 
 

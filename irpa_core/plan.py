@@ -28,7 +28,6 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from pathlib import Path
 
 from .dtypes import DType
 from .errors import PlanError
@@ -311,12 +310,14 @@ class Plan:
         return cls(tuple(ops))
 
     def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path) -> "Plan":
         try:
-            doc = json.loads(Path(path).read_text())
+            with open(path, encoding="utf-8") as f:
+                doc = json.loads(f.read())
         except OSError as e:
             raise PlanError(None, f"{path}: cannot read plan: {e.strerror}") from None
         except (ValueError, UnicodeDecodeError) as e:
