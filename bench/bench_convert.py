@@ -1,7 +1,8 @@
 """irpa convert vs iree-convert-parameters vs cp on the same ~400 MB input.
 
-Hot cache, medians of 5, peak RSS of each process. Also a strip-with-keep
-edit (the reproducer use case) and a 2 GB input for the memory claim.
+Hot cache, the commands run round-robin (see ``interleaved``), medians and
+the peak RSS of each process. Also a strip-with-keep edit (the reproducer
+use case) and a 2 GB input for the memory claim.
 """
 
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import median_runs, mib, tool  # noqa: E402
+from bench.common import interleaved, mib, tool  # noqa: E402
 
 
 def make_input(path: str, total_mb: int, n: int = 64):
@@ -40,26 +41,26 @@ def main():
             make_input(src, mb)
             out = os.path.join(d, "out.irpa")
             rm = lambda: os.path.exists(out) and os.unlink(out)  # noqa: E731
-            n = 5 if mb <= 500 else 3
-            cp, cp_rss = median_runs(["cp", src, out], n, rm)
-            ours, ours_rss = median_runs([tool("irpa"), "convert", f"--parameters={src}", f"--output={out}",
-                                          "--quiet"], n, rm)
-            nofs, nofs_rss = median_runs([tool("irpa"), "convert", f"--parameters={src}", f"--output={out}",
-                                          "--quiet", "--no-fsync"], n, rm)
-            cps, _ = median_runs(["sh", "-c", f"cp {src} {out} && sync {out}"], n, rm)
-            ref, ref_rss = median_runs([tool("iree-convert-parameters"), f"--parameters={src}",
-                                        f"--output={out}", "--quiet"], n, rm)
-            strip, strip_rss = median_runs([tool("irpa"), "convert", f"--parameters={src}", f"--output={out}",
-                                            "--quiet", "--strip", "--keep=blk.1.w", "--keep=blk.7.w"], n, rm)
-            print(f"input {mb} MB (median of {n}, hot cache):")
-            print(f"  cp                      {cp:7.3f} s  {mib(cp_rss):>8}")
-            print(f"  irpa convert            {ours:7.3f} s  {mib(ours_rss):>8}   {ref / ours:.2f}x faster than "
-                  f"the reference, {ours / cp:.2f}x cp")
-            print(f"  cp && sync              {cps:7.3f} s            {ours / cps:.2f}x (irpa convert fsyncs)")
-            print(f"  irpa convert --no-fsync {nofs:7.3f} s  {mib(nofs_rss):>8}   {ref / nofs:.2f}x faster than "
-                  f"the reference, {nofs / cp:.2f}x cp")
-            print(f"  iree-convert-parameters {ref:7.3f} s  {mib(ref_rss):>8}   (does not fsync)")
-            print(f"  irpa convert --strip --keep x2  {strip:7.3f} s  {mib(strip_rss):>8}")
+            n = 9 if mb <= 500 else 5
+            irpa = [tool("irpa"), "convert", f"--parameters={src}", f"--output={out}", "--quiet"]
+            r = interleaved({
+                "cp": ["cp", src, out],
+                "irpa convert --no-fsync": [*irpa, "--no-fsync"],
+                "iree-convert-parameters": [tool("iree-convert-parameters"), f"--parameters={src}",
+                                            f"--output={out}", "--quiet"],
+                "cp && sync": ["sh", "-c", f"cp {src} {out} && sync {out}"],
+                "irpa convert": irpa,
+                "irpa convert --strip --keep x2": [*irpa, "--strip", "--keep=blk.1.w", "--keep=blk.7.w"],
+            }, n, rm)
+            print(f"input {mb} MB (median of {n} interleaved rounds, hot cache; min-max in brackets):")
+            for name, (med, rss, walls) in r.items():
+                print(f"  {name:32s} {med:7.3f} s [{min(walls):.3f}-{max(walls):.3f}]  {mib(rss):>8}")
+            ref, cp, cps = (r[k][0] for k in ("iree-convert-parameters", "cp", "cp && sync"))
+            nofs, ours = r["irpa convert --no-fsync"][0], r["irpa convert"][0]
+            print(f"  no fsync (like cp and the reference): {ref / nofs:.2f}x faster than the reference, "
+                  f"{nofs / cp:.2f}x the time of cp")
+            print(f"  fsync (the default):                  {ref / ours:.2f}x faster than the reference, "
+                  f"{ours / cps:.2f}x the time of cp && sync, {ours / cp:.2f}x cp")
             os.unlink(src)
 
 

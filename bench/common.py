@@ -36,17 +36,29 @@ def run(cmd: list[str]) -> tuple[float, int]:
 
 def median_runs(cmd: list[str], n: int = 5, before=None) -> tuple[float, int]:
     """Median wall time over n runs (after one warm-up), and the max RSS."""
-    if before:
-        before()
-    run(cmd)
-    walls, rss = [], 0
-    for _ in range(n):
-        if before:
-            before()
-        w, r = run(cmd)
-        walls.append(w)
-        rss = max(rss, r)
-    return statistics.median(walls), rss
+    return interleaved({"cmd": cmd}, n, before)["cmd"][:2]
+
+
+def interleaved(cmds: dict[str, list[str]], n: int, before=None) -> dict[str, tuple[float, int, list[float]]]:
+    """Run the commands round-robin n times (after one warm-up round), so a
+    slow spell of the machine hits them all alike; ``before`` runs (untimed)
+    before every run. Returns {name: (median seconds, max RSS KiB, samples)}.
+
+    Why round-robin: on this VM the kernel reports freed pages to the host
+    (free page reporting), and reusing them later costs host page faults;
+    a command that writes 400 MB may take 0.1 s or 0.5 s depending on what
+    ran before it, whichever tool it is."""
+    walls: dict[str, list[float]] = {k: [] for k in cmds}
+    rss = dict.fromkeys(cmds, 0)
+    for round_ in range(n + 1):
+        for name, cmd in cmds.items():
+            if before:
+                before()
+            w, r = run(cmd)
+            if round_:
+                walls[name].append(w)
+                rss[name] = max(rss[name], r)
+    return {k: (statistics.median(v), rss[k], v) for k, v in walls.items()}
 
 
 def mib(kib: int) -> str:
