@@ -109,7 +109,7 @@ def write_archive(targets, output, *, alignment: int = 64,
     except UnicodeEncodeError:
         raise WriteError(output, "a parameter name cannot be encoded as UTF-8") from None
     total = sum(t.length for t in targets if t.kind == "data")
-    sources = _snapshot_sources(targets)
+    snapshot = _snapshot_sources(targets)
     clean_leftovers(output)
     tmp = temp_name(output)
     try:
@@ -117,28 +117,30 @@ def write_archive(targets, output, *, alignment: int = 64,
     except OSError as e:
         raise WriteError(output, f"cannot create a file in {os.path.dirname(tmp)}: {e.strerror}") from None
     done = 0
+    files = _SourceFiles()
     try:
         try:
             _pwrite_all(fd, lay.head, 0)
             count = len(targets)
-            for i, (t, off) in enumerate(zip(targets, lay.offsets)):
+            for i, (t, off, following) in enumerate(zip(targets, lay.offsets, _following_copies(targets))):
                 if progress:
                     progress(Progress(t.name, i, count, done, total))
                 if t.kind != "data":
                     continue
-                for n in _copy(t.source, fd, off, cancel):
+                for n in _copy(t.source, files, fd, off, cancel, following):
                     if fsync:
                         _start_writeback(fd, off, n)
                     off += n
                     done += n
                     if progress:
                         progress(Progress(t.name, i, count, done, total))
-            _check_sources_unchanged(sources)
+            _check_sources_unchanged(snapshot)
             os.ftruncate(fd, lay.file_size)
             if fsync:
                 os.fsync(fd)
         finally:
             os.close(fd)
+            files.close()
         os.replace(tmp, output)
     except BaseException as e:
         try:
@@ -187,9 +189,10 @@ def _check_sources_unchanged(snap: dict[str, tuple[int, int]]) -> None:
             raise ArchiveError(path, None, "source file changed while it was being copied; nothing was written")
 
 
-def _copy(entry, out_fd: int, out_off: int, cancel):
+def _copy(entry, files, out_fd: int, out_off: int, cancel, following=None):
     """Copy the entry's bytes to ``out_fd`` at ``out_off``; yields the bytes
-    copied per chunk."""
+    copied per chunk. While a window is copied, the next one (or the first
+    window of ``following``, the next entry read from a file) is read ahead."""
     if entry.kind == "splat":        # a splat written as data: expand it
         pos = 0
         for chunk in iter_chunks(entry, CHUNK):
@@ -198,20 +201,64 @@ def _copy(entry, out_fd: int, out_off: int, cancel):
             pos += len(chunk)
             yield len(chunk)
         return
-    in_fd = open_data(entry)
-    try:
-        st = os.fstat(in_fd)
-        if entry.offset + entry.length > st.st_size:
-            raise ArchiveError(entry.file, st.st_size, f"file ends inside the data of '{entry.name}'")
-        pos = 0
-        while pos < entry.length:
-            _check_cancel(cancel)
-            n = min(CHUNK, entry.length - pos)
-            _copy_range(entry, in_fd, entry.offset + pos, out_fd, out_off + pos, n)
-            pos += n
-            yield n
-    finally:
-        os.close(in_fd)
+    in_fd = files.fd(entry)
+    size = os.fstat(in_fd).st_size
+    if entry.offset + entry.length > size:
+        raise ArchiveError(entry.file, size, f"file ends inside the data of '{entry.name}'")
+    pos = 0
+    while pos < entry.length:
+        _check_cancel(cancel)
+        n = min(CHUNK, entry.length - pos)
+        if pos + n < entry.length:
+            files.read_ahead(entry, pos + n)
+        elif following is not None:
+            files.read_ahead(following, 0)
+        _copy_range(entry, in_fd, entry.offset + pos, out_fd, out_off + pos, n)
+        pos += n
+        yield n
+
+
+def _following_copies(targets) -> list:
+    """For each target, the source of the next target whose bytes are read
+    from a file (None for the last)."""
+    out, following = [], None
+    for t in reversed(targets):
+        out.append(following)
+        if t.kind == "data" and t.source.kind != "splat":
+            following = t.source
+    out.reverse()
+    return out
+
+
+class _SourceFiles:
+    """Read-only descriptors of the source files, each opened once per
+    write, and read-ahead hints on them. A mapped window is populated by
+    synchronous page faults: without a hint, a cold source is read in small
+    pieces while nothing else happens (400 MB cold: 0.50 s; hinted 0.22 s,
+    as fast as copy_file_range; about 2 ms hot)."""
+
+    def __init__(self):
+        self._fds: dict[str, int] = {}
+
+    def fd(self, entry) -> int:
+        fd = self._fds.get(entry.file)
+        if fd is None:
+            fd = self._fds[entry.file] = open_data(entry)
+        return fd
+
+    def read_ahead(self, entry, pos: int) -> None:
+        """Start reading the window at ``pos`` of the entry (no wait)."""
+        n = min(CHUNK, entry.length - pos)
+        if n > 0 and hasattr(os, "posix_fadvise"):    # (a length of 0 would mean: to the end of the file)
+            try:
+                os.posix_fadvise(self.fd(entry), entry.offset + pos, n, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                pass                 # only a hint
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
 
 # Copy methods in order of preference; one that fails as unsupported is

@@ -171,3 +171,24 @@ def test_source_shrinking_during_a_mapped_copy_is_an_error(tmp_path, monkeypatch
     assert out.read_bytes() == b"previous content"
     assert not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
     assert W._methods["mmap"], "a shrunken source must not switch the fast copy off"
+
+
+def test_source_descriptors_are_closed_after_every_write(tmp_path):
+    # Two source files, each opened once per write; none left open after a
+    # write that succeeds, fails or is cancelled.
+    a = make_safetensors(tmp_path / "a.safetensors", {"x": np.ones(300_000, np.float32)})
+    b = make_safetensors(tmp_path / "b.safetensors", {"y": np.zeros(5, np.int8), "z": np.ones(7, np.float16)})
+    targets = Plan().apply(open_archive(a, b))
+    fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    before = fds()
+    write_archive(targets, tmp_path / "o.irpa")
+    assert {k: e.data for k, e in oracle.load(tmp_path / "o.irpa").items()} == \
+        {k: e.data for k, e in oracle.load(a, b).items()}
+    os.truncate(b, 100)
+    with pytest.raises(ArchiveError):
+        write_archive(targets, tmp_path / "p.irpa")
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        write_archive(targets, tmp_path / "q.irpa", cancel=cancel)
+    assert fds() == before
