@@ -118,12 +118,14 @@ def test_leftovers_of_dead_writers_are_cleaned(tmp_path):
 
 
 def _odd_source(tmp_path):
-    # Odd lengths, so source offsets are unaligned and entries end mid-page.
+    # Odd lengths, so source offsets are unaligned and entries end mid-page;
+    # small entries share a mapped window, large ones span several.
     rng = np.random.default_rng(3)
     return make_safetensors(tmp_path / "odd.safetensors", {
         "a": rng.standard_normal(30_001).astype(np.float32),
         "b": np.arange(7, dtype=np.int8),
         "c": rng.standard_normal(100_003).astype(np.float16),
+        **{f"s{i}": np.arange(i * 13 + 1, dtype=np.int16) for i in range(40)},
     })
 
 
