@@ -79,7 +79,7 @@ def layout(targets, alignment: int = 64) -> Layout:
 
     header = HEADER.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER.size, 0, 0, len(targets),
                          table_start, table_len, meta_start, len(meta), storage_start, storage_len)
-    head = header.ljust(table_start, b"\0") + bytes(table) + bytes(meta)
+    head = b"".join((header.ljust(table_start, b"\0"), table, meta))    # one copy, not three
     offsets = tuple(None if r is None else storage_start + r for r in rel_offsets)
     file_size = _round_up(max(storage_start + storage_len, len(head)), FILE_ALIGNMENT)
     return Layout(head, offsets, storage_start, file_size)
