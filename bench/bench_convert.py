@@ -87,7 +87,7 @@ def main():
         for mb in sizes:
             src = os.path.join(d, f"in{mb}.safetensors")
             make_input(src, mb)
-            n = 9 if mb <= 500 else 5
+            n = 15 if mb <= 500 else 5
             cmds = commands(src, out)
             cmds["irpa convert --strip --keep x2"] = [*cmds["irpa convert"], "--strip", "--keep=blk.1.w",
                                                       "--keep=blk.7.w"]

@@ -40,21 +40,29 @@ def median_runs(cmd: list[str], n: int = 5, before=None) -> tuple[float, int]:
 
 
 def interleaved(cmds: dict[str, list[str]], n: int, before=None) -> dict[str, tuple[float, int, list[float]]]:
-    """Run the commands round-robin n times (after one warm-up round), so a
-    slow spell of the machine hits them all alike; ``before`` runs (untimed)
-    before every run. Returns {name: (median seconds, max RSS KiB, samples)}.
+    """Run the commands in rounds, n times (after one warm-up round), each
+    round in a new order (seeded), so a slow spell of the machine hits them
+    all alike and no command always follows the same one; ``before`` runs
+    (untimed) before every run. Returns {name: (median seconds, max RSS KiB,
+    samples)}.
 
-    Why round-robin: on this VM the kernel reports freed pages to the host
+    Why rounds: on this VM the kernel reports freed pages to the host
     (free page reporting), and reusing them later costs host page faults;
     a command that writes 400 MB may take 0.1 s or 0.5 s depending on what
-    ran before it, whichever tool it is."""
+    ran before it, whichever tool it is. Commands that wait for the disk
+    (fsync) vary more still: the virtual disk's speed changes from second to
+    second."""
+    import random
+    order = random.Random(0)
     walls: dict[str, list[float]] = {k: [] for k in cmds}
     rss = dict.fromkeys(cmds, 0)
     for round_ in range(n + 1):
-        for name, cmd in cmds.items():
+        names = list(cmds)
+        order.shuffle(names)
+        for name in names:
             if before:
                 before()
-            w, r = run(cmd)
+            w, r = run(cmds[name])
             if round_:
                 walls[name].append(w)
                 rss[name] = max(rss[name], r)
