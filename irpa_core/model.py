@@ -8,9 +8,9 @@ so opening an archive never touches tensor data.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from collections.abc import Iterator
 
 from .dtypes import DType
 from .errors import ArchiveError
