@@ -3,6 +3,7 @@ peak memory, medians, and the tool paths."""
 
 from __future__ import annotations
 
+import random
 import shutil
 import statistics
 import subprocess
@@ -52,7 +53,6 @@ def interleaved(cmds: dict[str, list[str]], n: int, before=None) -> dict[str, tu
     ran before it, whichever tool it is. Commands that wait for the disk
     (fsync) vary more still: the virtual disk's speed changes from second to
     second."""
-    import random
     order = random.Random(0)
     walls: dict[str, list[float]] = {k: [] for k in cmds}
     rss = dict.fromkeys(cmds, 0)

@@ -139,8 +139,10 @@ def write_archive(targets, output, *, alignment: int = 64,
             if fsync:
                 os.fsync(fd)
         finally:
-            os.close(fd)
-            files.close()
+            try:
+                os.close(fd)
+            finally:
+                files.close()
         os.replace(tmp, output)
     except BaseException as e:
         try:
@@ -200,14 +202,14 @@ def _copy(entry, files, out_fd: int, out_off: int, cancel):
             pos += len(chunk)
             yield len(chunk)
         return
-    in_fd, size = files.open(entry)
+    size = files.open(entry)[1]
     if entry.offset + entry.length > size:
         raise ArchiveError(entry.file, size, f"file ends inside the data of '{entry.name}'")
     pos = 0
     while pos < entry.length:
         _check_cancel(cancel)
         n = min(CHUNK, entry.length - pos)
-        _copy_range(entry, files, in_fd, entry.offset + pos, out_fd, out_off + pos, n)
+        _copy_range(entry, files, entry.offset + pos, out_fd, out_off + pos, n)
         pos += n
         yield n
 
@@ -291,7 +293,8 @@ _methods = {"mmap": hasattr(mmap, "MAP_POPULATE"), "copy_file_range": hasattr(os
             "sendfile": hasattr(os, "sendfile")}
 
 
-def _copy_range(entry, files, in_fd, in_off, out_fd, out_off, n):
+def _copy_range(entry, files, in_off, out_fd, out_off, n):
+    in_fd = files.open(entry)[0]
     while n > 0:
         if _methods["mmap"]:
             try:

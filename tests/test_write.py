@@ -156,8 +156,8 @@ def test_unmappable_source_falls_back_to_copy_file_range(tmp_path, monkeypatch):
 
 
 def test_source_shrinking_during_a_mapped_copy_is_an_error(tmp_path, monkeypatch):
-    # The map is read only inside pwrite: a truncated source is EFAULT there
-    # (an error naming the parameter), never a SIGBUS that kills the process.
+    # The next window runs past the new end: mmap's own length check makes it
+    # an error naming the parameter, never a SIGBUS that kills the process.
     monkeypatch.setattr(W, "CHUNK", 64 << 10)
     monkeypatch.setattr(W, "_methods", dict(W._methods, mmap=True))
     src = _big_source(tmp_path, n=2)
@@ -173,6 +173,25 @@ def test_source_shrinking_during_a_mapped_copy_is_an_error(tmp_path, monkeypatch
     assert out.read_bytes() == b"previous content"
     assert not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
     assert W._methods["mmap"], "a shrunken source must not switch the fast copy off"
+
+
+def test_efault_inside_a_mapped_copy_is_an_error(tmp_path, monkeypatch):
+    # The other way a source can shrink under a mapped copy: between the map
+    # and the pwrite, which then fails with EFAULT.
+    monkeypatch.setattr(W, "_methods", dict(W._methods, mmap=True))
+    real_pwrite = os.pwrite
+
+    def pwrite(fd, data, off):
+        if off:              # the header goes to offset 0; tensor data after it
+            raise OSError(errno.EFAULT, "Bad address")
+        return real_pwrite(fd, data, off)
+
+    monkeypatch.setattr(W.os, "pwrite", pwrite)
+    src = _big_source(tmp_path, n=1)
+    out = tmp_path / "o.irpa"
+    with pytest.raises(ArchiveError, match="shrank while the data of 't0' was being copied"):
+        write_archive(Plan().apply(open_archive(src)), out)
+    assert not out.exists() and not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
 
 
 def test_source_descriptors_are_closed_after_every_write(tmp_path):
