@@ -59,13 +59,16 @@ class Entry:
 class SourceFile:
     """One opened file. ``metadata`` is the format's file-level key/values
     (GGUF kv pairs, safetensors ``__metadata__``); GGUF arrays stay lazy
-    objects until asked for."""
+    objects until asked for. ``metadata_types`` gives each key's value type
+    by its GGUF name (``u32``, ``f32``, ``string``, ``array``...; every
+    safetensors value is a ``string``)."""
 
     path: str
     format: str
     size: int
     metadata: dict[str, object] = field(default_factory=dict)
     scope: str = ""
+    metadata_types: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

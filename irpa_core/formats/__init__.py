@@ -1,8 +1,8 @@
 """Format detection and ``open_archive``: one reader module per format.
 
 The format comes from the file's first bytes, never its extension. Each
-reader module exposes ``read_<format>(path, scope) -> (entries, metadata)``
-and is imported only when a file of its format is opened, so ``irpa dump``
+reader module exposes ``read_<format>(path, scope) -> (entries, metadata,
+metadata_types)`` and is imported only when a file of its format is opened, so ``irpa dump``
 of an irpa file never pays for the gguf reader.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from importlib import import_module
+from collections.abc import Callable
 
 from ..errors import ArchiveError
 from ..model import Archive, Entry, SourceFile
@@ -95,12 +95,29 @@ def _index_shards(directory: str, index: str) -> list[str]:
     return [os.path.join(directory, s) for s in shards]
 
 
+Reader = Callable[[str, str], tuple[list[Entry], dict, dict[str, str]]]
+
+
+def reader_for(fmt: str) -> Reader:
+    """The reader of one format, imported on first use (so ``irpa dump`` of
+    an irpa file never pays for the gguf reader)."""
+    if fmt == "irpa":
+        from .irpa import read_irpa
+        return read_irpa
+    if fmt == "gguf":
+        from .gguf import read_gguf
+        return read_gguf
+    if fmt == "safetensors":
+        from .safetensors import read_safetensors
+        return read_safetensors
+    raise ValueError(f"no reader for format {fmt!r}")
+
+
 def read_file(path: str, scope: str = "") -> tuple[SourceFile, list[Entry]]:
     """Open one file (any format) as a SourceFile and its entries."""
     fmt = detect(path)
-    reader = getattr(import_module(f"{__name__}.{fmt}"), f"read_{fmt}")
-    entries, metadata = reader(path, scope)
-    return SourceFile(path, fmt, os.path.getsize(path), metadata, scope), entries
+    entries, metadata, types = reader_for(fmt)(path, scope)
+    return SourceFile(path, fmt, os.path.getsize(path), metadata, scope, types), entries
 
 
 def open_archive(*paths) -> Archive:

@@ -35,11 +35,13 @@ _U64 = struct.Struct("<Q")
 class GGUFArray:
     """A metadata array left in the file until someone asks for its items."""
 
-    __slots__ = ("path", "offset", "type", "count", "_items")
+    __slots__ = ("path", "offset", "type", "count", "nbytes", "_items")
 
-    def __init__(self, path: str, offset: int, type: int, count: int):
-        self.path, self.offset, self.type, self.count = path, offset, type, count
-        self._items = None
+    def __init__(self, path: str, offset: int, type: int, count: int, nbytes: int = 0):
+        # offset/nbytes: where the encoded items lie in the file (after the
+        # element type and count), so a writer can copy them verbatim.
+        self.path, self.offset, self.type, self.count, self.nbytes = path, offset, type, count, nbytes
+        self._items: list | None = None
 
     @property
     def type_name(self) -> str:
@@ -153,7 +155,7 @@ class _Parser:
                 self.array(what, depth + 1)
         else:
             self.fail(f"{what} has unknown element type {etype}", start - 12)
-        return GGUFArray(self.path, start, etype, count)
+        return GGUFArray(self.path, start, etype, count, self.pos - start)
 
     def _skip_strings(self, count: int, what: str):
         # The hot loop of opening a model with a big tokenizer: one unpack
@@ -173,7 +175,9 @@ class _Parser:
         self.pos = pos
 
 
-def read_gguf(path: str, scope: str = "") -> tuple[list[Entry], dict]:
+def read_gguf(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
+    """Entries, metadata (key -> value; arrays lazy) and the GGUF value type
+    name of each key (``u32``, ``f32``, ``string``, ``array``...)."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -185,7 +189,7 @@ def read_gguf(path: str, scope: str = "") -> tuple[list[Entry], dict]:
         raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
 
 
-def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict]:
+def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict, dict[str, str]]:
     p = _Parser(mm, path)
     if mm[:4] != MAGIC:
         p.fail("not a GGUF file", 0)
@@ -204,10 +208,12 @@ def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict]:
         p.fail(f"tensor_count {tensor_count} cannot fit in the file", 8)
 
     metadata: dict = {}
+    types: dict[str, str] = {}
     for i in range(kv_count):
         key = p.string(f"the key of metadata entry {i}")
         vtype = p.u32(f"the type of '{key}'")
         metadata[key] = p.value(vtype, f"the value of '{key}'")
+        types[key] = TYPE_NAMES[vtype]
 
     alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
     if not isinstance(alignment, int) or isinstance(alignment, bool) or alignment <= 0 or alignment & (alignment - 1):
@@ -250,4 +256,4 @@ def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict]:
                                          f"runs past the end of the file ({size} bytes)")
         entries.append(Entry(name, "data", length, path, start, dtype, tuple(reversed(dims)),
                              None, b"", alignment, scope))
-    return entries, metadata
+    return entries, metadata, types

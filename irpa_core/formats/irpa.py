@@ -45,17 +45,17 @@ def is_irpa(head: bytes) -> bool:
     return head[:4] == MAGIC
 
 
-def read_irpa(path: str, scope: str = "") -> tuple[list[Entry], dict]:
+def read_irpa(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
     """Entries of every archive linked in the file at ``path``, in order.
 
-    Returns (entries, file metadata). The metadata dict is empty for IRPA:
+    Returns (entries, file metadata, metadata types). Both dicts are empty:
     the format has no file-level key/values (archive-level JSON blobs are
     ordinary entries).
     """
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            return _read_chain(f, path, size, scope), {}
+            return _read_chain(f, path, size, scope), {}, {}
     except OSError as e:
         raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
 

@@ -18,7 +18,9 @@ from ..model import Entry
 MAX_HEADER = 100 << 20   # the reference library's cap
 
 
-def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict]:
+def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
+    """Entries in data order, ``__metadata__`` (string -> string) and its
+    value types (all ``string``)."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -78,7 +80,7 @@ def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict]:
                              None, b"", 0, scope))
     # File order is data order; JSON key order is arbitrary.
     entries.sort(key=lambda e: e.offset)
-    return entries, metadata
+    return entries, metadata, dict.fromkeys(metadata, "string")
 
 
 def _entry(path, name, info, data_start, data_size, scope) -> Entry:
