@@ -14,16 +14,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import interleaved, mib, tool  # noqa: E402
+from bench.common import interleaved, mib, tool
 
 
 def make_input(path: str, total_mb: int, n: int = 64):
     # Written tensor by tensor: the generator itself stays small.
     import json
     import struct
+
     per = total_mb * (1 << 20) // n // 4 * 4
-    header = {f"blk.{i}.w": {"dtype": "F32", "shape": [per // 4], "data_offsets": [i * per, (i + 1) * per]}
-              for i in range(n)}
+    header = {
+        f"blk.{i}.w": {"dtype": "F32", "shape": [per // 4], "data_offsets": [i * per, (i + 1) * per]} for i in range(n)
+    }
     h = json.dumps(header).encode()
     h += b" " * (-len(h) % 8)
     rng = np.random.default_rng(0)
@@ -50,12 +52,16 @@ def report(title: str, r: dict, n: int) -> None:
         print(f"  {name:32s} {med:7.3f} s [{min(walls):.3f}-{max(walls):.3f}]  {mib(rss):>8}")
     ref, cp = r["iree-convert-parameters"][0], r["cp"][0]
     nofs = r["irpa convert --no-fsync"][0]
-    print(f"  no fsync (like cp and the reference): {ref / nofs:.2f}x faster than the reference, "
-          f"{nofs / cp:.2f}x the time of cp")
+    print(
+        f"  no fsync (like cp and the reference): {ref / nofs:.2f}x faster than the reference, "
+        f"{nofs / cp:.2f}x the time of cp"
+    )
     if "irpa convert" in r and "cp && sync" in r:
         ours, cps = r["irpa convert"][0], r["cp && sync"][0]
-        print(f"  fsync (the default):                  {ref / ours:.2f}x faster than the reference, "
-              f"{ours / cps:.2f}x the time of cp && sync, {ours / cp:.2f}x cp")
+        print(
+            f"  fsync (the default):                  {ref / ours:.2f}x faster than the reference, "
+            f"{ours / cps:.2f}x the time of cp && sync, {ours / cp:.2f}x cp"
+        )
 
 
 def commands(src: str, out: str, durable: bool = True) -> dict[str, list[str]]:
@@ -63,8 +69,12 @@ def commands(src: str, out: str, durable: bool = True) -> dict[str, list[str]]:
     cmds = {
         "cp": ["cp", src, out],
         "irpa convert --no-fsync": [*irpa, "--no-fsync"],
-        "iree-convert-parameters": [tool("iree-convert-parameters"), f"--parameters={src}",
-                                    f"--output={out}", "--quiet"],
+        "iree-convert-parameters": [
+            tool("iree-convert-parameters"),
+            f"--parameters={src}",
+            f"--output={out}",
+            "--quiet",
+        ],
     }
     if durable:
         cmds["cp && sync"] = ["sh", "-c", f"cp {src} {out} && sync {out}"]
@@ -74,6 +84,7 @@ def commands(src: str, out: str, durable: bool = True) -> dict[str, list[str]]:
 
 def make_many(path: str, count: int = 100_000):
     from safetensors.numpy import save_file
+
     rng = np.random.default_rng(0)
     save_file({f"layer.{i}.w": rng.standard_normal(256).astype(np.float32) for i in range(count)}, path)
 
@@ -89,12 +100,19 @@ def main():
             make_input(src, mb)
             n = 15 if mb <= 500 else 5
             cmds = commands(src, out)
-            cmds["irpa convert --strip --keep x2"] = [*cmds["irpa convert"], "--strip", "--keep=blk.1.w",
-                                                      "--keep=blk.7.w"]
+            cmds["irpa convert --strip --keep x2"] = [
+                *cmds["irpa convert"],
+                "--strip",
+                "--keep=blk.1.w",
+                "--keep=blk.7.w",
+            ]
             report(f"input {mb} MB, hot cache", interleaved(cmds, n, rm), n)
             if can_drop:
-                report(f"input {mb} MB, cold cache", interleaved(commands(src, out, durable=False), 3,
-                                                                 lambda: (rm(), cold_cache())), 3)
+                report(
+                    f"input {mb} MB, cold cache",
+                    interleaved(commands(src, out, durable=False), 3, lambda: (rm(), cold_cache())),
+                    3,
+                )
             os.unlink(src)
         src = os.path.join(d, "many.safetensors")
         make_many(src)

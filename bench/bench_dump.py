@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import median_runs, tool  # noqa: E402
+from bench.common import median_runs, tool
 
 
 def make_inputs(d: str):
     import gguf
+
     g = os.path.join(d, "model.gguf")
     w = gguf.GGUFWriter(g, "llama")
     n_vocab = 262_144
@@ -29,8 +30,17 @@ def make_inputs(d: str):
     small = np.zeros((8, 32), np.float32)
     w.add_tensor("token_embd.weight", small)
     for i in range(32):
-        for n in ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
-                  "attn_norm", "ffn_norm"):
+        for n in (
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+            "attn_norm",
+            "ffn_norm",
+        ):
             w.add_tensor(f"blk.{i}.{n}.weight", small)
     w.add_tensor("output_norm.weight", small)
     w.add_tensor("output.weight", small)
@@ -40,6 +50,7 @@ def make_inputs(d: str):
     w.close()
     # 100,000-entry safetensors (tiny tensors, big header)
     from safetensors.numpy import save_file
+
     st = os.path.join(d, "many.safetensors")
     save_file({f"layer.{i}.w": np.zeros(2, np.float32) for i in range(100_000)}, st)
     return g, st
@@ -49,9 +60,12 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
         g, st = make_inputs(d)
-        print(f"inputs built in {time.perf_counter() - t:.1f} s: {os.path.getsize(g) >> 20} MiB gguf, "
-              f"{os.path.getsize(st) >> 20} MiB safetensors")
+        print(
+            f"inputs built in {time.perf_counter() - t:.1f} s: {os.path.getsize(g) >> 20} MiB gguf, "
+            f"{os.path.getsize(st) >> 20} MiB safetensors"
+        )
         from irpa_core import open_archive
+
         for path in (g, st):
             t = time.perf_counter()
             a = open_archive(path)

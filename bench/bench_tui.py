@@ -41,7 +41,7 @@ async def measure(path):
             if k == 7:
                 shown = len(app.screen.view.rows)
         t = time.perf_counter()
-        await pilot.press("enter", "x")        # strip the filtered rows
+        await pilot.press("enter", "x")  # strip the filtered rows
         await pilot.pause()
         strip = time.perf_counter() - t
     return first_paint, times, shown, strip, cpu
@@ -49,6 +49,7 @@ async def measure(path):
 
 def main():
     from safetensors.numpy import save_file
+
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "many.safetensors")
         save_file({f"layer.{i}.w": np.zeros(2, np.float32) for i in range(100_000)}, p)
@@ -56,10 +57,12 @@ def main():
         first = statistics.median(r[0] for r in runs)
         keys = [t for r in runs for t in r[1]]
         cpu = [t for r in runs for t in r[4]]
-        print(f"100,000 entries: first painted table {first:.2f} s (median of 3); filter keystroke median "
-              f"{statistics.median(keys) * 1000:.0f} ms wall (includes Textual's frame pacing), "
-              f"{statistics.median(cpu) * 1000:.0f} ms CPU, max {max(keys) * 1000:.0f} ms over {len(keys)} keys "
-              f"(filter 'layer.4.' shows {runs[0][2]:,}); bulk strip of the view {runs[0][3] * 1000:.0f} ms")
+        print(
+            f"100,000 entries: first painted table {first:.2f} s (median of 3); filter keystroke median "
+            f"{statistics.median(keys) * 1000:.0f} ms wall (includes Textual's frame pacing), "
+            f"{statistics.median(cpu) * 1000:.0f} ms CPU, max {max(keys) * 1000:.0f} ms over {len(keys)} keys "
+            f"(filter 'layer.4.' shows {runs[0][2]:,}); bulk strip of the view {runs[0][3] * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -24,10 +24,12 @@ def run(cmd: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one run (GNU time measures the
     RSS: a forked child's own rusage would include this Python's)."""
     import tempfile
+
     with tempfile.NamedTemporaryFile("r") as f:
         t = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f.name, *cmd],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", f.name, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         wall = time.perf_counter() - t
         if p.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr.decode()[-500:]}")

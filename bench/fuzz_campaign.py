@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.test_fuzz_readers import EXTREMES, SEEDS, check_open  # noqa: E402
+from tests.test_fuzz_readers import EXTREMES, SEEDS, check_open
 
 
 class Draw:
@@ -34,20 +34,20 @@ class Draw:
         kind = r.choice(["field", "field", "truncate", "flip", "splice", "utf8"])
         if kind == "field" and fields:
             off, size = r.choice(fields)
-            v = r.choice(EXTREMES + [len(blob), len(blob) * 3, len(blob) - 1, r.getrandbits(8 * size)])
-            b[off:off + size] = (v % 2**(8 * size)).to_bytes(size, "little")
+            v = r.choice([*EXTREMES, len(blob), len(blob) * 3, len(blob) - 1, r.getrandbits(8 * size)])
+            b[off : off + size] = (v % 2 ** (8 * size)).to_bytes(size, "little")
         elif kind == "truncate":
-            b = b[:r.randrange(len(b) + 1)]
+            b = b[: r.randrange(len(b) + 1)]
         elif kind == "flip":
             for _ in range(r.randint(1, 8)):
                 i = r.randrange(len(b))
                 b[i] ^= 1 << r.randrange(8)
         elif kind == "splice":
             i, j, n = r.randrange(len(b)), r.randrange(len(b)), r.randint(1, 64)
-            b[i:i + n] = blob[j:j + n]
+            b[i : i + n] = blob[j : j + n]
         else:
             i = r.randrange(len(b))
-            b[i:i + 2] = b"\xff\xfe"
+            b[i : i + 2] = b"\xff\xfe"
         # Sometimes stack a second mutation.
         if r.random() < 0.3:
             return self.mutate(bytes(b), fields) if len(b) else bytes(b)
@@ -73,7 +73,7 @@ def main(argv):
                     f.write(data)
                 try:
                     check_open(path)
-                except Exception:  # noqa: BLE001 - a finding
+                except Exception:
                     findings += 1
                     out_dir.mkdir(exist_ok=True)
                     keep = out_dir / f"{fmt}-{seed}-{i}.bin"

@@ -10,10 +10,19 @@ Public API::
 """
 
 from .errors import ArchiveError, Cancelled, IrpaError, PlanError, WriteError
-from .model import Archive, Entry, SourceFile, iter_chunks, read_bytes
 from .formats import open_archive
+from .model import Archive, Entry, SourceFile, iter_chunks, read_bytes
 
 __all__ = [
-    "open_archive", "Archive", "Entry", "SourceFile", "read_bytes", "iter_chunks",
-    "IrpaError", "ArchiveError", "PlanError", "WriteError", "Cancelled",
+    "Archive",
+    "ArchiveError",
+    "Cancelled",
+    "Entry",
+    "IrpaError",
+    "PlanError",
+    "SourceFile",
+    "WriteError",
+    "iter_chunks",
+    "open_archive",
+    "read_bytes",
 ]

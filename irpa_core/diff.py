@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from .errors import Cancelled
 from .model import Archive, Entry
 from .plan import Plan
-from .verify import _compare_streams
+from .verify import compare_streams
 
 IDENTICAL = "identical"
 VALUES_DIFFER = "values differ"
 BYTES_DIFFER = "bytes differ"
 ONLY_A = "only in A"
 ONLY_B = "only in B"
-CHANGED = "changed"          # kind, dtype, shape or length differ and values cannot be compared
+CHANGED = "changed"  # kind, dtype, shape or length differ and values cannot be compared
 STATUSES = (IDENTICAL, VALUES_DIFFER, BYTES_DIFFER, CHANGED, ONLY_A, ONLY_B)
 
 
@@ -36,13 +36,18 @@ class Metrics:
 
     def to_json(self) -> dict:
         f = lambda x: x if math.isfinite(x) else None  # noqa: E731
-        return {"max_abs": f(self.max_abs), "mean_abs": f(self.mean_abs), "rel_l2": f(self.rel_l2),
-                "cosine": f(self.cosine), "count": self.count}
+        return {
+            "max_abs": f(self.max_abs),
+            "mean_abs": f(self.mean_abs),
+            "rel_l2": f(self.rel_l2),
+            "cosine": f(self.cosine),
+            "count": self.count,
+        }
 
 
 @dataclass(frozen=True)
 class Pair:
-    name: str                   # name in B (A's name after renames)
+    name: str  # name in B (A's name after renames)
     status: str
     a: Entry | None
     b: Entry | None
@@ -50,8 +55,13 @@ class Pair:
     metrics: Metrics | None = None
 
     def to_json(self) -> dict:
-        return {"name": self.name, "status": self.status, "a": self.a.name if self.a else None,
-                "notes": list(self.notes), "metrics": self.metrics.to_json() if self.metrics else None}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "a": self.a.name if self.a else None,
+            "notes": list(self.notes),
+            "metrics": self.metrics.to_json() if self.metrics else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,7 @@ def diff(a: Archive, b: Archive, *, rename: Plan | None = None, progress=None, c
         if eb.name not in seen:
             seen.add(eb.name)
             pairs.append(Pair(eb.name, ONLY_B, None, eb))
-    counts = {s: 0 for s in STATUSES}
+    counts = dict.fromkeys(STATUSES, 0)
     for p in pairs:
         counts[p.status] += 1
     return DiffReport(tuple(pairs), counts)
@@ -113,7 +123,7 @@ def compare_pair(name: str, a: Entry, b: Entry, cancel=None) -> Pair:
     if a.length == b.length and _same_bytes(a, b, cancel):
         # Same bytes under another kind, dtype or shape is still a change.
         if notes:
-            return Pair(name, CHANGED, a, b, tuple(notes) + ("same bytes",))
+            return Pair(name, CHANGED, a, b, (*tuple(notes), "same bytes"))
         return Pair(name, IDENTICAL, a, b)
     m = value_metrics(a, b, cancel)
     if m is not None:
@@ -126,16 +136,14 @@ def compare_pair(name: str, a: Entry, b: Entry, cancel=None) -> Pair:
 def _same_bytes(a: Entry, b: Entry, cancel) -> bool:
     if a.kind == "splat" and b.kind == "splat" and a.pattern == b.pattern:
         return True
-    for _, at in _compare_streams(a, b, cancel):
-        if at is not None:
-            return False
-    return True
+    return all(at is None for _, at in compare_streams(a, b, cancel))
 
 
 def value_metrics(a: Entry, b: Entry, cancel=None) -> Metrics | None:
     """Streamed value comparison, or None when either side cannot be decoded
     or the element counts differ."""
     import numpy as np
+
     from . import stats as S
 
     if not (S.can_decode(a) and S.can_decode(b)):
@@ -160,7 +168,7 @@ def value_metrics(a: Entry, b: Entry, cancel=None) -> Metrics | None:
             d = x - y
             ad = np.abs(d)
             m = float(np.max(ad))
-            if m != m or m > max_abs:       # a NaN sticks, as in numpy (max() would drop it)
+            if m != m or m > max_abs:  # a NaN sticks, as in numpy (max() would drop it)
                 max_abs = m
             sum_abs += float(ad.sum())
             saa += float(x @ x)

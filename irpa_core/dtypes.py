@@ -25,20 +25,16 @@ class DType:
     kind: str
     block_size: int
     type_size: int
-    numpy: str | None = None        # numpy/ml_dtypes name, resolved lazily
-    torch: str | None = None        # torch dtype name used in PYTORCH: metadata
+    numpy: str | None = None  # numpy/ml_dtypes name, resolved lazily
+    torch: str | None = None  # torch dtype name used in PYTORCH: metadata
     safetensors: str | None = None
     ggml: int | None = None
-    iree: tuple[str, ...] = ()      # IREE tool spellings, first is canonical
+    iree: tuple[str, ...] = ()  # IREE tool spellings, first is canonical
 
     @property
     def itemsize(self) -> int | None:
         """Bytes per element for plain types, None for block types."""
         return self.type_size if self.block_size == 1 else None
-
-    @property
-    def is_quantized(self) -> bool:
-        return self.kind == "quant"
 
     def nbytes(self, elements: int) -> int:
         """Byte size of ``elements`` values; raises ValueError when
@@ -54,10 +50,12 @@ class DType:
         if self.numpy is None:
             return None
         import numpy as np
+
         try:
             return np.dtype(self.numpy)
         except TypeError:
             import ml_dtypes
+
             return np.dtype(getattr(ml_dtypes, self.numpy))
 
     def __str__(self) -> str:
@@ -94,13 +92,32 @@ PLAIN: tuple[DType, ...] = (
 # ggml block-quantized types: (id, name, block_size, bytes per block).
 # Plain ggml types (F32, F16, BF16, I8..I64, F64) map onto PLAIN above.
 GGML_QUANT: tuple[tuple[int, str, int, int], ...] = (
-    (2, "Q4_0", 32, 18), (3, "Q4_1", 32, 20), (6, "Q5_0", 32, 22), (7, "Q5_1", 32, 24),
-    (8, "Q8_0", 32, 34), (9, "Q8_1", 32, 40), (10, "Q2_K", 256, 84), (11, "Q3_K", 256, 110),
-    (12, "Q4_K", 256, 144), (13, "Q5_K", 256, 176), (14, "Q6_K", 256, 210), (15, "Q8_K", 256, 292),
-    (16, "IQ2_XXS", 256, 66), (17, "IQ2_XS", 256, 74), (18, "IQ3_XXS", 256, 98), (19, "IQ1_S", 256, 50),
-    (20, "IQ4_NL", 32, 18), (21, "IQ3_S", 256, 110), (22, "IQ2_S", 256, 82), (23, "IQ4_XS", 256, 136),
-    (29, "IQ1_M", 256, 56), (34, "TQ1_0", 256, 54), (35, "TQ2_0", 256, 66), (39, "MXFP4", 32, 17),
-    (40, "NVFP4", 64, 36), (41, "Q1_0", 128, 18),
+    (2, "Q4_0", 32, 18),
+    (3, "Q4_1", 32, 20),
+    (6, "Q5_0", 32, 22),
+    (7, "Q5_1", 32, 24),
+    (8, "Q8_0", 32, 34),
+    (9, "Q8_1", 32, 40),
+    (10, "Q2_K", 256, 84),
+    (11, "Q3_K", 256, 110),
+    (12, "Q4_K", 256, 144),
+    (13, "Q5_K", 256, 176),
+    (14, "Q6_K", 256, 210),
+    (15, "Q8_K", 256, 292),
+    (16, "IQ2_XXS", 256, 66),
+    (17, "IQ2_XS", 256, 74),
+    (18, "IQ3_XXS", 256, 98),
+    (19, "IQ1_S", 256, 50),
+    (20, "IQ4_NL", 32, 18),
+    (21, "IQ3_S", 256, 110),
+    (22, "IQ2_S", 256, 82),
+    (23, "IQ4_XS", 256, 136),
+    (29, "IQ1_M", 256, 56),
+    (34, "TQ1_0", 256, 54),
+    (35, "TQ2_0", 256, 66),
+    (39, "MXFP4", 32, 17),
+    (40, "NVFP4", 64, 36),
+    (41, "Q1_0", 128, 18),
 )
 
 QUANT: tuple[DType, ...] = tuple(
@@ -152,6 +169,7 @@ def from_ggml(type_id: int) -> DType | None:
         return d
     try:
         from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
         t = GGMLQuantizationType(type_id)
         bs, ts = GGML_QUANT_SIZES[t]
     except Exception:

@@ -7,6 +7,9 @@ TUI shows it in a dialog. Callers catch ``IrpaError`` and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class IrpaError(Exception):
     """Base of every error the engine raises on purpose."""
@@ -50,3 +53,13 @@ class Cancelled(IrpaError):
 
     def __init__(self, what: str = "operation"):
         super().__init__(f"{what} cancelled")
+
+
+@contextmanager
+def reading(path: str, what: str = "cannot read") -> Iterator[None]:
+    """Turn an ``OSError`` raised while reading ``path`` into the one-line
+    ``ArchiveError`` every reader raises: ``PATH: WHAT: strerror``."""
+    try:
+        yield
+    except OSError as e:
+        raise ArchiveError(path, None, f"{what}: {e.strerror or e}") from None

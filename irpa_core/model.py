@@ -13,12 +13,22 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .dtypes import DType
-from .errors import ArchiveError
+from .errors import ArchiveError, reading
 
-KINDS = ("data", "splat", "external")
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs 2 ms of start-up: only for the type checker
+    from typing import Final, Literal
+
+    Kind = Literal["data", "splat", "external"]
+
+DATA: Final = "data"
+SPLAT: Final = "splat"
+EXTERNAL: Final = "external"
+KINDS: tuple[Kind, ...] = (DATA, SPLAT, EXTERNAL)
+CHUNK = 8 << 20  # bytes per read when streaming an entry: bounds memory, paces progress and cancel
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
     """One parameter.
 
@@ -30,7 +40,7 @@ class Entry:
     """
 
     name: str
-    kind: str
+    kind: Kind
     length: int
     file: str
     offset: int | None = None
@@ -40,6 +50,14 @@ class Entry:
     metadata: bytes = b""
     alignment: int = 0
     scope: str = ""
+
+    @property
+    def start(self) -> int:
+        """Absolute offset of the first byte in ``file`` (data and external
+        entries; a splat has no bytes in a file)."""
+        if self.offset is None:
+            raise ValueError(f"'{self.name}' is a splat: it has no bytes in a file")
+        return self.offset
 
     @property
     def element_count(self) -> int | None:
@@ -102,24 +120,21 @@ class Archive:
 # Reaching the bytes of an entry
 
 
-CHUNK = 8 << 20
-
-
 def read_bytes(entry: Entry, start: int = 0, size: int | None = None) -> bytes:
     """Bytes ``[start, start+size)`` of the entry's value (splats expand)."""
     if size is None:
         size = entry.length - start
     if start < 0 or size < 0 or start + size > entry.length:
         raise ValueError(f"range {start}+{size} outside {entry.name!r} ({entry.length} bytes)")
-    if entry.kind == "splat":
+    if entry.kind == SPLAT:
         pat = entry.pattern or b"\0"
         k = len(pat)
         first = start % k
         reps = (first + size + k - 1) // k
-        return (pat * reps)[first:first + size]
+        return (pat * reps)[first : first + size]
     fd = open_data(entry)
     try:
-        return _pread_exact(fd, entry, entry.offset + start, size)
+        return read_exact(fd, entry, entry.start + start, size)
     finally:
         os.close(fd)
 
@@ -127,7 +142,7 @@ def read_bytes(entry: Entry, start: int = 0, size: int | None = None) -> bytes:
 def iter_chunks(entry: Entry, chunk: int = CHUNK) -> Iterator[bytes]:
     """The entry's value in order, ``chunk`` bytes at a time (last shorter).
     Memory stays bounded by ``chunk`` whatever the entry size."""
-    if entry.kind == "splat":
+    if entry.kind == SPLAT:
         pos = 0
         while pos < entry.length:
             n = min(chunk, entry.length - pos)
@@ -139,7 +154,7 @@ def iter_chunks(entry: Entry, chunk: int = CHUNK) -> Iterator[bytes]:
         pos = 0
         while pos < entry.length:
             n = min(chunk, entry.length - pos)
-            yield _pread_exact(fd, entry, entry.offset + pos, n)
+            yield read_exact(fd, entry, entry.start + pos, n)
             pos += n
     finally:
         os.close(fd)
@@ -147,22 +162,23 @@ def iter_chunks(entry: Entry, chunk: int = CHUNK) -> Iterator[bytes]:
 
 def open_data(entry: Entry) -> int:
     """A read-only descriptor on the file holding the entry's bytes."""
-    try:
+    with reading(entry.file, f"cannot read data of '{entry.name}'"):
         return os.open(entry.file, os.O_RDONLY)
-    except OSError as e:
-        raise ArchiveError(entry.file, None, f"cannot read data of '{entry.name}': {e.strerror}") from None
 
 
-def _pread_exact(fd: int, entry: Entry, offset: int, size: int) -> bytes:
+def read_exact(fd: int, entry: Entry, offset: int, size: int) -> bytes:
+    """``size`` bytes at absolute ``offset`` of the entry's file (open as
+    ``fd``), or an ArchiveError naming the entry when the file is short."""
     # Checked before reading: a malformed offset or length must become an
     # ArchiveError, not an OverflowError or a giant allocation.
     end = os.fstat(fd).st_size
     if offset > end or size > end - offset:
-        raise ArchiveError(entry.file, min(offset, end),
-                           f"data of '{entry.name}' ({size} bytes at offset {offset}) runs past the end "
-                           f"of the file ({end} bytes)")
+        raise ArchiveError(
+            entry.file,
+            min(offset, end),
+            f"data of '{entry.name}' ({size} bytes at offset {offset}) runs past the end of the file ({end} bytes)",
+        )
     data = os.pread(fd, size, offset)
     if len(data) != size:
-        raise ArchiveError(entry.file, offset + len(data),
-                           f"file ends inside the data of '{entry.name}'")
+        raise ArchiveError(entry.file, offset + len(data), f"file ends inside the data of '{entry.name}'")
     return data

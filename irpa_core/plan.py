@@ -32,10 +32,24 @@ from functools import cached_property, lru_cache
 from .dtypes import DType
 from .errors import PlanError
 from .formats import pytorch_meta
-from .model import Archive, Entry
+from .model import DATA, SPLAT, Archive, Entry
 from .splat import SplatValueError, check_pattern, parse_splat
 
-ACTIONS = ("exclude", "keep", "splat", "strip", "rename")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Final, Literal
+
+    Action = Literal["exclude", "keep", "splat", "strip", "rename"]
+    FateAction = Literal["keep", "exclude", "splat"]
+    TargetKind = Literal["data", "splat"]
+
+EXCLUDE: Final = "exclude"
+KEEP: Final = "keep"
+SPLAT_OP: Final = "splat"
+STRIP: Final = "strip"
+RENAME: Final = "rename"
+ACTIONS: tuple[Action, ...] = (EXCLUDE, KEEP, SPLAT_OP, STRIP, RENAME)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 PLAN_VERSION = 1
 
@@ -46,22 +60,22 @@ def is_glob(pattern: str) -> bool:
 
 @dataclass(frozen=True)
 class Op:
-    action: str
+    action: Action
     pattern: str
-    value: str = ""      # splat: TYPE=VALUE or "" (zero)
-    new: str = ""        # rename: the target name (may use * from the pattern)
+    value: str = ""  # splat: TYPE=VALUE or "" (zero)
+    new: str = ""  # rename: the target name (may use * from the pattern)
 
     def __post_init__(self):
         if self.action not in ACTIONS:
             raise PlanError(None, f"unknown plan action {self.action!r} (known: {', '.join(ACTIONS)})")
         if not self.pattern:
             raise PlanError(None, f"{self.action} needs a parameter name or glob")
-        if self.action == "rename":
+        if self.action == RENAME:
             if not self.new:
                 raise PlanError(self.pattern, "rename needs a new name")
             if self.new.count("*") > self.pattern.count("*"):
                 raise PlanError(self.pattern, f"rename target {self.new!r} uses more '*' than the pattern has")
-        if self.action == "splat":
+        if self.action == SPLAT_OP:
             try:
                 parse_splat(self.value)
             except SplatValueError as e:
@@ -98,16 +112,16 @@ class Op:
 
     def to_json(self) -> dict:
         d = {"op": self.action, "name": self.pattern}
-        if self.action == "splat":
+        if self.action == SPLAT_OP:
             d["value"] = self.value
-        if self.action == "rename":
+        if self.action == RENAME:
             d["new"] = self.new
         return d
 
     def describe(self) -> str:
-        if self.action == "rename":
+        if self.action == RENAME:
             return f"rename {self.pattern} -> {self.new}"
-        if self.action == "splat":
+        if self.action == SPLAT_OP:
             return f"splat {self.pattern} = {self.value or 'zero'}"
         return f"{self.action} {self.pattern}"
 
@@ -116,9 +130,9 @@ class Op:
 class Fate:
     """What the plan does to one source entry."""
 
-    action: str           # "keep", "exclude" or "splat"
-    name: str             # target name (== source name unless renamed)
-    value: str = ""       # splat spec ("" = zero)
+    action: FateAction
+    name: str  # target name (== source name unless renamed)
+    value: str = ""  # splat spec ("" = zero)
     renamed: bool = False
 
 
@@ -127,7 +141,7 @@ class Target:
     """One entry of the archive to write."""
 
     name: str
-    kind: str                  # "data" or "splat"
+    kind: TargetKind
     length: int
     dtype: DType | None
     shape: tuple[int, ...] | None
@@ -142,31 +156,31 @@ class Plan:
 
     # -- building (each returns a new Plan) ----------------------------------
 
-    def add(self, *ops: Op) -> "Plan":
+    def add(self, *ops: Op) -> Plan:
         return Plan(self.ops + tuple(ops))
 
-    def exclude(self, pattern: str) -> "Plan":
-        return self.add(Op("exclude", pattern))
+    def exclude(self, pattern: str) -> Plan:
+        return self.add(Op(EXCLUDE, pattern))
 
-    def keep(self, pattern: str) -> "Plan":
-        return self.add(Op("keep", pattern))
+    def keep(self, pattern: str) -> Plan:
+        return self.add(Op(KEEP, pattern))
 
-    def splat(self, pattern: str, value: str = "") -> "Plan":
-        return self.add(Op("splat", pattern, value=value))
+    def splat(self, pattern: str, value: str = "") -> Plan:
+        return self.add(Op(SPLAT_OP, pattern, value=value))
 
-    def strip(self, pattern: str = "*") -> "Plan":
-        return self.add(Op("strip", pattern))
+    def strip(self, pattern: str = "*") -> Plan:
+        return self.add(Op(STRIP, pattern))
 
-    def rename(self, pattern: str, new: str) -> "Plan":
-        return self.add(Op("rename", pattern, new=new))
+    def rename(self, pattern: str, new: str) -> Plan:
+        return self.add(Op(RENAME, pattern, new=new))
 
     @classmethod
-    def from_reference_flags(cls, *, exclude=(), rename=(), splat=(), strip=False, keep=()) -> "Plan":
+    def from_reference_flags(cls, *, exclude=(), rename=(), splat=(), strip=False, keep=()) -> Plan:
         """The plan ``iree-convert-parameters`` flags describe, with its
         precedence. ``rename``: (old, new) pairs; ``splat``: (name, spec)."""
         ops: list[Op] = []
         if strip:
-            ops.append(Op("strip", "*"))
+            ops.append(Op(STRIP, "*"))
         # First matching --splat/--rename wins in the reference: reversed,
         # so that ours (last wins) agrees.
         # The reference matches --splat against the renamed name: a splat of
@@ -175,27 +189,28 @@ class Plan:
         for o, n in rename:
             new_to_old.setdefault(n, o)
         for n, v in reversed(list(splat)):
-            ops.append(Op("splat", n, value=v))
+            ops.append(Op(SPLAT_OP, n, value=v))
             if n in new_to_old and not is_glob(n):
-                ops.append(Op("splat", new_to_old[n], value=v))
-        ops += [Op("keep", n) for n in keep]
-        ops += [Op("exclude", n) for n in exclude]
-        ops += [Op("rename", o, new=n) for o, n in reversed(list(rename))]
+                ops.append(Op(SPLAT_OP, new_to_old[n], value=v))
+        ops += [Op(KEEP, n) for n in keep]
+        ops += [Op(EXCLUDE, n) for n in exclude]
+        ops += [Op(RENAME, o, new=n) for o, n in reversed(list(rename))]
         return cls(tuple(ops))
 
     # -- resolving -----------------------------------------------------------
 
     @cached_property
-    def _exact(self) -> tuple[dict, dict, list, list]:
+    def _index(self) -> tuple[dict[str, tuple[int, Op]], dict[str, tuple[int, Op]], list, list]:
         """Index of the ops: exact names in dicts (last op wins), globs in
-        lists with their position, so resolving 100k names stays cheap."""
+        lists with their position, so resolving 100k names stays cheap.
+        (Computed once per plan; plans are immutable.)"""
         fate_exact: dict[str, tuple[int, Op]] = {}
         name_exact: dict[str, tuple[int, Op]] = {}
         fate_globs: list[tuple[int, Op]] = []
         name_globs: list[tuple[int, Op]] = []
         for i, op in enumerate(self.ops):
             glob = is_glob(op.pattern)
-            if op.action == "rename":
+            if op.action == RENAME:
                 (name_globs.append((i, op)) if glob else name_exact.__setitem__(op.pattern, (i, op)))
             else:
                 (fate_globs.append((i, op)) if glob else fate_exact.__setitem__(op.pattern, (i, op)))
@@ -203,17 +218,17 @@ class Plan:
 
     def fate(self, name: str) -> Fate:
         """What happens to the source entry called ``name``."""
-        fate_exact, name_exact, fate_globs, name_globs = self._exact
+        fate_exact, name_exact, fate_globs, name_globs = self._index
         best = _last_match(fate_exact.get(name), fate_globs, name)
         rn = _last_match(name_exact.get(name), name_globs, name)
         target = rn[1].target_name(name) if rn else name
         renamed = rn is not None and target != name
-        if best is None or best[1].action == "keep":
-            return Fate("keep", target, renamed=renamed)
+        if best is None or best[1].action == KEEP:
+            return Fate(KEEP, target, renamed=renamed)
         op = best[1]
-        if op.action == "exclude":
-            return Fate("exclude", target, renamed=renamed)
-        return Fate("splat", target, op.value if op.action == "splat" else "", renamed)
+        if op.action == EXCLUDE:
+            return Fate(EXCLUDE, target, renamed=renamed)
+        return Fate(SPLAT_OP, target, op.value if op.action == SPLAT_OP else "", renamed)
 
     def unmatched(self, archive: Archive) -> list[Op]:
         """Ops whose exact name or glob matches no parameter (likely typos)."""
@@ -228,24 +243,26 @@ class Plan:
                 out.append(op)
         return out
 
-    def apply(self, archive: Archive) -> list[Target]:
+    def apply(self, archive: Archive, fates: list[Fate] | None = None) -> list[Target]:
         """Target entries in source order, validated: raises ``PlanError``
         naming the parameter for a rename collision, a splat pattern that
-        does not fit the parameter, or a bad value."""
-        return [_target(e, f, pattern) for e, f, pattern in self._resolve(archive)]
+        does not fit the parameter, or a bad value. ``fates``: this plan's
+        ``fates(archive)`` when the caller already has them."""
+        return [_target(e, f, pattern) for e, f, pattern in self._resolve(archive, fates)]
 
-    def validate(self, archive: Archive) -> None:
+    def validate(self, archive: Archive, fates: list[Fate] | None = None) -> None:
         """The checks of ``apply`` without building targets (cheaper: the
         TUI runs this on every bulk edit)."""
-        for _ in self._resolve(archive):
+        for _ in self._resolve(archive, fates):
             pass
 
-    def _resolve(self, archive: Archive):
+    def _resolve(self, archive: Archive, fates: list[Fate] | None) -> Iterator[tuple[Entry, Fate, bytes | None]]:
         """(entry, fate, splat pattern or None) of each kept entry, checked."""
-        taken: dict[str, tuple[str, bool]] = {}      # target name -> (source name, renamed)
-        fates = self.fates(archive)
+        taken: dict[str, tuple[str, bool]] = {}  # target name -> (source name, renamed)
+        if fates is None:
+            fates = self.fates(archive)
         for e, f in zip(archive.entries, fates):
-            if f.action == "exclude":
+            if f.action == EXCLUDE:
                 continue
             if f.name in taken:
                 other, other_renamed = taken[f.name]
@@ -256,7 +273,7 @@ class Plan:
                 raise PlanError(e.name, "appears twice in the sources (rename or exclude one of them)")
             taken[f.name] = (e.name, f.renamed)
             pattern = None
-            if f.action == "splat":
+            if f.action == SPLAT_OP:
                 pattern = _pattern(f.value)
                 problem = check_pattern(pattern, e.length)
                 if problem:
@@ -264,32 +281,28 @@ class Plan:
             yield e, f, pattern
 
     def fates(self, archive: Archive) -> list[Fate]:
-        """``fate`` of every entry, in order (no ops: all kept, fast)."""
-        cached = self.__dict__.get("_fates_of")
-        if cached is not None and cached[0] is archive:
-            return cached[1]
+        """``fate`` of every entry, in order (no ops: all kept, fast). Not
+        cached here: a caller that needs them twice keeps them (the TUI's
+        edit session does) and passes them to ``apply``/``validate``."""
         if not self.ops:
-            out = [Fate("keep", e.name) for e in archive.entries]
-        else:
-            out = [self.fate(e.name) for e in archive.entries]
-        # Plans are immutable: validating one and then showing its marks
-        # (the TUI does both per edit) resolve the 100k names once.
-        self.__dict__["_fates_of"] = (archive, out)
-        return out
+            return [Fate(KEEP, e.name) for e in archive.entries]
+        fate = self.fate
+        return [fate(e.name) for e in archive.entries]
 
     # -- checks a dialog can call as the user types --------------------------
 
-    def check_rename(self, archive: Archive, old: str, new: str) -> str | None:
+    def check_rename(self, archive: Archive, old: str, new: str, fates: list[Fate] | None = None) -> str | None:
         """Why renaming source ``old`` to ``new`` is not possible, or None."""
         if not new:
             return "the new name is empty"
         if new == self.fate(old).name:
             return None
-        for e in archive.entries:
+        if fates is None:
+            fates = self.fates(archive)
+        for e, f in zip(archive.entries, fates):
             if e.name == old:
                 continue
-            f = self.fate(e.name)
-            if f.action != "exclude" and f.name == new:
+            if f.action != EXCLUDE and f.name == new:
                 return f"'{new}' is already the name of parameter '{e.name}'"
         return None
 
@@ -299,13 +312,13 @@ class Plan:
         return {"irpa_plan": PLAN_VERSION, "ops": [op.to_json() for op in self.ops]}
 
     @classmethod
-    def from_json(cls, doc) -> "Plan":
+    def from_json(cls, doc) -> Plan:
         if not isinstance(doc, dict) or doc.get("irpa_plan") != PLAN_VERSION or not isinstance(doc.get("ops"), list):
-            raise PlanError(None, f"not an irpa plan (expected {{\"irpa_plan\": {PLAN_VERSION}, \"ops\": [...]}})")
+            raise PlanError(None, f'not an irpa plan (expected {{"irpa_plan": {PLAN_VERSION}, "ops": [...]}})')
         ops = []
         for i, d in enumerate(doc["ops"]):
             if not isinstance(d, dict) or not isinstance(d.get("op"), str) or not isinstance(d.get("name"), str):
-                raise PlanError(None, f"plan op {i} is not {{\"op\": ..., \"name\": ...}}")
+                raise PlanError(None, f'plan op {i} is not {{"op": ..., "name": ...}}')
             ops.append(Op(d["op"], d["name"], value=str(d.get("value", "")), new=str(d.get("new", ""))))
         return cls(tuple(ops))
 
@@ -314,7 +327,7 @@ class Plan:
             f.write(json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
-    def load(cls, path) -> "Plan":
+    def load(cls, path) -> Plan:
         try:
             with open(path, encoding="utf-8") as f:
                 doc = json.loads(f.read())
@@ -353,8 +366,8 @@ def _target(e: Entry, f: Fate, pattern: bytes | None) -> Target:
     meta = e.metadata
     if not meta and e.dtype is not None and e.shape is not None:
         meta = pytorch_meta.encode(e.dtype, e.shape, e.length)
-    if f.action == "keep" and e.kind != "splat":
-        return Target(f.name, "data", e.length, e.dtype, e.shape, meta, e)
-    if f.action == "keep":          # a source splat stays a splat
-        return Target(f.name, "splat", e.length, e.dtype, e.shape, meta, e, e.pattern)
-    return Target(f.name, "splat", e.length, e.dtype, e.shape, meta, e, pattern)
+    if f.action == KEEP and e.kind != SPLAT:
+        return Target(f.name, DATA, e.length, e.dtype, e.shape, meta, e)
+    if f.action == KEEP:  # a source splat stays a splat
+        return Target(f.name, SPLAT, e.length, e.dtype, e.shape, meta, e, e.pattern)
+    return Target(f.name, SPLAT, e.length, e.dtype, e.shape, meta, e, pattern)

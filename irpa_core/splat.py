@@ -22,12 +22,39 @@ import re
 MAX_PATTERN = 16
 _INT = re.compile(r"^(?P<sign>[su]?)i(?P<bits>8|16|32|64)$")
 _HEX = re.compile(r"^x(?P<bits>8|16|32|64|128)$")
-_FLOATS = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64",
-           "f8E4M3FN": "float8_e4m3fn", "f8E5M2": "float8_e5m2",
-           "f8E4M3FNUZ": "float8_e4m3fnuz", "f8E5M2FNUZ": "float8_e5m2fnuz",
-           "f8E8M0FNU": "float8_e8m0fnu"}
-TYPES = ("i1", "bool", "i8", "i16", "i32", "i64", "si8", "si16", "si32", "si64",
-         "ui8", "ui16", "ui32", "ui64", *_FLOATS, "x8", "x16", "x32", "x64", "x128")
+_FLOATS = {
+    "f16": "float16",
+    "bf16": "bfloat16",
+    "f32": "float32",
+    "f64": "float64",
+    "f8E4M3FN": "float8_e4m3fn",
+    "f8E5M2": "float8_e5m2",
+    "f8E4M3FNUZ": "float8_e4m3fnuz",
+    "f8E5M2FNUZ": "float8_e5m2fnuz",
+    "f8E8M0FNU": "float8_e8m0fnu",
+}
+TYPES = (
+    "i1",
+    "bool",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "si8",
+    "si16",
+    "si32",
+    "si64",
+    "ui8",
+    "ui16",
+    "ui32",
+    "ui64",
+    *_FLOATS,
+    "x8",
+    "x16",
+    "x32",
+    "x64",
+    "x128",
+)
 
 
 class SplatValueError(ValueError):
@@ -88,6 +115,7 @@ def _encode_float(type_name: str, value: str) -> bytes:
     except ValueError:
         raise SplatValueError(f"{value!r} is not a number for {type_name}") from None
     import numpy as np
+
     with np.errstate(over="ignore", invalid="ignore"):
         if type_name == "f64":
             return np.float64(v).tobytes()
@@ -98,6 +126,7 @@ def _encode_float(type_name: str, value: str) -> bytes:
         if type_name == "f16":
             return f.astype(np.float16).tobytes()
         import ml_dtypes
+
         return f.astype(getattr(ml_dtypes, _FLOATS[type_name])).tobytes()
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys as _sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -30,14 +31,12 @@ from .dtypes import DType
 from .errors import Cancelled, IrpaError
 from .model import Entry, read_bytes
 
-import sys as _sys
-
 _LITTLE = _sys.byteorder == "little"
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
-PERCENTILE_ERROR = 2.0 ** -8          # relative, from the bfloat16 bucket width
-CHUNK_VALUES = 1 << 20                # values per chunk: float64 temporaries stay ~8 MB
-SAMPLE_VALUES = 1 << 18               # values read for the quick estimate
-SAMPLE_SPOTS = 64                     # evenly spaced places they come from
+PERCENTILE_ERROR = 2.0**-8  # relative, from the bfloat16 bucket width
+CHUNK_VALUES = 1 << 20  # values per chunk: float64 temporaries stay ~8 MB
+SAMPLE_VALUES = 1 << 18  # values read for the quick estimate
+SAMPLE_SPOTS = 64  # evenly spaced places they come from
 
 
 class DecodeError(IrpaError):
@@ -60,7 +59,7 @@ class Stats:
     hist_counts: list[int]
     exact: bool
     dtype: str = ""
-    sampled: int = 0                  # values looked at (== count when exact)
+    sampled: int = 0  # values looked at (== count when exact)
 
     @property
     def sparsity(self) -> float:
@@ -70,12 +69,23 @@ class Stats:
     def to_json(self) -> dict:
         def f(x):
             return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
-        return {"dtype": self.dtype, "count": self.count, "exact": self.exact, "min": f(self.min),
-                "max": f(self.max), "mean": f(self.mean), "std": f(self.std), "zeros": self.zeros,
-                "sparsity": self.sparsity, "nans": self.nans, "infs": self.infs,
-                "percentiles": {k: f(v) for k, v in self.percentiles.items()},
-                "percentile_error": self.percentile_error,
-                "histogram": {"edges": [f(e) for e in self.hist_edges], "counts": self.hist_counts}}
+
+        return {
+            "dtype": self.dtype,
+            "count": self.count,
+            "exact": self.exact,
+            "min": f(self.min),
+            "max": f(self.max),
+            "mean": f(self.mean),
+            "std": f(self.std),
+            "zeros": self.zeros,
+            "sparsity": self.sparsity,
+            "nans": self.nans,
+            "infs": self.infs,
+            "percentiles": {k: f(v) for k, v in self.percentiles.items()},
+            "percentile_error": self.percentile_error,
+            "histogram": {"edges": [f(e) for e in self.hist_edges], "counts": self.hist_counts},
+        }
 
 
 # ---------------------------------------------------------------------------
@@ -100,12 +110,13 @@ def can_decode(entry: Entry, as_dtype: DType | str | None = None) -> bool:
 def _quant_type(d: DType):
     import gguf
     from gguf import quants
+
     try:
         qt = gguf.GGMLQuantizationType(d.ggml)
     except ValueError:
         return None
     # dequantize raises NotImplementedError for the few it lacks (Q8_1, Q8_K).
-    return qt if qt in quants._type_traits else None  # noqa: SLF001 - the package's own registry
+    return qt if qt in quants._type_traits else None
 
 
 def element_count(entry: Entry, d: DType) -> int:
@@ -128,6 +139,7 @@ def _decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
             raw = np.frombuffer(b, np.uint8).reshape(1, -1)
             with np.errstate(all="ignore"):
                 return quants.dequantize(raw, qt).reshape(-1)
+
         return dq
     npd = d.numpy_dtype()
     if npd is None:
@@ -137,8 +149,9 @@ def _decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
     def plain(b: bytes) -> np.ndarray:
         a = np.frombuffer(b, npd)
         if a.dtype.kind == "c":
-            a = a.view(a.real.dtype)      # complex: both components, interleaved
+            a = a.view(a.real.dtype)  # complex: both components, interleaved
         return a.astype(target)
+
     return plain
 
 
@@ -151,8 +164,10 @@ def _need(entry: Entry, as_dtype=None) -> DType:
     d = value_dtype(entry, as_dtype)
     if not can_decode(entry, as_dtype):
         name = d.name if d is not None else "unknown"
-        raise DecodeError(f"'{entry.name}': dtype {name} cannot be decoded"
-                          + (" (choose a dtype to view it as)" if d is None or d.kind == "raw" else ""))
+        raise DecodeError(
+            f"'{entry.name}': dtype {name} cannot be decoded"
+            + (" (choose a dtype to view it as)" if d is None or d.kind == "raw" else "")
+        )
     return d
 
 
@@ -209,11 +224,11 @@ def preview(entry: Entry, rows: int, cols: int, row0: int = 0, col0: int = 0, as
     out = np.zeros((rows, cols), np.float64)
     bs, ts = d.block_size, d.type_size
     for i in range(rows):
-        first = (row0 + i) * C + col0               # element index
-        b0 = first // bs                            # first block/element
+        first = (row0 + i) * C + col0  # element index
+        b0 = first // bs  # first block/element
         b1 = -(-(first + cols) // bs)
         vals = dec(read_bytes(entry, b0 * ts, (b1 - b0) * ts))
-        out[i] = vals[first - b0 * bs:first - b0 * bs + cols]
+        out[i] = vals[first - b0 * bs : first - b0 * bs + cols]
     return out
 
 
@@ -223,7 +238,7 @@ def preview(entry: Entry, rows: int, cols: int, row0: int = 0, col0: int = 0, as
 
 def _bucket_tables():
     codes = np.arange(1 << 16, dtype=np.uint32)
-    with np.errstate(invalid="ignore"):       # NaN buckets: excluded below
+    with np.errstate(invalid="ignore"):  # NaN buckets: excluded below
         lo = (codes << 16).view(np.float32).astype(np.float64)
         hi = ((codes << 16) | 0xFFFF).view(np.float32).astype(np.float64)
     finite = np.isfinite(lo) & np.isfinite(hi)
@@ -247,7 +262,7 @@ def _tables():
 class _Acc:
     """Partial statistics of some values; ``merge`` combines two."""
 
-    count: int = 0          # all values, NaN/Inf included
+    count: int = 0  # all values, NaN/Inf included
     finite: int = 0
     mean: float = 0.0
     m2: float = 0.0
@@ -263,7 +278,7 @@ class _Acc:
         if n == 0:
             return
         with np.errstate(all="ignore"):
-            x64 = x.astype(np.float64)          # our own copy: centred in place below
+            x64 = x.astype(np.float64)  # our own copy: centred in place below
             s = float(x64.sum())
             if math.isfinite(s):
                 fin = x64
@@ -299,7 +314,7 @@ class _Acc:
         self.min = min(self.min, lo)
         self.max = max(self.max, hi)
 
-    def merge(self, o: "_Acc") -> None:
+    def merge(self, o: _Acc) -> None:
         if o.finite:
             self._merge_moments(o.finite, o.mean, o.m2, o.min, o.max)
         self.count += o.count
@@ -329,11 +344,21 @@ class _Acc:
         scale = 1 if total is None or not self.count else total / self.count
         return Stats(
             count=total if total is not None else self.count,
-            min=self.min if self.finite else math.nan, max=self.max if self.finite else math.nan,
-            mean=self.mean if self.finite else math.nan, std=std,
-            zeros=round(self.zeros * scale), nans=round(self.nans * scale), infs=round(self.infs * scale),
-            percentiles=pct, percentile_error=PERCENTILE_ERROR, hist_edges=edges,
-            hist_counts=[round(c * scale) for c in hist], exact=exact, dtype=dtype, sampled=self.count)
+            min=self.min if self.finite else math.nan,
+            max=self.max if self.finite else math.nan,
+            mean=self.mean if self.finite else math.nan,
+            std=std,
+            zeros=round(self.zeros * scale),
+            nans=round(self.nans * scale),
+            infs=round(self.infs * scale),
+            percentiles=pct,
+            percentile_error=PERCENTILE_ERROR,
+            hist_edges=edges,
+            hist_counts=[round(c * scale) for c in hist],
+            exact=exact,
+            dtype=dtype,
+            sampled=self.count,
+        )
 
     def _display_hist(self, counts, bins):
         if not self.finite:
@@ -341,7 +366,7 @@ class _Acc:
         lo, hi = self.min, self.max
         if lo == hi:
             return [lo, hi], [int(counts.sum())]
-        low, high, finite_b, _ = _tables()
+        low, high, _finite_b, _ = _tables()
         idx = np.nonzero(counts)[0]
         mids = np.clip((low[idx] + high[idx]) / 2, lo, hi)
         b = np.minimum(((mids - lo) / (hi - lo) * bins).astype(np.int64), bins - 1)
@@ -389,9 +414,15 @@ def sample_stats(entry: Entry, as_dtype=None, bins: int = 64, budget: int = SAMP
     return acc.result(False, bins, d.name, total)
 
 
-def compute_stats(entry: Entry, *, as_dtype=None, bins: int = 64,
-                  progress: Callable[[int, int], None] | None = None, cancel=None,
-                  threads: int | None = None) -> Stats:
+def compute_stats(
+    entry: Entry,
+    *,
+    as_dtype=None,
+    bins: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+    cancel=None,
+    threads: int | None = None,
+) -> Stats:
     """The exact statistics, in one streaming pass. ``progress(done, total)``
     in bytes after each chunk; ``cancel.is_set()`` stops with ``Cancelled``."""
     if entry.kind == "splat":

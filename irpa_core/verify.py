@@ -9,32 +9,36 @@ never whole tensors), splats with the same pattern; nothing extra.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .errors import Cancelled
-from .model import Archive, Entry, _pread_exact, open_data, read_bytes
+from .model import CHUNK, SPLAT, Archive, Entry, open_data, read_bytes, read_exact
 from .plan import Plan, Target
 
-CHUNK = 8 << 20
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final, Literal
 
-SAME = "same"
-BYTES_DIFFER = "bytes differ"
-MISSING = "missing"
-EXTRA = "extra"
-KIND_DIFFERS = "kind differs"
-LENGTH_DIFFERS = "length differs"
-PATTERN_DIFFERS = "pattern differs"
-STATUSES = (SAME, BYTES_DIFFER, MISSING, EXTRA, KIND_DIFFERS, LENGTH_DIFFERS, PATTERN_DIFFERS)
+    Status = Literal["same", "bytes differ", "missing", "extra", "kind differs", "length differs", "pattern differs"]
+
+SAME: Final = "same"
+BYTES_DIFFER: Final = "bytes differ"
+MISSING: Final = "missing"
+EXTRA: Final = "extra"
+KIND_DIFFERS: Final = "kind differs"
+LENGTH_DIFFERS: Final = "length differs"
+PATTERN_DIFFERS: Final = "pattern differs"
+STATUSES: tuple[Status, ...] = (SAME, BYTES_DIFFER, MISSING, EXTRA, KIND_DIFFERS, LENGTH_DIFFERS, PATTERN_DIFFERS)
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str
+    status: Status
     detail: str = ""
-    source: str | None = None     # source parameter name (None for extras)
-    offset: int | None = None     # first differing byte, for BYTES_DIFFER
+    source: str | None = None  # source parameter name (None for extras)
+    offset: int | None = None  # first differing byte, for BYTES_DIFFER
 
     @property
     def ok(self) -> bool:
@@ -45,7 +49,7 @@ class Check:
 class Report:
     checks: tuple[Check, ...]
     bytes_compared: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[Status, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -58,17 +62,32 @@ class Report:
     def summary(self) -> str:
         parts = [f"{n} {s}" for s, n in self.counts.items() if n]
         verdict = "OK" if self.ok else "FAILED"
-        return f"{verdict}: {len(self.checks)} entries checked ({', '.join(parts) or 'none'}), " \
-               f"{self.bytes_compared} bytes compared"
+        return (
+            f"{verdict}: {len(self.checks)} entries checked ({', '.join(parts) or 'none'}), "
+            f"{self.bytes_compared} bytes compared"
+        )
 
     def to_json(self, all_entries: bool = False) -> dict:
-        return {"ok": self.ok, "counts": self.counts, "bytes_compared": self.bytes_compared,
-                "entries": [{"name": c.name, "status": c.status, "detail": c.detail, "source": c.source,
-                             "offset": c.offset} for c in self.checks if all_entries or not c.ok]}
+        return {
+            "ok": self.ok,
+            "counts": self.counts,
+            "bytes_compared": self.bytes_compared,
+            "entries": [
+                {"name": c.name, "status": c.status, "detail": c.detail, "source": c.source, "offset": c.offset}
+                for c in self.checks
+                if all_entries or not c.ok
+            ],
+        }
 
 
-def verify(sources: Archive, plan: Plan, output: Archive, *,
-           progress: Callable[[str, int, int], None] | None = None, cancel=None) -> Report:
+def verify(
+    sources: Archive,
+    plan: Plan,
+    output: Archive,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    cancel=None,
+) -> Report:
     """Check ``output`` against ``plan.apply(sources)``. ``progress(name,
     bytes_done, bytes_total)`` after each chunk; ``cancel.is_set()`` stops."""
     expected = plan.apply(sources)
@@ -77,8 +96,11 @@ def verify(sources: Archive, plan: Plan, output: Archive, *,
 
 def compare_targets(expected: list[Target], output: Archive, *, progress=None, cancel=None) -> Report:
     got = output.by_name
-    total = sum(t.length for t in expected if t.kind == "data" and t.name in got
-                and got[t.name].kind != "splat" and got[t.name].length == t.length)
+    total = sum(
+        t.length
+        for t in expected
+        if t.kind == "data" and t.name in got and got[t.name].kind != "splat" and got[t.name].length == t.length
+    )
     done = 0
     buffers = Buffers()
     checks: list[Check] = []
@@ -99,13 +121,14 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
             continue
         if t.kind == "splat":
             if e.pattern != t.pattern:
-                checks.append(Check(t.name, PATTERN_DIFFERS,
-                                    f"expected pattern {t.pattern.hex()}, found {e.pattern.hex()}", src))
+                checks.append(
+                    Check(t.name, PATTERN_DIFFERS, f"expected pattern {t.pattern.hex()}, found {e.pattern.hex()}", src)
+                )
             else:
                 checks.append(Check(t.name, SAME, "", src))
             continue
         at = None
-        for n, diff_at in _compare_streams(t.source, e, cancel, buffers):
+        for n, diff_at in compare_streams(t.source, e, cancel, buffers):
             done += n
             if progress:
                 progress(t.name, done, total)
@@ -123,7 +146,7 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
             checks.append(Check(e.name, EXTRA, f"duplicate name: {e.kind} of {e.length} bytes never looked up"))
         elif e.name not in expected_names:
             checks.append(Check(e.name, EXTRA, f"{e.kind} of {e.length} bytes not expected"))
-    counts = {s: 0 for s in STATUSES}
+    counts = dict.fromkeys(STATUSES, 0)
     for c in checks:
         counts[c.status] += 1
     return Report(tuple(checks), done, counts)
@@ -148,9 +171,13 @@ class Buffers:
         return pair
 
 
-def _compare_streams(a: Entry, b: Entry, cancel, buffers: Buffers | None = None):
-    """Yield (bytes compared, first differing offset or None) per chunk,
-    reading with preadv into reused buffers."""
+def compare_streams(
+    a: Entry, b: Entry, cancel=None, buffers: Buffers | None = None
+) -> Iterator[tuple[int, int | None]]:
+    """The bytes of two entries of the same length, compared in bounded
+    chunks: yields (bytes compared, first differing offset or None) per
+    chunk and stops at the first difference. Reads with preadv into reused
+    buffers; splats expand."""
     fa = _Reader(a)
     fb = _Reader(b)
     buffers = buffers or Buffers(2)
@@ -191,17 +218,17 @@ class _Reader:
 
     def __init__(self, e: Entry):
         self.e = e
-        self.fd = None
-        if e.kind != "splat":
+        self.fd: int | None = None
+        if e.kind != SPLAT:
             self.fd = open_data(e)
 
-    def read(self, pos: int, n: int, buf: bytearray):
+    def read(self, pos: int, n: int, buf: bytearray) -> bytes | bytearray:
         if self.fd is None:
             return read_bytes(self.e, pos, n)
-        start = self.e.offset + pos
+        start = self.e.start + pos
         got = os.preadv(self.fd, [buf], start)
         if got != n:
-            _pread_exact(self.fd, self.e, start, n)      # raises the ArchiveError
+            read_exact(self.fd, self.e, start, n)  # raises the ArchiveError
         return buf
 
     def close(self):

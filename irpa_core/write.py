@@ -30,25 +30,25 @@ from .errors import ArchiveError, Cancelled, WriteError
 from .formats.irpa_writer import layout
 from .model import iter_chunks, open_data
 
-CHUNK = 16 << 20          # bytes per copy step: progress and cancel granularity, mapped window size
+CHUNK = 16 << 20  # bytes per copy step: progress and cancel granularity, mapped window size
 TMP_MARK = ".irpa-tmp-"
 
 
 @dataclass(frozen=True)
 class Progress:
-    name: str           # entry being written
-    index: int          # its position (0-based)
-    count: int          # number of entries
-    bytes_done: int     # data bytes copied so far, all entries
-    bytes_total: int    # data bytes to copy in all
+    name: str  # entry being written
+    index: int  # its position (0-based)
+    count: int  # number of entries
+    bytes_done: int  # data bytes copied so far, all entries
+    bytes_total: int  # data bytes to copy in all
 
 
 @dataclass(frozen=True)
 class WriteResult:
     path: str
     entries: int
-    bytes: int          # size of the written file
-    data_bytes: int     # tensor bytes copied
+    bytes: int  # size of the written file
+    data_bytes: int  # tensor bytes copied
     seconds: float
 
 
@@ -72,7 +72,7 @@ def clean_leftovers(output: str) -> list[str]:
     for n in names:
         if not n.startswith(prefix):
             continue
-        pid = n[len(prefix):].split("-", 1)[0]
+        pid = n[len(prefix) :].split("-", 1)[0]
         if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
             continue
         try:
@@ -93,9 +93,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_archive(targets, output, *, alignment: int = 64,
-                  progress: Callable[[Progress], None] | None = None, cancel=None,
-                  fsync: bool = True) -> WriteResult:
+def write_archive(
+    targets,
+    output,
+    *,
+    alignment: int = 64,
+    progress: Callable[[Progress], None] | None = None,
+    cancel=None,
+    fsync: bool = True,
+) -> WriteResult:
     """Write ``targets`` (from ``Plan.apply``) to ``output`` atomically.
     ``fsync=False`` skips flushing to disk before the rename: still atomic if
     irpa dies, not if the machine loses power (like ``cp``)."""
@@ -176,7 +182,9 @@ def _snapshot_sources(targets) -> dict[str, tuple[int, int]]:
             try:
                 st = os.stat(t.source.file)
             except OSError as e:
-                raise ArchiveError(t.source.file, None, f"cannot read data of '{t.source.name}': {e.strerror}") from None
+                raise ArchiveError(
+                    t.source.file, None, f"cannot read data of '{t.source.name}': {e.strerror}"
+                ) from None
             snap[t.source.file] = (st.st_size, st.st_mtime_ns)
     return snap
 
@@ -194,7 +202,7 @@ def _check_sources_unchanged(snap: dict[str, tuple[int, int]]) -> None:
 def _copy(entry, files, out_fd: int, out_off: int, cancel):
     """Copy the entry's bytes to ``out_fd`` at ``out_off``; yields the bytes
     copied per chunk."""
-    if entry.kind == "splat":        # a splat written as data: expand it
+    if entry.kind == "splat":  # a splat written as data: expand it
         pos = 0
         for chunk in iter_chunks(entry, CHUNK):
             _check_cancel(cancel)
@@ -225,10 +233,10 @@ class _SourceFiles:
     copy_file_range; about 2 ms more hot."""
 
     def __init__(self):
-        self._files: dict[str, tuple[int, int]] = {}     # path -> (fd, size at open)
+        self._files: dict[str, tuple[int, int]] = {}  # path -> (fd, size at open)
         self._path, self._start, self._end = None, 0, 0  # the mapped window
         self._map = self._view = None
-        self._ahead = None                               # (path, start, end) read ahead
+        self._ahead = None  # (path, start, end) read ahead
 
     def open(self, entry) -> tuple[int, int]:
         f = self._files.get(entry.file)
@@ -242,7 +250,7 @@ class _SourceFiles:
         Raises _Unmappable where the file cannot be mapped."""
         if self._path != entry.file or not (self._start <= off and off + n <= self._end):
             self._remap(entry, off, n)
-        return self._view[off - self._start:off + n - self._start]
+        return self._view[off - self._start : off + n - self._start]
 
     def _remap(self, entry, off: int, n: int) -> None:
         self._unmap()
@@ -251,14 +259,13 @@ class _SourceFiles:
         end = max(off + n, min(size, start + CHUNK))
         a = self._ahead
         if not (a and a[0] == entry.file and a[1] <= start < a[2]):
-            _advise(fd, start, end - start)              # not read ahead yet: ask for all of it at once
-        ahead = end - end % mmap.ALLOCATIONGRANULARITY   # where the next window will start
-        _advise(fd, ahead, CHUNK)                        # read while this one is populated and copied
+            _advise(fd, start, end - start)  # not read ahead yet: ask for all of it at once
+        ahead = end - end % mmap.ALLOCATIONGRANULARITY  # where the next window will start
+        _advise(fd, ahead, CHUNK)  # read while this one is populated and copied
         self._ahead = (entry.file, ahead, ahead + CHUNK)
         try:
-            m = mmap.mmap(fd, end - start, offset=start, prot=mmap.PROT_READ,
-                          flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
-        except ValueError:       # mmap's own check: the window runs past the end of the file
+            m = mmap.mmap(fd, end - start, offset=start, prot=mmap.PROT_READ, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+        except ValueError:  # mmap's own check: the window runs past the end of the file
             raise _shrank(entry, off) from None
         except OSError:
             raise _Unmappable from None
@@ -289,8 +296,11 @@ def _advise(fd: int, off: int, n: int) -> None:
 
 # Copy methods in order of preference; one that fails as unsupported is
 # switched off for the rest of the process.
-_methods = {"mmap": hasattr(mmap, "MAP_POPULATE"), "copy_file_range": hasattr(os, "copy_file_range"),
-            "sendfile": hasattr(os, "sendfile")}
+_methods = {
+    "mmap": hasattr(mmap, "MAP_POPULATE"),
+    "copy_file_range": hasattr(os, "copy_file_range"),
+    "sendfile": hasattr(os, "sendfile"),
+}
 
 
 def _copy_range(entry, files, in_off, out_fd, out_off, n):
@@ -364,7 +374,7 @@ def _copy_buffered(in_fd, in_off, out_fd, out_off, n) -> int:
 
 def _pread_into(fd, view, off) -> int:
     data = os.pread(fd, len(view), off)
-    view[:len(data)] = data
+    view[: len(data)] = data
     return len(data)
 
 
@@ -376,7 +386,7 @@ def _pwrite_all(fd: int, data, off: int) -> None:
         off += k
 
 
-_writeback = None   # libc's sync_file_range once looked up, False where there is none
+_writeback = None  # libc's sync_file_range once looked up, False where there is none
 
 
 def _start_writeback(fd: int, off: int, n: int) -> None:
@@ -387,7 +397,7 @@ def _start_writeback(fd: int, off: int, n: int) -> None:
     if _writeback is None:
         _writeback = _find_sync_file_range()
     if _writeback:
-        _writeback(fd, off, n, 2)    # SYNC_FILE_RANGE_WRITE
+        _writeback(fd, off, n, 2)  # SYNC_FILE_RANGE_WRITE
 
 
 def _find_sync_file_range():
@@ -395,6 +405,7 @@ def _find_sync_file_range():
         return False
     try:
         import ctypes
+
         f = ctypes.CDLL(None, use_errno=True).sync_file_range
     except (ImportError, OSError, AttributeError):
         return False

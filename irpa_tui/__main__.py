@@ -8,10 +8,15 @@ import tempfile
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="irpa-tui", description="Inspect and edit IRPA, GGUF and safetensors "
-                                                             "archives in the terminal.")
-    p.add_argument("files", nargs="*", metavar="FILE", help="files to open as one archive (scope=FILE accepted), "
-                                                            "or a sharded safetensors directory")
+    p = argparse.ArgumentParser(
+        prog="irpa-tui", description="Inspect and edit IRPA, GGUF and safetensors archives in the terminal."
+    )
+    p.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="files to open as one archive (scope=FILE accepted), or a sharded safetensors directory",
+    )
     p.add_argument("--demo", action="store_true", help="open a generated demo archive (no download)")
     p.add_argument("--plan", metavar="FILE", help="start with a saved edit plan applied")
     p.add_argument("--diff", nargs=2, metavar=("A", "B"), help="compare two archives in the verify screen")
@@ -22,6 +27,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from irpa_core.errors import IrpaError
     from irpa_core.plan import Plan
+
     from .app import IrpaApp
 
     plan, plan_error = None, None
@@ -35,6 +41,7 @@ def main(argv=None) -> int:
     tmp = None
     if args.demo:
         from irpa_core.demo import make_demo
+
         tmp = tempfile.TemporaryDirectory(prefix="irpa-demo-")
         files = [str(make_demo(tmp.name))]
         title = "demo.irpa"
@@ -43,8 +50,9 @@ def main(argv=None) -> int:
         print("irpa-tui: error: give one or more files, --demo, or --diff A B", file=sys.stderr)
         return 1
     try:
-        IrpaApp(files, plan=plan, diff=tuple(args.diff) if args.diff else None, title=title,
-                plan_error=plan_error).run()
+        IrpaApp(
+            files, plan=plan, diff=tuple(args.diff) if args.diff else None, title=title, plan_error=plan_error
+        ).run()
     finally:
         if tmp is not None:
             tmp.cleanup()

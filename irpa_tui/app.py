@@ -21,8 +21,14 @@ class IrpaApp(App):
     TITLE = "irpa"
     BINDINGS = [Binding("q", "quit", "Quit", key_display="q")]
 
-    def __init__(self, paths: list[str], plan: Plan | None = None, diff: tuple[str, str] | None = None,
-                 title: str | None = None, plan_error: str | None = None):
+    def __init__(
+        self,
+        paths: list[str],
+        plan: Plan | None = None,
+        diff: tuple[str, str] | None = None,
+        title: str | None = None,
+        plan_error: str | None = None,
+    ):
         super().__init__()
         self.paths = paths
         self.initial_plan = plan
@@ -34,6 +40,7 @@ class IrpaApp(App):
 
     def on_mount(self) -> None:
         from .screens.info import ErrorScreen
+
         if self.diff_paths:
             self._open_diff(*self.diff_paths)
             return
@@ -61,17 +68,23 @@ class IrpaApp(App):
                 if action in ("quit",):
                     continue
                 name = action.split("(")[0]
-                arg = action[len(name) + 2:-2] if "(" in action else None
+                arg = action[len(name) + 2 : -2] if "(" in action else None
                 fn = getattr(screen, f"action_{name}")
-                yield SystemCommand(f"{label} ({key.replace('question_mark', '?').replace('slash', '/')})",
-                                    text, (lambda f=fn, a=arg: f(a)) if arg else fn)
+                yield SystemCommand(
+                    f"{label} ({key.replace('question_mark', '?').replace('slash', '/')})",
+                    text,
+                    (lambda f=fn, a=arg: f(a)) if arg else fn,
+                )
 
     async def action_quit(self) -> None:
         from .screens.dialogs import ConfirmDialog
+
         if self.session is not None and self.session.dirty and self.session.plan.ops:
+
             def answer(yes) -> None:
                 if yes:
                     self.exit()
+
             self.push_screen(ConfirmDialog("Quit with unsaved edits? (ctrl+s saves the plan)", "Quit"), answer)
         else:
             self.exit()
@@ -80,10 +93,12 @@ class IrpaApp(App):
 
     def start_write(self, targets, output: str, alignment: int = 64, **kw) -> None:
         from .screens.progress import WriteScreen
+
         self.push_screen(WriteScreen(targets, output, alignment, **kw))
 
     def verify_written(self, targets, output: str) -> None:
         from irpa_core.verify import compare_targets
+
         from .screens.verify import VerifyRow, VerifyScreen, rows_from_verify
 
         def compute(progress, cancel):
@@ -92,6 +107,7 @@ class IrpaApp(App):
             except IrpaError as e:
                 return [VerifyRow(os.path.basename(output), "missing", str(e), None, None)]
             return rows_from_verify(compare_targets(targets, out, progress=progress, cancel=cancel), targets, out)
+
         self.push_screen(VerifyScreen(f"Verify {os.path.basename(output)} against its sources", compute))
 
     def open_written(self, output: str) -> None:
@@ -109,8 +125,10 @@ class IrpaApp(App):
 
     def _open_diff(self, a: str, b: str) -> None:
         from irpa_core.diff import diff
+
         from .screens.info import ErrorScreen
         from .screens.verify import VerifyScreen, rows_from_diff
+
         try:
             aa, bb = open_archive(a), open_archive(b)
         except IrpaError as e:
@@ -119,6 +137,7 @@ class IrpaApp(App):
 
         def compute(progress, cancel):
             return rows_from_diff(diff(aa, bb, progress=progress, cancel=cancel))
+
         self.push_screen(VerifyScreen(f"Diff {os.path.basename(a)} -> {os.path.basename(b)}", compute))
 
 

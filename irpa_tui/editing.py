@@ -2,8 +2,9 @@
 
 Edits only ever append ops to the engine's ``Plan`` (never bytes, never
 layout); undo/redo swap whole plans, which are immutable. Fates of every
-entry are computed once per plan change, so rendering 100k marks and the
-summary bar is a list lookup.
+entry are computed once per plan and kept here (the one fate cache): a
+candidate plan is validated with them before it is applied, and rendering
+100k marks and the summary bar is then a list lookup.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from irpa_core.errors import PlanError
-from irpa_core.model import Archive
-from irpa_core.plan import Fate, Op, Plan
+from irpa_core.model import SPLAT, Archive
+from irpa_core.plan import EXCLUDE, KEEP, RENAME, SPLAT_OP, Fate, Op, Plan, Target
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Summary:
     renamed: int
     splatted: int
     bytes_before: int
-    bytes_after: int          # data bytes the written archive will hold
+    bytes_after: int  # data bytes the written archive will hold
 
 
 class EditSession:
@@ -32,7 +33,7 @@ class EditSession:
         self.saved = self.plan
         self._undo: list[Plan] = []
         self._redo: list[Plan] = []
-        self._fates: list[Fate] | None = None
+        self._fates: list[tuple[Plan, list[Fate]]] = []  # the last few plans' fates, newest last
         self._summary: tuple[Plan, Summary] | None = None
 
     # -- state --------------------------------------------------------------
@@ -43,13 +44,21 @@ class EditSession:
 
     @property
     def fates(self) -> list[Fate]:
-        if self._fates is None:
-            self._fates = self.plan.fates(self.archive)
-        return self._fates
+        return self.fates_of(self.plan)
+
+    def fates_of(self, plan: Plan) -> list[Fate]:
+        """``plan.fates(archive)``, computed once per plan: the current one,
+        a candidate being validated, and the ones undo/redo go back to."""
+        for p, fates in self._fates:
+            if p is plan:
+                return fates
+        fates = plan.fates(self.archive)
+        self._fates = [*self._fates[-3:], (plan, fates)]
+        return fates
 
     def fate(self, index: int) -> Fate:
-        if not self.plan.ops:       # nothing to resolve: no need for 100k fates up front
-            return Fate("keep", self.archive.entries[index].name)
+        if not self.plan.ops:  # nothing to resolve: no need for 100k fates up front
+            return Fate(KEEP, self.archive.entries[index].name)
         return self.fates[index]
 
     def summary(self) -> Summary:
@@ -59,17 +68,18 @@ class EditSession:
 
     def _compute_summary(self) -> Summary:
         if not self.plan.ops:
-            splats = [e for e in self.archive.entries if e.kind == "splat"]
+            splats = [e for e in self.archive.entries if e.kind == SPLAT]
             total = self.archive.total_bytes
-            return Summary(len(self.archive) - len(splats), 0, 0, len(splats), total,
-                           total - sum(e.length for e in splats))
+            return Summary(
+                len(self.archive) - len(splats), 0, 0, len(splats), total, total - sum(e.length for e in splats)
+            )
         kept = excluded = renamed = splatted = after = 0
         for e, f in zip(self.archive.entries, self.fates):
-            if f.action == "exclude":
+            if f.action == EXCLUDE:
                 excluded += 1
                 continue
             renamed += f.renamed
-            if f.action == "splat" or e.kind == "splat":
+            if f.action == SPLAT_OP or e.kind == SPLAT:
                 splatted += 1
             else:
                 kept += 1
@@ -84,7 +94,6 @@ class EditSession:
         self._undo.append(self.plan)
         self._redo.clear()
         self.plan = plan
-        self._fates = None
 
     def add(self, *ops: Op) -> None:
         self.set_plan(self.plan.add(*ops))
@@ -94,7 +103,6 @@ class EditSession:
             return False
         self._redo.append(self.plan)
         self.plan = self._undo.pop()
-        self._fates = None
         return True
 
     def redo(self) -> bool:
@@ -102,31 +110,29 @@ class EditSession:
             return False
         self._undo.append(self.plan)
         self.plan = self._redo.pop()
-        self._fates = None
         return True
 
     def toggle(self, index: int) -> None:
         name = self.archive.entries[index].name
-        self.add(Op("keep" if self.fate(index).action == "exclude" else "exclude", name))
-
-    def mark_all(self, action: str, indices: list[int], glob: str | None, value: str = "") -> None:
-        """``action`` (exclude/keep/strip/splat) for every row in view: one
-        glob op when the view has one, else one op per row."""
-        if glob is not None:
-            self.add(Op(action, glob, value=value))
-        else:
-            names = [self.archive.entries[i].name for i in indices]
-            self.add(*(Op(action, n, value=value) for n in names))
+        self.add(Op(KEEP if self.fate(index).action == EXCLUDE else EXCLUDE, name))
 
     # -- validation helpers for dialogs -------------------------------------
 
     def check_plan(self, plan: Plan) -> str | None:
         """The engine's validation of a candidate plan, as a sentence."""
         try:
-            plan.validate(self.archive)
+            plan.validate(self.archive, self.fates_of(plan))
         except PlanError as e:
             return str(e)
         return None
+
+    def check_rename(self, old: str, new: str) -> str | None:
+        """Why renaming source ``old`` to ``new`` is not possible, or None."""
+        return self.plan.check_rename(self.archive, old, new, self.fates)
+
+    def targets(self) -> list[Target]:
+        """The current plan applied (raises ``PlanError``)."""
+        return self.plan.apply(self.archive, self.fates)
 
     def rename_ops(self, indices: list[int], old: str, new: str) -> list[Op]:
         """Substitution ``old`` -> ``new`` in the current target names of rows."""
@@ -135,5 +141,5 @@ class EditSession:
             src = self.archive.entries[i].name
             cur = self.fate(i).name
             if old and old in cur:
-                ops.append(Op("rename", src, new=cur.replace(old, new)))
+                ops.append(Op(RENAME, src, new=cur.replace(old, new)))
         return ops

@@ -58,10 +58,10 @@ def filter_glob(query: str) -> str | None:
 class TreeRow:
     depth: int
     label: str
-    index: int | None        # entry index for leaves, None for groups
-    key: str = ""            # group prefix ("blk.0")
-    count: int = 0           # entries under a group
-    size: int = 0            # bytes under a group
+    index: int | None  # entry index for leaves, None for groups
+    key: str = ""  # group prefix ("blk.0")
+    count: int = 0  # entries under a group
+    size: int = 0  # bytes under a group
 
 
 class TableView:
@@ -84,8 +84,9 @@ class TableView:
         """Raises FilterError for a bad regular expression (view unchanged)."""
         pred = compile_filter(query)
         self.query, self._pred = query, pred
-        self._substring = query if query and not query.startswith("re:") and not any(
-            c in query for c in "*?[") else None
+        self._substring = (
+            query if query and not query.startswith("re:") and not any(c in query for c in "*?[") else None
+        )
         self._refresh()
 
     def set_sort(self, key: str) -> None:
@@ -172,7 +173,7 @@ class TableView:
                         break
                     continue
                 parent = chain[depth - 1] if depth else ""
-                label = g[len(parent) + 1:] if parent else g
+                label = g[len(parent) + 1 :] if parent else g
                 n, size = counts[g]
                 out.append(TreeRow(depth, label, None, g, n, size))
                 open_path.append(g)
@@ -182,7 +183,7 @@ class TableView:
             if hidden:
                 continue
             parent = chain[-1] if chain else ""
-            label = self.names[i][len(parent) + 1:] if parent else self.names[i]
+            label = self.names[i][len(parent) + 1 :] if parent else self.names[i]
             out.append(TreeRow(len(chain), label, i))
         self._tree_rows = out
         return out

@@ -22,6 +22,7 @@ SIZE = (140, 40)
 
 async def settle(pilot, delay=0.4):
     from textual.widgets import Input
+
     for w in pilot.app.screen.query(Input):
         w.cursor_blink = False
     await pilot.pause(delay)
@@ -55,8 +56,23 @@ async def main():
     await shot("tree", path, ["t", "down", "down", "down", "right"])
     await shot("metadata", path, ["m"])
     await shot("help", path, ["question_mark"])
-    marks = ["down", "space", "slash", *"attn_v", "enter", "x", "slash", "ctrl+a", "ctrl+k", "escape",
-             "down", "down", "s", *"f32=2", "enter"]
+    marks = [
+        "down",
+        "space",
+        "slash",
+        *"attn_v",
+        "enter",
+        "x",
+        "slash",
+        "ctrl+a",
+        "ctrl+k",
+        "escape",
+        "down",
+        "down",
+        "s",
+        *"f32=2",
+        "enter",
+    ]
     await shot("marks", path, marks)
     await shot("splat-dialog", path, ["down", "down", "s", *"f32=abc"])
     await shot("rename-dialog", path, ["down", "r", "ctrl+a", "ctrl+k", *"output.weight"])
@@ -71,6 +87,7 @@ async def main():
         pilot.app.save_screenshot(str(HERE / "write-done.svg"))
         print("wrote", HERE / "write-done.svg")
         await pilot.press("v")
+
     await shot("verify", path, after=write_and_verify)
     bad = os.path.join(WORK, "broken.gguf")
     with open(bad, "wb") as f:

@@ -16,6 +16,7 @@ GGUF_PLAIN = ["float32", "float16", "int8", "int16", "int32", "int64", "float64"
 
 def make_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict | None = None) -> Path:
     from safetensors.numpy import save_file
+
     save_file(tensors, str(path), metadata=metadata)
     return Path(path)
 
@@ -26,6 +27,7 @@ def quantized_bytes(qtype_name: str, rows: int, cols: int, seed: int = 0) -> np.
     quantized from random floats; others get random block bytes (still a
     valid layout to read and copy)."""
     import gguf
+
     qt = gguf.GGMLQuantizationType[qtype_name]
     block, size = gguf.GGML_QUANT_SIZES[qt]
     rng = np.random.default_rng(seed)
@@ -41,10 +43,11 @@ def make_gguf(path, tensors: dict, kv: dict | None = None, arch: str = "llama") 
     value is passed to ``GGUFWriter.add_key_value`` as (value, GGUFValueType)
     or a plain str/int/float/list handled by type."""
     import gguf
+
     w = gguf.GGUFWriter(str(path), arch)
     for key, value in (kv or {}).items():
         if key == "general.alignment":
-            w.add_custom_alignment(value)       # also moves the data, not just the key
+            w.add_custom_alignment(value)  # also moves the data, not just the key
         elif isinstance(value, tuple):
             w.add_key_value(key, value[0], value[1], sub_type=value[2] if len(value) > 2 else None)
         elif isinstance(value, str):

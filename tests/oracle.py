@@ -18,7 +18,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class RefEntry:
     name: str
-    kind: str          # "data" or "splat" (the runtime folds external into data)
+    kind: str  # "data" or "splat" (the runtime folds external into data)
     length: int
     data: bytes | None  # the bytes of a data entry
     pattern: bytes | None

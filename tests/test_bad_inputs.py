@@ -34,7 +34,7 @@ def _setup(tmp):
     unknown = tmp / "unknown-type.irpa"
     blob = bytearray((tmp / "v.irpa").read_bytes())
     table = F.HEADER.unpack_from(blob)[7]
-    blob[table + 8:table + 12] = struct.pack("<I", 7)
+    blob[table + 8 : table + 12] = struct.pack("<I", 7)
     unknown.write_bytes(bytes(blob))
     unreadable = tmp / "unreadable.irpa"
     unreadable.write_bytes((tmp / "v.irpa").read_bytes())
@@ -51,27 +51,62 @@ CASES = [
     ("unreadable file", ["dump", "{tmp}/unreadable.irpa"], "Permission denied", None),
     ("unsupported version", ["dump", "{tmp}/v01.irpa"], "IRPA version 0.1 is not supported", None),
     ("unknown entry type", ["dump", "{tmp}/unknown-type.irpa"], "unknown type 7", None),
-    ("output directory missing", ["convert", "--parameters={tmp}/good.safetensors", "--output={tmp}/no/o.irpa"],
-     "does not exist", "{tmp}/no/o.irpa"),
-    ("output directory not writable", ["convert", "--parameters={tmp}/good.safetensors",
-                                       "--output=/sys/irpa-test.irpa"], "cannot create a file in /sys", None),
-    ("output path is a directory", ["convert", "--parameters={tmp}/good.safetensors", "--output={tmp}/outdir"],
-     "is a directory", None),
-    ("name containing '='", ["convert", "--parameters={tmp}/good.safetensors", "--splat=a=b=i8=1",
-                             "--output={tmp}/eq.irpa"], r"write '=' inside a name as '\='", "{tmp}/eq.irpa"),
-    ("bad splat value", ["convert", "--parameters={tmp}/good.safetensors", "--splat=w=f32=one",
-                         "--output={tmp}/o.irpa"], "parameter 'w': 'one' is not a number", "{tmp}/o.irpa"),
-    ("splat not dividing the size", ["convert", "--parameters={tmp}/good.safetensors", "--splat=a\\=b=f32=1",
-                                     "--output={tmp}/o.irpa"], "not a multiple of the 4-byte pattern",
-     "{tmp}/o.irpa"),
-    ("rename collision", ["convert", "--parameters={tmp}/good.safetensors", "--rename=w=a\\=b",
-                          "--output={tmp}/o.irpa"], "collides with parameter", "{tmp}/o.irpa"),
+    (
+        "output directory missing",
+        ["convert", "--parameters={tmp}/good.safetensors", "--output={tmp}/no/o.irpa"],
+        "does not exist",
+        "{tmp}/no/o.irpa",
+    ),
+    (
+        "output directory not writable",
+        ["convert", "--parameters={tmp}/good.safetensors", "--output=/sys/irpa-test.irpa"],
+        "cannot create a file in /sys",
+        None,
+    ),
+    (
+        "output path is a directory",
+        ["convert", "--parameters={tmp}/good.safetensors", "--output={tmp}/outdir"],
+        "is a directory",
+        None,
+    ),
+    (
+        "name containing '='",
+        ["convert", "--parameters={tmp}/good.safetensors", "--splat=a=b=i8=1", "--output={tmp}/eq.irpa"],
+        r"write '=' inside a name as '\='",
+        "{tmp}/eq.irpa",
+    ),
+    (
+        "bad splat value",
+        ["convert", "--parameters={tmp}/good.safetensors", "--splat=w=f32=one", "--output={tmp}/o.irpa"],
+        "parameter 'w': 'one' is not a number",
+        "{tmp}/o.irpa",
+    ),
+    (
+        "splat not dividing the size",
+        ["convert", "--parameters={tmp}/good.safetensors", "--splat=a\\=b=f32=1", "--output={tmp}/o.irpa"],
+        "not a multiple of the 4-byte pattern",
+        "{tmp}/o.irpa",
+    ),
+    (
+        "rename collision",
+        ["convert", "--parameters={tmp}/good.safetensors", "--rename=w=a\\=b", "--output={tmp}/o.irpa"],
+        "collides with parameter",
+        "{tmp}/o.irpa",
+    ),
     ("unknown flag", ["convert", "--nope", "--output={tmp}/o.irpa"], "unrecognized arguments", "{tmp}/o.irpa"),
     ("no output", ["convert", "--parameters={tmp}/good.safetensors"], "no output given", None),
-    ("bad plan file", ["convert", "--parameters={tmp}/good.safetensors", "--plan={tmp}/good.safetensors",
-                       "--output={tmp}/o.irpa"], "plan is not valid JSON", "{tmp}/o.irpa"),
-    ("file size limit mid-write", ["LIMIT", "convert", "--parameters={tmp}/big.safetensors",
-                                   "--output={tmp}/big.irpa"], "file size limit reached", "{tmp}/big.irpa"),
+    (
+        "bad plan file",
+        ["convert", "--parameters={tmp}/good.safetensors", "--plan={tmp}/good.safetensors", "--output={tmp}/o.irpa"],
+        "plan is not valid JSON",
+        "{tmp}/o.irpa",
+    ),
+    (
+        "file size limit mid-write",
+        ["LIMIT", "convert", "--parameters={tmp}/big.safetensors", "--output={tmp}/big.irpa"],
+        "file size limit reached",
+        "{tmp}/big.irpa",
+    ),
 ]
 
 
@@ -93,8 +128,7 @@ def test_bad_input(tmp_path, case, argv, message, output):
         args = args[1:]
         code = "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)); " + code
     try:
-        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                           cwd="/", **as_user)
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd="/", **as_user)
     except PermissionError:
         pytest.skip("running as root and 'nobody' cannot run this Python: permissions cannot bite here")
     assert r.returncode == 1, (r.stdout, r.stderr)
@@ -112,9 +146,10 @@ def test_bad_input(tmp_path, case, argv, message, output):
 
 
 def test_tui_error_screen_instead_of_crash(tmp_path):
+    import asyncio
+
     from irpa_tui.__main__ import main as tui_main  # noqa: F401 - importable without a terminal
     from irpa_tui.app import IrpaApp
-    import asyncio
 
     async def run():
         app = IrpaApp([str(tmp_path / "missing.irpa")])
@@ -122,6 +157,7 @@ def test_tui_error_screen_instead_of_crash(tmp_path):
             await pilot.pause()
             assert type(app.screen).__name__ == "ErrorScreen"
             assert "no such file" in str(app.screen.message)
+
     asyncio.run(run())
 
 
@@ -129,7 +165,9 @@ def test_unreadable_file_message_even_as_root(tmp_path, monkeypatch, capsys):
     """Root reads any file, so the permission case of the catalogue is also
     checked with the open itself failing as it does for an unprivileged user."""
     import builtins
+
     from irpa_core.cli import main
+
     target = make_irpa_with_iree(tmp_path / "locked.irpa", "--data=x=4xf32")
     real_open, real_os_open = builtins.open, os.open
 
@@ -142,6 +180,7 @@ def test_unreadable_file_message_even_as_root(tmp_path, monkeypatch, capsys):
         if str(path) == str(target):
             raise PermissionError(13, "Permission denied", str(path))
         return real_os_open(path, *a, **k)
+
     monkeypatch.setattr(builtins, "open", deny)
     monkeypatch.setattr(os, "open", deny_os)
     assert main(["dump", str(target)]) == 1

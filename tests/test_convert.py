@@ -25,8 +25,9 @@ def _same(a, b):
 def _both(tmp_path, inputs, *flags):
     ref = tmp_path / "ref.irpa"
     ours = tmp_path / "ours.irpa"
-    oracle.run_tool("iree-convert-parameters", *[f"--parameters={p}" for p in inputs], f"--output={ref}",
-                    "--quiet", *flags)
+    oracle.run_tool(
+        "iree-convert-parameters", *[f"--parameters={p}" for p in inputs], f"--output={ref}", "--quiet", *flags
+    )
     assert main(["convert", *[f"--parameters={p}" for p in inputs], f"--output={ours}", "--quiet", *flags]) == 0
     a, b = oracle.load(ref), oracle.load(ours)
     _same(a, b)
@@ -36,13 +37,16 @@ def _both(tmp_path, inputs, *flags):
 @pytest.fixture
 def st(tmp_path):
     rng = np.random.default_rng(0)
-    return make_safetensors(tmp_path / "m.safetensors", {
-        "emb": rng.standard_normal((8, 16)).astype(np.float32),
-        "blk.0.w": rng.standard_normal((16, 16)).astype(np.float16),
-        "blk.1.w": rng.standard_normal((16, 16)).astype(np.float16),
-        "idx": np.arange(10, dtype=np.int64),
-        "mask": np.array([True, False, True]),
-    })
+    return make_safetensors(
+        tmp_path / "m.safetensors",
+        {
+            "emb": rng.standard_normal((8, 16)).astype(np.float32),
+            "blk.0.w": rng.standard_normal((16, 16)).astype(np.float16),
+            "blk.1.w": rng.standard_normal((16, 16)).astype(np.float16),
+            "idx": np.arange(10, dtype=np.int64),
+            "mask": np.array([True, False, True]),
+        },
+    )
 
 
 def test_plain_copy(tmp_path, st):
@@ -50,41 +54,78 @@ def test_plain_copy(tmp_path, st):
 
 
 def test_exclude_rename_splat(tmp_path, st):
-    _both(tmp_path, [st], "--exclude=idx", "--rename=emb=embedding", "--splat=blk.0.w=f16=1.5",
-          "--splat=mask")
+    _both(tmp_path, [st], "--exclude=idx", "--rename=emb=embedding", "--splat=blk.0.w=f16=1.5", "--splat=mask")
 
 
 def test_strip_with_overrides(tmp_path, st):
     _both(tmp_path, [st], "--strip", "--splat=blk.1.w=x16=CAFE", "--exclude=mask")
 
 
-@pytest.mark.parametrize("spec", ["i8=7", "f32=2.5", "f16=-1", "bf16=3.3", "x32=CAFEF00D", "f8E4M3FN=0.5",
-                                  "ui16=65535", "si64=-3", "x128=00112233445566778899AABBCCDDEEFF"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "i8=7",
+        "f32=2.5",
+        "f16=-1",
+        "bf16=3.3",
+        "x32=CAFEF00D",
+        "f8E4M3FN=0.5",
+        "ui16=65535",
+        "si64=-3",
+        "x128=00112233445566778899AABBCCDDEEFF",
+    ],
+)
 def test_every_splat_type(tmp_path, st, spec):
     _both(tmp_path, [st], f"--splat=emb={spec}")
 
 
 def test_several_inputs_all_formats(tmp_path, st):
-    g = make_gguf(tmp_path / "m.gguf", {"g.f32": np.ones((2, 32), np.float32),
-                                        "g.q8": ("Q8_0", quantized_bytes("Q8_0", 2, 64))})
+    g = make_gguf(
+        tmp_path / "m.gguf", {"g.f32": np.ones((2, 32), np.float32), "g.q8": ("Q8_0", quantized_bytes("Q8_0", 2, 64))}
+    )
     i = make_irpa_with_iree(tmp_path / "m.irpa", "--data=i.d=4xf32", "--splat=i.s=8xi16=3")
     _both(tmp_path, [st, g, i], "--splat=g.q8", "--rename=i.s=i.splat")
 
 
 def test_dtype_and_shape_survive_for_every_dtype(tmp_path):
     rng = np.random.default_rng(1)
-    plain = {f"t.{d.name}": rng.standard_normal((3, 4)).astype(d.numpy_dtype())
-             for d in dtypes.PLAIN if d.safetensors and d.kind != "complex"}
+    plain = {
+        f"t.{d.name}": rng.standard_normal((3, 4)).astype(d.numpy_dtype())
+        for d in dtypes.PLAIN
+        if d.safetensors and d.kind != "complex"
+    }
     # safetensors.numpy cannot save ml_dtypes: write those through gguf/bytes below.
-    numpy_native = {k: v for k, v in plain.items() if v.dtype.kind in "biuf" and v.dtype.name in
-                    ("bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
-                     "float16", "float32", "float64")}
+    numpy_native = {
+        k: v
+        for k, v in plain.items()
+        if v.dtype.kind in "biuf"
+        and v.dtype.name
+        in (
+            "bool",
+            "uint8",
+            "int8",
+            "uint16",
+            "int16",
+            "uint32",
+            "int32",
+            "uint64",
+            "int64",
+            "float16",
+            "float32",
+            "float64",
+        )
+    }
     st = make_safetensors(tmp_path / "a.safetensors", numpy_native)
-    q = {d.name: (d.name, quantized_bytes(d.name, 2, d.block_size * 2)) for d in dtypes.QUANT
-         if d.name not in ("Q8_1", "Q8_K")}
+    q = {
+        d.name: (d.name, quantized_bytes(d.name, 2, d.block_size * 2))
+        for d in dtypes.QUANT
+        if d.name not in ("Q8_1", "Q8_K")
+    }
     bf = np.arange(8, dtype=np.float32).astype(ml_dtypes.bfloat16).reshape(2, 4)
-    g = make_gguf(tmp_path / "q.gguf", {**{f"q.{k}": v for k, v in q.items()},
-                                        "q.bf16": ("BF16", bf.view(np.uint8).reshape(2, 8))})
+    g = make_gguf(
+        tmp_path / "q.gguf",
+        {**{f"q.{k}": v for k, v in q.items()}, "q.bf16": ("BF16", bf.view(np.uint8).reshape(2, 8))},
+    )
     out = tmp_path / "out.irpa"
     assert main(["convert", f"--parameters={st}", f"--parameters={g}", f"--output={out}", "--quiet"]) == 0
     src = {e.name: e for e in open_archive(st, g)}
@@ -111,13 +152,16 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "irpa_core.cli", *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--rename=emb=idx"], "parameter 'idx'"),
-    (["--splat=mask=f32=1"], "parameter 'mask': cannot splat f32=1"),
-    (["--splat=emb=q9=1"], "unknown splat type"),
-    (["--splat=emb=f32=abc"], "not a number"),
-    (["--rename=emb"], "expected OLD=NEW"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--rename=emb=idx"], "parameter 'idx'"),
+        (["--splat=mask=f32=1"], "parameter 'mask': cannot splat f32=1"),
+        (["--splat=emb=q9=1"], "unknown splat type"),
+        (["--splat=emb=f32=abc"], "not a number"),
+        (["--rename=emb"], "expected OLD=NEW"),
+    ],
+)
 def test_validation_errors_write_nothing(tmp_path, st, flags, message):
     out = tmp_path / "o.irpa"
     r = _cli("convert", f"--parameters={st}", f"--output={out}", *flags)
@@ -138,8 +182,21 @@ def test_flag_spellings_and_progress_output(tmp_path, st):
 def test_plan_save_and_replay(tmp_path, st):
     a, b = tmp_path / "a.irpa", tmp_path / "b.irpa"
     plan = tmp_path / "plan.json"
-    assert main(["convert", f"--parameters={st}", f"--output={a}", "--quiet", "--strip",
-                 "--keep=blk.*", "--rename=blk.*.w=layer.*.weight", f"--save-plan={plan}"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                f"--parameters={st}",
+                f"--output={a}",
+                "--quiet",
+                "--strip",
+                "--keep=blk.*",
+                "--rename=blk.*.w=layer.*.weight",
+                f"--save-plan={plan}",
+            ]
+        )
+        == 0
+    )
     assert main(["convert", f"--parameters={st}", f"--output={b}", "--quiet", f"--plan={plan}"]) == 0
     assert a.read_bytes() == b.read_bytes()
     got = oracle.load(b)
@@ -149,7 +206,9 @@ def test_plan_save_and_replay(tmp_path, st):
 def test_names_with_equals_sign(tmp_path):
     st = make_safetensors(tmp_path / "e.safetensors", {"a=b": np.ones(4, np.float32), "c": np.ones(4, np.float32)})
     out = tmp_path / "o.irpa"
-    assert main(["convert", f"--parameters={st}", f"--output={out}", "--quiet", r"--rename=a\=b=x=y",
-                 r"--splat=c=f32=2"]) == 0
+    assert (
+        main(["convert", f"--parameters={st}", f"--output={out}", "--quiet", r"--rename=a\=b=x=y", r"--splat=c=f32=2"])
+        == 0
+    )
     got = oracle.load(out)
     assert set(got) == {"x=y", "c"}

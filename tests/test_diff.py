@@ -16,13 +16,18 @@ from tests.fixtures import make_gguf, make_safetensors
 def _figures(xa, xb):
     xa, xb = xa.astype(np.float64).ravel(), xb.astype(np.float64).ravel()
     d = xa - xb
-    return (np.abs(d).max(), np.abs(d).mean(), np.linalg.norm(d) / np.linalg.norm(xa),
-            xa @ xb / np.linalg.norm(xa) / np.linalg.norm(xb))
+    return (
+        np.abs(d).max(),
+        np.abs(d).mean(),
+        np.linalg.norm(d) / np.linalg.norm(xa),
+        xa @ xb / np.linalg.norm(xa) / np.linalg.norm(xb),
+    )
 
 
 def test_quantized_compares_by_value(tmp_path):
     # Expected figures from gguf's own dequantizer, not from our decoder.
     import gguf
+
     rng = np.random.default_rng(2)
     x = rng.standard_normal((8, 64)).astype(np.float32)
     q = gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q8_0)
@@ -55,7 +60,7 @@ def test_rename_collision_keeps_both_entries(tmp_path):
     b = make_safetensors(tmp_path / "b.safetensors", {"z": one})
     r = diff(open_archive(a), open_archive(b), rename=Plan().rename("*.a", "z"))
     listed = {p.a.name for p in r.pairs if p.a is not None}
-    assert listed == {"x.a", "y.a"}                          # neither A entry vanishes
+    assert listed == {"x.a", "y.a"}  # neither A entry vanishes
     assert not r.identical
 
 
@@ -72,12 +77,13 @@ def test_json_shape_and_exit_codes(tmp_path, capsys):
     assert w["metrics"]["max_abs"] == pytest.approx(_figures(x, x.astype(np.float16))[0], rel=1e-12)
     assert main(["diff", str(a), str(a), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["identical"] is True
-    assert main(["diff", str(a)]) == 1                       # usage error
+    assert main(["diff", str(a)]) == 1  # usage error
     assert main(["diff", str(a), str(tmp_path / "nope.irpa")]) != 0
 
 
 def test_cancel_stops_diff(tmp_path):
     import threading
+
     a = make_safetensors(tmp_path / "a.safetensors", {"w": np.ones(10, np.float32)})
     ev = threading.Event()
     ev.set()
@@ -88,7 +94,10 @@ def test_cancel_stops_diff(tmp_path):
 def test_reference_conversion_without_metadata_is_identical(tmp_path):
     # iree-convert-parameters writes no dtype metadata: unknown is not "changed".
     from tests import oracle
-    a = make_safetensors(tmp_path / "a.safetensors", {"w": np.ones((4, 4), np.float32), "i": np.arange(5, dtype=np.int8)})
+
+    a = make_safetensors(
+        tmp_path / "a.safetensors", {"w": np.ones((4, 4), np.float32), "i": np.arange(5, dtype=np.int8)}
+    )
     out = tmp_path / "o.irpa"
     oracle.run_tool("iree-convert-parameters", f"--parameters={a}", f"--output={out}", "--quiet")
     r = diff(open_archive(a), open_archive(out))

@@ -4,7 +4,6 @@ ml_dtypes, safetensors), and the PYTORCH: metadata convention."""
 import json
 
 import gguf
-import numpy as np
 import pytest
 
 from irpa_core import dtypes
@@ -64,9 +63,17 @@ def test_pytorch_meta_round_trip(d):
     assert pytorch_meta.decode(blob) == (d, shape)
 
 
-@pytest.mark.parametrize("blob", [b"", b"PYTORCH:", b"PYTORCH:[1]", b"PYTORCH:\xff",
-                                  b'PYTORCH:{"dtype": "float32", "shape": [-1]}',
-                                  b'PYTORCH:{"dtype": "nope", "shape": [1]}',
-                                  b"other"])
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"",
+        b"PYTORCH:",
+        b"PYTORCH:[1]",
+        b"PYTORCH:\xff",
+        b'PYTORCH:{"dtype": "float32", "shape": [-1]}',
+        b'PYTORCH:{"dtype": "nope", "shape": [1]}',
+        b"other",
+    ],
+)
 def test_pytorch_meta_decode_never_raises(blob):
     assert pytorch_meta.decode(blob) is None

@@ -29,16 +29,23 @@ def test_table_lists_what_the_reference_lists(tmp_path, capsys):
 
 def test_json(tmp_path, capsys):
     tokens = [f"t{i}" for i in range(10)]
-    p = make_gguf(tmp_path / "m.gguf", {"w": np.ones((2, 32), np.float32)},
-                  kv={"tokenizer.ggml.tokens": tokens})
+    p = make_gguf(tmp_path / "m.gguf", {"w": np.ones((2, 32), np.float32)}, kv={"tokenizer.ggml.tokens": tokens})
     assert main(["dump", "--json", str(p)]) == 0
     doc = json.loads(capsys.readouterr().out)
     (f,) = doc["files"]
     assert f["format"] == "gguf" and f["metadata"]["general.architecture"] == "llama"
     assert f["metadata"]["tokenizer.ggml.tokens"] == {"type": "string", "count": 10, "first": tokens[:3]}
     (e,) = doc["entries"]
-    assert e == {"name": "w", "kind": "data", "dtype": "f32", "shape": [2, 32], "length": 256,
-                 "file": str(p), "offset": e["offset"], "pattern": None}
+    assert e == {
+        "name": "w",
+        "kind": "data",
+        "dtype": "f32",
+        "shape": [2, 32],
+        "length": 256,
+        "file": str(p),
+        "offset": e["offset"],
+        "pattern": None,
+    }
     assert e["offset"] == gguf.GGUFReader(str(p)).tensors[0].data_offset
     assert main(["dump", "--json", "--full", str(p)]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -64,7 +71,9 @@ def test_errors_are_one_line(tmp_path):
 
 def test_dump_imports_nothing_heavy(tmp_path):
     p = make_irpa_with_iree(tmp_path / "a.irpa", "--data=w0=4xf32")
-    code = ("import sys; from irpa_core.cli import main; main(['dump', %r]); "
-            "print(sorted(m for m in ('numpy', 'rich', 'textual', 'gguf') if m in sys.modules))" % str(p))
+    code = (
+        "import sys; from irpa_core.cli import main; main(['dump', {!r}]); "
+        "print(sorted(m for m in ('numpy', 'rich', 'textual', 'gguf') if m in sys.modules))".format(str(p))
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip().splitlines()[-1] == "[]"

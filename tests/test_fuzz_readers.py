@@ -6,7 +6,6 @@ out-of-range segments, invalid UTF-8. A modest, derandomized number of
 examples runs in the suite; ``bench/fuzz_campaign.py`` runs long campaigns.
 """
 
-import json
 import os
 import struct
 import time
@@ -21,8 +20,9 @@ from irpa_core.formats import irpa as F
 from tests.fixtures import make_gguf, make_safetensors, quantized_bytes
 
 EXTREMES = [0, 1, 2**31 - 1, 2**32 - 1, 2**63 - 1, 2**63, 2**64 - 1]
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=120, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def check_open(path: str) -> None:
@@ -57,26 +57,38 @@ def check_open(path: str) -> None:
 
 def irpa_seed(tmp):
     from irpa_core.cli import main
+
     p = os.path.join(tmp, "seed.irpa")
-    st_path = make_safetensors(os.path.join(tmp, "s.safetensors"), {"a": np.arange(6, dtype=np.float32),
-                                                                    "b": np.ones(4, np.int8)})
+    st_path = make_safetensors(
+        os.path.join(tmp, "s.safetensors"), {"a": np.arange(6, dtype=np.float32), "b": np.ones(4, np.int8)}
+    )
     assert main(["convert", f"--parameters={st_path}", f"--output={p}", "--quiet", "--splat=b=i8=2"]) == 0
     blob = open(p, "rb").read()
-    fields = [(8 + 8 * k, 8) for k in range(10)]            # header u64s from header_size on
+    fields = [(8 + 8 * k, 8) for k in range(10)]  # header u64s from header_size on
     hdr = F.HEADER.unpack_from(blob)
     pos = hdr[7]
     for _ in range(hdr[6]):
         size = struct.unpack_from("<Q", blob, pos)[0]
-        fields += [(pos, 8), (pos + 8, 4), (pos + 20, 8), (pos + 28, 8), (pos + 36, 8), (pos + 44, 8),
-                   (pos + 60, 8), (pos + 68, 8)]
+        fields += [
+            (pos, 8),
+            (pos + 8, 4),
+            (pos + 20, 8),
+            (pos + 28, 8),
+            (pos + 36, 8),
+            (pos + 44, 8),
+            (pos + 60, 8),
+            (pos + 68, 8),
+        ]
         pos += -(-size // 16) * 16
     return blob, fields
 
 
 def gguf_seed(tmp):
-    p = make_gguf(os.path.join(tmp, "seed.gguf"), {"w": np.ones((2, 32), np.float32),
-                                                   "q": ("Q8_0", quantized_bytes("Q8_0", 2, 32))},
-                  kv={"general.name": "x", "tokenizer.ggml.tokens": ["a", "bb", "ccc"], "x.f": [1.0, 2.0]})
+    p = make_gguf(
+        os.path.join(tmp, "seed.gguf"),
+        {"w": np.ones((2, 32), np.float32), "q": ("Q8_0", quantized_bytes("Q8_0", 2, 32))},
+        kv={"general.name": "x", "tokenizer.ggml.tokens": ["a", "bb", "ccc"], "x.f": [1.0, 2.0]},
+    )
     blob = open(p, "rb").read()
     return blob, _gguf_fields(blob)
 
@@ -102,28 +114,42 @@ def _gguf_fields(b):
         elif t == 8:
             string()
         elif t == 9:
-            out.append((pos, 4)); et = struct.unpack_from("<I", b, pos)[0]; pos += 4
-            out.append((pos, 8)); n = struct.unpack_from("<Q", b, pos)[0]; pos += 8
+            out.append((pos, 4))
+            et = struct.unpack_from("<I", b, pos)[0]
+            pos += 4
+            out.append((pos, 8))
+            n = struct.unpack_from("<Q", b, pos)[0]
+            pos += 8
             for _ in range(n):
                 value(et)
+
     for _ in range(n_kv):
         string()
-        out.append((pos, 4)); t = struct.unpack_from("<I", b, pos)[0]; pos += 4
+        out.append((pos, 4))
+        t = struct.unpack_from("<I", b, pos)[0]
+        pos += 4
         value(t)
     for _ in range(n_t):
         string()
-        out.append((pos, 4)); nd = struct.unpack_from("<I", b, pos)[0]; pos += 4
+        out.append((pos, 4))
+        nd = struct.unpack_from("<I", b, pos)[0]
+        pos += 4
         for _ in range(nd):
-            out.append((pos, 8)); pos += 8
-        out.append((pos, 4)); pos += 4
-        out.append((pos, 8)); pos += 8
+            out.append((pos, 8))
+            pos += 8
+        out.append((pos, 4))
+        pos += 4
+        out.append((pos, 8))
+        pos += 8
     return out
 
 
 def st_seed(tmp):
-    p = make_safetensors(os.path.join(tmp, "seed.safetensors"),
-                         {"a": np.arange(6, dtype=np.float32), "b": np.ones((2, 2), np.int16)},
-                         metadata={"format": "pt"})
+    p = make_safetensors(
+        os.path.join(tmp, "seed.safetensors"),
+        {"a": np.arange(6, dtype=np.float32), "b": np.ones((2, 2), np.int16)},
+        metadata={"format": "pt"},
+    )
     return open(p, "rb").read(), [(0, 8)]
 
 
@@ -145,23 +171,24 @@ def mutate(blob: bytes, fields, data) -> bytes:
     kind = data.draw(st.sampled_from(["field", "field", "truncate", "flip", "splice", "utf8"]))
     if kind == "field" and fields:
         off, size = data.draw(st.sampled_from(fields))
-        v = data.draw(st.sampled_from(EXTREMES + [len(blob), len(blob) * 3, len(blob) - 1])
-                      | st.integers(0, 2**(8 * size) - 1))
-        b[off:off + size] = (v % 2**(8 * size)).to_bytes(size, "little")
+        v = data.draw(
+            st.sampled_from([*EXTREMES, len(blob), len(blob) * 3, len(blob) - 1]) | st.integers(0, 2 ** (8 * size) - 1)
+        )
+        b[off : off + size] = (v % 2 ** (8 * size)).to_bytes(size, "little")
     elif kind == "truncate":
-        b = b[:data.draw(st.integers(0, len(b)))]
+        b = b[: data.draw(st.integers(0, len(b)))]
     elif kind == "flip":
         for _ in range(data.draw(st.integers(1, 8))):
             i = data.draw(st.integers(0, len(b) - 1))
             b[i] ^= 1 << data.draw(st.integers(0, 7))
-    elif kind == "splice":                   # overlapping / repeated segments
+    elif kind == "splice":  # overlapping / repeated segments
         i = data.draw(st.integers(0, len(b) - 1))
         j = data.draw(st.integers(0, len(b) - 1))
         n = data.draw(st.integers(1, 64))
-        b[i:i + n] = blob[j:j + n]
-    else:                                    # invalid UTF-8 somewhere
+        b[i : i + n] = blob[j : j + n]
+    else:  # invalid UTF-8 somewhere
         i = data.draw(st.integers(0, len(b) - 1))
-        b[i:i + 2] = b"\xff\xfe"
+        b[i : i + 2] = b"\xff\xfe"
     return bytes(b)
 
 
@@ -179,7 +206,7 @@ def test_mutated_files_raise_only_archive_error(fmt, seeds, tmp_path_factory, da
 def test_every_truncation_point(seeds, tmp_path):
     for fmt, (blob, _) in seeds.items():
         path = str(tmp_path / f"t.{fmt}")
-        for n in range(0, min(len(blob), 1200)):
+        for n in range(min(len(blob), 1200)):
             with open(path, "wb") as f:
                 f.write(blob[:n])
             check_open(path)
@@ -187,8 +214,10 @@ def test_every_truncation_point(seeds, tmp_path):
 
 def test_duplicate_names_and_bad_json(tmp_path):
     # safetensors with a duplicate key (JSON keeps the last) and extreme offsets
-    h = b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], ' \
+    h = (
+        b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], '
         b'"data_offsets": [18446744073709551615, 18446744073709551615]}}'
+    )
     p = tmp_path / "d.safetensors"
     p.write_bytes(struct.pack("<Q", len(h)) + h + bytes(4))
     with pytest.raises(ArchiveError):

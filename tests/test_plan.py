@@ -11,7 +11,7 @@ from irpa_core.plan import Op, Plan, check_splat
 
 def _archive(*specs):
     """specs: (name, length)"""
-    entries = tuple(Entry(n, "data", length, "/x", i * 64) for i, (n, length) in enumerate(specs))
+    entries = tuple(Entry(name=n, kind="data", length=length, file="/x", offset=i * 64) for i, (n, length) in enumerate(specs))
     return Archive((SourceFile("/x", "irpa", 1 << 20),), entries)
 
 
@@ -26,24 +26,32 @@ def test_default_keeps_everything():
 def test_globs_and_last_op_wins():
     p = Plan().strip().keep("blk.*.ffn_up").exclude("blk.10.*")
     fates = {e.name: p.fate(e.name).action for e in A}
-    assert fates == {"blk.0.attn": "splat", "blk.0.ffn_up": "keep", "blk.1.ffn_up": "keep",
-                     "blk.10.ffn_up": "exclude", "out": "splat"}
+    assert fates == {
+        "blk.0.attn": "splat",
+        "blk.0.ffn_up": "keep",
+        "blk.1.ffn_up": "keep",
+        "blk.10.ffn_up": "exclude",
+        "out": "splat",
+    }
     # Toggling back is just another op.
     assert p.keep("blk.10.ffn_up").fate("blk.10.ffn_up").action == "keep"
 
 
 def test_reference_precedence():
     # Reference: exclude beats splat beats strip; first --splat/--rename wins.
-    p = Plan.from_reference_flags(exclude=["out"], splat=[("out", "i8=1"), ("blk.0.attn", "f32=1"),
-                                                          ("blk.0.attn", "f32=2")],
-                                  rename=[("blk.0.ffn_up", "a"), ("blk.0.ffn_up", "b")], strip=True)
+    p = Plan.from_reference_flags(
+        exclude=["out"],
+        splat=[("out", "i8=1"), ("blk.0.attn", "f32=1"), ("blk.0.attn", "f32=2")],
+        rename=[("blk.0.ffn_up", "a"), ("blk.0.ffn_up", "b")],
+        strip=True,
+    )
     assert p.fate("out").action == "exclude"
     assert p.fate("blk.0.attn").value == "f32=1"
     assert p.fate("blk.0.ffn_up").name == "a"
     assert p.fate("blk.1.ffn_up").action == "splat" and p.fate("blk.1.ffn_up").value == ""
     # --splat names the renamed name in the reference.
     q = Plan.from_reference_flags(rename=[("out", "head")], splat=[("head", "i8=2")])
-    assert q.fate("out") .value == "i8=2" and q.fate("out").name == "head"
+    assert q.fate("out").value == "i8=2" and q.fate("out").name == "head"
 
 
 def test_glob_rename_carries_captures():

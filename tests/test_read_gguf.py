@@ -12,8 +12,9 @@ from irpa_core.formats.gguf import GGUFArray
 from tests import oracle
 from tests.fixtures import GGUF_PLAIN, make_gguf, quantized_bytes
 
-QUANT_NAMES = [d.name for d in dtypes.QUANT
-               if d.name in gguf.GGMLQuantizationType.__members__ and d.name not in ("Q8_1", "Q8_K")]
+QUANT_NAMES = [
+    d.name for d in dtypes.QUANT if d.name in gguf.GGMLQuantizationType.__members__ and d.name not in ("Q8_1", "Q8_K")
+]
 
 
 def _reference(path):
@@ -45,13 +46,14 @@ def test_plain_types_and_shapes(tmp_path):
     p = make_gguf(tmp_path / "m.gguf", tensors)
     ours = _check_against_reference(p)
     for e in ours:
-        assert e.shape == (2, 3, 4)                  # row-major, as numpy wrote it
+        assert e.shape == (2, 3, 4)  # row-major, as numpy wrote it
         assert e.dtype.numpy_dtype() == tensors[e.name].dtype
         assert read_bytes(e) == tensors[e.name].tobytes()
 
 
 def test_bf16(tmp_path):
     import ml_dtypes
+
     a = np.arange(8, dtype=np.float32).astype(ml_dtypes.bfloat16).reshape(2, 4)
     p = make_gguf(tmp_path / "m.gguf", {"w": ("BF16", a.view(np.uint8).reshape(2, 8))})
     (e,) = _check_against_reference(p)
@@ -72,17 +74,26 @@ def test_quantized_types(tmp_path, qname):
 
 def test_metadata_values_and_lazy_arrays(tmp_path):
     tokens = [f"tok{i}" for i in range(1000)]
-    p = make_gguf(tmp_path / "m.gguf", {"w": np.ones(4, np.float32)}, kv={
-        "general.name": "tiny",
-        "x.u8": (7, gguf.GGUFValueType.UINT8), "x.i8": (-7, gguf.GGUFValueType.INT8),
-        "x.u16": (7, gguf.GGUFValueType.UINT16), "x.i16": (-7, gguf.GGUFValueType.INT16),
-        "x.u32": (7, gguf.GGUFValueType.UINT32), "x.i32": (-7, gguf.GGUFValueType.INT32),
-        "x.u64": (7, gguf.GGUFValueType.UINT64), "x.i64": (-7, gguf.GGUFValueType.INT64),
-        "x.f32": (0.5, gguf.GGUFValueType.FLOAT32), "x.f64": (0.25, gguf.GGUFValueType.FLOAT64),
-        "x.bool": (True, gguf.GGUFValueType.BOOL),
-        "tokenizer.ggml.tokens": tokens,
-        "x.scores": [0.5, 1.5, 2.5],
-    })
+    p = make_gguf(
+        tmp_path / "m.gguf",
+        {"w": np.ones(4, np.float32)},
+        kv={
+            "general.name": "tiny",
+            "x.u8": (7, gguf.GGUFValueType.UINT8),
+            "x.i8": (-7, gguf.GGUFValueType.INT8),
+            "x.u16": (7, gguf.GGUFValueType.UINT16),
+            "x.i16": (-7, gguf.GGUFValueType.INT16),
+            "x.u32": (7, gguf.GGUFValueType.UINT32),
+            "x.i32": (-7, gguf.GGUFValueType.INT32),
+            "x.u64": (7, gguf.GGUFValueType.UINT64),
+            "x.i64": (-7, gguf.GGUFValueType.INT64),
+            "x.f32": (0.5, gguf.GGUFValueType.FLOAT32),
+            "x.f64": (0.25, gguf.GGUFValueType.FLOAT64),
+            "x.bool": (True, gguf.GGUFValueType.BOOL),
+            "tokenizer.ggml.tokens": tokens,
+            "x.scores": [0.5, 1.5, 2.5],
+        },
+    )
     md = open_archive(p).files[0].metadata
     assert md["general.name"] == "tiny" and md["general.architecture"] == "llama"
     for k in ("u8", "u16", "u32", "u64"):
@@ -98,8 +109,9 @@ def test_metadata_values_and_lazy_arrays(tmp_path):
 
 
 def test_alignment_key(tmp_path):
-    p = make_gguf(tmp_path / "m.gguf", {"a": np.ones(3, np.float32), "b": np.ones(5, np.float32)},
-                  kv={"general.alignment": 64})
+    p = make_gguf(
+        tmp_path / "m.gguf", {"a": np.ones(3, np.float32), "b": np.ones(5, np.float32)}, kv={"general.alignment": 64}
+    )
     ours = _check_against_reference(p)
     assert all(e.offset % 64 == 0 and e.alignment == 64 for e in ours)
 
@@ -148,7 +160,7 @@ def test_huge_counts_fail_fast(tmp_path):
     blob = bytearray(_tiny(tmp_path))
     for field in (8, 16):
         b = bytearray(blob)
-        b[field:field + 8] = struct.pack("<Q", 2**63)
+        b[field : field + 8] = struct.pack("<Q", 2**63)
         p = tmp_path / "h.gguf"
         p.write_bytes(bytes(b))
         with pytest.raises(ArchiveError, match="cannot fit"):

@@ -30,9 +30,15 @@ def _same_as_reference(path):
 
 
 def test_reference_created_archive(tmp_path):
-    p = _create(tmp_path / "a.irpa",
-                "--data=w0=4x4xf32", "--data=w1=3xi8", "--data=w2=2x2xf16",
-                "--splat=s0=16xf32=0.5", "--splat=s1=8xi16=-3", "--splat=s2=64xi8=1")
+    p = _create(
+        tmp_path / "a.irpa",
+        "--data=w0=4x4xf32",
+        "--data=w1=3xi8",
+        "--data=w2=2x2xf16",
+        "--splat=s0=16xf32=0.5",
+        "--splat=s1=8xi16=-3",
+        "--splat=s2=64xi8=1",
+    )
     ours = _same_as_reference(p)
     by = {e.name: e for e in ours}
     assert by["s1"].pattern == struct.pack("<h", -3)
@@ -42,11 +48,11 @@ def test_reference_created_archive(tmp_path):
 def test_convert_from_safetensors_and_gguf_sources(tmp_path):
     import numpy as np
     from safetensors.numpy import save_file
+
     st = tmp_path / "m.safetensors"
     save_file({"a": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.ones(5, np.int8)}, str(st))
     out = tmp_path / "m.irpa"
-    oracle.run_tool("iree-convert-parameters", f"--parameters={st}", f"--output={out}",
-                    "--splat=b=i8=9")
+    oracle.run_tool("iree-convert-parameters", f"--parameters={st}", f"--output={out}", "--splat=b=i8=9")
     ours = _same_as_reference(out)
     assert {e.name: e.kind for e in ours} == {"a": "data", "b": "splat"}
 
@@ -56,16 +62,33 @@ def _archive(entries, storage=b"", next_offset=0, version=(0, 0)):
     meta = bytearray()
     table = bytearray()
     for etype, name, tail, md in entries:
-        n_off = len(meta); meta += name
-        m_off = len(meta); meta += md
-        body = fmt.ENTRY.pack(fmt.ENTRY.size + len(tail), etype, 0, n_off, len(name),
-                              m_off if md else 0, len(md), 0) + tail
+        n_off = len(meta)
+        meta += name
+        m_off = len(meta)
+        meta += md
+        body = (
+            fmt.ENTRY.pack(fmt.ENTRY.size + len(tail), etype, 0, n_off, len(name), m_off if md else 0, len(md), 0)
+            + tail
+        )
         table += body + b"\0" * (-len(body) % 16)
     e_off = 96
     m_off = e_off + len(table)
     s_off = -(-(m_off + len(meta)) // 64) * 64
-    header = fmt.HEADER.pack(fmt.MAGIC, version[0], version[1], 88, next_offset, 0, len(entries),
-                             e_off, len(table), m_off, len(meta), s_off, len(storage))
+    header = fmt.HEADER.pack(
+        fmt.MAGIC,
+        version[0],
+        version[1],
+        88,
+        next_offset,
+        0,
+        len(entries),
+        e_off,
+        len(table),
+        m_off,
+        len(meta),
+        s_off,
+        len(storage),
+    )
     blob = header + b"\0" * 8 + table + meta
     return blob + b"\0" * (s_off - len(blob)) + storage
 
@@ -73,8 +96,9 @@ def _archive(entries, storage=b"", next_offset=0, version=(0, 0)):
 def test_skip_external_and_metadata(tmp_path):
     ext = tmp_path / "weights.bin"
     ext.write_bytes(bytes(range(64)))
-    from irpa_core.formats import pytorch_meta
     from irpa_core import dtypes
+    from irpa_core.formats import pytorch_meta
+
     md = pytorch_meta.encode(dtypes.by_name("f32"), (2, 2), 16)
     path = tmp_path / "a.irpa"
     entries = [
@@ -93,7 +117,7 @@ def test_skip_external_and_metadata(tmp_path):
     meta_end = m_start + m_len
     assert meta_end + 11 <= hdr[11]  # room before storage (64-byte alignment padding)
     blob = bytearray(blob)
-    blob[meta_end:meta_end + 11] = b"weights.bin"
+    blob[meta_end : meta_end + 11] = b"weights.bin"
     hdr[10] = m_len + 11
     blob[:88] = fmt.HEADER.pack(*hdr)
     path.write_bytes(bytes(blob))

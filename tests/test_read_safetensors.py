@@ -11,10 +11,22 @@ from safetensors.numpy import save_file
 from irpa_core import ArchiveError, dtypes, open_archive, read_bytes
 from tests import oracle
 
-NUMPY_TYPES = ["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
-               "float16", "float32", "float64", "complex64"]
-ML_TYPES = {"BF16": ml_dtypes.bfloat16, "F8_E4M3": ml_dtypes.float8_e4m3fn,
-            "F8_E5M2": ml_dtypes.float8_e5m2}
+NUMPY_TYPES = [
+    "bool",
+    "uint8",
+    "int8",
+    "uint16",
+    "int16",
+    "uint32",
+    "int32",
+    "uint64",
+    "int64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+]
+ML_TYPES = {"BF16": ml_dtypes.bfloat16, "F8_E4M3": ml_dtypes.float8_e4m3fn, "F8_E5M2": ml_dtypes.float8_e5m2}
 
 
 def _hand_written(path, tensors, metadata=None):
@@ -74,22 +86,30 @@ def test_ml_dtypes_and_unknown_dtype(tmp_path):
 def test_sharded_directory(tmp_path):
     save_file({"a": np.ones(4, np.float32)}, str(tmp_path / "model-00001-of-00002.safetensors"))
     save_file({"b": np.zeros(3, np.int32)}, str(tmp_path / "model-00002-of-00002.safetensors"))
-    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({
-        "metadata": {"total_size": 28},
-        "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps(
+            {
+                "metadata": {"total_size": 28},
+                "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"},
+            }
+        )
+    )
     a = open_archive(tmp_path)
     assert [e.name for e in a] == ["a", "b"] and len(a.files) == 2
 
 
-@pytest.mark.parametrize("header, match", [
-    (b"{", "not valid JSON"),
-    (b"[]", "not an IRPA, GGUF or safetensors"),
-    (b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 99]}}', "outside the data"),
-    (b'{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}', "do not match shape"),
-    (b'{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 8]}}', "shape"),
-    (b'{"a": {"dtype": "F32", "shape": [2]}}', "data_offsets"),
-    (b'{"\xff": 1}', "UTF-8"),
-])
+@pytest.mark.parametrize(
+    "header, match",
+    [
+        (b"{", "not valid JSON"),
+        (b"[]", "not an IRPA, GGUF or safetensors"),
+        (b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 99]}}', "outside the data"),
+        (b'{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}', "do not match shape"),
+        (b'{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 8]}}', "shape"),
+        (b'{"a": {"dtype": "F32", "shape": [2]}}', "data_offsets"),
+        (b'{"\xff": 1}', "UTF-8"),
+    ],
+)
 def test_malformed_headers(tmp_path, header, match):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))

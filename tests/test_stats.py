@@ -1,5 +1,6 @@
 """Statistics against numpy (float64 reference) and gguf.quants.dequantize."""
 
+import dataclasses
 import math
 import threading
 
@@ -10,8 +11,8 @@ import pytest
 from gguf import quants
 
 from irpa_core import Cancelled, dtypes, open_archive
-from irpa_core.model import Entry
 from irpa_core import stats as S
+from irpa_core.model import Entry
 from tests.fixtures import make_gguf, make_irpa_with_iree, make_safetensors, quantized_bytes
 
 
@@ -49,11 +50,11 @@ def test_every_plain_dtype(tmp_path, d):
     make_irpa_with_iree(p, f"--data=x={arr.nbytes}xi8")
     blob = bytearray(p.read_bytes())
     e = open_archive(p).entries[0]
-    blob[e.offset:e.offset + arr.nbytes] = arr.tobytes()
+    blob[e.offset : e.offset + arr.nbytes] = arr.tobytes()
     p.write_bytes(bytes(blob))
     e = open_archive(p).entries[0]
     assert e.dtype is None and not S.can_decode(e)
-    st = S.compute_stats(e, as_dtype=d)          # a raw entry viewed as d
+    st = S.compute_stats(e, as_dtype=d)  # a raw entry viewed as d
     _ref_check(st, arr.astype(np.float64))
     assert st.exact
 
@@ -70,8 +71,7 @@ def test_safetensors_and_sample_estimate(tmp_path):
     assert abs(est.mean - 1) < 0.05 and abs(est.std - 2) < 0.05
 
 
-QUANT = [d for d in dtypes.QUANT if d.name in gguf.GGMLQuantizationType.__members__
-         and S._quant_type(d) is not None]
+QUANT = [d for d in dtypes.QUANT if d.name in gguf.GGMLQuantizationType.__members__ and S._quant_type(d) is not None]
 
 
 @pytest.mark.parametrize("d", QUANT, ids=lambda d: d.name)
@@ -84,7 +84,9 @@ def test_quantized_against_dequantize(tmp_path, d):
         want = quants.dequantize(data, gguf.GGMLQuantizationType[d.name]).astype(np.float64)
     _ref_check(S.compute_stats(e), want)
     np.testing.assert_array_equal(S.first_values(e, 10), want.ravel()[:10])
-    np.testing.assert_array_equal(S.preview(e, 2, 5, row0=1, col0=d.block_size - 2), want[1:3, d.block_size - 2:d.block_size + 3])
+    np.testing.assert_array_equal(
+        S.preview(e, 2, 5, row0=1, col0=d.block_size - 2), want[1:3, d.block_size - 2 : d.block_size + 3]
+    )
 
 
 def test_nan_inf_zero_counts():
@@ -96,19 +98,21 @@ def test_nan_inf_zero_counts():
     assert math.isclose(st.sparsity, 100 * 3 / 9)
 
 
-def _mem_entry(vals, tmp=[]):
-    import tempfile, os
-    f = tempfile.NamedTemporaryFile(delete=False)
-    f.write(vals.tobytes())
-    f.close()
-    return Entry("v", "data", vals.nbytes, f.name, 0, dtypes.from_numpy(vals.dtype), vals.shape)
+def _mem_entry(vals):
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(delete=False) as f:
+        f.write(vals.tobytes())
+    return Entry(
+        name="v", kind="data", length=vals.nbytes, file=f.name, offset=0, dtype=dtypes.from_numpy(vals.dtype),
+        shape=vals.shape,
+    )
 
 
 def test_splat_stats_read_no_data(tmp_path):
     p = make_irpa_with_iree(tmp_path / "s.irpa", "--splat=s=1000xf32=2.5", "--splat=z=64xf16=0")
     by = {e.name: e for e in open_archive(p)}
-    s = Entry(**{**{f: getattr(by["s"], f) for f in Entry.__slots__}, "file": "/nonexistent",
-                 "dtype": dtypes.by_name("f32"), "shape": (1000,)})
+    s = dataclasses.replace(by["s"], file="/nonexistent", dtype=dtypes.by_name("f32"), shape=(1000,))
     st = S.compute_stats(s)
     assert (st.count, st.min, st.max, st.mean, st.std, st.zeros) == (1000, 2.5, 2.5, 2.5, 0.0, 0)
     assert st.percentiles["50"] == 2.5
@@ -118,7 +122,7 @@ def test_splat_stats_read_no_data(tmp_path):
 
 def test_preview_and_first_values(tmp_path):
     a = np.arange(6 * 7, dtype=np.float32).reshape(6, 7)
-    import ml_dtypes
+
     b = a.astype(ml_dtypes.bfloat16)
     p = make_gguf(tmp_path / "m.gguf", {"a": a, "b": ("BF16", b.view(np.uint8).reshape(6, 14))})
     ea, eb = open_archive(p).entries
@@ -156,17 +160,33 @@ def test_large_values_accumulate_soundly():
 
 def test_cli_json_and_table(tmp_path, capsys):
     import json
+
     from irpa_core.cli import main
+
     rng = np.random.default_rng(5)
     a = rng.standard_normal((64, 32)).astype(np.float32)
-    p = make_gguf(tmp_path / "m.gguf", {"blk.0.w": a, "blk.1.q": ("Q8_0", quantized_bytes("Q8_0", 4, 64)),
-                                        "out": np.ones(8, np.float16)})
+    p = make_gguf(
+        tmp_path / "m.gguf",
+        {"blk.0.w": a, "blk.1.q": ("Q8_0", quantized_bytes("Q8_0", 4, 64)), "out": np.ones(8, np.float16)},
+    )
     assert main(["stats", str(p), "--name", "blk.*", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in doc["entries"]] == ["blk.0.w", "blk.1.q"]
     e = doc["entries"][0]
-    assert set(e) >= {"name", "dtype", "count", "min", "max", "mean", "std", "zeros", "nans", "infs",
-                      "percentiles", "histogram"}
+    assert set(e) >= {
+        "name",
+        "dtype",
+        "count",
+        "min",
+        "max",
+        "mean",
+        "std",
+        "zeros",
+        "nans",
+        "infs",
+        "percentiles",
+        "histogram",
+    }
     assert e["count"] == a.size and math.isclose(e["mean"], float(a.astype(np.float64).mean()), rel_tol=1e-9)
     assert list(e["percentiles"]) == ["1", "5", "25", "50", "75", "95", "99"]
     assert len(e["histogram"]["counts"]) == 64 and len(e["histogram"]["edges"]) == 65

@@ -17,10 +17,14 @@ from tests.fixtures import make_safetensors
 @pytest.fixture
 def src(tmp_path):
     rng = np.random.default_rng(0)
-    return make_safetensors(tmp_path / "m.safetensors", {
-        "a": rng.standard_normal((64, 64)).astype(np.float32),
-        "b": rng.standard_normal((32,)).astype(np.float16),
-        "c": np.arange(100, dtype=np.int32)})
+    return make_safetensors(
+        tmp_path / "m.safetensors",
+        {
+            "a": rng.standard_normal((64, 64)).astype(np.float32),
+            "b": rng.standard_normal((32,)).astype(np.float16),
+            "c": np.arange(100, dtype=np.int32),
+        },
+    )
 
 
 FLAGS = ["--exclude=c", "--rename=a=alpha", "--splat=b=f16=1"]
@@ -53,8 +57,9 @@ def test_flipped_byte_is_named(tmp_path, src, capsys):
 
 def test_missing_and_extra_in_report(tmp_path, src):
     out = tmp_path / "o.irpa"
-    oracle.run_tool("iree-convert-parameters", f"--parameters={src}", f"--output={out}", "--quiet",
-                    "--exclude=b", "--rename=c=z")
+    oracle.run_tool(
+        "iree-convert-parameters", f"--parameters={src}", f"--output={out}", "--quiet", "--exclude=b", "--rename=c=z"
+    )
     r = verify(open_archive(src), Plan(), open_archive(out))
     assert not r.ok
     assert {(c.name, c.status) for c in r.problems} == {("b", "missing"), ("c", "missing"), ("z", "extra")}
@@ -64,8 +69,9 @@ def test_diff_f32_vs_f16_figures(tmp_path, capsys):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((128, 16)).astype(np.float32)
     a = make_safetensors(tmp_path / "a.safetensors", {"w": x, "same": np.ones(3, np.int8), "gone": np.ones(2, np.int8)})
-    b = make_safetensors(tmp_path / "b.safetensors", {"w": x.astype(np.float16), "same": np.ones(3, np.int8),
-                                                      "new": np.ones(2, np.int8)})
+    b = make_safetensors(
+        tmp_path / "b.safetensors", {"w": x.astype(np.float16), "same": np.ones(3, np.int8), "new": np.ones(2, np.int8)}
+    )
     r = diff(open_archive(a), open_archive(b))
     by = {p.name: p for p in r.pairs}
     assert by["same"].status == "identical" and by["gone"].status == "only in A" and by["new"].status == "only in B"
@@ -95,7 +101,7 @@ def test_saved_plan_json_all_and_exit_codes(tmp_path, src, capsys):
     line = [f"--parameters={src}", f"--output={out}", "--quiet", f"--save-plan={plan}", *FLAGS]
     assert main(["convert", *line]) == 0
     assert main(["verify", *line]) == 0
-    assert capsys.readouterr().out == ""                      # --quiet
+    assert capsys.readouterr().out == ""  # --quiet
     assert main(["verify", f"--parameters={src}", f"--plan={plan}", str(out), "--json", "--all"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"ok", "counts", "entries", "bytes_compared"} and doc["ok"] is True
@@ -105,7 +111,7 @@ def test_saved_plan_json_all_and_exit_codes(tmp_path, src, capsys):
     assert main(["verify", f"--parameters={src}", str(out), "--all"]) == 1
     text = capsys.readouterr().out
     assert "FAILED" in text.splitlines()[-1]
-    assert main(["verify", str(out)]) == 1                    # no sources: usage error
+    assert main(["verify", str(out)]) == 1  # no sources: usage error
     assert "irpa: error" in capsys.readouterr().err
 
 
@@ -114,6 +120,7 @@ def test_duplicate_name_in_output_is_extra(tmp_path, src):
     oracle.run_tool("iree-convert-parameters", f"--parameters={src}", f"--output={out}", "--quiet")
     # A second file also holding "c": lookups find the first, the second is extra.
     from tests.fixtures import make_irpa_with_iree
+
     second = make_irpa_with_iree(tmp_path / "dup.irpa", "--data=c=100xi32")
     r = verify(open_archive(src), Plan(), open_archive(out, second))
     assert [(c.name, c.status) for c in r.problems] == [("c", "extra")]

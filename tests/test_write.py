@@ -2,7 +2,6 @@
 
 import errno
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -40,8 +39,9 @@ def test_alignment_option(tmp_path, alignment):
 
 
 def _big_source(tmp_path, n=6, size=1 << 20):
-    return make_safetensors(tmp_path / "big.safetensors",
-                            {f"t{i}": np.full(size // 4, i, np.float32) for i in range(n)})
+    return make_safetensors(
+        tmp_path / "big.safetensors", {f"t{i}": np.full(size // 4, i, np.float32) for i in range(n)}
+    )
 
 
 def test_progress_events(tmp_path):
@@ -81,9 +81,11 @@ def test_failures_are_write_errors(tmp_path):
 def test_file_size_limit_mid_write(tmp_path):
     src = _big_source(tmp_path, n=4)
     out = tmp_path / "o.irpa"
-    code = ("import resource, sys; from irpa_core.cli import main; "
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20)); "
-            f"sys.exit(main(['convert', '--parameters={src}', '--output={out}', '--quiet']))")
+    code = (
+        "import resource, sys; from irpa_core.cli import main; "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20)); "
+        f"sys.exit(main(['convert', '--parameters={src}', '--output={out}', '--quiet']))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 1 and "file size limit" in r.stderr, r.stderr
     assert not out.exists() and not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
@@ -121,12 +123,15 @@ def _odd_source(tmp_path):
     # Odd lengths, so source offsets are unaligned and entries end mid-page;
     # small entries share a mapped window, large ones span several.
     rng = np.random.default_rng(3)
-    return make_safetensors(tmp_path / "odd.safetensors", {
-        "a": rng.standard_normal(30_001).astype(np.float32),
-        "b": np.arange(7, dtype=np.int8),
-        "c": rng.standard_normal(100_003).astype(np.float16),
-        **{f"s{i}": np.arange(i * 13 + 1, dtype=np.int16) for i in range(40)},
-    })
+    return make_safetensors(
+        tmp_path / "odd.safetensors",
+        {
+            "a": rng.standard_normal(30_001).astype(np.float32),
+            "b": np.arange(7, dtype=np.int8),
+            "c": rng.standard_normal(100_003).astype(np.float16),
+            **{f"s{i}": np.arange(i * 13 + 1, dtype=np.int16) for i in range(40)},
+        },
+    )
 
 
 @pytest.mark.parametrize("method", ["mmap", "copy_file_range", "sendfile", "preadv"])
@@ -182,7 +187,7 @@ def test_efault_inside_a_mapped_copy_is_an_error(tmp_path, monkeypatch):
     real_pwrite = os.pwrite
 
     def pwrite(fd, data, off):
-        if off:              # the header goes to offset 0; tensor data after it
+        if off:  # the header goes to offset 0; tensor data after it
             raise OSError(errno.EFAULT, "Bad address")
         return real_pwrite(fd, data, off)
 
@@ -203,8 +208,9 @@ def test_source_descriptors_are_closed_after_every_write(tmp_path):
     fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
     before = fds()
     write_archive(targets, tmp_path / "o.irpa")
-    assert {k: e.data for k, e in oracle.load(tmp_path / "o.irpa").items()} == \
-        {k: e.data for k, e in oracle.load(a, b).items()}
+    assert {k: e.data for k, e in oracle.load(tmp_path / "o.irpa").items()} == {
+        k: e.data for k, e in oracle.load(a, b).items()
+    }
     os.truncate(b, 100)
     with pytest.raises(ArchiveError):
         write_archive(targets, tmp_path / "p.irpa")

@@ -15,109 +15,20 @@ import sys
 
 from ..errors import PlanError
 from . import ArgumentParser, CliError
-
-
-def _bool_flag(p: ArgumentParser, name: str, help: str):
-    # IREE bool flags: --strip, --strip=true, --strip=false
-    p.add_argument(name, nargs="?", const="true", default="false", metavar="BOOL",
-                   type=_parse_bool, help=help)
-
-
-def _parse_bool(text: str) -> bool:
-    t = text.lower()
-    if t in ("true", "1", "yes", ""):
-        return True
-    if t in ("false", "0", "no"):
-        return False
-    raise CliError(f"expected true or false, got {text!r}")
-
-
-def add_source_flags(p: ArgumentParser) -> None:
-    p.add_argument("--parameters", action="append", default=[], metavar="[SCOPE=]FILE",
-                   help="input file (repeatable): .irpa, .gguf, .safetensors, or a sharded directory")
-
-
-def add_edit_flags(p: ArgumentParser) -> None:
-    """The edit flags shared by ``convert`` and ``verify``."""
-    p.add_argument("--exclude", action="append", default=[], metavar="NAME",
-                   help="leave a parameter out (exact name or glob; repeatable)")
-    p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
-                   help="rename a parameter (a '*' in OLD carries over to NEW's '*')")
-    _bool_flag(p, "--strip", "replace every parameter by a zero splat (except --keep/--splat ones)")
-    p.add_argument("--splat", action="append", default=[], metavar="NAME[=TYPE=VALUE]",
-                   help="replace a parameter by a splat: zero, or TYPE=VALUE (f32=1.0, i8=3, x32=CAFEF00D)")
-    p.add_argument("--keep", action="append", default=[], metavar="NAME",
-                   help="keep a parameter as data even with --strip (exact name or glob)")
-    p.add_argument("--plan", metavar="FILE", help="start from a saved plan (JSON, e.g. from the TUI)")
-
-
-def split_unescaped(text: str) -> tuple[str, str | None]:
-    """Split at the first '=' not written as '\\='; unescape the left part."""
-    i = 0
-    while i < len(text):
-        if text[i] == "\\" and text[i + 1:i + 2] == "=":
-            i += 2
-            continue
-        if text[i] == "=":
-            return text[:i].replace("\\=", "="), text[i + 1:]
-        i += 1
-    return text.replace("\\=", "="), None
-
-
-def plan_from_args(args):
-    """The Plan described by --plan plus the edit flags (flags after the plan)."""
-    from ..plan import Plan
-    plan = Plan.load(args.plan) if args.plan else Plan()
-    renames = []
-    for spec in args.rename:
-        old, new = split_unescaped(spec)
-        if new is None or not old or not new:
-            raise CliError(f"--rename={spec}: expected OLD=NEW")
-        renames.append((old, new.replace("\\=", "=")))
-    splats = []
-    for spec in args.splat:
-        name, value = split_unescaped(spec)
-        if not name:
-            raise CliError(f"--splat={spec}: expected NAME or NAME=TYPE=VALUE")
-        splats.append((name, value or ""))
-    unescape = lambda names: [n.replace("\\=", "=") for n in names]  # noqa: E731
-    flags = Plan.from_reference_flags(exclude=unescape(args.exclude), rename=renames, splat=splats,
-                                      strip=args.strip, keep=unescape(args.keep))
-    return Plan(plan.ops + flags.ops)
-
-
-def plan_with_hints(args, archive):
-    """plan_from_args, with errors about a name cut at its '=' explained."""
-    try:
-        return plan_from_args(args)
-    except PlanError as e:
-        hint = _escape_hint(e.parameter, archive) if e.parameter else ""
-        if hint:
-            raise PlanError(e.parameter, e.reason + hint) from None
-        raise
-
-
-def _escape_hint(name: str, archive) -> str:
-    """When a name holding '=' was cut at its '=' by the flag syntax, say how
-    to write it."""
-    for e in archive.entries:
-        if "=" in e.name and e.name.startswith(name + "="):
-            return f" (did you mean '{e.name}'? write '=' inside a name as '\\=': {e.name.replace('=', chr(92) + '=')})"
-    return ""
+from .args import add_edit_flags, add_output_flags, add_source_flags, bool_flag, escape_hint, plan_with_hints
 
 
 def build_parser(prog: str) -> ArgumentParser:
-    p = ArgumentParser(prog=prog, description="Write a new .irpa from one or more parameter files, with edits. "
-                                              "Flags are those of iree-convert-parameters.")
+    p = ArgumentParser(
+        prog=prog,
+        description="Write a new .irpa from one or more parameter files, with edits. "
+        "Flags are those of iree-convert-parameters.",
+    )
     p.add_argument("inputs", nargs="*", metavar="FILE", help="input files (same as --parameters)")
     add_source_flags(p)
     add_edit_flags(p)
-    p.add_argument("--output", "-o", metavar="FILE", help="the .irpa to write")
-    p.add_argument("--alignment", type=int, default=64, metavar="N", help="data alignment in bytes (default 64)")
-    p.add_argument("--save-plan", metavar="FILE", help="also save the edit as a plan JSON")
-    p.add_argument("--no-fsync", action="store_true",
-                   help="do not flush to disk before the final rename (faster; like cp, not power-loss safe)")
-    _bool_flag(p, "--quiet", "no progress bar and no listing of the result")
+    add_output_flags(p)
+    bool_flag(p, "--quiet", "no progress bar and no listing of the result")
     return p
 
 
@@ -133,8 +44,9 @@ def run(args) -> int:
     archive = open_archive(*inputs)
     plan = plan_with_hints(args, archive)
     for op in plan.unmatched(archive):
-        print(f"irpa: warning: {op.describe()}: no parameter matches{_escape_hint(op.pattern, archive)}",
-              file=sys.stderr)
+        print(
+            f"irpa: warning: {op.describe()}: no parameter matches{escape_hint(op.pattern, archive)}", file=sys.stderr
+        )
     targets = plan.apply(archive)
     if args.save_plan:
         try:
@@ -146,24 +58,30 @@ def run(args) -> int:
         return 0
     result = _write_with_progress(targets, args.output, args.alignment, not args.no_fsync)
     from .dump import format_table
+
     sys.stdout.write(format_table(open_archive(args.output)))
     print(f"wrote {result.path}: {result.entries} entries, {result.bytes} bytes in {result.seconds:.2f} s")
     return 0
 
 
 def _write_with_progress(targets, output, alignment, fsync=True):
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
     from ..write import write_archive
 
     total = sum(t.length for t in targets if t.kind == "data")
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), TimeRemainingColumn(), transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task("writing", total=total or 1)
 
         def on_progress(ev):
-            bar.update(task, completed=ev.bytes_done,
-                       description=f"{ev.index + 1}/{ev.count} {ev.name[:40]}")
+            bar.update(task, completed=ev.bytes_done, description=f"{ev.index + 1}/{ev.count} {ev.name[:40]}")
 
         result = write_archive(targets, output, alignment=alignment, progress=on_progress, fsync=fsync)
         bar.update(task, completed=total or 1)

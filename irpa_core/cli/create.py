@@ -15,23 +15,30 @@ import sys
 from .. import dtypes
 from ..errors import PlanError
 from ..formats import pytorch_meta
-from ..model import Entry
+from ..model import SPLAT, Entry
 from ..plan import Target
 from ..splat import SplatValueError, check_pattern, encode_value
 from . import ArgumentParser, CliError
-from .convert import _bool_flag, split_unescaped
+from .args import bool_flag, split_unescaped
 
 
 def build_parser(prog: str) -> ArgumentParser:
-    p = ArgumentParser(prog=prog, description="Create an .irpa from declared parameters "
-                                              "(flags of iree-create-parameters).")
-    p.add_argument("--data", action="append", default=[], metavar="NAME=SHAPExTYPE[=VALUE]",
-                   help="a parameter with storage, zero-filled or filled with VALUE")
-    p.add_argument("--splat", action="append", default=[], metavar="NAME=SHAPExTYPE=VALUE",
-                   help="a splat parameter (no storage)")
+    p = ArgumentParser(
+        prog=prog, description="Create an .irpa from declared parameters (flags of iree-create-parameters)."
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="NAME=SHAPExTYPE[=VALUE]",
+        help="a parameter with storage, zero-filled or filled with VALUE",
+    )
+    p.add_argument(
+        "--splat", action="append", default=[], metavar="NAME=SHAPExTYPE=VALUE", help="a splat parameter (no storage)"
+    )
     p.add_argument("--alignment", type=int, default=64, metavar="N", help="data alignment (default 64)")
     p.add_argument("--output", "-o", metavar="FILE", help="the .irpa to write")
-    _bool_flag(p, "--quiet", "no listing of the result")
+    bool_flag(p, "--quiet", "no listing of the result")
     return p
 
 
@@ -67,7 +74,7 @@ def parse_decl(spec: str, flag: str, need_value: bool) -> Target:
     dtype = dtypes.from_iree(type_name) or (dtypes.by_name("bool") if type_name == "bool" else None)
     meta = pytorch_meta.encode(dtype, shape, length) if dtype is not None else b""
     # The bytes come from an in-memory splat; the writer expands it.
-    source = Entry(name, "splat", length, "<create>", None, dtype, shape, pattern)
+    source = Entry(name=name, kind=SPLAT, length=length, file="<create>", dtype=dtype, shape=shape, pattern=pattern)
     kind = "data" if flag == "data" else "splat"
     return Target(name, kind, length, dtype, shape, meta, source, pattern if kind == "splat" else None)
 
@@ -77,8 +84,7 @@ def run(args) -> int:
 
     if not args.output:
         raise CliError("no output given (--output=FILE.irpa)")
-    targets = [parse_decl(s, "splat", True) for s in args.splat] + \
-              [parse_decl(s, "data", False) for s in args.data]
+    targets = [parse_decl(s, "splat", True) for s in args.splat] + [parse_decl(s, "data", False) for s in args.data]
     seen = set()
     for t in targets:
         if t.name in seen:
@@ -88,5 +94,6 @@ def run(args) -> int:
     if not args.quiet:
         from .. import open_archive
         from .dump import format_table
+
         sys.stdout.write(format_table(open_archive(args.output)))
     return 0

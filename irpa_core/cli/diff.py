@@ -6,17 +6,21 @@ import json
 import sys
 
 from . import ArgumentParser, CliError
-from .convert import split_unescaped
+from .args import split_unescaped
 
 
 def build_parser(prog: str) -> ArgumentParser:
-    p = ArgumentParser(prog=prog, description="Compare two archives by name: only in A / only in B, kind, "
-                                              "dtype and shape changes, identical bytes, and value error "
-                                              "figures for tensors that differ.")
+    p = ArgumentParser(
+        prog=prog,
+        description="Compare two archives by name: only in A / only in B, kind, "
+        "dtype and shape changes, identical bytes, and value error "
+        "figures for tensors that differ.",
+    )
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
-    p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
-                   help="A's OLD is B's NEW (globs: 'blk.*=layers.*')")
+    p.add_argument(
+        "--rename", action="append", default=[], metavar="OLD=NEW", help="A's OLD is B's NEW (globs: 'blk.*=layers.*')"
+    )
     p.add_argument("--all", action="store_true", help="list identical entries too")
     p.add_argument("--json", action="store_true")
     return p
@@ -46,8 +50,7 @@ def run(args) -> int:
                 line += "  " + ", ".join(p.notes)
             if p.metrics:
                 m = p.metrics
-                line += (f"  max|d|={m.max_abs:.4g} mean|d|={m.mean_abs:.4g} "
-                         f"relL2={m.rel_l2:.4g} cos={m.cosine:.6f}")
+                line += f"  max|d|={m.max_abs:.4g} mean|d|={m.mean_abs:.4g} relL2={m.rel_l2:.4g} cos={m.cosine:.6f}"
             print(line)
         parts = ", ".join(f"{n} {s}" for s, n in report.counts.items() if n)
         print(("identical" if report.identical else "different") + f": {parts or 'no entries'}")

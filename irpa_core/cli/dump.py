@@ -11,6 +11,7 @@ import json
 import sys
 
 from .. import open_archive
+from ..display import human, shape_str
 from ..model import Archive
 from . import ArgumentParser
 
@@ -18,8 +19,13 @@ from . import ArgumentParser
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(prog=prog, description="List the parameters of IRPA, GGUF and safetensors files.")
     p.add_argument("files", nargs="*", metavar="FILE", help="files to list (scope=FILE accepted)")
-    p.add_argument("--parameters", action="append", default=[], metavar="FILE",
-                   help="same as a positional FILE (iree-dump-parameters spelling)")
+    p.add_argument(
+        "--parameters",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="same as a positional FILE (iree-dump-parameters spelling)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--full", action="store_true", help="with --json, every item of GGUF arrays")
     return p
@@ -41,23 +47,8 @@ def run(args) -> int:
 
 def _usage(msg):
     from . import CliError
+
     return CliError(msg)
-
-
-def human(n: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
-def shape_str(shape) -> str:
-    if shape is None:
-        return "?"
-    return "x".join(map(str, shape)) if shape else "scalar"
 
 
 def format_table(archive: Archive) -> str:
@@ -76,8 +67,17 @@ def format_table(archive: Archive) -> str:
         row = "{:>14} {:>14} {:>14}  {:<10} {:<18} {:<8} {}".format
         for e in entries:
             off = e.offset
-            lines.append(row("-" if off is None else off, "-" if off is None else off + e.length, e.length,
-                             e.dtype.name if e.dtype is not None else "?", shape_str(e.shape), e.kind, e.name))
+            lines.append(
+                row(
+                    "-" if off is None else off,
+                    "-" if off is None else off + e.length,
+                    e.length,
+                    e.dtype.name if e.dtype is not None else "?",
+                    shape_str(e.shape),
+                    e.kind,
+                    e.name,
+                )
+            )
         lines.append("")
     totals: dict[str, list[int]] = {}
     for e in archive.entries:
@@ -114,7 +114,7 @@ def entry_json(e) -> dict:
 def metadata_json(metadata: dict, full: bool = False) -> dict:
     out = {}
     for k, v in metadata.items():
-        if hasattr(v, "to_json"):           # a lazy GGUF array
+        if hasattr(v, "to_json"):  # a lazy GGUF array
             out[k] = v.to_json(None if full else 3)
         elif isinstance(v, float) and v != v:
             out[k] = None
@@ -125,7 +125,9 @@ def metadata_json(metadata: dict, full: bool = False) -> dict:
 
 def to_json(archive: Archive, full: bool = False) -> dict:
     return {
-        "files": [{"path": f.path, "format": f.format, "scope": f.scope,
-                   "metadata": metadata_json(f.metadata, full)} for f in archive.files],
+        "files": [
+            {"path": f.path, "format": f.format, "scope": f.scope, "metadata": metadata_json(f.metadata, full)}
+            for f in archive.files
+        ],
         "entries": [entry_json(e) for e in archive.entries],
     }

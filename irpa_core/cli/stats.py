@@ -6,18 +6,31 @@ import fnmatch
 import json
 import sys
 
+from ..display import num
 from . import ArgumentParser, CliError
 
 
 def build_parser(prog: str) -> ArgumentParser:
-    p = ArgumentParser(prog=prog, description="Statistics of tensors: min, max, mean, std, zeros, NaN/Inf, "
-                                              "percentiles and a histogram, in one streaming pass each.")
+    p = ArgumentParser(
+        prog=prog,
+        description="Statistics of tensors: min, max, mean, std, zeros, NaN/Inf, "
+        "percentiles and a histogram, in one streaming pass each.",
+    )
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument("--parameters", action="append", default=[], metavar="FILE", help="same as FILE")
-    p.add_argument("--name", action="append", default=[], metavar="NAME_OR_GLOB",
-                   help="only these parameters (repeatable; default all)")
-    p.add_argument("--as", dest="as_dtype", metavar="DTYPE",
-                   help="view entries without a dtype (raw irpa) as this dtype (f32, bf16, i8, Q8_0...)")
+    p.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="NAME_OR_GLOB",
+        help="only these parameters (repeatable; default all)",
+    )
+    p.add_argument(
+        "--as",
+        dest="as_dtype",
+        metavar="DTYPE",
+        help="view entries without a dtype (raw irpa) as this dtype (f32, bf16, i8, Q8_0...)",
+    )
     p.add_argument("--sample", action="store_true", help="quick estimate from a sample instead of the exact pass")
     p.add_argument("--bins", type=int, default=64, help="histogram bins (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -39,8 +52,7 @@ def run(args) -> int:
     if args.bins < 1:
         raise CliError("--bins must be at least 1")
     archive = open_archive(*paths)
-    entries = [e for e in archive.entries
-               if not args.name or any(fnmatch.fnmatchcase(e.name, n) for n in args.name)]
+    entries = [e for e in archive.entries if not args.name or any(fnmatch.fnmatchcase(e.name, n) for n in args.name)]
     if args.name and not entries:
         raise CliError(f"no parameter matches {', '.join(args.name)}")
     results, skipped = [], []
@@ -52,8 +64,10 @@ def run(args) -> int:
         fn = S.sample_stats if args.sample else S.compute_stats
         results.append((e, fn(e, as_dtype=view, bins=args.bins)))
     if args.json:
-        doc = {"entries": [{"name": e.name, **st.to_json()} for e, st in results],
-               "skipped": [{"name": e.name, "dtype": e.dtype_name, "reason": "cannot decode"} for e in skipped]}
+        doc = {
+            "entries": [{"name": e.name, **st.to_json()} for e, st in results],
+            "skipped": [{"name": e.name, "dtype": e.dtype_name, "reason": "cannot decode"} for e in skipped],
+        }
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
@@ -61,31 +75,42 @@ def run(args) -> int:
     return 0
 
 
-def _g(x) -> str:
-    return f"{x:.6g}"
-
-
 def _print_table(results, skipped) -> None:
     from rich.console import Console
     from rich.table import Table
 
     t = Table(box=None, header_style="bold")
-    for col in ("name", "dtype", "count", "min", "max", "mean", "std", "zeros %", "nan", "inf",
-                "p1", "p50", "p99"):
+    for col in ("name", "dtype", "count", "min", "max", "mean", "std", "zeros %", "nan", "inf", "p1", "p50", "p99"):
         if col == "name":
             t.add_column(col, min_width=12, overflow="fold")
         else:
             t.add_column(col, justify="left" if col == "dtype" else "right", no_wrap=True)
     for e, st in results:
-        t.add_row(e.name, st.dtype + ("" if st.exact else "~"), str(st.count), _g(st.min), _g(st.max),
-                  _g(st.mean), _g(st.std), f"{st.sparsity:.1f}", str(st.nans), str(st.infs),
-                  _g(st.percentiles["1"]), _g(st.percentiles["50"]), _g(st.percentiles["99"]))
+        t.add_row(
+            e.name,
+            st.dtype + ("" if st.exact else "~"),
+            str(st.count),
+            num(st.min),
+            num(st.max),
+            num(st.mean),
+            num(st.std),
+            f"{st.sparsity:.1f}",
+            str(st.nans),
+            str(st.infs),
+            num(st.percentiles["1"]),
+            num(st.percentiles["50"]),
+            num(st.percentiles["99"]),
+        )
     # Piped output keeps every column rather than squeezing to 80.
     con = Console(width=None if sys.stdout.isatty() else 200)
     con.print(t)
     if results:
-        con.print(f"[dim]percentiles exact to a relative {results[0][1].percentile_error:.2g}; "
-                  "~ marks sampled estimates[/dim]")
+        con.print(
+            f"[dim]percentiles exact to a relative {results[0][1].percentile_error:.2g}; "
+            "~ marks sampled estimates[/dim]"
+        )
     for e in skipped:
-        con.print(f"[yellow]skipped[/yellow] {e.name}: dtype {e.dtype_name or 'unknown'} cannot be decoded"
-                  + ("" if e.dtype else " (use --as DTYPE)"))
+        con.print(
+            f"[yellow]skipped[/yellow] {e.name}: dtype {e.dtype_name or 'unknown'} cannot be decoded"
+            + ("" if e.dtype else " (use --as DTYPE)")
+        )

@@ -7,20 +7,20 @@ import json
 import sys
 
 from . import ArgumentParser, CliError
-from .convert import _bool_flag, add_edit_flags, add_source_flags, plan_from_args
+from .args import add_edit_flags, add_output_flags, add_source_flags, bool_flag, plan_from_args
 
 
 def build_parser(prog: str) -> ArgumentParser:
-    p = ArgumentParser(prog=prog, description="Check that OUTPUT holds exactly what the edits applied to "
-                                              "the sources give: names, kinds, bytes, splat patterns.")
+    p = ArgumentParser(
+        prog=prog,
+        description="Check that OUTPUT holds exactly what the edits applied to "
+        "the sources give: names, kinds, bytes, splat patterns.",
+    )
     p.add_argument("target", nargs="?", metavar="OUTPUT", help="the archive to check (or --output)")
     add_source_flags(p)
     add_edit_flags(p)
-    p.add_argument("--output", "-o", metavar="FILE", help="same as OUTPUT (so a convert line works as is)")
-    p.add_argument("--alignment", type=int, help="accepted and ignored (convert compatibility)")
-    p.add_argument("--save-plan", help="accepted and ignored (convert compatibility)")
-    p.add_argument("--no-fsync", action="store_true", help="accepted and ignored (convert compatibility)")
-    _bool_flag(p, "--quiet", "print nothing; the exit code says it all")
+    add_output_flags(p, ignored=True)
+    bool_flag(p, "--quiet", "print nothing; the exit code says it all")
     p.add_argument("--all", action="store_true", help="list every entry, not only problems")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable
 
-from ..errors import ArchiveError
+from ..errors import ArchiveError, reading
 from ..model import Archive, Entry, SourceFile
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -70,17 +70,17 @@ def expand(path: str) -> list[str]:
         shards = [f"{m['stem']}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
         for s in shards:
             if not os.path.isfile(s):
-                raise ArchiveError(s, None, f"missing shard {os.path.basename(s)} of the split model {os.path.basename(path)}")
+                raise ArchiveError(
+                    s, None, f"missing shard {os.path.basename(s)} of the split model {os.path.basename(path)}"
+                )
         return shards
     return [path]
 
 
 def _index_shards(directory: str, index: str) -> list[str]:
     try:
-        with open(index, "rb") as f:
+        with reading(index), open(index, "rb") as f:
             doc = json.loads(f.read(64 << 20))
-    except OSError as e:
-        raise ArchiveError(index, None, f"cannot read: {e.strerror}") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise ArchiveError(index, None, f"not valid JSON: {e}") from None
     weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
@@ -103,12 +103,15 @@ def reader_for(fmt: str) -> Reader:
     an irpa file never pays for the gguf reader)."""
     if fmt == "irpa":
         from .irpa import read_irpa
+
         return read_irpa
     if fmt == "gguf":
         from .gguf import read_gguf
+
         return read_gguf
     if fmt == "safetensors":
         from .safetensors import read_safetensors
+
         return read_safetensors
     raise ValueError(f"no reader for format {fmt!r}")
 

@@ -15,17 +15,27 @@ import struct
 from itertools import repeat
 
 from .. import dtypes
-from ..errors import ArchiveError
-from ..model import Entry
+from ..errors import ArchiveError, reading
+from ..model import DATA, Entry
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 
 # value type id -> (name, struct format or None for string/array)
 T_STRING, T_ARRAY = 8, 9
-_SCALAR = {0: ("u8", "<B"), 1: ("i8", "<b"), 2: ("u16", "<H"), 3: ("i16", "<h"),
-           4: ("u32", "<I"), 5: ("i32", "<i"), 6: ("f32", "<f"), 7: ("bool", "<?"),
-           10: ("u64", "<Q"), 11: ("i64", "<q"), 12: ("f64", "<d")}
+_SCALAR = {
+    0: ("u8", "<B"),
+    1: ("i8", "<b"),
+    2: ("u16", "<H"),
+    3: ("i16", "<h"),
+    4: ("u32", "<I"),
+    5: ("i32", "<i"),
+    6: ("f32", "<f"),
+    7: ("bool", "<?"),
+    10: ("u64", "<Q"),
+    11: ("i64", "<q"),
+    12: ("f64", "<d"),
+}
 _STRUCTS = {t: struct.Struct(f) for t, (_, f) in _SCALAR.items()}
 TYPE_NAMES = {**{t: n for t, (n, _) in _SCALAR.items()}, T_STRING: "string", T_ARRAY: "array"}
 _U32 = struct.Struct("<I")
@@ -35,7 +45,7 @@ _U64 = struct.Struct("<Q")
 class GGUFArray:
     """A metadata array left in the file until someone asks for its items."""
 
-    __slots__ = ("path", "offset", "type", "count", "nbytes", "_items")
+    __slots__ = ("_items", "count", "nbytes", "offset", "path", "type")
 
     def __init__(self, path: str, offset: int, type: int, count: int, nbytes: int = 0):
         # offset/nbytes: where the encoded items lie in the file (after the
@@ -52,11 +62,10 @@ class GGUFArray:
         n = self.count if limit is None else min(limit, self.count)
         if self._items is not None and len(self._items) >= n:
             return self._items[:n]
-        with open(self.path, "rb") as f:
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                p = _Parser(mm, self.path)
-                p.pos = self.offset
-                out = [p.value(self.type) for _ in range(n)]
+        with open(self.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            p = _Parser(mm, self.path)
+            p.pos = self.offset
+            out = [p.value(self.type) for _ in range(n)]
         if limit is None or n == self.count:
             self._items = out
         return out
@@ -69,8 +78,11 @@ class GGUFArray:
 
     def to_json(self, first: int | None = 3) -> dict:
         items = self.items(first)
-        return {"type": self.type_name, "count": self.count,
-                "items" if first is None else "first": [_jsonable(x) for x in items]}
+        return {
+            "type": self.type_name,
+            "count": self.count,
+            "items" if first is None else "first": [_jsonable(x) for x in items],
+        }
 
     def __repr__(self) -> str:
         return f"GGUFArray({self.type_name} x {self.count})"
@@ -115,7 +127,7 @@ class _Parser:
         at = self.pos
         n = self.u64(what)
         self.need(n, what)
-        raw = self.buf[self.pos:self.pos + n]
+        raw = self.buf[self.pos : self.pos + n]
         self.pos += n
         try:
             return raw.decode("utf-8")
@@ -168,7 +180,7 @@ class _Parser:
             # No bounds test per string: unpack_from raises past the end.
             for _ in repeat(None, count):
                 pos += unpack(buf, pos)[0] + 8
-        except (struct.error, OverflowError):    # a length that jumps past the file
+        except (struct.error, OverflowError):  # a length that jumps past the file
             self.fail(f"file ends inside {what}")
         if pos > size:
             self.fail(f"file ends inside {what}")
@@ -178,15 +190,12 @@ class _Parser:
 def read_gguf(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
     """Entries, metadata (key -> value; arrays lazy) and the GGUF value type
     name of each key (``u32``, ``f32``, ``string``, ``array``...)."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size < 24:
-                raise ArchiveError(path, 0, f"file too small for a GGUF header ({size} bytes)")
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                return _parse(mm, path, size, scope)
-    except OSError as e:
-        raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
+    with reading(path), open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < 24:
+            raise ArchiveError(path, 0, f"file too small for a GGUF header ({size} bytes)")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return _parse(mm, path, size, scope)
 
 
 def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict, dict[str, str]]:
@@ -247,13 +256,25 @@ def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict, dic
         for d in dims:
             count *= d
         if dims and dims[0] % dtype.block_size:
-            raise ArchiveError(path, at, f"tensor '{name}': first dimension {dims[0]} is not a multiple "
-                                         f"of the {dtype.name} block size {dtype.block_size}")
+            raise ArchiveError(
+                path,
+                at,
+                f"tensor '{name}': first dimension {dims[0]} is not a multiple "
+                f"of the {dtype.name} block size {dtype.block_size}",
+            )
         length = count // dtype.block_size * dtype.type_size
         start = data_start + offset
         if offset > size or start > size or length > size - start:
-            raise ArchiveError(path, at, f"tensor '{name}' ({length} bytes at data offset {offset}) "
-                                         f"runs past the end of the file ({size} bytes)")
-        entries.append(Entry(name, "data", length, path, start, dtype, tuple(reversed(dims)),
-                             None, b"", alignment, scope))
+            raise ArchiveError(
+                path,
+                at,
+                f"tensor '{name}' ({length} bytes at data offset {offset}) "
+                f"runs past the end of the file ({size} bytes)",
+            )
+        entries.append(
+            Entry(
+                name=name, kind=DATA, length=length, file=path, offset=start, dtype=dtype,
+                shape=tuple(reversed(dims)), alignment=alignment, scope=scope,
+            )
+        )
     return entries, metadata, types

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import struct
 
-from ..errors import ArchiveError
-from ..model import Entry
+from ..errors import ArchiveError, reading
+from ..model import DATA, EXTERNAL, SPLAT, Entry
 from . import pytorch_meta
 
 MAGIC = b"IRPA"
@@ -27,22 +27,18 @@ assert HEADER.size == 88
 # metadata (off, len), minimum_alignment. Packed: 60 bytes.
 ENTRY = struct.Struct("<QIQQQQQQ")
 assert ENTRY.size == 60
-SPLAT_TAIL = struct.Struct("<Q16sB")      # length, pattern, pattern_length
-DATA_TAIL = struct.Struct("<QQ")          # storage offset, length
-EXTERNAL_TAIL = struct.Struct("<QQQQ")    # path (off, len), range (off, len)
+SPLAT_TAIL = struct.Struct("<Q16sB")  # length, pattern, pattern_length
+DATA_TAIL = struct.Struct("<QQ")  # storage offset, length
+EXTERNAL_TAIL = struct.Struct("<QQQQ")  # path (off, len), range (off, len)
 
 TYPE_SKIP, TYPE_SPLAT, TYPE_DATA, TYPE_EXTERNAL = 0, 1, 2, 3
-ENTRY_ALIGNMENT = 16                      # each entry starts on 16 bytes
-STORAGE_ALIGNMENT = 64                    # what the reference tools use
-FILE_ALIGNMENT = 4096                     # files are padded to this
+ENTRY_ALIGNMENT = 16  # each entry starts on 16 bytes
+STORAGE_ALIGNMENT = 64  # what the reference tools use
+FILE_ALIGNMENT = 4096  # files are padded to this
 
 _TAIL = {TYPE_SPLAT: SPLAT_TAIL, TYPE_DATA: DATA_TAIL, TYPE_EXTERNAL: EXTERNAL_TAIL}
 _TYPE_NAME = {TYPE_SPLAT: "splat", TYPE_DATA: "data", TYPE_EXTERNAL: "external"}
-_MAX_ARCHIVES = 1 << 16                   # linked headers; a loop is caught earlier
-
-
-def is_irpa(head: bytes) -> bool:
-    return head[:4] == MAGIC
+_MAX_ARCHIVES = 1 << 16  # linked headers; a loop is caught earlier
 
 
 def read_irpa(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
@@ -52,12 +48,9 @@ def read_irpa(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, 
     the format has no file-level key/values (archive-level JSON blobs are
     ordinary entries).
     """
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            return _read_chain(f, path, size, scope), {}, {}
-    except OSError as e:
-        raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
+    with reading(path), open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        return _read_chain(f, path, size, scope), {}, {}
 
 
 def _read_exact(f, path: str, offset: int, size: int, what: str) -> bytes:
@@ -73,8 +66,11 @@ def _segment(path: str, base: int, seg: tuple[int, int], file_size: int, what: s
     off, length = seg
     start = base + off
     if off > file_size or length > file_size or start + length > file_size:
-        raise ArchiveError(path, base, f"{what} segment (offset {off}, length {length}) "
-                                       f"runs past the end of the file ({file_size} bytes)")
+        raise ArchiveError(
+            path,
+            base,
+            f"{what} segment (offset {off}, length {length}) runs past the end of the file ({file_size} bytes)",
+        )
     return start, length
 
 
@@ -102,14 +98,17 @@ def _read_one(f, path: str, file_size: int, base: int, scope: str, out: list[Ent
     ``out`` and return its next_header_offset."""
     if file_size - base < HEADER.size:
         raise ArchiveError(path, base, f"file too small for an IRPA header ({file_size - base} bytes)")
-    (magic, major, minor, header_size, next_rel, _flags, count,
-     e_off, e_len, m_off, m_len, s_off, s_len) = HEADER.unpack(
-        _read_exact(f, path, base, HEADER.size, "header"))
+    (magic, major, minor, header_size, next_rel, _flags, count, e_off, e_len, m_off, m_len, s_off, s_len) = (
+        HEADER.unpack(_read_exact(f, path, base, HEADER.size, "header"))
+    )
     if magic != MAGIC:
         raise ArchiveError(path, base, f"not an IRPA archive (magic {magic!r})")
     if major != VERSION_MAJOR or minor > VERSION_MINOR:
-        raise ArchiveError(path, base + 4, f"IRPA version {major}.{minor} is not supported "
-                                           f"(this reader knows {VERSION_MAJOR}.{VERSION_MINOR})")
+        raise ArchiveError(
+            path,
+            base + 4,
+            f"IRPA version {major}.{minor} is not supported (this reader knows {VERSION_MAJOR}.{VERSION_MINOR})",
+        )
     if header_size < HEADER.size:
         raise ArchiveError(path, base + 8, f"header_size {header_size} is smaller than {HEADER.size}")
     e_start, e_len = _segment(path, base, (e_off, e_len), file_size, "entry")
@@ -123,9 +122,10 @@ def _read_one(f, path: str, file_size: int, base: int, scope: str, out: list[Ent
 
     def span(at: int, off: int, length: int, what: str) -> bytes:
         if off > m_len or length > m_len - off:
-            raise ArchiveError(path, at, f"{what} (offset {off}, length {length}) is outside the "
-                                         f"metadata segment ({m_len} bytes)")
-        return meta[off:off + length]
+            raise ArchiveError(
+                path, at, f"{what} (offset {off}, length {length}) is outside the metadata segment ({m_len} bytes)"
+            )
+        return meta[off : off + length]
 
     pos = 0
     for index in range(count):
@@ -140,17 +140,39 @@ def _read_one(f, path: str, file_size: int, base: int, scope: str, out: list[Ent
             if tail is None:
                 raise ArchiveError(path, at + 8, f"entry {index} has unknown type {etype}")
             if size < ENTRY.size + tail.size:
-                raise ArchiveError(path, at, f"entry {index} size {size} is too small for a "
-                                             f"{_TYPE_NAME[etype]} entry ({ENTRY.size + tail.size} bytes)")
+                raise ArchiveError(
+                    path,
+                    at,
+                    f"entry {index} size {size} is too small for a "
+                    f"{_TYPE_NAME[etype]} entry ({ENTRY.size + tail.size} bytes)",
+                )
             raw_name = span(at + 20, n_off, n_len, f"name of entry {index}")
             try:
                 name = raw_name.decode("utf-8")
             except UnicodeDecodeError:
-                raise ArchiveError(path, at + 20, f"name of entry {index} is not valid UTF-8: {raw_name[:40]!r}") from None
+                raise ArchiveError(
+                    path, at + 20, f"name of entry {index} is not valid UTF-8: {raw_name[:40]!r}"
+                ) from None
             metadata = span(at + 36, md_off, md_len, f"metadata of '{name}'") if md_len else b""
             fields = tail.unpack_from(table, pos + ENTRY.size)
-            out.append(_entry(path, at, name, etype, fields, metadata, align, scope,
-                              base, s_start, s_len, file_size, arch_dir, span))
+            out.append(
+                _entry(
+                    path,
+                    at,
+                    name,
+                    etype,
+                    fields,
+                    metadata,
+                    align,
+                    scope,
+                    base,
+                    s_start,
+                    s_len,
+                    file_size,
+                    arch_dir,
+                    span,
+                )
+            )
         elif size < ENTRY.size:
             raise ArchiveError(path, at, f"entry {index} size {size} is smaller than an entry header")
         # Next entry starts on the next 16-byte boundary relative to the header.
@@ -161,8 +183,9 @@ def _read_one(f, path: str, file_size: int, base: int, scope: str, out: list[Ent
     return next_rel
 
 
-def _entry(path, at, name, etype, fields, metadata, align, scope,
-           base, s_start, s_len, file_size, arch_dir, span) -> Entry:
+def _entry(
+    path, at, name, etype, fields, metadata, align, scope, base, s_start, s_len, file_size, arch_dir, span
+) -> Entry:
     decoded = pytorch_meta.decode(metadata) if metadata else None
     dtype, shape = decoded if decoded else (None, None)
     if etype == TYPE_SPLAT:
@@ -170,14 +193,25 @@ def _entry(path, at, name, etype, fields, metadata, align, scope,
         if plen not in (1, 2, 4, 8, 16):
             raise ArchiveError(path, at + 84, f"splat '{name}' has pattern length {plen} (must be 1, 2, 4, 8 or 16)")
         if length % plen:
-            raise ArchiveError(path, at + 60, f"splat '{name}' length {length} is not a multiple of its {plen}-byte pattern")
-        return Entry(name, "splat", length, path, None, dtype, shape, pattern[:plen], metadata, align, scope)
+            raise ArchiveError(
+                path, at + 60, f"splat '{name}' length {length} is not a multiple of its {plen}-byte pattern"
+            )
+        return Entry(
+            name=name, kind=SPLAT, length=length, file=path, dtype=dtype, shape=shape, pattern=pattern[:plen],
+            metadata=metadata, alignment=align, scope=scope,
+        )
     if etype == TYPE_DATA:
         off, length = fields
         if off > s_len or length > s_len - off:
-            raise ArchiveError(path, at + 60, f"data of '{name}' (offset {off}, length {length}) is outside the "
-                                              f"storage segment ({s_len} bytes)")
-        return Entry(name, "data", length, path, s_start + off, dtype, shape, None, metadata, align, scope)
+            raise ArchiveError(
+                path,
+                at + 60,
+                f"data of '{name}' (offset {off}, length {length}) is outside the storage segment ({s_len} bytes)",
+            )
+        return Entry(
+            name=name, kind=DATA, length=length, file=path, offset=s_start + off, dtype=dtype, shape=shape,
+            metadata=metadata, alignment=align, scope=scope,
+        )
     p_off, p_len, r_off, r_len = fields
     raw = span(at + 60, p_off, p_len, f"external path of '{name}'")
     try:
@@ -187,4 +221,7 @@ def _entry(path, at, name, etype, fields, metadata, align, scope,
     if not ext or "\0" in ext:
         raise ArchiveError(path, at + 60, f"external entry '{name}' has an invalid file path {ext!r}")
     full = ext if os.path.isabs(ext) else os.path.join(arch_dir, ext)
-    return Entry(name, "external", r_len, full, r_off, dtype, shape, None, metadata, align, scope)
+    return Entry(
+        name=name, kind=EXTERNAL, length=r_len, file=full, offset=r_off, dtype=dtype, shape=shape,
+        metadata=metadata, alignment=align, scope=scope,
+    )

@@ -12,16 +12,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .irpa import (DATA_TAIL, ENTRY, ENTRY_ALIGNMENT, FILE_ALIGNMENT, HEADER, MAGIC, SPLAT_TAIL,
-                   TYPE_DATA, TYPE_SPLAT, VERSION_MAJOR, VERSION_MINOR)
+from .irpa import (
+    DATA_TAIL,
+    ENTRY,
+    ENTRY_ALIGNMENT,
+    FILE_ALIGNMENT,
+    HEADER,
+    MAGIC,
+    SPLAT_TAIL,
+    TYPE_DATA,
+    TYPE_SPLAT,
+    VERSION_MAJOR,
+    VERSION_MINOR,
+)
 
 
 @dataclass(frozen=True)
 class Layout:
-    head: bytes                       # header + entry table + metadata, from byte 0
-    offsets: tuple[int | None, ...]   # absolute file offset of each target's data
+    head: bytes  # header + entry table + metadata, from byte 0
+    offsets: tuple[int | None, ...]  # absolute file offset of each target's data
     storage_start: int
-    file_size: int                    # padded to FILE_ALIGNMENT
+    file_size: int  # padded to FILE_ALIGNMENT
 
 
 def _round_up(n: int, a: int) -> int:
@@ -67,9 +78,16 @@ def layout(targets, alignment: int = 64) -> Layout:
 
     table = bytearray(table_len)
     for i, t in enumerate(targets):
-        common = (entry_sizes[i], TYPE_DATA if t.kind == "data" else TYPE_SPLAT, 0,
-                  name_offsets[i], len(names[i]), md_offsets[i], len(t.metadata),
-                  alignment if t.kind == "data" else 0)
+        common = (
+            entry_sizes[i],
+            TYPE_DATA if t.kind == "data" else TYPE_SPLAT,
+            0,
+            name_offsets[i],
+            len(names[i]),
+            md_offsets[i],
+            len(t.metadata),
+            alignment if t.kind == "data" else 0,
+        )
         ENTRY.pack_into(table, starts[i], *common)
         if t.kind == "data":
             DATA_TAIL.pack_into(table, starts[i] + ENTRY.size, rel_offsets[i], t.length)
@@ -77,9 +95,22 @@ def layout(targets, alignment: int = 64) -> Layout:
             pat = t.pattern
             SPLAT_TAIL.pack_into(table, starts[i] + ENTRY.size, t.length, pat.ljust(16, b"\0"), len(pat))
 
-    header = HEADER.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER.size, 0, 0, len(targets),
-                         table_start, table_len, meta_start, len(meta), storage_start, storage_len)
-    head = b"".join((header.ljust(table_start, b"\0"), table, meta))    # one copy, not three
+    header = HEADER.pack(
+        MAGIC,
+        VERSION_MAJOR,
+        VERSION_MINOR,
+        HEADER.size,
+        0,
+        0,
+        len(targets),
+        table_start,
+        table_len,
+        meta_start,
+        len(meta),
+        storage_start,
+        storage_len,
+    )
+    head = b"".join((header.ljust(table_start, b"\0"), table, meta))  # one copy, not three
     offsets = tuple(None if r is None else storage_start + r for r in rel_offsets)
     file_size = _round_up(max(storage_start + storage_len, len(head)), FILE_ALIGNMENT)
     return Layout(head, offsets, storage_start, file_size)

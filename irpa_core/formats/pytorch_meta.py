@@ -54,8 +54,13 @@ def _encode(dtype: DType, shape: tuple[int, ...], length: int) -> bytes:
         doc = {"type": "Tensor", "dtype": dtype.torch, "shape": shape, "dtype_desc": _desc(dtype)}
     else:
         u8 = dtypes.by_name("u8")
-        doc = {"type": "Tensor", "dtype": "uint8", "shape": [int(length)], "dtype_desc": _desc(u8),
-               "irpa": {"dtype": dtype.name, "shape": shape}}
+        doc = {
+            "type": "Tensor",
+            "dtype": "uint8",
+            "shape": [int(length)],
+            "dtype_desc": _desc(u8),
+            "irpa": {"dtype": dtype.name, "shape": shape},
+        }
     return PREFIX + json.dumps(doc, separators=(", ", ": ")).encode()
 
 
@@ -66,7 +71,7 @@ def decode(blob: bytes) -> tuple[DType, tuple[int, ...]] | None:
     if not blob.startswith(PREFIX):
         return None
     try:
-        doc = json.loads(blob[len(PREFIX):].decode("utf-8"))
+        doc = json.loads(blob[len(PREFIX) :].decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(doc, dict):

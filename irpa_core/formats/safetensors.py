@@ -12,29 +12,26 @@ import os
 import struct
 
 from .. import dtypes
-from ..errors import ArchiveError
-from ..model import Entry
+from ..errors import ArchiveError, reading
+from ..model import DATA, Entry
 
-MAX_HEADER = 100 << 20   # the reference library's cap
+MAX_HEADER = 100 << 20  # the reference library's cap
 
 
 def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
     """Entries in data order, ``__metadata__`` (string -> string) and its
     value types (all ``string``)."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(8)
-            if len(head) < 8:
-                raise ArchiveError(path, 0, "file too small for a safetensors header")
-            (n,) = struct.unpack("<Q", head)
-            if n > MAX_HEADER:
-                raise ArchiveError(path, 0, f"header size {n} exceeds the {MAX_HEADER >> 20} MB limit")
-            if n > size - 8:
-                raise ArchiveError(path, 0, f"header size {n} runs past the end of the file ({size} bytes)")
-            raw = f.read(n)
-    except OSError as e:
-        raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
+    with reading(path), open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        if len(head) < 8:
+            raise ArchiveError(path, 0, "file too small for a safetensors header")
+        (n,) = struct.unpack("<Q", head)
+        if n > MAX_HEADER:
+            raise ArchiveError(path, 0, f"header size {n} exceeds the {MAX_HEADER >> 20} MB limit")
+        if n > size - 8:
+            raise ArchiveError(path, 0, f"header size {n} runs past the end of the file ({size} bytes)")
+        raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -43,7 +40,9 @@ def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict, dic
         raise ArchiveError(path, 8, "header JSON is nested too deeply") from None
     except ValueError as e:
         pos = getattr(e, "pos", None)
-        raise ArchiveError(path, 8 + pos if pos is not None else 8, f"header is not valid JSON ({getattr(e, 'msg', e)})") from None
+        raise ArchiveError(
+            path, 8 + pos if pos is not None else 8, f"header is not valid JSON ({getattr(e, 'msg', e)})"
+        ) from None
     if not isinstance(header, dict):
         raise ArchiveError(path, 8, "header is not a JSON object")
     data_start = 8 + n
@@ -70,14 +69,22 @@ def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict, dic
                 if type(d) is not int or d < 0:
                     raise ValueError
                 count *= d
-            if (type(begin) is not int or type(end) is not int or not 0 <= begin <= end <= data_size
-                    or (dtype.kind != "raw" and count * dtype.type_size != end - begin)):
+            if (
+                type(begin) is not int
+                or type(end) is not int
+                or not 0 <= begin <= end <= data_size
+                or (dtype.kind != "raw" and count * dtype.type_size != end - begin)
+            ):
                 raise ValueError
         except (KeyError, TypeError, ValueError):
-            _entry(path, name, info, data_start, data_size, scope)   # raises the precise error
+            _entry(path, name, info, data_start, data_size, scope)  # raises the precise error
             raise ArchiveError(path, 8, f"tensor '{name}': malformed header entry") from None
-        entries.append(Entry(name, "data", end - begin, path, data_start + begin, dtype, tuple(shape),
-                             None, b"", 0, scope))
+        entries.append(
+            Entry(
+                name=name, kind=DATA, length=end - begin, file=path, offset=data_start + begin, dtype=dtype,
+                shape=tuple(shape), scope=scope,
+            )
+        )
     # File order is data order; JSON key order is arbitrary.
     entries.sort(key=lambda e: e.offset)
     return entries, metadata, dict.fromkeys(metadata, "string")
@@ -94,8 +101,7 @@ def _entry(path, name, info, data_start, data_size, scope) -> Entry:
         raise bad("missing dtype")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise bad(f"shape {shape!r} is not a list of non-negative integers")
-    if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(type(o) is int and o >= 0 for o in offsets)):
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int and o >= 0 for o in offsets):
         raise bad(f"data_offsets {offsets!r} is not [begin, end]")
     begin, end = offsets
     if begin > end or end > data_size:
@@ -106,7 +112,8 @@ def _entry(path, name, info, data_start, data_size, scope) -> Entry:
         for d in shape:
             count *= d
         if count * dtype.type_size != end - begin:
-            raise bad(f"{end - begin} bytes do not match shape {shape} of {label} "
-                      f"({count * dtype.type_size} bytes)")
-    return Entry(name, "data", end - begin, path, data_start + begin, dtype, tuple(shape),
-                 None, b"", 0, scope)
+            raise bad(f"{end - begin} bytes do not match shape {shape} of {label} ({count * dtype.type_size} bytes)")
+    return Entry(
+        name=name, kind=DATA, length=end - begin, file=path, offset=data_start + begin, dtype=dtype,
+        shape=tuple(shape), scope=scope,
+    )

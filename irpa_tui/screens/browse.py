@@ -11,8 +11,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from irpa_core.cli.dump import human
-from irpa_core.plan import Op, Plan
+from irpa_core.display import human
+from irpa_core.plan import Op
 
 from ..editing import EditSession
 from ..view import FilterError, TableView, filter_glob
@@ -53,15 +53,16 @@ def key_label(key: str) -> str:
 
 
 class BrowseScreen(Screen):
-    BINDINGS = [Binding(k, a, label, show=k in FOOTER, key_display=key_label(k)) for k, a, label, _ in KEYS
-                if k not in ("q",)]
+    BINDINGS = [
+        Binding(k, a, label, show=k in FOOTER, key_display=key_label(k)) for k, a, label, _ in KEYS if k not in ("q",)
+    ]
 
     def __init__(self, session: EditSession, title: str):
         super().__init__()
         self.session = session
         self.view = TableView(session.archive)
         self.title_text = title
-        self.view_as: dict[int, object] = {}     # entry index -> DType chosen with `a`
+        self.view_as: dict[int, object] = {}  # entry index -> DType chosen with `a`
 
     # -- layout -------------------------------------------------------------
 
@@ -99,10 +100,16 @@ class BrowseScreen(Screen):
         dts = self._dtype_text
         formats = "+".join(sorted({f.format for f in a.files}))
         shown = len(self.view.rows)
-        t = Text.assemble((self.title_text, "bold"), f"  [{formats}]  ",
-                          (f"{shown:,} of {len(a):,} shown" if self.view.filtered else f"{len(a):,} parameters",
-                           "bold yellow" if self.view.filtered else ""),
-                          f"  {human(a.total_bytes)}  ", (dts, "dim"))
+        t = Text.assemble(
+            (self.title_text, "bold"),
+            f"  [{formats}]  ",
+            (
+                f"{shown:,} of {len(a):,} shown" if self.view.filtered else f"{len(a):,} parameters",
+                "bold yellow" if self.view.filtered else "",
+            ),
+            f"  {human(a.total_bytes)}  ",
+            (dts, "dim"),
+        )
         if self.view.filtered:
             t.append(f"  filter: {self.view.query}", style="italic")
         self.query_one("#header", Static).update(t)
@@ -111,13 +118,26 @@ class BrowseScreen(Screen):
         s = self.session.summary()
         bar = self.query_one("#plan-bar", Static)
         if not self.session.plan.ops:
-            bar.update(Text(f"no edits yet: space, e, k, x, s, r mark parameters; w writes "
-                            f"({len(self.session.archive):,} parameters, {human(s.bytes_before)})", style="dim"))
+            bar.update(
+                Text(
+                    f"no edits yet: space, e, k, x, s, r mark parameters; w writes "
+                    f"({len(self.session.archive):,} parameters, {human(s.bytes_before)})",
+                    style="dim",
+                )
+            )
             return
-        t = Text.assemble(("plan ", "bold"), (f"{s.kept:,} kept", ""), "  ",
-                          (f"{s.excluded:,} excluded", "red"), "  ", (f"{s.renamed:,} renamed", "yellow"), "  ",
-                          (f"{s.splatted:,} splatted", "green"), "  ",
-                          f"{human(s.bytes_before)} -> {human(s.bytes_after)}")
+        t = Text.assemble(
+            ("plan ", "bold"),
+            (f"{s.kept:,} kept", ""),
+            "  ",
+            (f"{s.excluded:,} excluded", "red"),
+            "  ",
+            (f"{s.renamed:,} renamed", "yellow"),
+            "  ",
+            (f"{s.splatted:,} splatted", "green"),
+            "  ",
+            f"{human(s.bytes_before)} -> {human(s.bytes_after)}",
+        )
         if self.session.dirty:
             t.append("  (unsaved)", style="dim italic")
         bar.update(t)
@@ -140,8 +160,9 @@ class BrowseScreen(Screen):
         if msg.index is None:
             detail.show(None)
         else:
-            detail.show(self.session.archive.entries[msg.index], self.session.fate(msg.index).name,
-                        self.view_as.get(msg.index))
+            detail.show(
+                self.session.archive.entries[msg.index], self.session.fate(msg.index).name, self.view_as.get(msg.index)
+            )
 
     # -- filter -------------------------------------------------------------
 
@@ -191,10 +212,12 @@ class BrowseScreen(Screen):
 
     def action_metadata(self) -> None:
         from .info import MetadataScreen
+
         self.app.push_screen(MetadataScreen(self.session.archive))
 
     def action_view_as(self) -> None:
         from .dialogs import DtypeDialog
+
         index = self.table.entry_at_cursor()
         if index is None:
             return
@@ -207,13 +230,17 @@ class BrowseScreen(Screen):
                 self.view_as.pop(index, None)
             else:
                 self.view_as[index] = d
-            self.query_one(DetailPane).show(self.session.archive.entries[index], self.session.fate(index).name,
-                                            self.view_as.get(index))
-        self.app.push_screen(DtypeDialog(self.session.archive.entries[index].name,
-                                         current.name if current is not None else ""), done)
+            self.query_one(DetailPane).show(
+                self.session.archive.entries[index], self.session.fate(index).name, self.view_as.get(index)
+            )
+
+        self.app.push_screen(
+            DtypeDialog(self.session.archive.entries[index].name, current.name if current is not None else ""), done
+        )
 
     def action_help(self) -> None:
         from .info import HelpScreen
+
         self.app.push_screen(HelpScreen([(key_label(k), text) for k, _, _, text in KEYS]))
 
     # -- edits --------------------------------------------------------------
@@ -273,13 +300,15 @@ class BrowseScreen(Screen):
 
     def action_splat(self) -> None:
         from .dialogs import SplatDialog
+
         index = self.table.entry_at_cursor()
         if index is None and not self.view.filtered:
             return
         entries = self.session.archive.entries
         rows = self._in_view()
-        dialog = SplatDialog(entries[index] if index is not None else None,
-                             [entries[i] for i in rows] if self.view.filtered else [])
+        dialog = SplatDialog(
+            entries[index] if index is not None else None, [entries[i] for i in rows] if self.view.filtered else []
+        )
 
         def done(result) -> None:
             if result is None:
@@ -290,10 +319,12 @@ class BrowseScreen(Screen):
             else:
                 self.session.add(Op("splat", entries[index].name, value=value))
                 self._edited()
+
         self.app.push_screen(dialog, done)
 
     def action_rename(self) -> None:
         from .dialogs import RenameDialog
+
         index = self.table.entry_at_cursor()
         rows = self._in_view() if self.view.filtered else []
         if index is None and not rows:
@@ -303,10 +334,12 @@ class BrowseScreen(Screen):
             if ops:
                 self.session.add(*ops)
                 self._edited(f"renamed {len(ops):,}")
+
         self.app.push_screen(RenameDialog(self.session, index, rows), done)
 
     def action_save_plan(self) -> None:
         from .dialogs import PathDialog
+
         default = _beside(self.session.archive, ".plan.json")
 
         def done(path) -> None:
@@ -320,12 +353,14 @@ class BrowseScreen(Screen):
             self.session.saved = self.session.plan
             self._update_plan_bar()
             self.notify(f"plan saved to {path}")
+
         self.app.push_screen(PathDialog("Save the plan as JSON", default), done)
 
     def action_write(self) -> None:
         from .dialogs import WriteDialog
+
         try:
-            targets = self.session.plan.apply(self.session.archive)
+            targets = self.session.targets()
         except Exception as e:  # PlanError: shown, nothing written
             self.notify(str(e), severity="error")
             return
@@ -335,13 +370,14 @@ class BrowseScreen(Screen):
             if result:
                 path, alignment = result
                 self.app.start_write(targets, path, alignment)
-        self.app.push_screen(WriteDialog(default), done)
 
+        self.app.push_screen(WriteDialog(default), done)
 
     def action_verify(self) -> None:
         from .dialogs import PathDialog
+
         try:
-            targets = self.session.plan.apply(self.session.archive)
+            targets = self.session.targets()
         except Exception as e:  # PlanError: shown, nothing to verify against
             self.notify(str(e), severity="error")
             return
@@ -350,6 +386,7 @@ class BrowseScreen(Screen):
         def done(path) -> None:
             if path:
                 self.app.verify_written(targets, path)
+
         self.app.push_screen(PathDialog("Verify this archive against the sources and the plan", default), done)
 
 

@@ -73,11 +73,13 @@ class SplatDialog(_Dialog):
         with Vertical():
             what = self.entry.name if self.entry is not None else f"{len(self.in_view):,} rows in view"
             yield Label(f"Splat {what}", classes="title")
-            yield Static(Text("TYPE=VALUE, e.g. f32=1.0, bf16=0.5, i8=3, x32=CAFEF00D; empty = zero bytes",
-                              style="dim"))
+            yield Static(
+                Text("TYPE=VALUE, e.g. f32=1.0, bf16=0.5, i8=3, x32=CAFEF00D; empty = zero bytes", style="dim")
+            )
             yield Input(placeholder="zero", id="value")
-            yield Checkbox(f"all {len(self.in_view):,} rows in view", value=self.entry is None,
-                           id="all", disabled=not self.in_view)
+            yield Checkbox(
+                f"all {len(self.in_view):,} rows in view", value=self.entry is None, id="all", disabled=not self.in_view
+            )
             yield Static(id="problem", classes="problem")
             yield _buttons("Splat")
 
@@ -133,8 +135,7 @@ class RenameDialog(_Dialog):
                 cur = ""
                 yield Label("Rename rows in view", classes="title")
             yield Input(value=cur, placeholder="new name", id="new")
-            yield Checkbox(f"substitute in all {len(self.in_view):,} rows in view", value=self.index is None,
-                           id="all")
+            yield Checkbox(f"substitute in all {len(self.in_view):,} rows in view", value=self.index is None, id="all")
             yield Input(placeholder="replace this text (e.g. blk.)", id="old")
             yield Static(id="preview", classes="preview")
             yield Static(id="problem", classes="problem")
@@ -155,8 +156,11 @@ class RenameDialog(_Dialog):
         self._validate()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        if self._bulk() and self.index is not None and self.query_one("#new", Input).value == \
-                self.session.fate(self.index).name:
+        if (
+            self._bulk()
+            and self.index is not None
+            and self.query_one("#new", Input).value == self.session.fate(self.index).name
+        ):
             self.query_one("#new", Input).value = ""
         self._sync()
 
@@ -167,6 +171,7 @@ class RenameDialog(_Dialog):
         new = self.query_one("#new", Input).value
         preview = self.query_one("#preview", Static)
         from irpa_core.plan import Op
+
         if self._bulk():
             old = self.query_one("#old", Input).value
             self.ops = self.session.rename_ops(self.in_view, old, new) if old else []
@@ -185,7 +190,7 @@ class RenameDialog(_Dialog):
                 self._problem("the new name is empty")
                 return
             self.ops = [Op("rename", src, new=new)]
-            problem = self.session.plan.check_rename(self.session.archive, src, new)
+            problem = self.session.check_rename(src, new)
             if problem:
                 self._problem(problem)
                 return
@@ -257,15 +262,15 @@ class WriteDialog(PathDialog):
             if not text.isdigit() or int(text) < 1 or int(text) & (int(text) - 1):
                 problem = f"alignment {text!r} is not a power of two"
             elif os.path.exists(self.query_one("#path", Input).value.strip()):
-                self.query_one("#problem", Static).update(Text("exists: will be replaced when done",
-                                                               style="yellow"))
+                self.query_one("#problem", Static).update(Text("exists: will be replaced when done", style="yellow"))
                 self.query_one("#ok", Button).disabled = False
                 return
         self._problem(problem)
 
     def confirm(self) -> None:
-        self.dismiss((self.query_one("#path", Input).value.strip(),
-                      int(self.query_one("#alignment", Input).value.strip())))
+        self.dismiss(
+            (self.query_one("#path", Input).value.strip(), int(self.query_one("#alignment", Input).value.strip()))
+        )
 
 
 class DtypeDialog(_Dialog):
@@ -278,8 +283,9 @@ class DtypeDialog(_Dialog):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"View {self.entry_name} as", classes="title")
-            yield Static(Text("a dtype: f32, f16, bf16, i8, u8, f8_e4m3fn, Q8_0, Q4_K, ... (empty: as recorded)",
-                              style="dim"))
+            yield Static(
+                Text("a dtype: f32, f16, bf16, i8, u8, f8_e4m3fn, Q8_0, Q4_K, ... (empty: as recorded)", style="dim")
+            )
             yield Input(value=self.current, id="dtype")
             yield Static(id="problem", classes="problem")
             yield _buttons("View")
@@ -290,6 +296,7 @@ class DtypeDialog(_Dialog):
 
     def _dtype(self):
         from irpa_core import dtypes
+
         text = self.query_one("#dtype", Input).value.strip()
         return text, (dtypes.by_name(text) or dtypes.from_iree(text)) if text else None
 

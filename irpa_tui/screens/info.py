@@ -39,14 +39,16 @@ class MetadataScreen(Screen):
             if not f.metadata:
                 node.add_leaf(Text("(no file metadata)", style="dim"))
             for key, value in f.metadata.items():
-                if hasattr(value, "items") and hasattr(value, "count"):      # lazy GGUF array
+                if hasattr(value, "items") and hasattr(value, "count"):  # lazy GGUF array
                     label = Text.assemble((key, "bold"), f"  [{value.type_name} x {value.count:,}]")
                     arr = tree_node = node.add(label, data=("array", value))
                     for k, item in enumerate(value.items(ARRAY_PREVIEW)):
                         arr.add_leaf(f"[{k}] {item!r}")
                     if value.count > ARRAY_PREVIEW:
-                        tree_node.add_leaf(Text(f"… {value.count - ARRAY_PREVIEW:,} more (enter to load)",
-                                                style="dim"), data=("more", value, ARRAY_PREVIEW))
+                        tree_node.add_leaf(
+                            Text(f"… {value.count - ARRAY_PREVIEW:,} more (enter to load)", style="dim"),
+                            data=("more", value, ARRAY_PREVIEW),
+                        )
                 else:
                     node.add_leaf(Text.assemble((key, "bold"), " = ", _scalar(value)))
         for e in self.archive.entries:
@@ -72,8 +74,9 @@ class MetadataScreen(Screen):
                 parent.add_leaf(f"[{k}] {item!r}")
             end = start + len(items)
             if end < arr.count:
-                parent.add_leaf(Text(f"… {arr.count - end:,} more (enter to load)", style="dim"),
-                                data=("more", arr, end))
+                parent.add_leaf(
+                    Text(f"… {arr.count - end:,} more (enter to load)", style="dim"), data=("more", arr, end)
+                )
 
 
 def _slice(arr, start, stop):
@@ -104,6 +107,7 @@ def _add_json(node, doc, depth=0):
 
 def _basename(p: str) -> str:
     import os
+
     return os.path.basename(p)
 
 
@@ -122,8 +126,13 @@ class HelpScreen(ModalScreen):
             t.add_row(key, text)
         with VerticalScroll(id="help-box"):
             yield Static(t)
-            yield Static(Text("ctrl+p opens the command palette with the same actions. "
-                              "The mouse works: click a row, double-click a group, scroll.", style="dim"))
+            yield Static(
+                Text(
+                    "ctrl+p opens the command palette with the same actions. "
+                    "The mouse works: click a row, double-click a group, scroll.",
+                    style="dim",
+                )
+            )
 
 
 class ErrorScreen(Screen):
@@ -140,7 +149,11 @@ class ErrorScreen(Screen):
             yield Static(Text("Cannot open the archive", style="bold red"))
             yield Static(Text(self.message))
             yield Static(Text("Files: " + ", ".join(self.paths), style="dim"))
-            yield Static(Text("irpa-tui opens .irpa, .gguf and .safetensors files (format from the first bytes) "
-                              "and directories holding model.safetensors.index.json. Press q to quit.",
-                              style="dim"))
+            yield Static(
+                Text(
+                    "irpa-tui opens .irpa, .gguf and .safetensors files (format from the first bytes) "
+                    "and directories holding model.safetensors.index.json. Press q to quit.",
+                    style="dim",
+                )
+            )
         yield Footer()

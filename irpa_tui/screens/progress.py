@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, RichLog, Static
 
-from irpa_core.cli.dump import human
+from irpa_core.display import human
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.write import Progress, write_archive
 
@@ -32,13 +32,20 @@ class WriteScreen(Screen):
         Binding("enter,q", "close", "Back", show=False),
     ]
 
-    def __init__(self, targets, output: str, alignment: int = 64, *,
-                 writer: Callable = write_archive, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        targets,
+        output: str,
+        alignment: int = 64,
+        *,
+        writer: Callable = write_archive,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         super().__init__()
         self.targets, self.output, self.alignment = targets, output, alignment
         self.writer, self.clock = writer, clock
         self.cancel_event = threading.Event()
-        self.state = "writing"          # writing, done, cancelled, failed
+        self.state = "writing"  # writing, done, cancelled, failed
         self.result = None
         self.started = 0.0
         self._logged = -1
@@ -67,9 +74,13 @@ class WriteScreen(Screen):
     def _run(self) -> None:
         app = self.app
         try:
-            result = self.writer(self.targets, self.output, alignment=self.alignment,
-                                 progress=lambda ev: app.call_from_thread(self.on_progress, ev),
-                                 cancel=self.cancel_event)
+            result = self.writer(
+                self.targets,
+                self.output,
+                alignment=self.alignment,
+                progress=lambda ev: app.call_from_thread(self.on_progress, ev),
+                cancel=self.cancel_event,
+            )
         except Cancelled:
             app.call_from_thread(self._finish, "cancelled", None)
         except (IrpaError, OSError) as e:
@@ -87,18 +98,22 @@ class WriteScreen(Screen):
             log.write(f"✓ {t.name}  {t.kind}  {human(t.length)}")
         t = self.targets[ev.index]
         self.query_one("#write-current", Static).update(
-            Text.assemble(("now: ", "bold"), t.name, f"  ({t.kind}, {human(t.length)})"))
+            Text.assemble(("now: ", "bold"), t.name, f"  ({t.kind}, {human(t.length)})")
+        )
         self._status(ev.index, ev.bytes_done)
 
     def _status(self, index: int, done: int) -> None:
         elapsed = max(1e-9, self.clock() - self.started)
         rate = done / elapsed
         eta = (self.total - done) / rate if rate > 0 else None
-        self.query_one("#write-status", Static).update(Text.assemble(
-            (f"{index:,} of {len(self.targets):,} entries", "bold"),
-            f"   {human(done)} of {human(self.total)}",
-            f"   {human(int(rate))}/s" if done else "",
-            f"   ETA {eta:.0f} s" if eta is not None and done else ""))
+        self.query_one("#write-status", Static).update(
+            Text.assemble(
+                (f"{index:,} of {len(self.targets):,} entries", "bold"),
+                f"   {human(done)} of {human(self.total)}",
+                f"   {human(int(rate))}/s" if done else "",
+                f"   ETA {eta:.0f} s" if eta is not None and done else "",
+            )
+        )
 
     def _finish(self, state: str, payload) -> None:
         self.state = state
@@ -113,19 +128,29 @@ class WriteScreen(Screen):
             self.query_one("#write-bar", ProgressBar).update(progress=max(1, self.total))
             secs = self.clock() - self.started
             self.query_one("#write-title", Static).update(Text.assemble(("Written ", "bold green"), self.output))
-            self.query_one("#write-current", Static).update(Text.assemble(
-                (f"{payload.entries:,} entries, {human(payload.bytes)} ", "bold"),
-                f"in {secs:.2f} s.  ", ("v", "bold cyan"), " verify against the sources   ",
-                ("o", "bold cyan"), " open the written archive   ", ("enter", "bold cyan"), " back"))
+            self.query_one("#write-current", Static).update(
+                Text.assemble(
+                    (f"{payload.entries:,} entries, {human(payload.bytes)} ", "bold"),
+                    f"in {secs:.2f} s.  ",
+                    ("v", "bold cyan"),
+                    " verify against the sources   ",
+                    ("o", "bold cyan"),
+                    " open the written archive   ",
+                    ("enter", "bold cyan"),
+                    " back",
+                )
+            )
             self._status(len(self.targets), self.total)
         elif state == "cancelled":
             self.query_one("#write-title", Static).update(
-                Text.assemble(("Cancelled: ", "bold yellow"), f"{self.output} was not written (plan kept)"))
+                Text.assemble(("Cancelled: ", "bold yellow"), f"{self.output} was not written (plan kept)")
+            )
             self.query_one("#write-current", Static).update(Text("enter: back to the table", style="dim"))
         else:
             self.query_one("#write-title", Static).update(Text.assemble(("Failed: ", "bold red"), payload))
             self.query_one("#write-current", Static).update(
-                Text("Nothing was written; the plan is kept. enter: back to the table", style="dim"))
+                Text("Nothing was written; the plan is kept. enter: back to the table", style="dim")
+            )
         self.refresh_bindings()
 
     # -- keys ---------------------------------------------------------------
@@ -145,6 +170,7 @@ class WriteScreen(Screen):
         def answer(yes) -> None:
             if yes and self.state == "writing":
                 self.cancel_event.set()
+
         self.app.push_screen(ConfirmDialog("Cancel the write? Nothing will be written.", "Cancel write"), answer)
 
     def action_close(self) -> None:

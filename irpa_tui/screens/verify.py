@@ -22,9 +22,20 @@ from irpa_core import stats as S
 from irpa_core.errors import Cancelled
 from irpa_core.model import Entry
 
-STATUS_STYLE = {"same": "green", "identical": "green", "values differ": "yellow", "bytes differ": "red",
-                "missing": "red", "extra": "magenta", "only in A": "red", "only in B": "magenta",
-                "kind differs": "red", "length differs": "red", "pattern differs": "red", "changed": "yellow"}
+STATUS_STYLE = {
+    "same": "green",
+    "identical": "green",
+    "values differ": "yellow",
+    "bytes differ": "red",
+    "missing": "red",
+    "extra": "magenta",
+    "only in A": "red",
+    "only in B": "magenta",
+    "kind differs": "red",
+    "length differs": "red",
+    "pattern differs": "red",
+    "changed": "yellow",
+}
 
 
 @dataclass(frozen=True)
@@ -32,14 +43,13 @@ class VerifyRow:
     name: str
     status: str
     detail: str
-    a: Entry | None          # expected / A side
-    b: Entry | None          # written / B side
+    a: Entry | None  # expected / A side
+    b: Entry | None  # written / B side
 
 
 def rows_from_verify(report, expected, output) -> list[VerifyRow]:
     src = {t.name: t.source for t in expected}
-    return [VerifyRow(c.name, c.status, c.detail, src.get(c.name), output.by_name.get(c.name))
-            for c in report.checks]
+    return [VerifyRow(c.name, c.status, c.detail, src.get(c.name), output.by_name.get(c.name)) for c in report.checks]
 
 
 def rows_from_diff(report) -> list[VerifyRow]:
@@ -48,16 +58,19 @@ def rows_from_diff(report) -> list[VerifyRow]:
         detail = ", ".join(p.notes)
         if p.metrics:
             m = p.metrics
-            detail = (detail + "  " if detail else "") + \
-                f"max|d| {m.max_abs:.3g}  relL2 {m.rel_l2:.3g}  cos {m.cosine:.6f}"
+            detail = (
+                detail + "  " if detail else ""
+            ) + f"max|d| {m.max_abs:.3g}  relL2 {m.rel_l2:.3g}  cos {m.cosine:.6f}"
         out.append(VerifyRow(p.name, p.status, detail, p.a, p.b))
     return out
 
 
 class VerifyScreen(Screen):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"),
-                Binding("0", "status(0)", "All"),
-                *[Binding(str(k), f"status({k})", f"status {k}", show=False) for k in range(1, 10)]]
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("0", "status(0)", "All"),
+        *[Binding(str(k), f"status({k})", f"status {k}", show=False) for k in range(1, 10)],
+    ]
     DEFAULT_CSS = """
     VerifyScreen #verify-main { height: 1fr; }
     VerifyScreen DataTable { width: 3fr; }
@@ -96,6 +109,7 @@ class VerifyScreen(Screen):
 
         def progress(name, done, total):
             app.call_from_thread(self._progress, done, total)
+
         try:
             rows = self.compute(progress, self.cancel)
         except Cancelled:
@@ -120,8 +134,9 @@ class VerifyScreen(Screen):
         ok = all(r.status in ("same", "identical") for r in rows)
         parts = [Text("OK " if ok else "DIFFERENT ", style="bold green" if ok else "bold red")]
         for k, s in enumerate(self.statuses, 1):
-            parts.append(Text.assemble((f"{k}", "bold cyan"), " ", (f"{s} {counts[s]:,}", STATUS_STYLE.get(s, "")),
-                                       "   "))
+            parts.append(
+                Text.assemble((f"{k}", "bold cyan"), " ", (f"{s} {counts[s]:,}", STATUS_STYLE.get(s, "")), "   ")
+            )
         parts.append(Text("0 all", style="dim"))
         self.query_one("#verify-summary", Static).update(Text.assemble(*parts))
         self._fill()
@@ -159,13 +174,13 @@ class VerifyScreen(Screen):
             if S.can_decode(e):
                 try:
                     st = S.sample_stats(e, budget=1 << 14)
-                except Exception:  # noqa: BLE001 - a side we cannot read shows as "?"
+                except Exception:
                     st = None
             base = [e.kind, e.dtype_name or "?", "x".join(map(str, e.shape)) if e.shape else "?", f"{e.length:,}"]
             if st is None:
                 return base + ["?"] * 5
-            return base + [f"{st.min:.4g}", f"{st.max:.4g}", f"{st.mean:.4g}", f"{st.std:.4g}",
-                           f"{st.sparsity:.1f}%"]
+            return [*base, f"{st.min:.4g}", f"{st.max:.4g}", f"{st.mean:.4g}", f"{st.std:.4g}", f"{st.sparsity:.1f}%"]
+
         a, b = side(r.a), side(r.b)
         for label, x, y in zip(["kind", "dtype", "shape", "bytes", "min", "max", "mean", "std", "zeros"], a, b):
             t.add_row(label, x, y, style="yellow" if x != y else "")
@@ -175,4 +190,5 @@ class VerifyScreen(Screen):
 
 def _group(*items):
     from rich.console import Group
+
     return Group(*items)

@@ -18,7 +18,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import ProgressBar, Static
 
 from irpa_core import stats as S
-from irpa_core.cli.dump import human, shape_str
+from irpa_core.display import NARROW, human, num, shape_str
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.formats import pytorch_meta
 from irpa_core.model import Entry
@@ -35,7 +35,7 @@ def histogram_text(counts: list[int], width: int = 64, height: int = 4) -> Text:
     n = len(counts)
     if n > width:
         step = n / width
-        counts = [sum(counts[int(i * step):int((i + 1) * step)]) for i in range(width)]
+        counts = [sum(counts[int(i * step) : int((i + 1) * step)]) for i in range(width)]
     top = max(counts) or 1
     levels = [round(c / top * height * 8) for c in counts]
     lines = []
@@ -49,7 +49,7 @@ def histogram_text(counts: list[int], width: int = 64, height: int = 4) -> Text:
 
 
 def _g(x: float) -> str:
-    return f"{x:.5g}"
+    return num(x, NARROW)
 
 
 def stats_table(st: S.Stats) -> Table:
@@ -129,8 +129,11 @@ class DetailPane(VerticalScroll):
     def _job(self, entry: Entry, cancel: threading.Event, view=None) -> None:
         app = self.app
         if not S.can_decode(entry, view):
-            why = "no dtype recorded: press a to view the bytes as a dtype" if entry.dtype is None and view is None \
+            why = (
+                "no dtype recorded: press a to view the bytes as a dtype"
+                if entry.dtype is None and view is None
                 else f"{(view or entry.dtype).name} cannot be decoded"
+            )
             app.call_from_thread(self._set_stats, entry, Text(why, style="dim"))
             return
         try:
@@ -141,8 +144,12 @@ class DetailPane(VerticalScroll):
             if est.exact or cancel.is_set():
                 return
             app.call_from_thread(self._progress, entry, 0, 1)
-            exact = S.compute_stats(entry, as_dtype=view, cancel=cancel,
-                                    progress=lambda d, t: app.call_from_thread(self._progress, entry, d, t))
+            exact = S.compute_stats(
+                entry,
+                as_dtype=view,
+                cancel=cancel,
+                progress=lambda d, t: app.call_from_thread(self._progress, entry, d, t),
+            )
             app.call_from_thread(self._set_stats, entry, exact)
         except Cancelled:
             app.call_from_thread(self._cancelled, entry)
@@ -175,13 +182,15 @@ class DetailPane(VerticalScroll):
         if st.exact:
             self.query_one("#stats-progress", ProgressBar).remove_class("running")
         widget.update(self._stats_renderable(st))
-        self.query_one("#hist", Static).update(
-            histogram_text(st.hist_counts, width=max(16, self.size.width - 4)))
+        self.query_one("#hist", Static).update(histogram_text(st.hist_counts, width=max(16, self.size.width - 4)))
 
     def _stats_renderable(self, st: S.Stats, note: str | None = None):
         from rich.console import Group
-        head = Text("exact" if st.exact else f"estimate from {st.sampled:,} sampled values",
-                    style="green" if st.exact else "yellow")
+
+        head = Text(
+            "exact" if st.exact else f"estimate from {st.sampled:,} sampled values",
+            style="green" if st.exact else "yellow",
+        )
         if note:
             head.append(f"  ({note})", style="dim")
         return Group(head, stats_table(st))
@@ -230,4 +239,5 @@ class DetailPane(VerticalScroll):
 
 def _short(path: str) -> str:
     import os
+
     return os.path.basename(path)

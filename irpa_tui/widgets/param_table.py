@@ -8,7 +8,7 @@ without this widget knowing about plans.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.segment import Segment
 from rich.style import Style
@@ -20,20 +20,27 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from irpa_core.cli.dump import human, shape_str
+from irpa_core.display import human, shape_str
 
 from ..view import TableView, TreeRow
 
 # (title, width); the name column takes what is left.
 COLUMNS = (("mark", 14), ("name", 0), ("dtype", 8), ("shape", 14), ("size", 10), ("kind", 6))
 
-MarkFn = Callable[[int], tuple[str, str]]   # entry index -> (text, style name)
+MarkFn = Callable[[int], tuple[str, str]]  # entry index -> (text, style name)
 
 
 class ParamTable(ScrollView, can_focus=True):
-    COMPONENT_CLASSES = {"param-table--header", "param-table--cursor", "param-table--group",
-                         "param-table--keep", "param-table--exclude", "param-table--rename",
-                         "param-table--splat", "param-table--dim"}
+    COMPONENT_CLASSES = {
+        "param-table--header",
+        "param-table--cursor",
+        "param-table--group",
+        "param-table--keep",
+        "param-table--exclude",
+        "param-table--rename",
+        "param-table--splat",
+        "param-table--dim",
+    }
     DEFAULT_CSS = """
     ParamTable { height: 1fr; overflow-x: hidden; }
     ParamTable > .param-table--header { text-style: bold; background: $panel; }
@@ -210,9 +217,13 @@ class ParamTable(ScrollView, can_focus=True):
             mark_cell = self._cells([mark_text], widths[:1])
             cells = [label, e.dtype_name or "?", shape_str(e.shape), human(e.length), e.kind]
             rest = " ".join(_fit(t, w, right=(k == 3)) for k, (t, w) in enumerate(zip(cells, widths[1:])))
-            segs = [Segment(mark_cell, base + self.get_component_rich_style(f"param-table--{mark_style}")),
-                    Segment(" " + rest, base + (self.get_component_rich_style("param-table--dim")
-                                                if mark_style == "exclude" else Style()))]
+            segs = [
+                Segment(mark_cell, base + self.get_component_rich_style(f"param-table--{mark_style}")),
+                Segment(
+                    " " + rest,
+                    base + (self.get_component_rich_style("param-table--dim") if mark_style == "exclude" else Style()),
+                ),
+            ]
         if r == self.cursor:
             cur = self.get_component_rich_style("param-table--cursor")
             segs = [Segment(s.text, s.style + cur) for s in segs]
@@ -222,5 +233,5 @@ class ParamTable(ScrollView, can_focus=True):
 
 def _fit(t: str, w: int, right: bool = False) -> str:
     if len(t) > w:
-        t = t[:w - 1] + "…"
+        t = t[: w - 1] + "…"
     return t.rjust(w) if right else t.ljust(w)

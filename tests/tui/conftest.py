@@ -22,10 +22,11 @@ def demo_path():
     try:
         import irpa_core.demo
         from irpa_core import open_archive
+
         newer = os.path.getmtime(path) >= os.path.getmtime(irpa_core.demo.__file__)
         if newer and len(open_archive(path)) == 41:
             return path
-    except Exception:  # noqa: BLE001 - missing or stale: rebuild
+    except Exception:
         pass
     os.makedirs(FIXED, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=FIXED)
@@ -33,7 +34,7 @@ def demo_path():
     shutil.rmtree(d, ignore_errors=True)
     try:
         os.rename(tmp, d)
-    except OSError:          # another run got there first: use theirs
+    except OSError:  # another run got there first: use theirs
         shutil.rmtree(tmp, ignore_errors=True)
     return path
 
@@ -55,6 +56,7 @@ async def settle(pilot, delay: float = 0.3):
     """Let debounce timers fire and every worker finish; stop cursor blink
     (a blinking cursor makes screenshots depend on timing)."""
     from textual.widgets import Input
+
     for w in pilot.app.screen.query(Input):
         w.cursor_blink = False
     await pilot.pause(delay)
@@ -72,4 +74,5 @@ def sync(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return asyncio.run(fn(*args, **kwargs))
+
     return wrapper

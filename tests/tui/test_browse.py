@@ -1,7 +1,6 @@
 """TUI part 1: browse and inspect. Snapshots of each screen and pilot tests
 that press the real keys."""
 
-
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.widgets.detail import DetailPane
@@ -23,6 +22,7 @@ def test_snapshot_filter_in_use(snap_compare, demo_path):
     async def run(pilot):
         await pilot.press("slash", *"ffn_up")
         await settle(pilot)
+
     assert snap_compare(_app(demo_path), terminal_size=SIZE, run_before=run)
 
 
@@ -30,6 +30,7 @@ def test_snapshot_detail_with_stats(snap_compare, demo_path):
     async def run(pilot):
         await pilot.press("down", "down", "down", "down", "down", "down", "down", "down", "down", "down")
         await settle(pilot)
+
     assert snap_compare(_app(demo_path), terminal_size=SIZE, run_before=run)
 
 
@@ -37,6 +38,7 @@ def test_snapshot_tree(snap_compare, demo_path):
     async def run(pilot):
         await pilot.press("t", "down", "down", "down", "right")
         await settle(pilot)
+
     assert snap_compare(_app(demo_path), terminal_size=SIZE, run_before=run)
 
 
@@ -44,6 +46,7 @@ def test_snapshot_metadata(snap_compare, demo_path):
     async def run(pilot):
         await pilot.press("m")
         await settle(pilot)
+
     assert snap_compare(_app(demo_path), terminal_size=SIZE, run_before=run)
 
 
@@ -51,11 +54,13 @@ def test_snapshot_help(snap_compare, demo_path):
     async def run(pilot):
         await pilot.press("question_mark")
         await settle(pilot)
+
     assert snap_compare(_app(demo_path), terminal_size=SIZE, run_before=run)
 
 
 def test_snapshot_error(snap_compare, fixed_dir):
     import os
+
     bad = os.path.join(fixed_dir, "broken.gguf")
     with open(bad, "wb") as f:
         f.write(b"GGUF\x03\x00\x00\x00" + b"\xff" * 16)
@@ -90,7 +95,7 @@ async def test_stats_appear_for_highlighted_row(demo_path):
     app = _app(demo_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("down", "down", "down")    # blk.0.attn_q.weight
+        await pilot.press("down", "down", "down")  # blk.0.attn_q.weight
         await settle(pilot)
         pane = app.screen.query_one(DetailPane)
         assert pane.entry.name == "blk.0.attn_q.weight"
@@ -104,11 +109,15 @@ async def test_stats_appear_for_highlighted_row(demo_path):
 
 @sync
 async def test_sort_is_natural(work_dir):
-    import numpy as np
-    from tests.fixtures import make_safetensors
     import os
-    p = make_safetensors(os.path.join(work_dir, "m.safetensors"),
-                         {f"layer.{i}.w": np.ones(2 + i, np.float32) for i in (10, 2, 1, 11, 3)})
+
+    import numpy as np
+
+    from tests.fixtures import make_safetensors
+
+    p = make_safetensors(
+        os.path.join(work_dir, "m.safetensors"), {f"layer.{i}.w": np.ones(2 + i, np.float32) for i in (10, 2, 1, 11, 3)}
+    )
     app = IrpaApp([str(p)])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -116,7 +125,7 @@ async def test_sort_is_natural(work_dir):
         v = app.screen.view
         assert [v.names[i] for i in v.rows] == [f"layer.{i}.w" for i in (1, 2, 3, 10, 11)]
         await pilot.press("z")
-        assert [v.names[i] for i in v.rows][0] == "layer.11.w"
+        assert next(v.names[i] for i in v.rows) == "layer.11.w"
 
 
 @sync
@@ -151,15 +160,19 @@ async def test_metadata_and_help_open_and_close(demo_path):
 @sync
 async def test_view_raw_entry_as_dtype(work_dir):
     import os
+
     import numpy as np
+
     from tests.fixtures import make_irpa_with_iree
+
     p = make_irpa_with_iree(os.path.join(work_dir, "raw.irpa"), "--data=r=64xi8")
     # Fill the raw entry with known f32 values.
     from irpa_core import open_archive
+
     e = open_archive(p).entries[0]
     blob = bytearray(open(p, "rb").read())
     vals = np.arange(16, dtype=np.float32)
-    blob[e.offset:e.offset + 64] = vals.tobytes()
+    blob[e.offset : e.offset + 64] = vals.tobytes()
     open(p, "wb").write(bytes(blob))
     app = IrpaApp([str(p)])
     async with app.run_test(size=SIZE) as pilot:

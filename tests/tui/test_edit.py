@@ -42,11 +42,11 @@ async def test_filter_strip_write_and_check_with_iree(demo_path, work_dir):
     app = IrpaApp([demo_path])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("slash", *"ffn_", "enter", "x")     # strip every ffn_ tensor
+        await pilot.press("slash", *"ffn_", "enter", "x")  # strip every ffn_ tensor
         await pilot.press("slash", "ctrl+a", "ctrl+k", "escape")
-        await pilot.press("down", "space")                    # exclude token_embd.weight
+        await pilot.press("down", "space")  # exclude token_embd.weight
         s = app.screen.session.summary()
-        assert (s.splatted, s.excluded) == (16 + 1, 1)        # + the demo's own splat
+        assert (s.splatted, s.excluded) == (16 + 1, 1)  # + the demo's own splat
         await _write_via_keys(pilot, out)
     src = {e.name: e for e in open_archive(demo_path)}
     got = oracle.load(out)
@@ -66,14 +66,14 @@ async def test_rename_collision_cannot_be_confirmed(demo_path):
     app = IrpaApp([demo_path])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("down", "r")                      # token_embd.weight
+        await pilot.press("down", "r")  # token_embd.weight
         dlg = app.screen
         assert isinstance(dlg, RenameDialog)
         await pilot.press("ctrl+a", "ctrl+k", *"output.weight")
         assert "already" in str(dlg.query_one("#problem").render())
         assert dlg.query_one("#ok").disabled
         await pilot.press("enter")
-        assert app.screen is dlg                            # refused
+        assert app.screen is dlg  # refused
         await pilot.press(*"2")
         assert not dlg.query_one("#ok").disabled
         await pilot.press("enter")
@@ -88,11 +88,11 @@ async def test_bulk_rename_by_substitution_with_preview(demo_path):
         await settle(pilot)
         await pilot.press("slash", *"blk.", "enter", "r")
         dlg = app.screen
-        assert not dlg.query_one("#all").value               # the row, unless asked
-        await pilot.press("tab", "space")                    # tick "all rows in view"
+        assert not dlg.query_one("#all").value  # the row, unless asked
+        await pilot.press("tab", "space")  # tick "all rows in view"
         assert dlg.query_one("#all").value
-        await pilot.press(*"blk.")                           # focus moved to "replace this text"
-        await pilot.press("shift+tab", "shift+tab")          # back to the "with" input
+        await pilot.press(*"blk.")  # focus moved to "replace this text"
+        await pilot.press("shift+tab", "shift+tab")  # back to the "with" input
         await pilot.press(*"layers.")
         await pilot.pause()
         assert "layers.0.attn_norm.weight" in str(dlg.query_one("#preview").render())
@@ -107,7 +107,7 @@ async def test_splat_invalid_value_then_valid(demo_path):
     app = IrpaApp([demo_path])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("down", "down", "s")              # blk.0.attn_norm.weight, f32 x 256
+        await pilot.press("down", "down", "s")  # blk.0.attn_norm.weight, f32 x 256
         dlg = app.screen
         assert isinstance(dlg, SplatDialog)
         await pilot.press(*"f32=abc")
@@ -143,12 +143,13 @@ async def test_plan_saved_in_tui_replays_byte_identical(demo_path, work_dir):
         assert a.read() == b.read()
     got = oracle.load(tui_out)
     assert got["blk.1.attn_q.weight"].kind == "data" and got["blk.1.attn_k.weight"].kind == "splat"
-    assert "blk.0.attn_q.weight" not in got                  # space excluded the first in view
+    assert "blk.0.attn_q.weight" not in got  # space excluded the first in view
 
 
 @sync
 async def test_start_with_plan_flag(demo_path, work_dir):
     from irpa_core.plan import Plan
+
     p = os.path.join(work_dir, "p.json")
     Plan().exclude("blk.*").save(p)
     app = IrpaApp([demo_path], plan=Plan.load(p))
@@ -165,6 +166,7 @@ class _SlowWriter:
 
     def __call__(self, targets, output, alignment=64, progress=None, cancel=None):
         from irpa_core.errors import Cancelled
+
         total = sum(t.length for t in targets if t.kind == "data")
         done = 0
         for i, t in enumerate(targets[:12]):
@@ -190,6 +192,7 @@ def test_snapshot_progress_mid_write(snap_compare, demo_path, fixed_dir):
         targets = s.session.plan.strip("*.ffn_*").apply(s.session.archive)
         pilot.app.start_write(targets, "/tmp/irpa-tui-tests/work/out.irpa", writer=writer, clock=_fake_clock())
         await pilot.pause(0.3)
+
     try:
         assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
     finally:
@@ -199,18 +202,46 @@ def test_snapshot_progress_mid_write(snap_compare, demo_path, fixed_dir):
 def test_snapshot_marked_table(snap_compare, demo_path):
     async def run(pilot):
         await settle(pilot)
-        await pilot.press("down", "space", "slash", *"attn_v", "enter", "x", "slash", "ctrl+a", "ctrl+k",
-                          "escape", "down", "down", "s", *"f32=2", "enter", "r", "ctrl+a", "ctrl+k", *"norm0",
-                          "enter")
+        await pilot.press(
+            "down",
+            "space",
+            "slash",
+            *"attn_v",
+            "enter",
+            "x",
+            "slash",
+            "ctrl+a",
+            "ctrl+k",
+            "escape",
+            "down",
+            "down",
+            "s",
+            *"f32=2",
+            "enter",
+            "r",
+            "ctrl+a",
+            "ctrl+k",
+            *"norm0",
+            "enter",
+        )
         await settle(pilot)
+
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 
 
-@pytest.mark.parametrize("keys", [["s"], ["s", *"f32=abc"], ["r"], ["r", "ctrl+a", "ctrl+k", *"output.weight"],
-                                  ["w"], ["w", "ctrl+u", *"/nonexistent/dir/out.irpa"],
-                                  ["w", "tab", "ctrl+a", "ctrl+k", *"48"]],
-                         ids=["splat", "splat-error", "rename", "rename-error", "write", "write-error",
-                              "write-alignment-error"])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["s"],
+        ["s", *"f32=abc"],
+        ["r"],
+        ["r", "ctrl+a", "ctrl+k", *"output.weight"],
+        ["w"],
+        ["w", "ctrl+u", *"/nonexistent/dir/out.irpa"],
+        ["w", "tab", "ctrl+a", "ctrl+k", *"48"],
+    ],
+    ids=["splat", "splat-error", "rename", "rename-error", "write", "write-error", "write-alignment-error"],
+)
 def test_snapshot_dialogs(snap_compare, demo_path, keys):
     async def run(pilot):
         await settle(pilot)
@@ -218,6 +249,7 @@ def test_snapshot_dialogs(snap_compare, demo_path, keys):
         await settle(pilot, 0.1)
         await pilot.press(*keys[1:])
         await settle(pilot, 0.1)
+
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 
 
@@ -229,9 +261,12 @@ def test_snapshot_summary_and_verify(snap_compare, demo_path, fixed_dir):
         screen = pilot.app.screen
         screen.started = 0.0
         screen.clock = lambda: 0.5
-        screen._finish("done", WriteResult(screen.output, screen.result.entries, screen.result.bytes,
-                                           screen.result.data_bytes, 0.5))
+        screen._finish(
+            "done",
+            WriteResult(screen.output, screen.result.entries, screen.result.bytes, screen.result.data_bytes, 0.5),
+        )
         await settle(pilot)
+
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 
 
@@ -258,7 +293,9 @@ async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
     """The real writer, slowed down (small chunks, a pause per progress
     event), cancelled with escape + confirm: no file, no temporary."""
     import time as _time
+
     import irpa_core.write as W
+
     monkeypatch.setattr(W, "CHUNK", 16 << 10)
     out = os.path.join(work_dir, "cancelled.irpa")
 
@@ -326,8 +363,9 @@ async def test_quit_with_unsaved_edits_asks(demo_path):
 @sync
 async def test_verify_key_checks_an_archive_on_disk(demo_path, work_dir):
     out = os.path.join(work_dir, "by-cli.irpa")
-    assert main(["convert", f"--parameters={demo_path}", "--strip", "--keep=blk.0.*", f"--output={out}",
-                 "--quiet"]) == 0
+    assert (
+        main(["convert", f"--parameters={demo_path}", "--strip", "--keep=blk.0.*", f"--output={out}", "--quiet"]) == 0
+    )
     app = IrpaApp([demo_path])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -338,6 +376,6 @@ async def test_verify_key_checks_an_archive_on_disk(demo_path, work_dir):
         vs = app.screen
         assert type(vs).__name__ == "VerifyScreen"
         assert len(vs.rows) == 41 and all(r.status == "same" for r in vs.rows)
-        await pilot.press("escape", "u", "v", "ctrl+u", *out, "enter")    # undo the keep: now it differs
+        await pilot.press("escape", "u", "v", "ctrl+u", *out, "enter")  # undo the keep: now it differs
         await settle(pilot, 0.5)
         assert {r.status for r in app.screen.rows} == {"same", "kind differs"}

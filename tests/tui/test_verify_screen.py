@@ -18,16 +18,30 @@ SIZE = (140, 30)
 
 def _fixture(d):
     rng = np.random.default_rng(0)
-    src = make_safetensors(os.path.join(d, "src.safetensors"),
-                           {k: rng.standard_normal(16).astype(np.float32) for k in "abcdefg"})
+    src = make_safetensors(
+        os.path.join(d, "src.safetensors"), {k: rng.standard_normal(16).astype(np.float32) for k in "abcdefg"}
+    )
     out = os.path.join(d, "out.irpa")
-    assert main(["convert", f"--parameters={src}", f"--output={out}", "--quiet", "--exclude=a",
-                 "--exclude=g", "--rename=d=dd", "--splat=b=f32=2"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                f"--parameters={src}",
+                f"--output={out}",
+                "--quiet",
+                "--exclude=a",
+                "--exclude=g",
+                "--rename=d=dd",
+                "--splat=b=f32=2",
+            ]
+        )
+        == 0
+    )
     blob = bytearray(open(out, "rb").read())
     e = open_archive(out).by_name["e"]
-    blob[e.offset] ^= 0xFF                                    # bytes differ
+    blob[e.offset] ^= 0xFF  # bytes differ
     open(out, "wb").write(bytes(blob))
-    extra = make_irpa_with_iree(os.path.join(d, "extra.irpa"), "--data=g=8xf32")   # length differs
+    extra = make_irpa_with_iree(os.path.join(d, "extra.irpa"), "--data=g=8xf32")  # length differs
     expected = Plan().splat("b", "f32=1").splat("c").apply(open_archive(src))
     return expected, open_archive(out, extra)
 
@@ -37,11 +51,16 @@ def test_snapshot_verify_every_status(snap_compare, demo_path, work_dir):
 
     async def run(pilot):
         await settle(pilot)
-        pilot.app.push_screen(VerifyScreen("Verify out.irpa against its sources",
-                                           lambda progress, cancel: rows_from_verify(
-                                               compare_targets(expected, output, progress=progress),
-                                               expected, output)))
+        pilot.app.push_screen(
+            VerifyScreen(
+                "Verify out.irpa against its sources",
+                lambda progress, cancel: rows_from_verify(
+                    compare_targets(expected, output, progress=progress), expected, output
+                ),
+            )
+        )
         await settle(pilot)
+
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 
 
@@ -51,16 +70,31 @@ async def test_statuses_and_filter_keys(demo_path, work_dir):
     app = IrpaApp([demo_path])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.push_screen(VerifyScreen("v", lambda p, c: rows_from_verify(
-            compare_targets(expected, output, progress=p, cancel=c), expected, output)))
+        app.push_screen(
+            VerifyScreen(
+                "v",
+                lambda p, c: rows_from_verify(
+                    compare_targets(expected, output, progress=p, cancel=c), expected, output
+                ),
+            )
+        )
         await settle(pilot)
         vs = app.screen
         st = {r.name: r.status for r in vs.rows}
-        assert st == {"a": "missing", "b": "pattern differs", "c": "kind differs", "d": "missing",
-                      "e": "bytes differ", "f": "same", "g": "length differs", "dd": "extra"}
+        assert st == {
+            "a": "missing",
+            "b": "pattern differs",
+            "c": "kind differs",
+            "d": "missing",
+            "e": "bytes differ",
+            "f": "same",
+            "g": "length differs",
+            "dd": "extra",
+        }
         k = vs.statuses.index("missing") + 1
         await pilot.press(str(k))
         from textual.widgets import DataTable
+
         assert vs.query_one(DataTable).row_count == 2
         await pilot.press("0")
         assert vs.query_one(DataTable).row_count == 8
@@ -69,9 +103,11 @@ async def test_statuses_and_filter_keys(demo_path, work_dir):
 def test_snapshot_diff(snap_compare, work_dir):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((64, 16)).astype(np.float32)
-    a = make_safetensors(os.path.join(work_dir, "a.safetensors"), {"w": x, "same": np.ones(4, np.int8),
-                                                                 "gone": np.ones(2, np.int8)})
-    b = make_safetensors(os.path.join(work_dir, "b.safetensors"), {"w": x.astype(np.float16),
-                                                                 "same": np.ones(4, np.int8),
-                                                                 "new": np.ones(2, np.int8)})
+    a = make_safetensors(
+        os.path.join(work_dir, "a.safetensors"), {"w": x, "same": np.ones(4, np.int8), "gone": np.ones(2, np.int8)}
+    )
+    b = make_safetensors(
+        os.path.join(work_dir, "b.safetensors"),
+        {"w": x.astype(np.float16), "same": np.ones(4, np.int8), "new": np.ones(2, np.int8)},
+    )
     assert snap_compare(IrpaApp([], diff=(str(a), str(b))), terminal_size=SIZE, run_before=settle)
