@@ -62,8 +62,15 @@ def make_demo(directory: str | os.PathLike, seed: int = 0) -> Path:
 
         def add(name, data: bytes, dtype, shape):
             entries.append(
-                Entry(name=name, kind=DATA, length=len(data), file=str(raw), offset=f.tell(), dtype=dtype,
-                      shape=tuple(shape))
+                Entry(
+                    name=name,
+                    kind=DATA,
+                    length=len(data),
+                    file=str(raw),
+                    offset=f.tell(),
+                    dtype=dtype,
+                    shape=tuple(shape),
+                )
             )
             f.write(data)
 
@@ -88,8 +95,13 @@ def make_demo(directory: str | os.PathLike, seed: int = 0) -> Path:
         # A rope frequency table left as a splat: one repeated f32 value.
         entries.append(
             Entry(
-                name="rope_freqs.weight", kind=SPLAT, length=DIM // 2 * 4, file=str(raw),
-                dtype=dtypes.by_name("f32"), shape=(DIM // 2,), pattern=np.float32(1.0).tobytes(),
+                name="rope_freqs.weight",
+                kind=SPLAT,
+                length=DIM // 2 * 4,
+                file=str(raw),
+                dtype=dtypes.by_name("f32"),
+                shape=(DIM // 2,),
+                pattern=np.float32(1.0).tobytes(),
             )
         )
     archive = Archive((SourceFile(str(raw), "raw", raw.stat().st_size),), tuple(entries))

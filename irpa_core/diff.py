@@ -13,17 +13,23 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import Cancelled
-from .model import Archive, Entry
+from .model import SPLAT, Archive, Entry
 from .plan import Plan
 from .verify import compare_streams
 
-IDENTICAL = "identical"
-VALUES_DIFFER = "values differ"
-BYTES_DIFFER = "bytes differ"
-ONLY_A = "only in A"
-ONLY_B = "only in B"
-CHANGED = "changed"  # kind, dtype, shape or length differ and values cannot be compared
-STATUSES = (IDENTICAL, VALUES_DIFFER, BYTES_DIFFER, CHANGED, ONLY_A, ONLY_B)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final, Literal
+
+    Status = Literal["identical", "values differ", "bytes differ", "changed", "only in A", "only in B"]
+
+IDENTICAL: Final = "identical"
+VALUES_DIFFER: Final = "values differ"
+BYTES_DIFFER: Final = "bytes differ"
+ONLY_A: Final = "only in A"
+ONLY_B: Final = "only in B"
+CHANGED: Final = "changed"  # kind, dtype, shape or length differ and values cannot be compared
+STATUSES: tuple[Status, ...] = (IDENTICAL, VALUES_DIFFER, BYTES_DIFFER, CHANGED, ONLY_A, ONLY_B)
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Metrics:
 @dataclass(frozen=True)
 class Pair:
     name: str  # name in B (A's name after renames)
-    status: str
+    status: Status
     a: Entry | None
     b: Entry | None
     notes: tuple[str, ...] = ()  # e.g. "dtype f32 -> f16"
@@ -67,7 +73,7 @@ class Pair:
 @dataclass(frozen=True)
 class DiffReport:
     pairs: tuple[Pair, ...]
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[Status, int] = field(default_factory=dict)
 
     @property
     def identical(self) -> bool:
@@ -134,7 +140,7 @@ def compare_pair(name: str, a: Entry, b: Entry, cancel=None) -> Pair:
 
 
 def _same_bytes(a: Entry, b: Entry, cancel) -> bool:
-    if a.kind == "splat" and b.kind == "splat" and a.pattern == b.pattern:
+    if a.kind == SPLAT and b.kind == SPLAT and a.pattern == b.pattern:
         return True
     return all(at is None for _, at in compare_streams(a, b, cancel))
 
@@ -146,7 +152,7 @@ def value_metrics(a: Entry, b: Entry, cancel=None) -> Metrics | None:
 
     from . import stats as S
 
-    if not (S.can_decode(a) and S.can_decode(b)):
+    if not (a.dtype and b.dtype and S.can_decode(a) and S.can_decode(b)):
         return None
     if S.element_count(a, a.dtype) != S.element_count(b, b.dtype):
         return None

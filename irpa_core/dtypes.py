@@ -127,6 +127,7 @@ QUANT: tuple[DType, ...] = tuple(
 ALL: tuple[DType, ...] = PLAIN + QUANT
 
 _BY_NAME = {d.name: d for d in ALL}
+U8 = _BY_NAME["u8"]
 _BY_ST = {d.safetensors: d for d in ALL if d.safetensors}
 _BY_GGML = {d.ggml: d for d in ALL if d.ggml is not None}
 _BY_TORCH = {d.torch: d for d in ALL if d.torch}

@@ -185,7 +185,7 @@ class Plan:
         # so that ours (last wins) agrees.
         # The reference matches --splat against the renamed name: a splat of
         # a rename's new name applies to its old name too.
-        new_to_old = {}
+        new_to_old: dict[str, str] = {}
         for o, n in rename:
             new_to_old.setdefault(n, o)
         for n, v in reversed(list(splat)):

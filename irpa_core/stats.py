@@ -21,7 +21,7 @@ import math
 import os
 import sys as _sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +29,7 @@ import numpy as np
 from . import dtypes
 from .dtypes import DType
 from .errors import Cancelled, IrpaError
-from .model import Entry, read_bytes
+from .model import SPLAT, Entry, read_bytes
 
 _LITTLE = _sys.byteorder == "little"
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
@@ -111,6 +111,8 @@ def _quant_type(d: DType):
     import gguf
     from gguf import quants
 
+    if d.ggml is None:
+        return None
     try:
         qt = gguf.GGMLQuantizationType(d.ggml)
     except ValueError:
@@ -162,7 +164,7 @@ def _unit(d: DType) -> int:
 
 def _need(entry: Entry, as_dtype=None) -> DType:
     d = value_dtype(entry, as_dtype)
-    if not can_decode(entry, as_dtype):
+    if d is None or not can_decode(entry, as_dtype):
         name = d.name if d is not None else "unknown"
         raise DecodeError(
             f"'{entry.name}': dtype {name} cannot be decoded"
@@ -397,7 +399,7 @@ def splat_stats(entry: Entry, as_dtype=None, bins: int = 64) -> Stats:
 def sample_stats(entry: Entry, as_dtype=None, bins: int = 64, budget: int = SAMPLE_VALUES) -> Stats:
     """A quick estimate from about ``budget`` values read at evenly spaced
     places; exact (and flagged so) when the tensor is that small."""
-    if entry.kind == "splat":
+    if entry.kind == SPLAT:
         return splat_stats(entry, as_dtype, bins)
     d = _need(entry, as_dtype)
     unit = _unit(d)
@@ -425,7 +427,7 @@ def compute_stats(
 ) -> Stats:
     """The exact statistics, in one streaming pass. ``progress(done, total)``
     in bytes after each chunk; ``cancel.is_set()`` stops with ``Cancelled``."""
-    if entry.kind == "splat":
+    if entry.kind == SPLAT:
         return splat_stats(entry, as_dtype, bins)
     d = _need(entry, as_dtype)
     dec = _decoder(entry, d)
@@ -448,11 +450,13 @@ def compute_stats(
         # numpy and pread release the GIL: two chunks in flight use both cores.
         with ThreadPoolExecutor(threads) as pool:
             window = threads * 2
-            futures = [pool.submit(work, s) for s in spans[:window]]
+            futures: list[Future[_Acc] | None] = [pool.submit(work, s) for s in spans[:window]]
             nxt = window
             for i in range(len(spans)):
-                part = futures[i].result()
-                futures[i] = None
+                fut = futures[i]
+                assert fut is not None
+                part = fut.result()
+                futures[i] = None  # let the finished chunk's memory go
                 if nxt < len(spans):
                     futures.append(pool.submit(work, spans[nxt]))
                     nxt += 1

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .errors import Cancelled
-from .model import CHUNK, SPLAT, Archive, Entry, open_data, read_bytes, read_exact
+from .model import CHUNK, DATA, SPLAT, Archive, Entry, open_data, read_bytes, read_exact
 from .plan import Plan, Target
 
 TYPE_CHECKING = False
@@ -99,7 +99,7 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
     total = sum(
         t.length
         for t in expected
-        if t.kind == "data" and t.name in got and got[t.name].kind != "splat" and got[t.name].length == t.length
+        if t.kind == DATA and t.name in got and got[t.name].kind != SPLAT and got[t.name].length == t.length
     )
     done = 0
     buffers = Buffers()
@@ -112,18 +112,17 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
         if e is None:
             checks.append(Check(t.name, MISSING, f"expected {t.kind} of {t.length} bytes", src))
             continue
-        out_kind = "splat" if e.kind == "splat" else "data"
+        out_kind = SPLAT if e.kind == SPLAT else DATA
         if out_kind != t.kind:
             checks.append(Check(t.name, KIND_DIFFERS, f"expected {t.kind}, found {out_kind}", src))
             continue
         if e.length != t.length:
             checks.append(Check(t.name, LENGTH_DIFFERS, f"expected {t.length} bytes, found {e.length}", src))
             continue
-        if t.kind == "splat":
+        if t.kind == SPLAT:
             if e.pattern != t.pattern:
-                checks.append(
-                    Check(t.name, PATTERN_DIFFERS, f"expected pattern {t.pattern.hex()}, found {e.pattern.hex()}", src)
-                )
+                want, found = (t.pattern or b"").hex(), (e.pattern or b"").hex()
+                checks.append(Check(t.name, PATTERN_DIFFERS, f"expected pattern {want}, found {found}", src))
             else:
                 checks.append(Check(t.name, SAME, "", src))
             continue

@@ -2,11 +2,11 @@
 
 Bytes never pass through Python objects: each source window is mapped
 read-only and populated (``MAP_POPULATE``), then ``pwrite`` copies it page
-cache to page cache in one kernel copy. Measured on ext4 that beats
-``os.copy_file_range`` per entry by 1.7x (the output is 64-aligned while
-sources rarely are, and the splice behind copy_file_range pays per page for
-that); copy_file_range, ``os.sendfile`` and a bounded ``preadv`` loop remain
-as fallbacks where a file cannot be mapped. One window at a time, so that
+cache to page cache in one kernel copy. On ext4 that beats
+``os.copy_file_range`` per entry (the output is 64-aligned while sources
+rarely are, and the splice behind copy_file_range pays per page for that;
+figures in bench/RESULTS.md); copy_file_range, ``os.sendfile`` and a
+bounded ``preadv`` loop remain as fallbacks where a file cannot be mapped. One window at a time, so that
 progress is reported and the cancel flag checked between windows; memory
 stays bounded whatever the size. The file is built as a temporary beside
 the destination, fsynced and renamed over it, so the destination is either
@@ -18,19 +18,20 @@ final fsync waits only for the tail.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .errors import ArchiveError, Cancelled, WriteError
+from .errors import ArchiveError, Cancelled, WriteError, reading
 from .formats.irpa_writer import layout
-from .model import iter_chunks, open_data
+from .model import CHUNK, DATA, SPLAT, Entry, iter_chunks, open_data
 
-CHUNK = 16 << 20  # bytes per copy step: progress and cancel granularity, mapped window size
+WINDOW = 2 * CHUNK  # bytes per copy step: the mapped window, and how often progress and cancel are seen
 TMP_MARK = ".irpa-tmp-"
 
 
@@ -64,7 +65,7 @@ def clean_leftovers(output: str) -> list[str]:
     gone (killed mid-write). Returns the removed paths."""
     d, base = os.path.split(os.path.abspath(output))
     prefix = f".{base}{TMP_MARK}"
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(d)
     except OSError:
@@ -114,7 +115,7 @@ def write_archive(
         raise WriteError(output, str(e)) from None
     except UnicodeEncodeError:
         raise WriteError(output, "a parameter name cannot be encoded as UTF-8") from None
-    total = sum(t.length for t in targets if t.kind == "data")
+    total = sum(t.length for t in targets if t.kind == DATA)
     snapshot = _snapshot_sources(targets)
     clean_leftovers(output)
     tmp = temp_name(output)
@@ -131,7 +132,7 @@ def write_archive(
             for i, (t, off) in enumerate(zip(targets, lay.offsets)):
                 if progress:
                     progress(Progress(t.name, i, count, done, total))
-                if t.kind != "data":
+                if off is None:  # a splat: its entry holds it all
                     continue
                 for n in _copy(t.source, files, fd, off, cancel):
                     if fsync:
@@ -151,10 +152,8 @@ def write_archive(
                 files.close()
         os.replace(tmp, output)
     except BaseException as e:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         if isinstance(e, OSError):
             raise WriteError(output, _os_reason(e)) from None
         raise
@@ -176,15 +175,11 @@ def _check_destination(output: str) -> None:
 def _snapshot_sources(targets) -> dict[str, tuple[int, int]]:
     """(size, mtime) of each file we copy from, to refuse a file that
     changed while we read it (the copy would silently mix two versions)."""
-    snap = {}
+    snap: dict[str, tuple[int, int]] = {}
     for t in targets:
-        if t.kind == "data" and t.source.kind != "splat" and t.source.file not in snap:
-            try:
+        if t.kind == DATA and t.source.kind != SPLAT and t.source.file not in snap:
+            with reading(t.source.file, f"cannot read data of '{t.source.name}'"):
                 st = os.stat(t.source.file)
-            except OSError as e:
-                raise ArchiveError(
-                    t.source.file, None, f"cannot read data of '{t.source.name}': {e.strerror}"
-                ) from None
             snap[t.source.file] = (st.st_size, st.st_mtime_ns)
     return snap
 
@@ -199,70 +194,73 @@ def _check_sources_unchanged(snap: dict[str, tuple[int, int]]) -> None:
             raise ArchiveError(path, None, "source file changed while it was being copied; nothing was written")
 
 
-def _copy(entry, files, out_fd: int, out_off: int, cancel):
+def _copy(entry: Entry, files: _SourceFiles, out_fd: int, out_off: int, cancel) -> Iterator[int]:
     """Copy the entry's bytes to ``out_fd`` at ``out_off``; yields the bytes
     copied per chunk."""
-    if entry.kind == "splat":  # a splat written as data: expand it
+    if entry.kind == SPLAT:  # a splat written as data: expand it
         pos = 0
-        for chunk in iter_chunks(entry, CHUNK):
+        for chunk in iter_chunks(entry, WINDOW):
             _check_cancel(cancel)
             _pwrite_all(out_fd, chunk, out_off + pos)
             pos += len(chunk)
             yield len(chunk)
         return
     size = files.open(entry)[1]
-    if entry.offset + entry.length > size:
+    if entry.start + entry.length > size:
         raise ArchiveError(entry.file, size, f"file ends inside the data of '{entry.name}'")
     pos = 0
     while pos < entry.length:
         _check_cancel(cancel)
-        n = min(CHUNK, entry.length - pos)
-        _copy_range(entry, files, entry.offset + pos, out_fd, out_off + pos, n)
+        n = min(WINDOW, entry.length - pos)
+        _copy_range(entry, files, entry.start + pos, out_fd, out_off + pos, n)
         pos += n
         yield n
 
 
 class _SourceFiles:
     """The source files of one write: each opened once, and read through one
-    populated read-only map of a window of at least CHUNK bytes, which every
+    populated read-only map of a window of at least WINDOW bytes, which every
     copy that falls inside it reuses (100,000 small tensors: one map per
     16 MiB, not one per tensor). A map is populated by synchronous page
     faults, which read a cold file in small pieces while nothing else
     happens, so the window after the current one is read ahead
-    (posix_fadvise WILLNEED): 400 MB cold 0.50 s -> 0.22 s, as fast as
-    copy_file_range; about 2 ms more hot."""
+    (posix_fadvise WILLNEED; a cold read then runs as fast as
+    copy_file_range, figures in bench/RESULTS.md)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._files: dict[str, tuple[int, int]] = {}  # path -> (fd, size at open)
-        self._path, self._start, self._end = None, 0, 0  # the mapped window
-        self._map = self._view = None
-        self._ahead = None  # (path, start, end) read ahead
+        self._path: str | None = None  # the mapped window: file, [start, end)
+        self._start = self._end = 0
+        self._map: mmap.mmap | None = None
+        self._view: memoryview | None = None
+        self._ahead: tuple[str, int, int] | None = None  # (path, start, end) read ahead
 
-    def open(self, entry) -> tuple[int, int]:
+    def open(self, entry: Entry) -> tuple[int, int]:
         f = self._files.get(entry.file)
         if f is None:
             fd = open_data(entry)
             f = self._files[entry.file] = (fd, os.fstat(fd).st_size)
         return f
 
-    def view(self, entry, off: int, n: int) -> memoryview:
+    def view(self, entry: Entry, off: int, n: int) -> memoryview:
         """Bytes [off, off+n) of the entry's file; release the view after use.
         Raises _Unmappable where the file cannot be mapped."""
-        if self._path != entry.file or not (self._start <= off and off + n <= self._end):
+        if self._view is None or self._path != entry.file or not (self._start <= off and off + n <= self._end):
             self._remap(entry, off, n)
+        assert self._view is not None
         return self._view[off - self._start : off + n - self._start]
 
-    def _remap(self, entry, off: int, n: int) -> None:
+    def _remap(self, entry: Entry, off: int, n: int) -> None:
         self._unmap()
         fd, size = self.open(entry)
         start = off - off % mmap.ALLOCATIONGRANULARITY
-        end = max(off + n, min(size, start + CHUNK))
+        end = max(off + n, min(size, start + WINDOW))
         a = self._ahead
         if not (a and a[0] == entry.file and a[1] <= start < a[2]):
             _advise(fd, start, end - start)  # not read ahead yet: ask for all of it at once
         ahead = end - end % mmap.ALLOCATIONGRANULARITY  # where the next window will start
-        _advise(fd, ahead, CHUNK)  # read while this one is populated and copied
-        self._ahead = (entry.file, ahead, ahead + CHUNK)
+        _advise(fd, ahead, WINDOW)  # read while this one is populated and copied
+        self._ahead = (entry.file, ahead, ahead + WINDOW)
         try:
             m = mmap.mmap(fd, end - start, offset=start, prot=mmap.PROT_READ, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
         except ValueError:  # mmap's own check: the window runs past the end of the file
@@ -273,7 +271,7 @@ class _SourceFiles:
         self._map, self._view = m, memoryview(m)
 
     def _unmap(self) -> None:
-        if self._map is not None:
+        if self._map is not None and self._view is not None:
             self._view.release()
             self._map.close()
             self._path, self._map, self._view = None, None, None
@@ -288,10 +286,8 @@ class _SourceFiles:
 def _advise(fd: int, off: int, n: int) -> None:
     """Start reading [off, off+n) into the page cache (no wait; only a hint)."""
     if hasattr(os, "posix_fadvise"):
-        try:
+        with contextlib.suppress(OSError):
             os.posix_fadvise(fd, off, n, os.POSIX_FADV_WILLNEED)
-        except OSError:
-            pass
 
 
 # Copy methods in order of preference; one that fails as unsupported is
@@ -391,7 +387,7 @@ _writeback = None  # libc's sync_file_range once looked up, False where there is
 
 def _start_writeback(fd: int, off: int, n: int) -> None:
     """Start writing these just-copied pages to disk without waiting, so the
-    final fsync finds little left to flush (400 MB: 0.20 s -> 0.13 s here).
+    final fsync finds little left to flush (bench/RESULTS.md).
     Errors are not lost: the final fsync reports any writeback failure."""
     global _writeback
     if _writeback is None:

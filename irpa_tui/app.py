@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -64,17 +65,11 @@ class IrpaApp(App):
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
         if isinstance(screen, BrowseScreen):
-            for key, action, label, text in KEYS:
-                if action in ("quit",):
+            for k in KEYS:
+                if k.action == "quit":  # the app's own command already
                     continue
-                name = action.split("(")[0]
-                arg = action[len(name) + 2 : -2] if "(" in action else None
-                fn = getattr(screen, f"action_{name}")
-                yield SystemCommand(
-                    f"{label} ({key.replace('question_mark', '?').replace('slash', '/')})",
-                    text,
-                    (lambda f=fn, a=arg: f(a)) if arg else fn,
-                )
+                fn = getattr(screen, f"action_{k.action}")
+                yield SystemCommand(f"{k.label} ({k.display})", k.help, functools.partial(fn, *k.args))
 
     async def action_quit(self) -> None:
         from .screens.dialogs import ConfirmDialog
@@ -97,7 +92,7 @@ class IrpaApp(App):
         self.push_screen(WriteScreen(targets, output, alignment, **kw))
 
     def verify_written(self, targets, output: str) -> None:
-        from irpa_core.verify import compare_targets
+        from irpa_core.verify import MISSING, compare_targets
 
         from .screens.verify import VerifyRow, VerifyScreen, rows_from_verify
 
@@ -105,7 +100,7 @@ class IrpaApp(App):
             try:
                 out = open_archive(output)
             except IrpaError as e:
-                return [VerifyRow(os.path.basename(output), "missing", str(e), None, None)]
+                return [VerifyRow(os.path.basename(output), MISSING, str(e), None, None)]
             return rows_from_verify(compare_targets(targets, out, progress=progress, cancel=cancel), targets, out)
 
         self.push_screen(VerifyScreen(f"Verify {os.path.basename(output)} against its sources", compute))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from irpa_core.model import Archive
@@ -71,11 +72,12 @@ class TableView:
         self.sort = "file"
         self.query = ""
         self._orders: dict[str, list[int]] = {"file": list(range(len(self.names)))}
-        self._pred = None
-        self._substring = None
+        self._pred: Callable[[str], object] | None = None
+        self._substring: str | None = None
         self.rows: list[int] = self._orders["file"]
         self.tree = False
         self.collapsed: set[str] = set()
+        self._seen_groups: set[str] = set()  # groups shown once (new ones below the top start collapsed)
         self._tree_rows: list[TreeRow] | None = None
 
     # -- filter and sort ----------------------------------------------------
@@ -151,11 +153,9 @@ class TableView:
                 c[0] += 1
                 c[1] += ents[i].length
         groups = {k for k, (n, _) in counts.items() if n >= 2}
-        if not hasattr(self, "_seen_groups"):
-            self._seen_groups: set[str] = set()
-        for k in groups - self._seen_groups:
-            if "." in k:
-                self.collapsed.add(k)
+        for g in groups - self._seen_groups:
+            if "." in g:
+                self.collapsed.add(g)
         self._seen_groups |= groups
         out: list[TreeRow] = []
         open_path: list[str] = []

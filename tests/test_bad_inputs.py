@@ -9,6 +9,7 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ def _digest(paths):
     out = {}
     for p in paths:
         if os.path.isfile(p):
-            out[p] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+            out[p] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
     return out
 
 

@@ -31,7 +31,7 @@ SLOW = (
     "def slow(*a, **k):\n"
     "    k['progress'] = lambda ev: time.sleep(0.002)\n"
     "    return orig(*a, **k)\n"
-    "w.write_archive = slow; w.CHUNK = 1 << 18\n"
+    "w.write_archive = slow; w.WINDOW = 1 << 18\n"
     "from irpa_core.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 

@@ -22,7 +22,7 @@ def test_table_lists_what_the_reference_lists(tmp_path, capsys):
         if "`" in line:
             cols = [c.strip() for c in line.split("|")]
             start, end, length, name = cols[0], cols[1], cols[2], cols[3].strip("`")
-            mine = next(l for l in out.splitlines() if l.endswith(f" {name}"))
+            mine = next(line for line in out.splitlines() if line.endswith(f" {name}"))
             assert mine.split()[:3] == [start, end, length]
     assert "2 entries, 80 bytes" in out
 
@@ -72,8 +72,8 @@ def test_errors_are_one_line(tmp_path):
 def test_dump_imports_nothing_heavy(tmp_path):
     p = make_irpa_with_iree(tmp_path / "a.irpa", "--data=w0=4xf32")
     code = (
-        "import sys; from irpa_core.cli import main; main(['dump', {!r}]); "
-        "print(sorted(m for m in ('numpy', 'rich', 'textual', 'gguf') if m in sys.modules))".format(str(p))
+        f"import sys; from irpa_core.cli import main; main(['dump', {str(p)!r}]); "
+        "print(sorted(m for m in ('numpy', 'rich', 'textual', 'gguf') if m in sys.modules))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip().splitlines()[-1] == "[]"

@@ -6,9 +6,11 @@ out-of-range segments, invalid UTF-8. A modest, derandomized number of
 examples runs in the suite; ``bench/fuzz_campaign.py`` runs long campaigns.
 """
 
+import contextlib
 import os
 import struct
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,19 +37,15 @@ def check_open(path: str) -> None:
         return
     for e in a.entries:
         n = min(e.length, 1 << 16)
-        try:
+        with contextlib.suppress(ArchiveError):
             read_bytes(e, 0, n)
-        except ArchiveError:
-            pass
         for v in e.metadata, e.name:
             assert v is not None
     for f in a.files:
         for v in f.metadata.values():
             if hasattr(v, "items") and hasattr(v, "count"):
-                try:
+                with contextlib.suppress(ArchiveError):
                     v.items(4)
-                except ArchiveError:
-                    pass
     assert time.perf_counter() - t < 5
 
 
@@ -63,7 +61,7 @@ def irpa_seed(tmp):
         os.path.join(tmp, "s.safetensors"), {"a": np.arange(6, dtype=np.float32), "b": np.ones(4, np.int8)}
     )
     assert main(["convert", f"--parameters={st_path}", f"--output={p}", "--quiet", "--splat=b=i8=2"]) == 0
-    blob = open(p, "rb").read()
+    blob = Path(p).read_bytes()
     fields = [(8 + 8 * k, 8) for k in range(10)]  # header u64s from header_size on
     hdr = F.HEADER.unpack_from(blob)
     pos = hdr[7]
@@ -89,7 +87,7 @@ def gguf_seed(tmp):
         {"w": np.ones((2, 32), np.float32), "q": ("Q8_0", quantized_bytes("Q8_0", 2, 32))},
         kv={"general.name": "x", "tokenizer.ggml.tokens": ["a", "bb", "ccc"], "x.f": [1.0, 2.0]},
     )
-    blob = open(p, "rb").read()
+    blob = Path(p).read_bytes()
     return blob, _gguf_fields(blob)
 
 

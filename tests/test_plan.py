@@ -11,7 +11,9 @@ from irpa_core.plan import Op, Plan, check_splat
 
 def _archive(*specs):
     """specs: (name, length)"""
-    entries = tuple(Entry(name=n, kind="data", length=length, file="/x", offset=i * 64) for i, (n, length) in enumerate(specs))
+    entries = tuple(
+        Entry(name=n, kind="data", length=length, file="/x", offset=i * 64) for i, (n, length) in enumerate(specs)
+    )
     return Archive((SourceFile("/x", "irpa", 1 << 20),), entries)
 
 

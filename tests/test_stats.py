@@ -104,7 +104,12 @@ def _mem_entry(vals):
     with tempfile.NamedTemporaryFile(delete=False) as f:
         f.write(vals.tobytes())
     return Entry(
-        name="v", kind="data", length=vals.nbytes, file=f.name, offset=0, dtype=dtypes.from_numpy(vals.dtype),
+        name="v",
+        kind="data",
+        length=vals.nbytes,
+        file=f.name,
+        offset=0,
+        dtype=dtypes.from_numpy(vals.dtype),
         shape=vals.shape,
     )
 

@@ -138,7 +138,7 @@ def _odd_source(tmp_path):
 def test_every_copy_method_writes_the_sources_bytes(tmp_path, monkeypatch, method):
     # Each method alone ("preadv": every kernel-side method off), entries
     # spanning several copy steps; checked with IREE's runtime.
-    monkeypatch.setattr(W, "CHUNK", 40_000)
+    monkeypatch.setattr(W, "WINDOW", 40_000)
     monkeypatch.setattr(W, "_methods", {k: k == method for k in W._methods})
     src = _odd_source(tmp_path)
     out = tmp_path / "o.irpa"
@@ -163,7 +163,7 @@ def test_unmappable_source_falls_back_to_copy_file_range(tmp_path, monkeypatch):
 def test_source_shrinking_during_a_mapped_copy_is_an_error(tmp_path, monkeypatch):
     # The next window runs past the new end: mmap's own length check makes it
     # an error naming the parameter, never a SIGBUS that kills the process.
-    monkeypatch.setattr(W, "CHUNK", 64 << 10)
+    monkeypatch.setattr(W, "WINDOW", 64 << 10)
     monkeypatch.setattr(W, "_methods", dict(W._methods, mmap=True))
     src = _big_source(tmp_path, n=2)
     out = tmp_path / "o.irpa"

@@ -15,7 +15,7 @@ import sys
 from .. import dtypes
 from ..errors import PlanError
 from ..formats import pytorch_meta
-from ..model import SPLAT, Entry
+from ..model import DATA, SPLAT, Entry
 from ..plan import Target
 from ..splat import SplatValueError, check_pattern, encode_value
 from . import ArgumentParser, CliError
@@ -75,8 +75,9 @@ def parse_decl(spec: str, flag: str, need_value: bool) -> Target:
     meta = pytorch_meta.encode(dtype, shape, length) if dtype is not None else b""
     # The bytes come from an in-memory splat; the writer expands it.
     source = Entry(name=name, kind=SPLAT, length=length, file="<create>", dtype=dtype, shape=shape, pattern=pattern)
-    kind = "data" if flag == "data" else "splat"
-    return Target(name, kind, length, dtype, shape, meta, source, pattern if kind == "splat" else None)
+    if flag == "data":
+        return Target(name, DATA, length, dtype, shape, meta, source)
+    return Target(name, SPLAT, length, dtype, shape, meta, source, pattern)
 
 
 def run(args) -> int:

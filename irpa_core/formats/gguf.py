@@ -18,6 +18,10 @@ from .. import dtypes
 from ..errors import ArchiveError, reading
 from ..model import DATA, Entry
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 
@@ -104,7 +108,7 @@ class _Parser:
     def __init__(self, buf, path: str):
         self.buf, self.path, self.pos, self.size = buf, path, 0, len(buf)
 
-    def fail(self, reason: str, at: int | None = None):
+    def fail(self, reason: str, at: int | None = None) -> NoReturn:
         raise ArchiveError(self.path, self.pos if at is None else at, reason)
 
     def need(self, n: int, what: str):
@@ -273,8 +277,15 @@ def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict, dic
             )
         entries.append(
             Entry(
-                name=name, kind=DATA, length=length, file=path, offset=start, dtype=dtype,
-                shape=tuple(reversed(dims)), alignment=alignment, scope=scope,
+                name=name,
+                kind=DATA,
+                length=length,
+                file=path,
+                offset=start,
+                dtype=dtype,
+                shape=tuple(reversed(dims)),
+                alignment=alignment,
+                scope=scope,
             )
         )
     return entries, metadata, types

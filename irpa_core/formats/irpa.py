@@ -197,8 +197,16 @@ def _entry(
                 path, at + 60, f"splat '{name}' length {length} is not a multiple of its {plen}-byte pattern"
             )
         return Entry(
-            name=name, kind=SPLAT, length=length, file=path, dtype=dtype, shape=shape, pattern=pattern[:plen],
-            metadata=metadata, alignment=align, scope=scope,
+            name=name,
+            kind=SPLAT,
+            length=length,
+            file=path,
+            dtype=dtype,
+            shape=shape,
+            pattern=pattern[:plen],
+            metadata=metadata,
+            alignment=align,
+            scope=scope,
         )
     if etype == TYPE_DATA:
         off, length = fields
@@ -209,8 +217,16 @@ def _entry(
                 f"data of '{name}' (offset {off}, length {length}) is outside the storage segment ({s_len} bytes)",
             )
         return Entry(
-            name=name, kind=DATA, length=length, file=path, offset=s_start + off, dtype=dtype, shape=shape,
-            metadata=metadata, alignment=align, scope=scope,
+            name=name,
+            kind=DATA,
+            length=length,
+            file=path,
+            offset=s_start + off,
+            dtype=dtype,
+            shape=shape,
+            metadata=metadata,
+            alignment=align,
+            scope=scope,
         )
     p_off, p_len, r_off, r_len = fields
     raw = span(at + 60, p_off, p_len, f"external path of '{name}'")
@@ -222,6 +238,14 @@ def _entry(
         raise ArchiveError(path, at + 60, f"external entry '{name}' has an invalid file path {ext!r}")
     full = ext if os.path.isabs(ext) else os.path.join(arch_dir, ext)
     return Entry(
-        name=name, kind=EXTERNAL, length=r_len, file=full, offset=r_off, dtype=dtype, shape=shape,
-        metadata=metadata, alignment=align, scope=scope,
+        name=name,
+        kind=EXTERNAL,
+        length=r_len,
+        file=full,
+        offset=r_off,
+        dtype=dtype,
+        shape=shape,
+        metadata=metadata,
+        alignment=align,
+        scope=scope,
     )

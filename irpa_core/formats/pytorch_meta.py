@@ -49,17 +49,17 @@ def encode(dtype: DType, shape: tuple[int, ...] | list[int], length: int) -> byt
 @lru_cache(maxsize=4096)
 def _encode(dtype: DType, shape: tuple[int, ...], length: int) -> bytes:
     # Models repeat a handful of (dtype, shape) pairs thousands of times.
-    shape = list(shape)
+    dims = list(shape)
+    doc: dict[str, object]
     if dtype.torch is not None:
-        doc = {"type": "Tensor", "dtype": dtype.torch, "shape": shape, "dtype_desc": _desc(dtype)}
+        doc = {"type": "Tensor", "dtype": dtype.torch, "shape": dims, "dtype_desc": _desc(dtype)}
     else:
-        u8 = dtypes.by_name("u8")
         doc = {
             "type": "Tensor",
             "dtype": "uint8",
             "shape": [int(length)],
-            "dtype_desc": _desc(u8),
-            "irpa": {"dtype": dtype.name, "shape": shape},
+            "dtype_desc": _desc(dtypes.U8),
+            "irpa": {"dtype": dtype.name, "shape": dims},
         }
     return PREFIX + json.dumps(doc, separators=(", ", ": ")).encode()
 

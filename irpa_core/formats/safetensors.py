@@ -81,12 +81,18 @@ def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict, dic
             raise ArchiveError(path, 8, f"tensor '{name}': malformed header entry") from None
         entries.append(
             Entry(
-                name=name, kind=DATA, length=end - begin, file=path, offset=data_start + begin, dtype=dtype,
-                shape=tuple(shape), scope=scope,
+                name=name,
+                kind=DATA,
+                length=end - begin,
+                file=path,
+                offset=data_start + begin,
+                dtype=dtype,
+                shape=tuple(shape),
+                scope=scope,
             )
         )
     # File order is data order; JSON key order is arbitrary.
-    entries.sort(key=lambda e: e.offset)
+    entries.sort(key=lambda e: e.start)
     return entries, metadata, dict.fromkeys(metadata, "string")
 
 
@@ -114,6 +120,12 @@ def _entry(path, name, info, data_start, data_size, scope) -> Entry:
         if count * dtype.type_size != end - begin:
             raise bad(f"{end - begin} bytes do not match shape {shape} of {label} ({count * dtype.type_size} bytes)")
     return Entry(
-        name=name, kind=DATA, length=end - begin, file=path, offset=data_start + begin, dtype=dtype,
-        shape=tuple(shape), scope=scope,
+        name=name,
+        kind=DATA,
+        length=end - begin,
+        file=path,
+        offset=data_start + begin,
+        dtype=dtype,
+        shape=tuple(shape),
+        scope=scope,
     )

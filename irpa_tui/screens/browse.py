@@ -3,58 +3,78 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from irpa_core.display import human
+from irpa_core.dtypes import DType
 from irpa_core.plan import Op
 
 from ..editing import EditSession
 from ..view import FilterError, TableView, filter_glob
 from ..widgets.detail import DetailPane
 from ..widgets.param_table import ParamTable
-
-# (key, action, footer label, help text); the help screen and the command
-# palette are generated from this one list.
-KEYS: list[tuple[str, str, str, str]] = [
-    ("slash", "filter", "Filter", "filter: substring, * ? globs, re:REGEX (enter keeps, escape clears)"),
-    ("space", "toggle", "Keep/Excl", "toggle keep / exclude on the row"),
-    ("e", "exclude_view", "Excl view", "exclude every row in view"),
-    ("k", "keep_view", "Keep view", "keep every row in view"),
-    ("x", "strip_view", "Strip view", "strip every row in view to zero splats"),
-    ("s", "splat", "Splat", "splat the row (or all rows in view) with TYPE=VALUE or zero"),
-    ("r", "rename", "Rename", "rename the row, or rows in view by substitution"),
-    ("u", "undo", "Undo", "undo the last edit"),
-    ("U", "redo", "Redo", "redo"),
-    ("w", "write", "Write", "write the edited archive as a new .irpa"),
-    ("v", "verify", "Verify", "verify an archive on disk against these sources and this plan"),
-    ("ctrl+s", "save_plan", "Save plan", "save the edit plan as JSON (replay: irpa convert --plan)"),
-    ("t", "tree", "Tree", "toggle the tree view grouped by dotted prefix"),
-    ("n", "sort('name')", "Sort name", "sort by name (natural order: layer.2 before layer.10)"),
-    ("z", "sort('size')", "Sort size", "sort by size, largest first"),
-    ("d", "sort('dtype')", "Sort dtype", "sort by dtype"),
-    ("f", "sort('file')", "File order", "back to file order"),
-    ("m", "metadata", "Metadata", "file metadata (GGUF key/values, safetensors, dataset JSON)"),
-    ("a", "view_as", "View as", "view the row's bytes as a chosen dtype (for entries without one)"),
-    ("escape", "escape", "Cancel", "cancel the running statistics pass / clear the filter"),
-    ("question_mark", "help", "Help", "this help"),
-    ("q", "quit", "Quit", "quit (asks when there are unsaved edits)"),
-]
-FOOTER = {"slash", "space", "s", "r", "x", "u", "w", "t", "m", "question_mark", "q"}
+from .base import IrpaScreen
 
 
-def key_label(key: str) -> str:
-    return {"slash": "/", "question_mark": "?", "space": "space"}.get(key, key)
+@dataclass(frozen=True)
+class Key:
+    """One key of the main screen: the binding, the footer, the help screen
+    and the command palette are all generated from the table below."""
+
+    key: str
+    action: str  # BrowseScreen.action_<action>
+    label: str  # footer and palette
+    help: str
+    args: tuple[str, ...] = ()
+    footer: bool = False
+
+    @property
+    def binding_action(self) -> str:
+        return f"{self.action}({', '.join(map(repr, self.args))})" if self.args else self.action
+
+    @property
+    def display(self) -> str:
+        return {"slash": "/", "question_mark": "?", "space": "space"}.get(self.key, self.key)
 
 
-class BrowseScreen(Screen):
+KEYS: tuple[Key, ...] = (
+    Key(
+        "slash", "filter", "Filter", "filter: substring, * ? globs, re:REGEX (enter keeps, escape clears)", footer=True
+    ),
+    Key("space", "toggle_keep", "Keep/Excl", "toggle keep / exclude on the row", footer=True),
+    Key("e", "exclude_view", "Excl view", "exclude every row in view"),
+    Key("k", "keep_view", "Keep view", "keep every row in view"),
+    Key("x", "strip_view", "Strip view", "strip every row in view to zero splats", footer=True),
+    Key("s", "splat", "Splat", "splat the row (or all rows in view) with TYPE=VALUE or zero", footer=True),
+    Key("r", "rename", "Rename", "rename the row, or rows in view by substitution", footer=True),
+    Key("u", "undo", "Undo", "undo the last edit", footer=True),
+    Key("U", "redo", "Redo", "redo"),
+    Key("w", "write", "Write", "write the edited archive as a new .irpa", footer=True),
+    Key("v", "verify", "Verify", "verify an archive on disk against these sources and this plan"),
+    Key("ctrl+s", "save_plan", "Save plan", "save the edit plan as JSON (replay: irpa convert --plan)"),
+    Key("t", "tree", "Tree", "toggle the tree view grouped by dotted prefix", footer=True),
+    Key("n", "sort", "Sort name", "sort by name (natural order: layer.2 before layer.10)", ("name",)),
+    Key("z", "sort", "Sort size", "sort by size, largest first", ("size",)),
+    Key("d", "sort", "Sort dtype", "sort by dtype", ("dtype",)),
+    Key("f", "sort", "File order", "back to file order", ("file",)),
+    Key("m", "metadata", "Metadata", "file metadata (GGUF key/values, safetensors, dataset JSON)", footer=True),
+    Key("a", "view_as", "View as", "view the row's bytes as a chosen dtype (for entries without one)"),
+    Key("escape", "escape", "Cancel", "cancel the running statistics pass / clear the filter"),
+    Key("question_mark", "help", "Help", "this help", footer=True),
+    Key("q", "quit", "Quit", "quit (asks when there are unsaved edits)", footer=True),
+)
+
+
+class BrowseScreen(IrpaScreen):
+    # q is the app's own binding (quit asks about unsaved edits there).
     BINDINGS = [
-        Binding(k, a, label, show=k in FOOTER, key_display=key_label(k)) for k, a, label, _ in KEYS if k not in ("q",)
+        Binding(k.key, k.binding_action, k.label, show=k.footer, key_display=k.display) for k in KEYS if k.key != "q"
     ]
 
     def __init__(self, session: EditSession, title: str):
@@ -62,7 +82,7 @@ class BrowseScreen(Screen):
         self.session = session
         self.view = TableView(session.archive)
         self.title_text = title
-        self.view_as: dict[int, object] = {}  # entry index -> DType chosen with `a`
+        self.view_as: dict[int, DType] = {}  # entry index -> DType chosen with `a`
 
     # -- layout -------------------------------------------------------------
 
@@ -241,7 +261,7 @@ class BrowseScreen(Screen):
     def action_help(self) -> None:
         from .info import HelpScreen
 
-        self.app.push_screen(HelpScreen([(key_label(k), text) for k, _, _, text in KEYS]))
+        self.app.push_screen(HelpScreen([(k.display, k.help) for k in KEYS]))
 
     # -- edits --------------------------------------------------------------
 
@@ -254,7 +274,7 @@ class BrowseScreen(Screen):
         if note:
             self.notify(note, timeout=2)
 
-    def action_toggle(self) -> None:
+    def action_toggle_keep(self) -> None:
         index = self.table.entry_at_cursor()
         if index is None:
             return
@@ -316,7 +336,7 @@ class BrowseScreen(Screen):
             value, all_rows = result
             if all_rows:
                 self._bulk("splat", value, f"splat {value or 'zero'}")
-            else:
+            elif index is not None:
                 self.session.add(Op("splat", entries[index].name, value=value))
                 self._edited()
 
@@ -369,7 +389,7 @@ class BrowseScreen(Screen):
         def done(result) -> None:
             if result:
                 path, alignment = result
-                self.app.start_write(targets, path, alignment)
+                self.irpa.start_write(targets, path, alignment)
 
         self.app.push_screen(WriteDialog(default), done)
 
@@ -381,11 +401,11 @@ class BrowseScreen(Screen):
         except Exception as e:  # PlanError: shown, nothing to verify against
             self.notify(str(e), severity="error")
             return
-        default = self.app.last_written or _beside(self.session.archive, ".stripped.irpa")
+        default = self.irpa.last_written or _beside(self.session.archive, ".stripped.irpa")
 
         def done(path) -> None:
             if path:
-                self.app.verify_written(targets, path)
+                self.irpa.verify_written(targets, path)
 
         self.app.push_screen(PathDialog("Verify this archive against the sources and the plan", default), done)
 

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from irpa_core.model import Entry
-from irpa_core.plan import check_splat
+from irpa_core.plan import Op, check_splat
 
 from ..editing import EditSession
 
@@ -124,7 +124,7 @@ class RenameDialog(_Dialog):
         self.session = session
         self.index = index
         self.in_view = in_view
-        self.ops = []
+        self.ops: list[Op] = []
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -170,8 +170,6 @@ class RenameDialog(_Dialog):
     def _validate(self) -> None:
         new = self.query_one("#new", Input).value
         preview = self.query_one("#preview", Static)
-        from irpa_core.plan import Op
-
         if self._bulk():
             old = self.query_one("#old", Input).value
             self.ops = self.session.rename_ops(self.in_view, old, new) if old else []
@@ -182,7 +180,7 @@ class RenameDialog(_Dialog):
             if not self.ops:
                 self._problem("nothing to rename" if old else "type the text to replace")
                 return
-        else:
+        elif self.index is not None:
             src = self.session.archive.entries[self.index].name
             preview.update("")
             if not new:

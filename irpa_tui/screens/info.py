@@ -13,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static, Tree
 
 from irpa_core import read_bytes
+from irpa_core.formats.gguf import GGUFArray
 from irpa_core.model import Archive
 
 # Archive-level JSON blobs that model-packaging tools store as entries.
@@ -39,7 +40,7 @@ class MetadataScreen(Screen):
             if not f.metadata:
                 node.add_leaf(Text("(no file metadata)", style="dim"))
             for key, value in f.metadata.items():
-                if hasattr(value, "items") and hasattr(value, "count"):  # lazy GGUF array
+                if isinstance(value, GGUFArray):  # lazy: items read when shown
                     label = Text.assemble((key, "bold"), f"  [{value.type_name} x {value.count:,}]")
                     arr = tree_node = node.add(label, data=("array", value))
                     for k, item in enumerate(value.items(ARRAY_PREVIEW)):
@@ -68,6 +69,7 @@ class MetadataScreen(Screen):
         if isinstance(data, tuple) and data[0] == "more":
             _, arr, start = data
             parent = event.node.parent
+            assert parent is not None
             event.node.remove()
             items = _slice(arr, start, start + ARRAY_PAGE)
             for k, item in enumerate(items, start):

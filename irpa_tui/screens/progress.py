@@ -16,15 +16,16 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, RichLog, Static
 
 from irpa_core.display import human
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.write import Progress, write_archive
 
+from .base import IrpaScreen
 
-class WriteScreen(Screen):
+
+class WriteScreen(IrpaScreen):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel write"),
         Binding("v", "verify", "Verify", show=False),
@@ -120,7 +121,7 @@ class WriteScreen(Screen):
         log = self.query_one("#write-log", RichLog)
         if state == "done":
             self.result = payload
-            self.app.last_written = self.output
+            self.irpa.last_written = self.output
             while self._logged < len(self.targets) - 1:
                 self._logged += 1
                 t = self.targets[self._logged]
@@ -177,7 +178,7 @@ class WriteScreen(Screen):
         self.app.pop_screen()
 
     def action_verify(self) -> None:
-        self.app.verify_written(self.targets, self.output)
+        self.irpa.verify_written(self.targets, self.output)
 
     def action_open(self) -> None:
-        self.app.open_written(self.output)
+        self.irpa.open_written(self.output)

@@ -15,33 +15,38 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
+from irpa_core import diff as D
 from irpa_core import stats as S
+from irpa_core import verify as V
+from irpa_core.display import shape_str
 from irpa_core.errors import Cancelled
 from irpa_core.model import Entry
 
-STATUS_STYLE = {
-    "same": "green",
-    "identical": "green",
-    "values differ": "yellow",
-    "bytes differ": "red",
-    "missing": "red",
-    "extra": "magenta",
-    "only in A": "red",
-    "only in B": "magenta",
-    "kind differs": "red",
-    "length differs": "red",
-    "pattern differs": "red",
-    "changed": "yellow",
+OK_STATUSES = (V.SAME, D.IDENTICAL)
+STATUS_STYLE: dict[V.Status | D.Status, str] = {
+    V.SAME: "green",
+    D.IDENTICAL: "green",
+    D.VALUES_DIFFER: "yellow",
+    V.BYTES_DIFFER: "red",  # the same words in both reports
+    V.MISSING: "red",
+    V.EXTRA: "magenta",
+    D.ONLY_A: "red",
+    D.ONLY_B: "magenta",
+    V.KIND_DIFFERS: "red",
+    V.LENGTH_DIFFERS: "red",
+    V.PATTERN_DIFFERS: "red",
+    D.CHANGED: "yellow",
 }
 
 
 @dataclass(frozen=True)
 class VerifyRow:
     name: str
-    status: str
+    status: V.Status | D.Status
     detail: str
     a: Entry | None  # expected / A side
     b: Entry | None  # written / B side
@@ -86,7 +91,7 @@ class VerifyScreen(Screen):
         self.compute = compute
         self.cancel = threading.Event()
         self.rows: list[VerifyRow] = []
-        self.statuses: list[str] = []
+        self.statuses: list[V.Status | D.Status] = []
         self.only: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -127,11 +132,11 @@ class VerifyScreen(Screen):
         bar = self.query_one("#verify-progress", ProgressBar)
         bar.update(total=1, progress=1)
         bar.display = False
-        counts: dict[str, int] = {}
+        counts: dict[V.Status | D.Status, int] = {}
         for r in rows:
             counts[r.status] = counts.get(r.status, 0) + 1
-        self.statuses = sorted(counts, key=lambda s: (s not in ("same", "identical"), s))
-        ok = all(r.status in ("same", "identical") for r in rows)
+        self.statuses = sorted(counts, key=lambda s: (s not in OK_STATUSES, s))
+        ok = all(r.status in OK_STATUSES for r in rows)
         parts = [Text("OK " if ok else "DIFFERENT ", style="bold green" if ok else "bold red")]
         for k, s in enumerate(self.statuses, 1):
             parts.append(
@@ -149,7 +154,7 @@ class VerifyScreen(Screen):
                 t.add_row(Text(r.status, style=STATUS_STYLE.get(r.status, "")), r.name, r.detail, key=str(k))
         if t.row_count:
             t.move_cursor(row=0)
-            self._detail(self.rows[int(t.coordinate_to_cell_key((0, 0)).row_key.value)])
+            self._detail(self.rows[int(t.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value or 0)])
         else:
             self.query_one("#verify-detail", Static).update("")
 
@@ -176,7 +181,7 @@ class VerifyScreen(Screen):
                     st = S.sample_stats(e, budget=1 << 14)
                 except Exception:
                     st = None
-            base = [e.kind, e.dtype_name or "?", "x".join(map(str, e.shape)) if e.shape else "?", f"{e.length:,}"]
+            base = [e.kind, e.dtype_name or "?", shape_str(e.shape), f"{e.length:,}"]
             if st is None:
                 return base + ["?"] * 5
             return [*base, f"{st.min:.4g}", f"{st.max:.4g}", f"{st.mean:.4g}", f"{st.std:.4g}", f"{st.sparsity:.1f}%"]

@@ -129,10 +129,11 @@ class DetailPane(VerticalScroll):
     def _job(self, entry: Entry, cancel: threading.Event, view=None) -> None:
         app = self.app
         if not S.can_decode(entry, view):
+            d = view or entry.dtype
             why = (
                 "no dtype recorded: press a to view the bytes as a dtype"
-                if entry.dtype is None and view is None
-                else f"{(view or entry.dtype).name} cannot be decoded"
+                if d is None
+                else f"{d.name} cannot be decoded"
             )
             app.call_from_thread(self._set_stats, entry, Text(why, style="dim"))
             return

@@ -175,11 +175,10 @@ class ParamTable(ScrollView, can_focus=True):
         r = int(self.scroll_y) + event.y - 1
         if event.y >= 1 and 0 <= r < self.row_count:
             self.cursor = r
-            if event.chain == 2:
-                if self._group_at_cursor() is not None:
-                    g = self._group_at_cursor()
-                    self.view.toggle_group(g.key)
-                    self.refresh_rows()
+            g = self._group_at_cursor()
+            if event.chain == 2 and g is not None:
+                self.view.toggle_group(g.key)
+                self.refresh_rows()
 
     # -- rendering ----------------------------------------------------------
 
@@ -211,6 +210,7 @@ class ParamTable(ScrollView, can_focus=True):
             segs = [Segment(text, style)]
         else:
             index = row.index if isinstance(row, TreeRow) else row
+            assert index is not None  # a leaf
             e = self.view.archive.entries[index]
             label = ("  " * row.depth + "  " + row.label) if isinstance(row, TreeRow) else e.name
             mark_text, mark_style = self.mark(index)
@@ -226,7 +226,7 @@ class ParamTable(ScrollView, can_focus=True):
             ]
         if r == self.cursor:
             cur = self.get_component_rich_style("param-table--cursor")
-            segs = [Segment(s.text, s.style + cur) for s in segs]
+            segs = [Segment(s.text, (s.style or Style()) + cur) for s in segs]
         strip = Strip(segs)
         return strip.extend_cell_length(width, segs[-1].style).crop(0, width)
 

@@ -1,6 +1,8 @@
 """TUI part 1: browse and inspect. Snapshots of each screen and pilot tests
 that press the real keys."""
 
+from pathlib import Path
+
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.widgets.detail import DetailPane
@@ -170,10 +172,10 @@ async def test_view_raw_entry_as_dtype(work_dir):
     from irpa_core import open_archive
 
     e = open_archive(p).entries[0]
-    blob = bytearray(open(p, "rb").read())
+    blob = bytearray(Path(p).read_bytes())
     vals = np.arange(16, dtype=np.float32)
     blob[e.offset : e.offset + 64] = vals.tobytes()
-    open(p, "wb").write(bytes(blob))
+    Path(p).write_bytes(bytes(blob))
     app = IrpaApp([str(p)])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -9,6 +9,7 @@ import pytest
 
 from irpa_core import open_archive, read_bytes
 from irpa_core.cli import main
+from irpa_core.plan import Op
 from irpa_core.write import Progress, WriteResult
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
@@ -189,7 +190,7 @@ def test_snapshot_progress_mid_write(snap_compare, demo_path, fixed_dir):
     async def run(pilot):
         await settle(pilot)
         s = pilot.app.screen
-        targets = s.session.plan.strip("*.ffn_*").apply(s.session.archive)
+        targets = s.session.plan.add(Op("strip", "*.ffn_*")).apply(s.session.archive)
         pilot.app.start_write(targets, "/tmp/irpa-tui-tests/work/out.irpa", writer=writer, clock=_fake_clock())
         await pilot.pause(0.3)
 
@@ -296,7 +297,7 @@ async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
 
     import irpa_core.write as W
 
-    monkeypatch.setattr(W, "CHUNK", 16 << 10)
+    monkeypatch.setattr(W, "WINDOW", 16 << 10)
     out = os.path.join(work_dir, "cancelled.irpa")
 
     def slow_writer(targets, output, **kw):

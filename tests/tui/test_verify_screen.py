@@ -1,6 +1,7 @@
 """The verify/diff screen, with every status present."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -37,10 +38,10 @@ def _fixture(d):
         )
         == 0
     )
-    blob = bytearray(open(out, "rb").read())
+    blob = bytearray(Path(out).read_bytes())
     e = open_archive(out).by_name["e"]
     blob[e.offset] ^= 0xFF  # bytes differ
-    open(out, "wb").write(bytes(blob))
+    Path(out).write_bytes(bytes(blob))
     extra = make_irpa_with_iree(os.path.join(d, "extra.irpa"), "--data=g=8xf32")  # length differs
     expected = Plan().splat("b", "f32=1").splat("c").apply(open_archive(src))
     return expected, open_archive(out, extra)
