@@ -18,36 +18,22 @@ from bench.common import median_runs, tool
 
 
 def make_inputs(d: str):
-    import gguf
+    from tests.fixtures import make_gguf
 
-    g = os.path.join(d, "model.gguf")
-    w = gguf.GGUFWriter(g, "llama")
     n_vocab = 262_144
-    w.add_array("tokenizer.ggml.tokens", [f"tok{i}" for i in range(n_vocab)])
-    w.add_array("tokenizer.ggml.scores", [float(i) for i in range(n_vocab)])
-    w.add_array("tokenizer.ggml.token_type", [1] * n_vocab)
-    w.add_array("tokenizer.ggml.merges", [f"a{i} b{i}" for i in range(200_000)])
+    kv = {
+        "tokenizer.ggml.tokens": [f"tok{i}" for i in range(n_vocab)],
+        "tokenizer.ggml.scores": [float(i) for i in range(n_vocab)],
+        "tokenizer.ggml.token_type": [1] * n_vocab,
+        "tokenizer.ggml.merges": [f"a{i} b{i}" for i in range(200_000)],
+    }
     small = np.zeros((8, 32), np.float32)
-    w.add_tensor("token_embd.weight", small)
-    for i in range(32):
-        for n in (
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-            "attn_norm",
-            "ffn_norm",
-        ):
-            w.add_tensor(f"blk.{i}.{n}.weight", small)
-    w.add_tensor("output_norm.weight", small)
-    w.add_tensor("output.weight", small)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    names = ["token_embd.weight"]
+    layer = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down", "attn_norm", "ffn_norm")
+    names += [f"blk.{i}.{n}.weight" for i in range(32) for n in layer]
+    names += ["output_norm.weight", "output.weight"]
+    g = os.path.join(d, "model.gguf")
+    make_gguf(g, dict.fromkeys(names, small), kv)
     # 100,000-entry safetensors (tiny tensors, big header)
     from safetensors.numpy import save_file
 

@@ -16,7 +16,7 @@ from .dtypes import DType
 from .errors import ArchiveError, reading
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs 2 ms of start-up: only for the type checker
+if TYPE_CHECKING:  # only for the type checker: importing typing slows start-up (bench/RESULTS.md)
     from typing import Final, Literal
 
     Kind = Literal["data", "splat", "external"]

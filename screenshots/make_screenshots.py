@@ -15,19 +15,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from irpa_core.demo import make_demo  # noqa: E402
 from irpa_tui.app import IrpaApp  # noqa: E402
+from tests.tui.helpers import settle, wait_until  # noqa: E402
 
 WORK = "/tmp/irpa-screenshots"
 SIZE = (140, 40)
-
-
-async def settle(pilot, delay=0.4):
-    from textual.widgets import Input
-
-    for w in pilot.app.screen.query(Input):
-        w.cursor_blink = False
-    await pilot.pause(delay)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.1)
 
 
 async def shot(name, path, keys=(), after=None):
@@ -80,10 +71,7 @@ async def main():
 
     async def write_and_verify(pilot):
         await pilot.press("slash", *"ffn_", "enter", "x", "w", "ctrl+u", *out, "enter")
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if getattr(pilot.app.screen, "state", "") == "done":
-                break
+        await wait_until(pilot, lambda: getattr(pilot.app.screen, "state", "") == "done")
         pilot.app.save_screenshot(str(HERE / "write-done.svg"))
         print("wrote", HERE / "write-done.svg")
         await pilot.press("v")

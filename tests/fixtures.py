@@ -37,14 +37,15 @@ def quantized_bytes(qtype_name: str, rows: int, cols: int, seed: int = 0) -> np.
         return rng.integers(0, 256, (rows, cols // block * size), dtype=np.uint8)
 
 
-def make_gguf(path, tensors: dict, kv: dict | None = None, arch: str = "llama") -> Path:
+def make_gguf(path, tensors: dict, kv: dict | None = None, arch: str = "llama", **writer_kw) -> Path:
     """``tensors``: name -> np.ndarray (plain types) or (qtype_name, uint8
     byte array from ``quantized_bytes``). ``kv``: key -> value, where a
     value is passed to ``GGUFWriter.add_key_value`` as (value, GGUFValueType)
-    or a plain str/int/float/list handled by type."""
+    or a plain str/int/float/list handled by type. ``writer_kw`` go to
+    ``GGUFWriter`` (``split_max_tensors=1`` writes a split model)."""
     import gguf
 
-    w = gguf.GGUFWriter(str(path), arch)
+    w = gguf.GGUFWriter(str(path), arch, **writer_kw)
     for key, value in (kv or {}).items():
         if key == "general.alignment":
             w.add_custom_alignment(value)  # also moves the data, not just the key

@@ -117,13 +117,7 @@ def test_alignment_key(tmp_path):
 
 
 def test_split_model_opens_as_one(tmp_path):
-    w = gguf.GGUFWriter(str(tmp_path / "m.gguf"), "llama", split_max_tensors=1)
-    for i in range(3):
-        w.add_tensor(f"t{i}", np.full(4, i, np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    make_gguf(tmp_path / "m.gguf", {f"t{i}": np.full(4, i, np.float32) for i in range(3)}, split_max_tensors=1)
     first = tmp_path / "m-00001-of-00003.gguf"
     assert first.exists()
     a = open_archive(first)

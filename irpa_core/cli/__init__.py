@@ -32,7 +32,7 @@ class CliError(IrpaError):
 
 def _terminal_columns() -> int:
     # What shutil.get_terminal_size() answers, without importing shutil and
-    # with it zlib, bz2 and lzma (2 ms of every command's start-up).
+    # with it zlib, bz2 and lzma (start-up cost: bench/RESULTS.md).
     try:
         return int(os.environ["COLUMNS"])
     except (KeyError, ValueError):

@@ -50,29 +50,3 @@ def fixed_dir():
 @pytest.fixture
 def work_dir(tmp_path):
     return str(tmp_path)
-
-
-async def settle(pilot, delay: float = 0.3):
-    """Let debounce timers fire and every worker finish; stop cursor blink
-    (a blinking cursor makes screenshots depend on timing)."""
-    from textual.widgets import Input
-
-    for w in pilot.app.screen.query(Input):
-        w.cursor_blink = False
-    await pilot.pause(delay)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.05)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def sync(fn):
-    """Run an async pilot test with asyncio.run (no pytest-asyncio needed)."""
-    import asyncio
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper

@@ -7,9 +7,7 @@ from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.widgets.detail import DetailPane
 from irpa_tui.widgets.param_table import ParamTable
-from tests.tui.conftest import settle, sync
-
-SIZE = (140, 40)
+from tests.tui.helpers import SIZE, running, settle, sync
 
 
 def _app(path):
@@ -71,9 +69,8 @@ def test_snapshot_error(snap_compare, fixed_dir):
 
 @sync
 async def test_filter_narrows_and_escape_clears(demo_path):
-    app = _app(demo_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         screen = app.screen
         assert isinstance(screen, BrowseScreen)
         names = lambda: [screen.view.names[i] for i in screen.view.rows]  # noqa: E731
@@ -94,9 +91,8 @@ async def test_filter_narrows_and_escape_clears(demo_path):
 
 @sync
 async def test_stats_appear_for_highlighted_row(demo_path):
-    app = _app(demo_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("down", "down", "down")  # blk.0.attn_q.weight
         await settle(pilot)
         pane = app.screen.query_one(DetailPane)
@@ -120,9 +116,8 @@ async def test_sort_is_natural(work_dir):
     p = make_safetensors(
         os.path.join(work_dir, "m.safetensors"), {f"layer.{i}.w": np.ones(2 + i, np.float32) for i in (10, 2, 1, 11, 3)}
     )
-    app = IrpaApp([str(p)])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(str(p)) as pilot:
+        app = pilot.app
         await pilot.press("n")
         v = app.screen.view
         assert [v.names[i] for i in v.rows] == [f"layer.{i}.w" for i in (1, 2, 3, 10, 11)]
@@ -132,9 +127,8 @@ async def test_sort_is_natural(work_dir):
 
 @sync
 async def test_tree_groups_and_sums(demo_path):
-    app = _app(demo_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("t")
         rows = app.screen.view.tree_rows()
         blk = next(r for r in rows if r.key == "blk")
@@ -146,9 +140,8 @@ async def test_tree_groups_and_sums(demo_path):
 
 @sync
 async def test_metadata_and_help_open_and_close(demo_path):
-    app = _app(demo_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("m")
         assert type(app.screen).__name__ == "MetadataScreen"
         await pilot.press("escape", "question_mark")
@@ -176,9 +169,8 @@ async def test_view_raw_entry_as_dtype(work_dir):
     vals = np.arange(16, dtype=np.float32)
     blob[e.offset : e.offset + 64] = vals.tobytes()
     Path(p).write_bytes(bytes(blob))
-    app = IrpaApp([str(p)])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(str(p)) as pilot:
+        app = pilot.app
         pane = app.screen.query_one(DetailPane)
         assert pane.last_stats is None and "press a" in str(pane.query_one("#stats").render())
         await pilot.press("a", *"f32", "enter")

@@ -16,9 +16,7 @@ from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.dialogs import RenameDialog, SplatDialog, WriteDialog
 from irpa_tui.screens.progress import WriteScreen
 from tests import oracle
-from tests.tui.conftest import settle, sync
-
-SIZE = (140, 40)
+from tests.tui.helpers import SIZE, running, settle, sync, wait_until
 
 
 async def _write_via_keys(pilot, path):
@@ -29,10 +27,7 @@ async def _write_via_keys(pilot, path):
     await settle(pilot, 0.2)
     screen = pilot.app.screen
     assert isinstance(screen, WriteScreen)
-    for _ in range(100):
-        if screen.state != "writing":
-            break
-        await pilot.pause(0.05)
+    await wait_until(pilot, lambda: screen.state != "writing")
     assert screen.state == "done", screen.state
     return screen
 
@@ -40,9 +35,8 @@ async def _write_via_keys(pilot, path):
 @sync
 async def test_filter_strip_write_and_check_with_iree(demo_path, work_dir):
     out = os.path.join(work_dir, "stripped.irpa")
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("slash", *"ffn_", "enter", "x")  # strip every ffn_ tensor
         await pilot.press("slash", "ctrl+a", "ctrl+k", "escape")
         await pilot.press("down", "space")  # exclude token_embd.weight
@@ -64,9 +58,8 @@ async def test_filter_strip_write_and_check_with_iree(demo_path, work_dir):
 
 @sync
 async def test_rename_collision_cannot_be_confirmed(demo_path):
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("down", "r")  # token_embd.weight
         dlg = app.screen
         assert isinstance(dlg, RenameDialog)
@@ -84,9 +77,8 @@ async def test_rename_collision_cannot_be_confirmed(demo_path):
 
 @sync
 async def test_bulk_rename_by_substitution_with_preview(demo_path):
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("slash", *"blk.", "enter", "r")
         dlg = app.screen
         assert not dlg.query_one("#all").value  # the row, unless asked
@@ -105,9 +97,8 @@ async def test_bulk_rename_by_substitution_with_preview(demo_path):
 
 @sync
 async def test_splat_invalid_value_then_valid(demo_path):
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("down", "down", "s")  # blk.0.attn_norm.weight, f32 x 256
         dlg = app.screen
         assert isinstance(dlg, SplatDialog)
@@ -131,9 +122,8 @@ async def test_plan_saved_in_tui_replays_byte_identical(demo_path, work_dir):
     plan = os.path.join(work_dir, "edit.plan.json")
     tui_out = os.path.join(work_dir, "tui.irpa")
     cli_out = os.path.join(work_dir, "cli.irpa")
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("x", "slash", *"attn_q", "enter", "k", "space")
         await pilot.press("ctrl+s", "ctrl+u", *plan, "enter")
         await settle(pilot, 0.1)
@@ -153,10 +143,8 @@ async def test_start_with_plan_flag(demo_path, work_dir):
 
     p = os.path.join(work_dir, "p.json")
     Plan().exclude("blk.*").save(p)
-    app = IrpaApp([demo_path], plan=Plan.load(p))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        assert app.screen.session.summary().excluded == 36
+    async with running(demo_path, plan=Plan.load(p)) as pilot:
+        assert pilot.app.screen.session.summary().excluded == 36
 
 
 class _SlowWriter:
@@ -274,9 +262,8 @@ def test_snapshot_summary_and_verify(snap_compare, demo_path, fixed_dir):
 @sync
 async def test_verify_after_write_and_open(demo_path, work_dir):
     out = os.path.join(work_dir, "v.irpa")
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("slash", *"attn", "enter", "x")
         await _write_via_keys(pilot, out)
         await pilot.press("v")
@@ -305,9 +292,8 @@ async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
         kw["progress"] = lambda ev: (_time.sleep(0.002), report(ev))
         return W.write_archive(targets, output, **kw)
 
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         s = app.screen
         app.start_write(s.session.plan.apply(s.session.archive), out, writer=slow_writer)
         ws = app.screen
@@ -316,10 +302,7 @@ async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
         await pilot.press("escape")
         await pilot.pause(0.1)
         await pilot.press("y")
-        for _ in range(200):
-            if ws.state != "writing":
-                break
-            await pilot.pause(0.05)
+        await wait_until(pilot, lambda: ws.state != "writing")
         assert ws.state == "cancelled"
         assert "not written" in str(ws.query_one("#write-title").render())
         await pilot.press("enter")
@@ -330,19 +313,15 @@ async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
 
 @sync
 async def test_failed_write_shows_reason_and_keeps_plan(demo_path):
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("x")
         s = app.screen
         plan = s.session.plan
         # /sys exists but refuses new files, even to root: the write fails.
         app.start_write(plan.apply(s.session.archive), "/sys/irpa-test.irpa")
         ws = app.screen
-        for _ in range(100):
-            if ws.state != "writing":
-                break
-            await pilot.pause(0.05)
+        await wait_until(pilot, lambda: ws.state != "writing")
         assert ws.state == "failed"
         assert "cannot create a file in /sys" in str(ws.query_one("#write-title").render())
         await pilot.press("enter")
@@ -352,9 +331,8 @@ async def test_failed_write_shows_reason_and_keeps_plan(demo_path):
 
 @sync
 async def test_quit_with_unsaved_edits_asks(demo_path):
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         await pilot.press("space", "q")
         assert type(app.screen).__name__ == "ConfirmDialog"
         await pilot.press("n")
@@ -367,9 +345,8 @@ async def test_verify_key_checks_an_archive_on_disk(demo_path, work_dir):
     assert (
         main(["convert", f"--parameters={demo_path}", "--strip", "--keep=blk.0.*", f"--output={out}", "--quiet"]) == 0
     )
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path) as pilot:
+        app = pilot.app
         # The plan in the TUI: strip all, keep blk.0.* (same as the CLI line).
         await pilot.press("x", "slash", *"blk.0.", "enter", "k", "slash", "ctrl+a", "ctrl+k", "escape")
         await pilot.press("v", "ctrl+u", *out, "enter")

@@ -12,7 +12,7 @@ from irpa_core.verify import compare_targets
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.verify import VerifyScreen, rows_from_verify
 from tests.fixtures import make_irpa_with_iree, make_safetensors
-from tests.tui.conftest import settle, sync
+from tests.tui.helpers import running, settle, sync
 
 SIZE = (140, 30)
 
@@ -68,9 +68,8 @@ def test_snapshot_verify_every_status(snap_compare, demo_path, work_dir):
 @sync
 async def test_statuses_and_filter_keys(demo_path, work_dir):
     expected, output = _fixture(work_dir)
-    app = IrpaApp([demo_path])
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(demo_path, size=SIZE) as pilot:
+        app = pilot.app
         app.push_screen(
             VerifyScreen(
                 "v",

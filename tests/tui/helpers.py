@@ -1,0 +1,61 @@
+"""What the TUI tests (and the screenshot script) share: letting the app
+settle, waiting for a condition, and starting the app on files.
+
+Snapshot and pilot tests press the real keys; these only take the waiting
+and the preamble out of each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+SIZE = (140, 40)
+
+
+async def settle(pilot, delay: float = 0.3) -> None:
+    """Let debounce timers fire and every worker finish; stop cursor blink
+    (a blinking cursor makes screenshots depend on timing)."""
+    from textual.widgets import Input
+
+    for w in pilot.app.screen.query(Input):
+        w.cursor_blink = False
+    await pilot.pause(delay)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 10.0, step: float = 0.05) -> None:
+    """Pause the pilot until ``predicate()`` is true; fail after ``timeout``."""
+    waited = 0.0
+    while not predicate():
+        if waited >= timeout:
+            raise AssertionError(f"condition not met after {timeout} s")
+        await pilot.pause(step)
+        waited += step
+
+
+@asynccontextmanager
+async def running(*paths: str, size: tuple[int, int] = SIZE, **app_kw: Any) -> AsyncIterator[Any]:
+    """``IrpaApp(paths)`` running headless at ``size``, settled: yields the pilot."""
+    from irpa_tui.app import IrpaApp
+
+    app = IrpaApp(list(paths), **app_kw)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        yield pilot
+
+
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async pilot test with asyncio.run (no pytest-asyncio needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
