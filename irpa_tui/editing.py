@@ -99,17 +99,17 @@ class EditSession:
         self.set_plan(self.plan.add(*ops))
 
     def undo(self) -> bool:
-        if not self._undo:
-            return False
-        self._redo.append(self.plan)
-        self.plan = self._undo.pop()
-        return True
+        return self._step(self._undo, self._redo)
 
     def redo(self) -> bool:
-        if not self._redo:
+        return self._step(self._redo, self._undo)
+
+    def _step(self, back: list[Plan], forth: list[Plan]) -> bool:
+        """Go to the last plan of ``back``, keeping the current one in ``forth``."""
+        if not back:
             return False
-        self._undo.append(self.plan)
-        self.plan = self._redo.pop()
+        forth.append(self.plan)
+        self.plan = back.pop()
         return True
 
     def toggle(self, index: int) -> None:

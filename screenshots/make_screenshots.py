@@ -15,7 +15,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from irpa_core.demo import make_demo  # noqa: E402
 from irpa_tui.app import IrpaApp  # noqa: E402
-from tests.tui.helpers import settle, wait_until  # noqa: E402
+from tests.tui.helpers import MARK_KEYS, settle, wait_until  # noqa: E402
 
 WORK = "/tmp/irpa-screenshots"
 SIZE = (140, 40)
@@ -47,24 +47,7 @@ async def main():
     await shot("tree", path, ["t", "down", "down", "down", "right"])
     await shot("metadata", path, ["m"])
     await shot("help", path, ["question_mark"])
-    marks = [
-        "down",
-        "space",
-        "slash",
-        *"attn_v",
-        "enter",
-        "x",
-        "slash",
-        "ctrl+a",
-        "ctrl+k",
-        "escape",
-        "down",
-        "down",
-        "s",
-        *"f32=2",
-        "enter",
-    ]
-    await shot("marks", path, marks)
+    await shot("marks", path, MARK_KEYS)
     await shot("splat-dialog", path, ["down", "down", "s", *"f32=abc"])
     await shot("rename-dialog", path, ["down", "r", "ctrl+a", "ctrl+k", *"output.weight"])
     out = os.path.join(WORK, "demo.stripped.irpa")

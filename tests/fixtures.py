@@ -12,6 +12,9 @@ from tests import oracle
 
 # numpy dtypes GGUF stores natively (ggml F32, F16, BF16 via raw, I8..I64, F64)
 GGUF_PLAIN = ["float32", "float16", "int8", "int16", "int32", "int64", "float64"]
+# numpy's own dtypes that safetensors stores (ml_dtypes' bf16/fp8 are not numpy's)
+NUMPY_PLAIN = ["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"]
+NUMPY_PLAIN += ["float16", "float32", "float64"]
 
 
 def make_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict | None = None) -> Path:

@@ -11,7 +11,7 @@ import pytest
 from irpa_core import dtypes, open_archive, read_bytes
 from irpa_core.cli import main
 from tests import oracle
-from tests.fixtures import make_gguf, make_irpa_with_iree, make_safetensors, quantized_bytes
+from tests.fixtures import NUMPY_PLAIN, make_gguf, make_irpa_with_iree, make_safetensors, quantized_bytes
 
 
 def _same(a, b):
@@ -95,26 +95,7 @@ def test_dtype_and_shape_survive_for_every_dtype(tmp_path):
         if d.safetensors and d.kind != "complex"
     }
     # safetensors.numpy cannot save ml_dtypes: write those through gguf/bytes below.
-    numpy_native = {
-        k: v
-        for k, v in plain.items()
-        if v.dtype.kind in "biuf"
-        and v.dtype.name
-        in (
-            "bool",
-            "uint8",
-            "int8",
-            "uint16",
-            "int16",
-            "uint32",
-            "int32",
-            "uint64",
-            "int64",
-            "float16",
-            "float32",
-            "float64",
-        )
-    }
+    numpy_native = {k: v for k, v in plain.items() if v.dtype.name in NUMPY_PLAIN}
     st = make_safetensors(tmp_path / "a.safetensors", numpy_native)
     q = {
         d.name: (d.name, quantized_bytes(d.name, 2, d.block_size * 2))

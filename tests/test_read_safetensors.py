@@ -10,22 +10,9 @@ from safetensors.numpy import save_file
 
 from irpa_core import ArchiveError, dtypes, open_archive, read_bytes
 from tests import oracle
+from tests.fixtures import NUMPY_PLAIN
 
-NUMPY_TYPES = [
-    "bool",
-    "uint8",
-    "int8",
-    "uint16",
-    "int16",
-    "uint32",
-    "int32",
-    "uint64",
-    "int64",
-    "float16",
-    "float32",
-    "float64",
-    "complex64",
-]
+NUMPY_TYPES = [*NUMPY_PLAIN, "complex64"]
 ML_TYPES = {"BF16": ml_dtypes.bfloat16, "F8_E4M3": ml_dtypes.float8_e4m3fn, "F8_E5M2": ml_dtypes.float8_e5m2}
 
 

@@ -22,47 +22,44 @@ def parse_bool(text: str) -> bool:
     raise CliError(f"expected true or false, got {text!r}")
 
 
+def repeatable(p: ArgumentParser, flag: str, metavar: str, help: str) -> None:
+    """A flag that may be given many times; its values collect in a list."""
+    p.add_argument(flag, action="append", default=[], metavar=metavar, help=help)
+
+
+def add_files_flags(p: ArgumentParser, what: str) -> None:
+    """Input files as positional arguments, or as ``--parameters=FILE`` as the
+    IREE tools spell it (both repeatable, ``scope=FILE`` accepted)."""
+    p.add_argument("files", nargs="*", metavar="FILE", help=f"files {what} (scope=FILE accepted)")
+    repeatable(p, "--parameters", "FILE", "same as a positional FILE")
+
+
+def input_paths(args, command: str) -> list[str]:
+    """The files of ``add_files_flags``, or a usage error when there are none."""
+    paths = [*args.parameters, *args.files]
+    if not paths:
+        raise CliError(f"no input file given (irpa {command} FILE...)")
+    return paths
+
+
 def add_source_flags(p: ArgumentParser) -> None:
-    p.add_argument(
-        "--parameters",
-        action="append",
-        default=[],
-        metavar="[SCOPE=]FILE",
-        help="input file (repeatable): .irpa, .gguf, .safetensors, or a sharded directory",
+    repeatable(
+        p, "--parameters", "[SCOPE=]FILE", "input file (repeatable): .irpa, .gguf, .safetensors, or a sharded directory"
     )
 
 
 def add_edit_flags(p: ArgumentParser) -> None:
     """The edit flags shared by ``convert`` and ``verify``."""
-    p.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="leave a parameter out (exact name or glob; repeatable)",
-    )
-    p.add_argument(
-        "--rename",
-        action="append",
-        default=[],
-        metavar="OLD=NEW",
-        help="rename a parameter (a '*' in OLD carries over to NEW's '*')",
-    )
+    repeatable(p, "--exclude", "NAME", "leave a parameter out (exact name or glob; repeatable)")
+    repeatable(p, "--rename", "OLD=NEW", "rename a parameter (a '*' in OLD carries over to NEW's '*')")
     bool_flag(p, "--strip", "replace every parameter by a zero splat (except --keep/--splat ones)")
-    p.add_argument(
+    repeatable(
+        p,
         "--splat",
-        action="append",
-        default=[],
-        metavar="NAME[=TYPE=VALUE]",
-        help="replace a parameter by a splat: zero, or TYPE=VALUE (f32=1.0, i8=3, x32=CAFEF00D)",
+        "NAME[=TYPE=VALUE]",
+        "replace a parameter by a splat: zero, or TYPE=VALUE (f32=1.0, i8=3, x32=CAFEF00D)",
     )
-    p.add_argument(
-        "--keep",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="keep a parameter as data even with --strip (exact name or glob)",
-    )
+    repeatable(p, "--keep", "NAME", "keep a parameter as data even with --strip (exact name or glob)")
     p.add_argument("--plan", metavar="FILE", help="start from a saved plan (JSON, e.g. from the TUI)")
 
 
@@ -121,6 +118,14 @@ def escape_hint(name: str, archive) -> str:
         if "=" in e.name and e.name.startswith(name + "="):
             return f" (did you mean '{e.name}'? write '=' inside a name as '\\=': {e.name.replace('=', chr(92) + '=')})"
     return ""
+
+
+def add_convert_flags(p: ArgumentParser, *, output_ignored: bool = False) -> None:
+    """Every flag of a convert command line: sources, edits, output. ``irpa
+    verify`` takes the same line with the output flags ignored."""
+    add_source_flags(p)
+    add_edit_flags(p)
+    add_output_flags(p, ignored=output_ignored)
 
 
 def add_output_flags(p: ArgumentParser, *, ignored: bool = False) -> None:

@@ -15,7 +15,7 @@ import sys
 
 from ..errors import PlanError
 from . import ArgumentParser, CliError
-from .args import add_edit_flags, add_output_flags, add_source_flags, bool_flag, escape_hint, plan_with_hints
+from .args import add_convert_flags, bool_flag, escape_hint, plan_with_hints
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -25,9 +25,7 @@ def build_parser(prog: str) -> ArgumentParser:
         "Flags are those of iree-convert-parameters.",
     )
     p.add_argument("inputs", nargs="*", metavar="FILE", help="input files (same as --parameters)")
-    add_source_flags(p)
-    add_edit_flags(p)
-    add_output_flags(p)
+    add_convert_flags(p)
     bool_flag(p, "--quiet", "no progress bar and no listing of the result")
     return p
 

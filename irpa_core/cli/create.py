@@ -19,23 +19,15 @@ from ..model import DATA, SPLAT, Entry
 from ..plan import Target
 from ..splat import SplatValueError, check_pattern, encode_value
 from . import ArgumentParser, CliError
-from .args import bool_flag, split_unescaped
+from .args import bool_flag, repeatable, split_unescaped
 
 
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(
         prog=prog, description="Create an .irpa from declared parameters (flags of iree-create-parameters)."
     )
-    p.add_argument(
-        "--data",
-        action="append",
-        default=[],
-        metavar="NAME=SHAPExTYPE[=VALUE]",
-        help="a parameter with storage, zero-filled or filled with VALUE",
-    )
-    p.add_argument(
-        "--splat", action="append", default=[], metavar="NAME=SHAPExTYPE=VALUE", help="a splat parameter (no storage)"
-    )
+    repeatable(p, "--data", "NAME=SHAPExTYPE[=VALUE]", "a parameter with storage, zero-filled or filled with VALUE")
+    repeatable(p, "--splat", "NAME=SHAPExTYPE=VALUE", "a splat parameter (no storage)")
     p.add_argument("--alignment", type=int, default=64, metavar="N", help="data alignment (default 64)")
     p.add_argument("--output", "-o", metavar="FILE", help="the .irpa to write")
     bool_flag(p, "--quiet", "no listing of the result")

@@ -6,7 +6,7 @@ import json
 import sys
 
 from . import ArgumentParser, CliError
-from .args import split_unescaped
+from .args import repeatable, split_unescaped
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -18,9 +18,7 @@ def build_parser(prog: str) -> ArgumentParser:
     )
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
-    p.add_argument(
-        "--rename", action="append", default=[], metavar="OLD=NEW", help="A's OLD is B's NEW (globs: 'blk.*=layers.*')"
-    )
+    repeatable(p, "--rename", "OLD=NEW", "A's OLD is B's NEW (globs: 'blk.*=layers.*')")
     p.add_argument("--all", action="store_true", help="list identical entries too")
     p.add_argument("--json", action="store_true")
     return p

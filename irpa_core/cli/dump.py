@@ -14,28 +14,19 @@ from .. import open_archive
 from ..display import human, shape_str
 from ..model import Archive
 from . import ArgumentParser
+from .args import add_files_flags, input_paths
 
 
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(prog=prog, description="List the parameters of IRPA, GGUF and safetensors files.")
-    p.add_argument("files", nargs="*", metavar="FILE", help="files to list (scope=FILE accepted)")
-    p.add_argument(
-        "--parameters",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="same as a positional FILE (iree-dump-parameters spelling)",
-    )
+    add_files_flags(p, "to list")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--full", action="store_true", help="with --json, every item of GGUF arrays")
     return p
 
 
 def run(args) -> int:
-    paths = [*args.parameters, *args.files]
-    if not paths:
-        raise _usage("no input file given (irpa dump FILE...)")
-    archive = open_archive(*paths)
+    archive = open_archive(*input_paths(args, "dump"))
     out = sys.stdout
     if args.json:
         json.dump(to_json(archive, full=args.full), out, indent=1, ensure_ascii=False)
@@ -43,12 +34,6 @@ def run(args) -> int:
     else:
         out.write(format_table(archive))
     return 0
-
-
-def _usage(msg):
-    from . import CliError
-
-    return CliError(msg)
 
 
 def format_table(archive: Archive) -> str:

@@ -8,6 +8,7 @@ import sys
 
 from ..display import num
 from . import ArgumentParser, CliError
+from .args import add_files_flags, input_paths, repeatable
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -16,21 +17,10 @@ def build_parser(prog: str) -> ArgumentParser:
         description="Statistics of tensors: min, max, mean, std, zeros, NaN/Inf, "
         "percentiles and a histogram, in one streaming pass each.",
     )
-    p.add_argument("files", nargs="*", metavar="FILE")
-    p.add_argument("--parameters", action="append", default=[], metavar="FILE", help="same as FILE")
-    p.add_argument(
-        "--name",
-        action="append",
-        default=[],
-        metavar="NAME_OR_GLOB",
-        help="only these parameters (repeatable; default all)",
-    )
-    p.add_argument(
-        "--as",
-        dest="as_dtype",
-        metavar="DTYPE",
-        help="view entries without a dtype (raw irpa) as this dtype (f32, bf16, i8, Q8_0...)",
-    )
+    add_files_flags(p, "to read")
+    repeatable(p, "--name", "NAME_OR_GLOB", "only these parameters (repeatable; default all)")
+    viewed = "view entries without a dtype (raw irpa) as this dtype (f32, bf16, i8, Q8_0...)"
+    p.add_argument("--as", dest="as_dtype", metavar="DTYPE", help=viewed)
     p.add_argument("--sample", action="store_true", help="quick estimate from a sample instead of the exact pass")
     p.add_argument("--bins", type=int, default=64, help="histogram bins (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -41,9 +31,7 @@ def run(args) -> int:
     from .. import dtypes, open_archive
     from .. import stats as S
 
-    paths = [*args.parameters, *args.files]
-    if not paths:
-        raise CliError("no input file given (irpa stats FILE...)")
+    paths = input_paths(args, "stats")
     as_dtype = None
     if args.as_dtype:
         as_dtype = dtypes.by_name(args.as_dtype) or dtypes.from_iree(args.as_dtype)

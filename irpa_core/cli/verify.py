@@ -7,7 +7,7 @@ import json
 import sys
 
 from . import ArgumentParser, CliError
-from .args import add_edit_flags, add_output_flags, add_source_flags, bool_flag, plan_from_args
+from .args import add_convert_flags, bool_flag, plan_from_args
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -17,9 +17,7 @@ def build_parser(prog: str) -> ArgumentParser:
         "the sources give: names, kinds, bytes, splat patterns.",
     )
     p.add_argument("target", nargs="?", metavar="OUTPUT", help="the archive to check (or --output)")
-    add_source_flags(p)
-    add_edit_flags(p)
-    add_output_flags(p, ignored=True)
+    add_convert_flags(p, output_ignored=True)
     bool_flag(p, "--quiet", "print nothing; the exit code says it all")
     p.add_argument("--all", action="store_true", help="list every entry, not only problems")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -275,17 +275,8 @@ def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict, dic
                 f"tensor '{name}' ({length} bytes at data offset {offset}) "
                 f"runs past the end of the file ({size} bytes)",
             )
-        entries.append(
-            Entry(
-                name=name,
-                kind=DATA,
-                length=length,
-                file=path,
-                offset=start,
-                dtype=dtype,
-                shape=tuple(reversed(dims)),
-                alignment=alignment,
-                scope=scope,
-            )
-        )
+        entries.append(Entry(
+            name=name, kind=DATA, length=length, file=path, offset=start, dtype=dtype,
+            shape=tuple(reversed(dims)), alignment=alignment, scope=scope,
+        ))  # fmt: skip
     return entries, metadata, types

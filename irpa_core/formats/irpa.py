@@ -14,6 +14,10 @@ from ..errors import ArchiveError, reading
 from ..model import DATA, EXTERNAL, SPLAT, Entry
 from . import pytorch_meta
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..model import Kind
+
 MAGIC = b"IRPA"
 VERSION_MAJOR = 0
 VERSION_MINOR = 0
@@ -188,6 +192,13 @@ def _entry(
 ) -> Entry:
     decoded = pytorch_meta.decode(metadata) if metadata else None
     dtype, shape = decoded if decoded else (None, None)
+
+    def entry(kind: Kind, length: int, file: str, offset: int | None = None, pattern: bytes | None = None) -> Entry:
+        return Entry(
+            name=name, kind=kind, length=length, file=file, offset=offset, dtype=dtype, shape=shape,
+            pattern=pattern, metadata=metadata, alignment=align, scope=scope,
+        )  # fmt: skip
+
     if etype == TYPE_SPLAT:
         length, pattern, plen = fields
         if plen not in (1, 2, 4, 8, 16):
@@ -196,18 +207,7 @@ def _entry(
             raise ArchiveError(
                 path, at + 60, f"splat '{name}' length {length} is not a multiple of its {plen}-byte pattern"
             )
-        return Entry(
-            name=name,
-            kind=SPLAT,
-            length=length,
-            file=path,
-            dtype=dtype,
-            shape=shape,
-            pattern=pattern[:plen],
-            metadata=metadata,
-            alignment=align,
-            scope=scope,
-        )
+        return entry(SPLAT, length, path, pattern=pattern[:plen])
     if etype == TYPE_DATA:
         off, length = fields
         if off > s_len or length > s_len - off:
@@ -216,18 +216,7 @@ def _entry(
                 at + 60,
                 f"data of '{name}' (offset {off}, length {length}) is outside the storage segment ({s_len} bytes)",
             )
-        return Entry(
-            name=name,
-            kind=DATA,
-            length=length,
-            file=path,
-            offset=s_start + off,
-            dtype=dtype,
-            shape=shape,
-            metadata=metadata,
-            alignment=align,
-            scope=scope,
-        )
+        return entry(DATA, length, path, s_start + off)
     p_off, p_len, r_off, r_len = fields
     raw = span(at + 60, p_off, p_len, f"external path of '{name}'")
     try:
@@ -237,15 +226,4 @@ def _entry(
     if not ext or "\0" in ext:
         raise ArchiveError(path, at + 60, f"external entry '{name}' has an invalid file path {ext!r}")
     full = ext if os.path.isabs(ext) else os.path.join(arch_dir, ext)
-    return Entry(
-        name=name,
-        kind=EXTERNAL,
-        length=r_len,
-        file=full,
-        offset=r_off,
-        dtype=dtype,
-        shape=shape,
-        metadata=metadata,
-        alignment=align,
-        scope=scope,
-    )
+    return entry(EXTERNAL, r_len, full, r_off)

@@ -77,27 +77,21 @@ def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict, dic
             ):
                 raise ValueError
         except (KeyError, TypeError, ValueError):
-            _entry(path, name, info, data_start, data_size, scope)  # raises the precise error
+            _explain(path, name, info, data_size)  # raises the precise error
             raise ArchiveError(path, 8, f"tensor '{name}': malformed header entry") from None
-        entries.append(
-            Entry(
-                name=name,
-                kind=DATA,
-                length=end - begin,
-                file=path,
-                offset=data_start + begin,
-                dtype=dtype,
-                shape=tuple(shape),
-                scope=scope,
-            )
-        )
+        entries.append(Entry(
+            name=name, kind=DATA, length=end - begin, file=path, offset=data_start + begin, dtype=dtype,
+            shape=tuple(shape), scope=scope,
+        ))  # fmt: skip
     # File order is data order; JSON key order is arbitrary.
     entries.sort(key=lambda e: e.start)
     return entries, metadata, dict.fromkeys(metadata, "string")
 
 
-def _entry(path, name, info, data_start, data_size, scope) -> Entry:
-    def bad(reason):
+def _explain(path: str, name: str, info, data_size: int) -> None:
+    """Raise the precise error for a header entry the fast path refused."""
+
+    def bad(reason: str) -> ArchiveError:
         return ArchiveError(path, 8, f"tensor '{name}': {reason}")
 
     if not isinstance(info, dict):
@@ -119,13 +113,3 @@ def _entry(path, name, info, data_start, data_size, scope) -> Entry:
             count *= d
         if count * dtype.type_size != end - begin:
             raise bad(f"{end - begin} bytes do not match shape {shape} of {label} ({count * dtype.type_size} bytes)")
-    return Entry(
-        name=name,
-        kind=DATA,
-        length=end - begin,
-        file=path,
-        offset=data_start + begin,
-        dtype=dtype,
-        shape=tuple(shape),
-        scope=scope,
-    )

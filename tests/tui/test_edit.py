@@ -16,7 +16,7 @@ from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.dialogs import RenameDialog, SplatDialog, WriteDialog
 from irpa_tui.screens.progress import WriteScreen
 from tests import oracle
-from tests.tui.helpers import SIZE, running, settle, sync, wait_until
+from tests.tui.helpers import MARK_KEYS, SIZE, running, settle, sync, wait_until
 
 
 async def _write_via_keys(pilot, path):
@@ -191,28 +191,7 @@ def test_snapshot_progress_mid_write(snap_compare, demo_path, fixed_dir):
 def test_snapshot_marked_table(snap_compare, demo_path):
     async def run(pilot):
         await settle(pilot)
-        await pilot.press(
-            "down",
-            "space",
-            "slash",
-            *"attn_v",
-            "enter",
-            "x",
-            "slash",
-            "ctrl+a",
-            "ctrl+k",
-            "escape",
-            "down",
-            "down",
-            "s",
-            *"f32=2",
-            "enter",
-            "r",
-            "ctrl+a",
-            "ctrl+k",
-            *"norm0",
-            "enter",
-        )
+        await pilot.press(*MARK_KEYS, "r", "ctrl+a", "ctrl+k", *"norm0", "enter")
         await settle(pilot)
 
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
