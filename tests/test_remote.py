@@ -190,6 +190,30 @@ def test_dropped_connection_resumes_at_the_byte_reached(http_server: TestServer)
     assert resumed.sent == n - 100_000
 
 
+def test_iter_chunks_resumes_a_dropped_stream(http_server: TestServer) -> None:
+    data = write_random(http_server.root / "f.bin", 40 * BLOCK)
+    with source(http_server, "f.bin") as src:
+        http_server.drop_after = 50_000
+        chunks = list(src.iter_chunks(BLOCK, 30 * BLOCK, chunk=100_000))
+        assert b"".join(chunks) == data[BLOCK : 31 * BLOCK]
+        assert {len(c) for c in chunks[:-1]} == {100_000}
+        assert src.retries == 1 and src.requests == 3  # the first block, the dropped stream, its resumption
+        assert src.bytes_fetched == http_server.bytes_sent() == BLOCK + 30 * BLOCK
+
+
+def test_expired_cdn_url_is_resolved_again(hub_env: TestServer) -> None:
+    ts = hub_env
+    data = write_random(ts.add_repo("org/repo") / "w.bin", 3 << 20)
+    with open_source("hf://org/repo/w.bin") as src:
+        ts.fail_next = [403]  # the signed CDN URL expired
+        assert src.read(2 << 20, 10) == data[2 << 20 : (2 << 20) + 10]
+    assert [(h.path, h.status) for h in ts.hits[2:]] == [
+        ("/cdn/org/repo/main/w.bin", 403),
+        ("/org/repo/resolve/main/w.bin", 302),
+        ("/cdn/org/repo/main/w.bin", 206),
+    ]
+
+
 def test_server_errors_are_retried_then_reported(http_server: TestServer) -> None:
     data = write_random(http_server.root / "f.bin", 10 * BLOCK)
     http_server.fail_next = [503, 500]
@@ -237,6 +261,12 @@ def test_file_changed_on_the_server(http_server: TestServer) -> None:
             src.read(5 * BLOCK, 10)
         with pytest.raises(ArchiveError, match=r"the file changed on the server \(655360 bytes, now 131072\)"):
             src.read(BLOCK, 10)
+    write_random(path, 10 * BLOCK)
+    with source(http_server, "f.bin") as src:
+        write_random(path, 10 * BLOCK, seed=5)  # same size, new ETag (the server's has the mtime)
+        os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
+        with pytest.raises(ArchiveError, match="the file changed on the server while it was being read"):
+            src.read(5 * BLOCK, 10)
 
 
 def cancel_later(event: threading.Event, delay: float) -> list[float]:
