@@ -139,6 +139,7 @@ class HttpSource(Source):
         self._whole: bytes | None = None  # the file, from a server that ignores Range
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._lock = threading.Lock()
+        self._closed = False
         self._owns_client = client is None
         self._client = client if client is not None else new_client(workers)
         self.size = -1
@@ -434,7 +435,12 @@ class HttpSource(Source):
 
     # -- reading ----------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ArchiveError(self.name, None, "read after the source was closed")
+
     def _readinto(self, offset: int, view: memoryview) -> None:
+        self._check_open()
         if self._whole is not None:
             view[:] = self._whole[offset : offset + len(view)]
             return
@@ -474,6 +480,7 @@ class HttpSource(Source):
     def _stream(self, start: int, end: int, *events: threading.Event | None) -> Iterator[bytes]:
         """Bytes ``[start, end)`` in pieces as they arrive, resuming after
         failures at the byte reached."""
+        self._check_open()
         if self._whole is not None:
             yield self._whole[start:end]
             return
@@ -576,6 +583,8 @@ class HttpSource(Source):
         return length
 
     def close(self) -> None:
+        self._closed = True
+        self._whole = None
         with self._lock:
             self._cache.clear()
         if self._owns_client:

@@ -73,6 +73,10 @@ def test_empty_and_tiny_files(http_server: TestServer) -> None:
             src.read(0, 1)
     with source(http_server, "one") as src:
         assert src.size == 1 and src.read(0, 1) == b"x" and src.read(1, 0) == b""
+    for read in (lambda: src.read(0, 1), lambda: list(src.iter_chunks(0, 1)), lambda: src.copy_range_to(-1, 0, 1, 0)):
+        with pytest.raises(ArchiveError, match="read after the source was closed"):
+            read()
+    src.close()  # twice is fine
 
 
 @pytest.mark.parametrize("off, n", [(1000, 1), (999, 2), (0, 1001), (1001, 0), (-1, 1), (5, 1 << 62)])
