@@ -33,9 +33,11 @@ import pytest
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Hit:
-    """One request as the server saw it."""
+    """One request as the server saw it. Recorded when it arrives and
+    updated before each write, so the counts are never behind what a client
+    has received."""
 
     method: str
     path: str
@@ -105,24 +107,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, head: bool) -> None:
         ts = self.server.ts
-        self._sent = 0
-        self._status = 0
+        h = self.headers
+        self.hit = Hit(
+            self.command, urlsplit(self.path).path, h.get("Range"), 0, 0, h.get("Authorization"), h.get("Host")
+        )
+        with ts.lock:
+            ts.hits.append(self.hit)
         try:
             self._route(ts, head)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        finally:
-            hit = Hit(
-                self.command,
-                urlsplit(self.path).path,
-                self.headers.get("Range"),
-                self._status,
-                self._sent,
-                self.headers.get("Authorization"),
-                self.headers.get("Host"),
-            )
-            with ts.lock:
-                ts.hits.append(hit)
 
     def _route(self, ts: TestServer, head: bool) -> None:
         with ts.lock:
@@ -158,13 +152,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
         files = sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
         body = json.dumps({"id": repo_id, "sha": "0" * 40, "siblings": [{"rfilename": f} for f in files]}).encode()
-        self._status = 200
+        self.hit.status = 200
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.hit.sent = len(body)
         self.wfile.write(body)
-        self._sent = len(body)
 
     def _resolve(self, ts: TestServer, repo_id: str, rev: str, path: str, head: bool) -> None:
         if self._hub_denied(ts, repo_id):
@@ -176,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
         if not (d / path).is_file():
             return self._error(404, "EntryNotFound", f"{path} does not exist")
-        self._status = 302
+        self.hit.status = 302
         self.send_response(302)
         location = f"http://{ts.cdn_host}:{ts.port}/cdn/{repo_id}/{quote(rev, safe='')}/{quote(path)}"
         self.send_header("Location", location)
@@ -203,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
             if start >= size or start >= end:
                 return self._error(416, content_range=f"bytes */{size}")
             status = 206
-        self._status = status
+        self.hit.status = status
         self.send_response(status)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
@@ -223,18 +217,18 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(ts.delay)
                 n = min(ts.piece, end - pos)
                 if drop is not None:
-                    n = min(n, drop - self._sent)
+                    n = min(n, drop - self.hit.sent)
                     if n <= 0:  # the connection "drops" mid-body
                         self.close_connection = True
                         self.wfile.flush()
                         self.connection.shutdown(2)
                         return
+                self.hit.sent += n
                 self.wfile.write(f.read(n))
-                self._sent += n
                 pos += n
 
     def _error(self, status: int, code: str | None = None, message: str | None = None, content_range: str = "") -> None:
-        self._status = status
+        self.hit.status = status
         body = (message or "error").encode()
         self.send_response(status)
         if code:
