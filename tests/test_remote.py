@@ -6,6 +6,8 @@ import json
 import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -163,7 +165,7 @@ def test_copy_range_to_cancel(http_server: TestServer, tmp_path: Path) -> None:
             when = cancel_later(cancel, 0.3)
             with pytest.raises(Cancelled):
                 src.copy_range_to(fd, 0, src.size, 0, cancel=cancel)
-            assert time.monotonic() - when[0] < 0.5
+            assert time.monotonic() - when[0] < 1.0
         finally:
             os.close(fd)
 
@@ -238,7 +240,7 @@ def test_connection_refused_fails_fast() -> None:
     started = time.monotonic()
     with pytest.raises(ArchiveError, match=r"cannot connect to 127\.0\.0\.1:\d+ \(connection refused\)"):
         HttpSource(f"http://127.0.0.1:{port}/x")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 2  # no retries
 
 
 def test_no_range_server_small_file_kept_big_refused(http_server: TestServer) -> None:
@@ -294,14 +296,14 @@ def test_slow_server_read_is_cancelled_within_a_second(http_server: TestServer) 
         when = cancel_later(cancel, 0.3)
         with pytest.raises(Cancelled):
             src.read(BLOCK, 10 * BLOCK)
-        assert time.monotonic() - when[0] < 0.5
+        assert time.monotonic() - when[0] < 1.0
         # A server that sends nothing at all: the short read timeout notices.
         cancel.clear()
         http_server.delay = 5.0
         when = cancel_later(cancel, 0.2)
         with pytest.raises(Cancelled):
             src.read(20 * BLOCK, 10)
-        assert time.monotonic() - when[0] < 1.1
+        assert time.monotonic() - when[0] < 1.5
 
 
 def test_stalled_server_without_cancel_times_out(http_server: TestServer) -> None:
@@ -460,6 +462,19 @@ def test_expand_bare_repo_single_files(hub_env: TestServer) -> None:
         expand_remote("hf://org/none")
     with pytest.raises(ArchiveError, match="is a repository, not a file"):
         open_remote("hf://org/st")
+
+
+def test_huggingface_hub_imported_only_for_the_hub_token(http_server: TestServer) -> None:
+    write_random(http_server.root / "f.bin", 10)
+    code = (
+        "import sys\n"
+        "from irpa_core.sources import open_source\n"
+        "with open_source(sys.argv[1]) as src: assert src.read(0, 10)\n"
+        "sys.exit('huggingface_hub' in sys.modules)\n"
+    )
+    env = {**os.environ, "HF_ENDPOINT": "https://hub.invalid"}
+    r = subprocess.run([sys.executable, "-c", code, f"{http_server.url}/f.bin"], check=False, env=env, timeout=60)
+    assert r.returncode == 0
 
 
 def test_expand_urls(http_server: TestServer) -> None:
