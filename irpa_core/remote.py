@@ -6,7 +6,8 @@ CDN, whose address is then used directly). Reads are ``Range`` GETs:
 
 - small reads go through a bounded LRU cache of fixed-size blocks; big reads
   stream straight into the caller's buffer; ``copy_range_to`` streams a big
-  range into a descriptor with a few parallel requests;
+  range into a descriptor with a few parallel requests; with ``IRPA_CACHE_DIR``
+  set, blocks read (not bulk copies) are also kept on disk for the next run;
 - connection errors, timeouts, 5xx/429 and bodies that end early are retried
   with exponential backoff, resuming at the byte reached;
 - a server that ignores ``Range`` (200 instead of 206) is refused for files
@@ -22,6 +23,8 @@ Every failure is an ``ArchiveError`` one-liner that says what to do.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import posixpath
 import re
@@ -32,7 +35,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
@@ -87,6 +89,44 @@ class _Stale(Exception):
 _Transient = (httpx.HTTPError, httpx.InvalidURL, _Retry, _ShortBody, _Stale)
 
 
+class _DiskCache:
+    """Blocks of one remote file kept on disk between runs, under
+    ``IRPA_CACHE_DIR`` (off unless set). Keyed by URL, ETag, size and block
+    size, so a changed file never reads stale blocks; a file without an ETag
+    is not cached. Best effort: an OSError is a miss, or nothing written. No
+    eviction: delete the directory to free the space."""
+
+    def __init__(self, root: str, url: str, etag: str, size: int, block: int) -> None:
+        key = hashlib.sha256(f"{url}\0{etag}\0{size}\0{block}".encode()).hexdigest()
+        self.dir = os.path.join(root, key[:2], key)
+        self.size, self.block = size, block
+
+    def _expected(self, index: int) -> int:
+        return min(self.block, self.size - index * self.block)
+
+    def get(self, index: int) -> bytes | None:
+        try:
+            with open(os.path.join(self.dir, str(index)), "rb") as f:
+                data = f.read(self.block + 1)
+        except OSError:
+            return None
+        return data if len(data) == self._expected(index) else None
+
+    def put(self, index: int, data: bytes | memoryview) -> None:
+        if not data or len(data) != self._expected(index):
+            return
+        path = os.path.join(self.dir, str(index))
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # then renamed: readers never see half a block
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
 def _no_range_limit() -> int:
     try:
         return int(os.environ.get("IRPA_NO_RANGE_LIMIT", NO_RANGE_LIMIT))
@@ -120,6 +160,7 @@ class HttpSource(Source):
         poll: float = 1.0,
         part_size: int = PART,
         workers: int = WORKERS,
+        cache_dir: str | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         super().__init__(name or url, cancel=cancel)
@@ -138,6 +179,8 @@ class HttpSource(Source):
         self._etag: str | None = None
         self._whole: bytes | None = None  # the file, from a server that ignores Range
         self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._cache_dir = cache_dir if cache_dir is not None else os.environ.get("IRPA_CACHE_DIR")
+        self._disk: _DiskCache | None = None
         self._lock = threading.Lock()
         self._closed = False
         self._owns_client = client is None
@@ -170,7 +213,7 @@ class HttpSource(Source):
         self._connected = True
         return response
 
-    @contextmanager
+    @contextlib.contextmanager
     def _ranged(self, start: int, end: int, events: tuple[threading.Event | None, ...]) -> Iterator[httpx.Response]:
         """A checked 206 response for ``[start, end)`` (or a 200 from byte 0)."""
         response = self._send(start, end, events)
@@ -351,6 +394,8 @@ class HttpSource(Source):
             if total is None:
                 raise ArchiveError(self.name, None, "the server did not tell the file size in its Content-Range")
             self.size = total
+            if self._cache_dir and self._etag:
+                self._disk = _DiskCache(self._cache_dir, self.url, self._etag, total, self.block_size)
             try:
                 body = self._read_body(r, last + 1)
             except _Transient:
@@ -415,9 +460,19 @@ class HttpSource(Source):
             block = self._cache.get(index)
             if block is not None:
                 self._cache.move_to_end(index)
-            return block
+                return block
+        if self._disk is not None:
+            block = self._disk.get(index)
+            if block is not None:
+                self._remember(index, block)
+        return block
 
     def _put(self, index: int, block: bytes) -> None:
+        self._remember(index, block)
+        if self._disk is not None:
+            self._disk.put(index, block)
+
+    def _remember(self, index: int, block: bytes) -> None:
         with self._lock:
             self._cache[index] = block
             self._cache.move_to_end(index)
@@ -476,6 +531,11 @@ class HttpSource(Source):
         for piece in self._stream(start, start + len(view)):
             view[at : at + len(piece)] = piece
             at += len(piece)
+        if self._disk is not None:  # the whole blocks of a big read, for the next run
+            b = self.block_size
+            for i in range(-(-start // b), (start + len(view)) // b + 1):
+                lo = i * b - start
+                self._disk.put(i, view[lo : lo + b])
 
     def _stream(self, start: int, end: int, *events: threading.Event | None) -> Iterator[bytes]:
         """Bytes ``[start, end)`` in pieces as they arrive, resuming after

@@ -125,6 +125,36 @@ def test_cache_is_bounded(http_server: TestServer) -> None:
         assert src.requests == before + 1
 
 
+def test_disk_cache_serves_the_next_run(http_server: TestServer, tmp_path: Path) -> None:
+    path = http_server.root / "f.bin"
+    data = write_random(path, 40 * BLOCK + 10)
+    cache = str(tmp_path / "cache")
+    # A big read keeps its whole blocks: aligned here (its partial edge blocks
+    # would be fetched again).
+    reads = [(20 * BLOCK + 5, 100), (3 * BLOCK, 10 * BLOCK), (40 * BLOCK, 10)]
+    with source(http_server, "f.bin", cache_dir=cache) as src:
+        for off, n in reads:
+            assert src.read(off, n) == data[off : off + n]
+        assert src.requests == 4
+    with source(http_server, "f.bin", cache_dir=cache) as src:
+        for off, n in reads:
+            assert src.read(off, n) == data[off : off + n]
+        assert src.requests == 1  # only the first answer (size and ETag)
+        assert src.read(30 * BLOCK, 10) == data[30 * BLOCK : 30 * BLOCK + 10]
+        assert src.requests == 2  # never read before
+    # A changed file (new ETag) reads nothing stale; a damaged block is a miss.
+    data = write_random(path, 40 * BLOCK + 10, seed=3)
+    os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
+    with source(http_server, "f.bin", cache_dir=cache) as src:
+        assert src.read(20 * BLOCK + 5, 100) == data[20 * BLOCK + 5 : 20 * BLOCK + 105]
+        assert src.requests == 2
+        assert src._disk is not None
+        Path(src._disk.dir, "21").write_bytes(b"short")
+    with source(http_server, "f.bin", cache_dir=cache) as src:
+        assert src.read(21 * BLOCK, 10) == data[21 * BLOCK : 21 * BLOCK + 10]
+        assert src.requests == 2
+
+
 def test_big_read_streams_past_the_cache(http_server: TestServer) -> None:
     data = write_random(http_server.root / "f.bin", 40 * BLOCK)
     with source(http_server, "f.bin") as src:
