@@ -122,7 +122,7 @@ def token_for(url: str) -> str | None:
         return None
     try:
         return get_token()
-    except Exception as e:  # noqa: BLE001 - a failed token refresh or OIDC exchange, of any type: one line
+    except Exception as e:  # a failed token refresh or OIDC exchange, whatever its type: one line
         raise ArchiveError(
             url,
             None,

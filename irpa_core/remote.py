@@ -354,7 +354,10 @@ class HttpSource(Source):
             if isinstance(cause, ssl.SSLError):
                 return f"TLS failed with {host}: {hub.one_line(str(cause))}"
             if isinstance(cause, ConnectionRefusedError) and not self._connected:
-                return f"cannot connect to {host} (connection refused); check the URL (or HF_ENDPOINT) and that the server is up"
+                return (
+                    f"cannot connect to {host} (connection refused); "
+                    "check the URL (or HF_ENDPOINT) and that the server is up"
+                )
             return None
         if isinstance(e, httpx.TooManyRedirects):
             return "too many redirects; check the URL"

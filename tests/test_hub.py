@@ -84,7 +84,7 @@ def test_stored_token_when_no_env(monkeypatch: pytest.MonkeyPatch) -> None:
         raise RuntimeError("refresh failed\nbadly")
 
     monkeypatch.setattr(huggingface_hub, "get_token", broken)
-    with pytest.raises(ArchiveError, match="cannot get the stored Hugging Face token .*hf auth login"):
+    with pytest.raises(ArchiveError, match=r"cannot get the stored Hugging Face token .*hf auth login"):
         token_for("https://hub.example/x")
 
 
