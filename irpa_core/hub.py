@@ -1,0 +1,218 @@
+"""Hugging Face Hub paths: ``hf://[datasets/|spaces/]ORG/REPO[@REVISION][/PATH]``.
+
+Pure functions (no network): parsing, the ``resolve`` and API URLs under
+``HF_ENDPOINT``, which origin may receive the token, which file of a listing
+a bare repository stands for, and the shards of an index or a split GGUF.
+``irpa_core.remote`` does the fetching.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+from dataclasses import dataclass, replace
+from urllib.parse import quote, unquote, urlsplit
+
+from .errors import ArchiveError
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+# URL prefix -> repo type; models have no prefix in resolve URLs.
+_PREFIXES = {"datasets": "dataset", "spaces": "space", "models": "model"}
+_URL_PREFIX = {"dataset": "datasets/", "space": "spaces/", "model": ""}
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# refs/pr/N and refs/convert/NAME contain slashes; other revisions with a
+# slash must be written quoted (%2F).
+_HF = re.compile(r"(?P<org>[^/@]+)/(?P<repo>[^/@]+)(?:@(?P<rev>refs/(?:pr|convert)/[^/]+|[^/]*))?(?:/(?P<path>.*))?")
+SPLIT_GGUF = re.compile(r"(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf")
+USAGE = "expected hf://ORG/REPO[@REVISION][/PATH]"
+
+
+def endpoint() -> str:
+    """The Hub's base URL: ``HF_ENDPOINT`` or https://huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+@dataclass(frozen=True)
+class HfPath:
+    """One parsed ``hf://`` spec. ``path`` is empty for a bare repository."""
+
+    repo_id: str
+    path: str = ""
+    revision: str | None = None
+    repo_type: str = "model"
+
+    @property
+    def rev(self) -> str:
+        return self.revision or "main"
+
+    def child(self, path: str) -> HfPath:
+        return replace(self, path=path)
+
+    def resolve_url(self, base: str | None = None) -> str:
+        return (
+            f"{base or endpoint()}/{_URL_PREFIX[self.repo_type]}{self.repo_id}/resolve/"
+            f"{quote(self.rev, safe='')}/{quote(self.path, safe='/')}"
+        )
+
+    def api_url(self, base: str | None = None) -> str:
+        """The Hub API answer for this revision: JSON with ``siblings``."""
+        return f"{base or endpoint()}/api/{self.repo_type}s/{self.repo_id}/revision/{quote(self.rev, safe='')}"
+
+    def __str__(self) -> str:
+        prefix = _URL_PREFIX[self.repo_type]
+        rev = ""
+        if self.revision is not None:
+            pr = re.fullmatch(r"refs/(?:pr|convert)/[^/]+", self.revision)
+            rev = "@" + (self.revision if pr else quote(self.revision, safe=""))
+        return f"hf://{prefix}{self.repo_id}{rev}" + (f"/{self.path}" if self.path else "")
+
+
+def parse_hf(spec: str) -> HfPath:
+    """Parse ``hf://[datasets/|spaces/]ORG/REPO[@REVISION][/PATH]``."""
+    if spec[:5].lower() != "hf://":
+        raise ArchiveError(spec, None, f"not an hf:// path ({USAGE})")
+    rest = spec[5:]
+    repo_type = "model"
+    head, _, tail = rest.partition("/")
+    if head in _PREFIXES and tail:
+        repo_type, rest = _PREFIXES[head], tail
+    m = _HF.fullmatch(rest)
+    if not m or not _NAME.fullmatch(m["org"]) or not _NAME.fullmatch(m["repo"]):
+        raise ArchiveError(spec, None, f"not a valid hf:// path ({USAGE})")
+    rev = m["rev"]
+    if rev is not None:
+        rev = unquote(rev)
+        if not rev:
+            raise ArchiveError(spec, None, f"empty revision after '@' ({USAGE})")
+    path = (m["path"] or "").rstrip("/")
+    if path and any(seg in ("", ".", "..") for seg in path.split("/")):
+        raise ArchiveError(spec, None, "the path inside the repository has an empty, '.' or '..' part")
+    return HfPath(f"{m['org']}/{m['repo']}", path, rev, repo_type)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Same scheme, host and port: where a credential may go."""
+    return _origin(a) == _origin(b)
+
+
+def token_for(url: str) -> str | None:
+    """The Hub token, but only for a URL on the Hub endpoint's own origin:
+    ``HF_TOKEN``, else the token huggingface_hub stores (``hf auth login``)."""
+    if not same_origin(url, endpoint()):
+        return None
+    token = os.environ.get("HF_TOKEN", "").strip()
+    if token:
+        return token
+    try:
+        from huggingface_hub import get_token
+    except ImportError:
+        return None
+    try:
+        return get_token()
+    except Exception as e:  # a failed token refresh or OIDC exchange, whatever its type: one line
+        raise ArchiveError(
+            url,
+            None,
+            f"cannot get the stored Hugging Face token ({one_line(str(e))}); set HF_TOKEN or run `hf auth login`",
+        ) from None
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Server- or file-supplied text made safe for a one-line message."""
+    text = "".join(c if c.isprintable() else " " for c in text).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _listed(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(one_line(n, 120) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def pick_file(repo: HfPath, files: list[str]) -> str:
+    """The file a bare repository stands for: its ``model.safetensors.index.json``,
+    else its one ``*.safetensors``, else its one GGUF (a split GGUF: the first
+    shard). Several candidates, or none, is an error that asks for a path."""
+    if SAFETENSORS_INDEX in files:
+        return SAFETENSORS_INDEX
+    spec = str(repo)
+    safetensors = sorted(f for f in files if f.endswith(".safetensors"))
+    if len(safetensors) == 1:
+        return safetensors[0]
+    if safetensors:
+        raise ArchiveError(
+            spec,
+            None,
+            f"holds several safetensors files and no {SAFETENSORS_INDEX} "
+            f"({_listed(safetensors)}): give one as {spec}/PATH",
+        )
+    ggufs: list[str] = []
+    for f in sorted(f for f in files if f.lower().endswith(".gguf")):
+        m = SPLIT_GGUF.fullmatch(f)
+        first = f"{m['stem']}-00001-of-{m['count']}.gguf" if m else f
+        if first not in ggufs:
+            ggufs.append(first)
+    if len(ggufs) == 1:
+        return ggufs[0]
+    if ggufs:
+        raise ArchiveError(spec, None, f"holds several GGUF models ({_listed(ggufs)}): give one as {spec}/PATH")
+    raise ArchiveError(
+        spec, None, f"holds no {SAFETENSORS_INDEX}, safetensors or GGUF file: give a path as {spec}/PATH"
+    )
+
+
+def siblings(spec: str, raw: bytes) -> list[str]:
+    """The file names in a Hub API answer for a revision."""
+    try:
+        doc = json.loads(raw)
+        names = [s["rfilename"] for s in doc["siblings"]]
+    except (ValueError, UnicodeDecodeError, RecursionError, TypeError, KeyError):
+        raise ArchiveError(spec, None, "the Hub's file listing is not the JSON expected (no 'siblings')") from None
+    if not all(isinstance(n, str) for n in names):
+        raise ArchiveError(spec, None, "the Hub's file listing has a file name that is not a string")
+    return names
+
+
+def index_shards(spec: str, raw: bytes) -> list[str]:
+    """Shard file names of a ``*.safetensors.index.json``, relative to its
+    directory, in first-use order (the checks of the local reader)."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ArchiveError(spec, None, f"not valid JSON: {one_line(str(e))}") from None
+    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise ArchiveError(spec, None, "has no 'weight_map' object of tensor name -> shard file")
+    shards: list[str] = []
+    for name in weight_map.values():
+        if name not in shards:
+            if name.startswith("/") or "\\" in name or ".." in name.split("/") or "://" in name:
+                raise ArchiveError(spec, None, f"shard path {one_line(name)!r} points outside the directory")
+            shards.append(name)
+    return shards
+
+
+def split_gguf_shards(path: str) -> list[str] | None:
+    """All shard paths when ``path`` is the first shard of a split GGUF
+    (``NAME-00001-of-0000N.gguf``, N > 1), else None."""
+    m = SPLIT_GGUF.fullmatch(path)
+    if not m or int(m["index"]) != 1 or int(m["count"]) < 2:
+        return None
+    count = int(m["count"])
+    return [f"{m['stem']}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
+
+
+def is_index(path: str) -> bool:
+    return posixpath.basename(path).endswith(".safetensors.index.json")
