@@ -84,6 +84,8 @@ def _quant_type(d: DType) -> Any:
     import gguf
     from gguf import quants
 
+    if d.ggml is None:
+        return None
     try:
         qt = gguf.GGMLQuantizationType(d.ggml)
     except ValueError:
@@ -171,6 +173,7 @@ def _converter(src: DType, dst: DType) -> Callable[[bytes], bytes]:
         import gguf
         from gguf import quants
 
+        assert dst.ggml is not None  # every QUANTIZE_TO type has its ggml id
         qt = gguf.GGMLQuantizationType(dst.ggml)
         npd = src.numpy_dtype()
 

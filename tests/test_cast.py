@@ -16,11 +16,18 @@ from gguf import quants
 
 from irpa_core import dtypes
 from irpa_core.cast import DEQUANTIZE_TO, FLOATS, QUANTIZE_TO, cast_length, cast_problem, iter_cast
+from irpa_core.dtypes import DType
 from irpa_core.errors import Cancelled, PlanError
 from irpa_core.model import Entry
 from tests.fixtures import quantized_bytes
 
-D = dtypes.by_name
+
+def D(name: str) -> DType:
+    d = dtypes.by_name(name)
+    assert d is not None, name
+    return d
+
+
 INTS = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64"]
 WIDENING = {
     ("i8", "i16"),

@@ -8,6 +8,7 @@ import json
 import math
 import struct
 import time
+from typing import Any
 
 import gguf
 import numpy as np
@@ -93,6 +94,7 @@ def test_blob_is_strict_json_with_sharktanks_properties(tmp_path):
             or (len(field.types) > 2 and field.types[1] == V.ARRAY)
         ):
             continue
+        theirs: Any
         if field.types[0] == V.ARRAY:
             if field.types[1] == V.STRING:
                 theirs = [bytes(field.parts[i]).decode() for i in field.data]
@@ -243,7 +245,7 @@ def test_gguf_to_irpa_to_gguf(tmp_path):
 
 
 def test_safetensors_to_irpa_to_safetensors(tmp_path):
-    arrays = {"b": np.arange(6, dtype=np.float32).reshape(2, 3), "a": np.ones(4, np.int16)}
+    arrays: dict[str, np.ndarray] = {"b": np.arange(6, dtype=np.float32).reshape(2, 3), "a": np.ones(4, np.int16)}
     src = make_safetensors(tmp_path / "s.safetensors", arrays, metadata={"format": "pt"})
     ar = open_archive(str(src))
     sf = ar.files[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 import gguf
 import ml_dtypes
@@ -25,7 +26,7 @@ from tests.layout_io import write_layout
 QUANT_NAMES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "TQ2_0"]
 
 # Every value type, arrays of every element type, a nested array, extremes.
-ALL_KV = {
+ALL_KV: dict[str, tuple[Any, ...]] = {
     "t.u8": (255, V.UINT8),
     "t.i8": (-128, V.INT8),
     "t.u16": (65535, V.UINT16),

@@ -136,6 +136,7 @@ def test_splats_are_materialised(tmp_path):
     ar = open_archive(str(src))
     # The reference tool writes no dtype/shape: give them, as PYTORCH: metadata would.
     f32, i8 = dtypes.by_name("f32"), dtypes.by_name("i8")
+    assert f32 is not None and i8 is not None
     fixed = []
     for e in ar.entries:
         d = f32 if e.name == "z" else i8
