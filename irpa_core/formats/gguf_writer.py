@@ -357,7 +357,7 @@ def type_spec(type_name: str, value: Any) -> str:
             return f"array[{etype}]"
         inner = {type_spec("array", x) for x in items}
     if len(inner) != 1:
-        raise ValueError("is an array of arrays of different types: give its type explicitly")
+        raise ValueError("is an empty or mixed array of arrays: give its type explicitly (array[array[...]])")
     return f"array[{inner.pop()}]"
 
 
