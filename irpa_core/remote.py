@@ -1,8 +1,9 @@
 """Remote files over HTTP(S): ``HttpSource``, ``open_remote``, ``expand_remote``.
 
-Built on httpx (HTTP/1.1, one persistent client per source, keep-alive,
-redirects followed: the Hub answers ``resolve`` URLs with a redirect to a
-CDN, whose address is then used directly). Reads are ``Range`` GETs:
+Built on httpx2, the httpx fork that huggingface_hub 2.x itself depends on
+(HTTP/1.1, one persistent client per source, keep-alive, redirects followed:
+the Hub answers ``resolve`` URLs with a redirect to a CDN, whose address is
+then used directly). Reads are ``Range`` GETs:
 
 - small reads go through a bounded LRU cache of fixed-size blocks; big reads
   stream straight into the caller's buffer; ``copy_range_to`` streams a big
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-import httpx
+import httpx2 as httpx  # the HTTP client huggingface_hub itself is built on: one stack, not two
 
 from . import hub
 from .errors import ArchiveError

@@ -312,5 +312,5 @@ def test_refusals_are_one_line_and_name_the_entry(tmp_path, src, dst, message):
 
 def test_raw_entry_refused(tmp_path):
     e = Entry(name="raw", kind="data", length=4, file="/dev/null", offset=0)
-    with pytest.raises(PlanError, match="^parameter 'raw': has no dtype"):
+    with pytest.raises(PlanError, match=r"^parameter 'raw': has no dtype"):
         cast_length(e, D("f32"))

@@ -249,11 +249,11 @@ def test_alignment_key_is_honoured_and_checked(tmp_path):
     assert r.alignment == 256 and all(t.data_offset % 256 == 0 for t in r.tensors)
     assert out.stat().st_size % 256 == 0
     assert [t.data.tolist() for t in r.tensors] == [[1.0] * 3, [1.0] * 5]
-    with pytest.raises(PlanError, match="general.alignment must be a u32"):
+    with pytest.raises(PlanError, match=r"general\.alignment must be a u32"):
         _convert(src, tmp_path / "x.gguf", [E("set", "general.alignment", "64", type="u16")])
-    with pytest.raises(PlanError, match="general.alignment 48 is not a power of two"):
+    with pytest.raises(PlanError, match=r"general\.alignment 48 is not a power of two"):
         _convert(src, tmp_path / "x.gguf", [E("set", "general.alignment", "48", type="u32")])
-    with pytest.raises(ValueError, match="needs a general.alignment key"):
+    with pytest.raises(ValueError, match=r"needs a general\.alignment key"):
         _convert(src, tmp_path / "x.gguf", alignment=64)
 
 
@@ -304,7 +304,7 @@ def test_refusals_name_the_tensor(tmp_path, array, message):
 def test_long_names_refused_unless_llama_limits_are_off(tmp_path):
     name = "n" * 64
     src = make_safetensors(tmp_path / "s.safetensors", {name: np.ones((1, 1, 1, 1, 2), np.float32)})
-    with pytest.raises(PlanError, match="the name is 64 bytes; llama.cpp reads GGUF tensor names of at most 63"):
+    with pytest.raises(PlanError, match=r"the name is 64 bytes; llama\.cpp reads GGUF tensor names of at most 63"):
         _convert(src, tmp_path / "o.gguf")
     out = _convert(src, tmp_path / "o.gguf", llama_limits=False)
     (t,) = gguf.GGUFReader(str(out)).tensors

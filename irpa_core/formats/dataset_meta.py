@@ -304,7 +304,7 @@ def decode(blob: bytes) -> tuple[dict[str, Any], dict[str, str]]:
         raise ValueError(f"{EXTENSION} is not version {VERSION} of irpa's GGUF encoding")
     moved = ext.get("values", {})
     if not isinstance(moved, dict):
-        raise ValueError(f"{EXTENSION}.values is not an object")  # noqa: TRY004 - a malformed blob, not a caller's mistake
+        raise ValueError(f"{EXTENSION}.values is not an object")
     metadata: dict[str, Any] = {}
     types: dict[str, str] = {}
     for key, spec in ext["types"].items():

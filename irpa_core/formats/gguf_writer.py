@@ -312,7 +312,7 @@ def array_element(type_name: str) -> str | None:
     ``array[array[string]]``; None when ``type_name`` is no array type."""
     if type_name.startswith("array[") and type_name.endswith("]"):
         inner = type_name[6:-1]
-        if inner in TYPE_IDS and inner != "array" or array_element(inner) is not None:
+        if (inner in TYPE_IDS and inner != "array") or array_element(inner) is not None:
             return inner
     return None
 
