@@ -8,17 +8,30 @@ source name, exactly or with a shell glob (``blk.*.ffn_*``), and says:
 - ``splat``: replace it by a splat (``value`` is ``TYPE=VALUE`` or ``""`` for zero);
 - ``strip``: a zero splat (``--strip`` is ``strip *``);
 - ``rename``: give it ``new`` as target name (with a glob, each ``*`` of the
-  pattern is captured and substituted for the ``*``s of ``new`` in order).
+  pattern is captured and substituted for the ``*``s of ``new`` in order);
+- ``cast``: convert its values to the dtype ``value`` (``cast.py`` says which
+  casts exist; casting to the source's own dtype undoes an earlier cast).
+
+Two more operations edit the output's file-level metadata rather than a
+parameter (``output.py`` applies them to GGUF key/values, safetensors
+``__metadata__`` or an irpa's ``__SHARK_DATASET__`` entry):
+
+- ``set_metadata``: key ``pattern`` takes ``value`` (text, parsed with the
+  key's type; ``type`` names a GGUF type for a new key or a type change);
+- ``unset_metadata``: drop the key ``pattern`` (a glob drops every key it
+  matches: ``unset_metadata *`` is ``--no-metadata``).
 
 For each parameter the last matching exclude/keep/splat/strip op decides its
-fate and the last matching rename its name, so appending an op is always a
-valid edit (what undo/redo in the TUI relies on). ``from_reference_flags``
+fate, the last matching rename its name and the last matching cast its
+dtype, so appending an op is always a valid edit (what undo/redo in the TUI
+relies on); metadata edits apply in order. ``from_reference_flags``
 orders the reference tool's flags so that it behaves exactly like
 ``iree-convert-parameters``: exclude beats splat, splat beats strip, and
 the first matching --rename/--splat wins.
 
 ``Plan.apply(archive)`` validates everything before any byte is written and
-returns the ``Target`` entries the writer lays out.
+returns the ``Target`` entries the writer lays out; ``Plan.output(archive,
+format)`` adds what a given output format holds besides (``output.Output``).
 """
 
 from __future__ import annotations
@@ -29,6 +42,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+from . import dtypes
+from .cast import cast_length
 from .dtypes import DType
 from .errors import PlanError
 from .formats import pytorch_meta
@@ -40,18 +55,33 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Final, Literal
 
-    Action = Literal["exclude", "keep", "splat", "strip", "rename"]
+    from .output import Format, Output
+
+    Action = Literal["exclude", "keep", "splat", "strip", "rename", "cast", "set_metadata", "unset_metadata"]
     FateAction = Literal["keep", "exclude", "splat"]
     TargetKind = Literal["data", "splat"]
+    How = Literal["copy", "expand", "cast", "memory", "splat"]
 
 EXCLUDE: Final = "exclude"
 KEEP: Final = "keep"
 SPLAT_OP: Final = "splat"
 STRIP: Final = "strip"
 RENAME: Final = "rename"
-ACTIONS: tuple[Action, ...] = (EXCLUDE, KEEP, SPLAT_OP, STRIP, RENAME)
+CAST: Final = "cast"
+SET_METADATA: Final = "set_metadata"
+UNSET_METADATA: Final = "unset_metadata"
+ACTIONS: tuple[Action, ...] = (EXCLUDE, KEEP, SPLAT_OP, STRIP, RENAME, CAST, SET_METADATA, UNSET_METADATA)
+METADATA_ACTIONS: tuple[Action, ...] = (SET_METADATA, UNSET_METADATA)
 _GLOB_CHARS = re.compile(r"[*?\[]")
+# New operations only add to version 1: every plan saved before still loads.
 PLAN_VERSION = 1
+
+# How the bytes of a target are produced (``Target.how``).
+COPY: Final = "copy"  # the source's bytes, unchanged
+EXPAND: Final = "expand"  # a splat pattern repeated (a splat written as data)
+CAST_STREAM: Final = "cast"  # the source's values cast, chunk by chunk
+MEMORY: Final = "memory"  # bytes we generate (``Target.data``)
+SPLAT_ENTRY: Final = "splat"  # none: an irpa splat entry holds the pattern
 
 
 def is_glob(pattern: str) -> bool:
@@ -62,14 +92,25 @@ def is_glob(pattern: str) -> bool:
 class Op:
     action: Action
     pattern: str
-    value: str = ""  # splat: TYPE=VALUE or "" (zero)
+    value: str = ""  # splat: TYPE=VALUE or "" (zero); cast: the dtype; set_metadata: the value as text
     new: str = ""  # rename: the target name (may use * from the pattern)
+    type: str = ""  # set_metadata: GGUF type name, or "" for the key's own type
 
     def __post_init__(self):
         if self.action not in ACTIONS:
             raise PlanError(None, f"unknown plan action {self.action!r} (known: {', '.join(ACTIONS)})")
         if not self.pattern:
-            raise PlanError(None, f"{self.action} needs a parameter name or glob")
+            what = "a metadata key" if self.action in METADATA_ACTIONS else "a parameter name or glob"
+            raise PlanError(None, f"{self.action} needs {what}")
+        if self.action == CAST and cast_dtype(self.value) is None:
+            raise PlanError(self.pattern, f"cannot cast to {self.value!r}: unknown dtype (f32, f16, bf16, Q8_0, ...)")
+        if self.action == SET_METADATA and self.type:
+            from .formats.gguf_writer import parse_value
+
+            try:
+                parse_value(self.type, self.value)
+            except ValueError as e:
+                raise PlanError(None, f"metadata key '{self.pattern}': {e}") from None
         if self.action == RENAME:
             if not self.new:
                 raise PlanError(self.pattern, "rename needs a new name")
@@ -112,10 +153,12 @@ class Op:
 
     def to_json(self) -> dict:
         d = {"op": self.action, "name": self.pattern}
-        if self.action == SPLAT_OP:
+        if self.action in (SPLAT_OP, CAST, SET_METADATA):
             d["value"] = self.value
         if self.action == RENAME:
             d["new"] = self.new
+        if self.action == SET_METADATA and self.type:
+            d["type"] = self.type
         return d
 
     def describe(self) -> str:
@@ -123,7 +166,20 @@ class Op:
             return f"rename {self.pattern} -> {self.new}"
         if self.action == SPLAT_OP:
             return f"splat {self.pattern} = {self.value or 'zero'}"
+        if self.action == CAST:
+            return f"cast {self.pattern} -> {self.value}"
+        if self.action == SET_METADATA:
+            shown = self.value if len(self.value) <= 40 else self.value[:37] + "..."
+            return f"set metadata {self.pattern} = {self.type + ':' if self.type else ''}{shown!r}"
+        if self.action == UNSET_METADATA:
+            return "unset all metadata" if self.pattern == "*" else f"unset metadata {self.pattern}"
         return f"{self.action} {self.pattern}"
+
+
+def cast_dtype(name: str) -> DType | None:
+    """The dtype a cast names: ours (``f16``, ``bf16``, ``f8_e4m3fn``,
+    ``Q8_0`` in any case), IREE's (``f8E4M3FN``) or safetensors' (``BF16``)."""
+    return dtypes.by_name(name) or dtypes.from_iree(name) or dtypes.from_safetensors(name.upper())
 
 
 @dataclass(frozen=True)
@@ -134,20 +190,40 @@ class Fate:
     name: str  # target name (== source name unless renamed)
     value: str = ""  # splat spec ("" = zero)
     renamed: bool = False
+    cast: str = ""  # dtype its values are cast to ("" = none)
 
 
 @dataclass(frozen=True)
 class Target:
-    """One entry of the archive to write."""
+    """One entry of the file to write: its name, the dtype/shape/length it
+    is written with, and where its bytes come from (``how``)."""
 
     name: str
-    kind: TargetKind
+    kind: TargetKind  # "splat" only in irpa output; other formats write every target as data
     length: int
     dtype: DType | None
     shape: tuple[int, ...] | None
-    metadata: bytes
-    source: Entry
-    pattern: bytes | None = None
+    metadata: bytes  # the irpa entry's metadata (PYTORCH: JSON)
+    source: Entry  # the source entry (for a generated entry: the one it stands for)
+    pattern: bytes | None = None  # a splat entry's pattern, or the pattern a data target repeats
+    cast: DType | None = None  # data: the source's values cast to this dtype
+    data: bytes | None = None  # data: these bytes (an entry generated here, e.g. __SHARK_DATASET__)
+
+    @property
+    def how(self) -> How:
+        """How its bytes are produced: ``copy`` (the source's bytes),
+        ``expand`` (a pattern repeated), ``cast`` (the source's values cast,
+        streamed), ``memory`` (``data``), or ``splat`` (an irpa splat entry:
+        no bytes). ``output.target_chunks`` yields them."""
+        if self.kind == SPLAT:
+            return SPLAT_ENTRY
+        if self.data is not None:
+            return MEMORY
+        if self.cast is not None:
+            return CAST_STREAM
+        if self.pattern is not None or self.source.kind == SPLAT:
+            return EXPAND
+        return COPY
 
 
 @dataclass(frozen=True)
@@ -173,6 +249,20 @@ class Plan:
 
     def rename(self, pattern: str, new: str) -> Plan:
         return self.add(Op(RENAME, pattern, new=new))
+
+    def cast(self, pattern: str, dtype: str) -> Plan:
+        return self.add(Op(CAST, pattern, value=dtype))
+
+    def set_metadata(self, key: str, value: str, type: str = "") -> Plan:
+        return self.add(Op(SET_METADATA, key, value=value, type=type))
+
+    def unset_metadata(self, key: str) -> Plan:
+        return self.add(Op(UNSET_METADATA, key))
+
+    @property
+    def metadata_ops(self) -> tuple[Op, ...]:
+        """The set_metadata/unset_metadata ops, in order."""
+        return tuple(op for op in self.ops if op.action in METADATA_ACTIONS)
 
     @classmethod
     def from_reference_flags(cls, *, exclude=(), rename=(), splat=(), strip=False, keep=()) -> Plan:
@@ -200,35 +290,42 @@ class Plan:
     # -- resolving -----------------------------------------------------------
 
     @cached_property
-    def _index(self) -> tuple[dict[str, tuple[int, Op]], dict[str, tuple[int, Op]], list, list]:
-        """Index of the ops: exact names in dicts (last op wins), globs in
-        lists with their position, so resolving 100k names stays cheap.
-        (Computed once per plan; plans are immutable.)"""
-        fate_exact: dict[str, tuple[int, Op]] = {}
-        name_exact: dict[str, tuple[int, Op]] = {}
-        fate_globs: list[tuple[int, Op]] = []
-        name_globs: list[tuple[int, Op]] = []
+    def _index(self) -> dict[str, tuple[dict[str, tuple[int, Op]], list[tuple[int, Op]]]]:
+        """Index of the ops per kind (fate, rename, cast): exact names in a
+        dict (last op wins), globs in a list with their position, so
+        resolving 100k names stays cheap. (Computed once per plan; plans
+        are immutable.) Metadata ops name no parameter."""
+        index: dict[str, tuple[dict[str, tuple[int, Op]], list[tuple[int, Op]]]] = {
+            "fate": ({}, []),
+            RENAME: ({}, []),
+            CAST: ({}, []),
+        }
         for i, op in enumerate(self.ops):
-            glob = is_glob(op.pattern)
-            if op.action == RENAME:
-                (name_globs.append((i, op)) if glob else name_exact.__setitem__(op.pattern, (i, op)))
+            if op.action in METADATA_ACTIONS:
+                continue
+            exact, globs = index[op.action if op.action in (RENAME, CAST) else "fate"]
+            if is_glob(op.pattern):
+                globs.append((i, op))
             else:
-                (fate_globs.append((i, op)) if glob else fate_exact.__setitem__(op.pattern, (i, op)))
-        return fate_exact, name_exact, fate_globs, name_globs
+                exact[op.pattern] = (i, op)
+        return index
 
     def fate(self, name: str) -> Fate:
         """What happens to the source entry called ``name``."""
-        fate_exact, name_exact, fate_globs, name_globs = self._index
-        best = _last_match(fate_exact.get(name), fate_globs, name)
-        rn = _last_match(name_exact.get(name), name_globs, name)
+        index = self._index
+        fates, renames, casts = index["fate"], index[RENAME], index[CAST]
+        best = _last_match(fates[0].get(name), fates[1], name)
+        rn = _last_match(renames[0].get(name), renames[1], name)
         target = rn[1].target_name(name) if rn else name
         renamed = rn is not None and target != name
+        c = _last_match(casts[0].get(name), casts[1], name) if casts[0] or casts[1] else None
+        cast = c[1].value if c else ""
         if best is None or best[1].action == KEEP:
-            return Fate(KEEP, target, renamed=renamed)
+            return Fate(KEEP, target, renamed=renamed, cast=cast)
         op = best[1]
         if op.action == EXCLUDE:
-            return Fate(EXCLUDE, target, renamed=renamed)
-        return Fate(SPLAT_OP, target, op.value if op.action == SPLAT_OP else "", renamed)
+            return Fate(EXCLUDE, target, renamed=renamed, cast=cast)
+        return Fate(SPLAT_OP, target, op.value if op.action == SPLAT_OP else "", renamed, cast)
 
     def unmatched(self, archive: Archive) -> list[Op]:
         """Ops whose exact name or glob matches no parameter (likely typos)."""
@@ -236,6 +333,8 @@ class Plan:
         known = set(names)
         out = []
         for op in self.ops:
+            if op.action in METADATA_ACTIONS:
+                continue
             if is_glob(op.pattern):
                 if not any(op.matches(n) for n in names):
                     out.append(op)
@@ -243,12 +342,28 @@ class Plan:
                 out.append(op)
         return out
 
-    def apply(self, archive: Archive, fates: list[Fate] | None = None) -> list[Target]:
-        """Target entries in source order, validated: raises ``PlanError``
-        naming the parameter for a rename collision, a splat pattern that
-        does not fit the parameter, or a bad value. ``fates``: this plan's
-        ``fates(archive)`` when the caller already has them."""
-        return [_target(e, f, pattern) for e, f, pattern in self._resolve(archive, fates)]
+    def apply(self, archive: Archive, fates: list[Fate] | None = None, *, format: Format = "irpa") -> list[Target]:
+        """Target entries of an output of ``format``, validated: raises
+        ``PlanError`` naming the parameter for a rename collision, a splat
+        pattern that does not fit the parameter, a cast that is not
+        possible, or a bad value. ``fates``: this plan's ``fates(archive)``
+        when the caller already has them. Besides the parameters, an irpa
+        output holds the file metadata of a GGUF or safetensors source (or
+        the edited metadata) as a ``__SHARK_DATASET__`` entry; see
+        ``output.build``."""
+        return list(self.output(archive, format, fates).targets)
+
+    def output(self, archive: Archive, format: Format = "irpa", fates: list[Fate] | None = None) -> Output:
+        """Everything an output file of ``format`` holds: targets and file
+        metadata (``output.build``)."""
+        from .output import build
+
+        return build(self, archive, format, fates)
+
+    def tensor_targets(self, archive: Archive, fates: list[Fate] | None = None) -> list[Target]:
+        """The targets of the source parameters, in source order, validated
+        (``apply`` without the file metadata of an output format)."""
+        return [_target(e, f, pattern, dst, n) for e, f, pattern, dst, n in self._resolve(archive, fates)]
 
     def validate(self, archive: Archive, fates: list[Fate] | None = None) -> None:
         """The checks of ``apply`` without building targets (cheaper: the
@@ -256,8 +371,11 @@ class Plan:
         for _ in self._resolve(archive, fates):
             pass
 
-    def _resolve(self, archive: Archive, fates: list[Fate] | None) -> Iterator[tuple[Entry, Fate, bytes | None]]:
-        """(entry, fate, splat pattern or None) of each kept entry, checked."""
+    def _resolve(
+        self, archive: Archive, fates: list[Fate] | None
+    ) -> Iterator[tuple[Entry, Fate, bytes | None, DType | None, int]]:
+        """(entry, fate, splat pattern or None, dtype cast to or None, target
+        length) of each kept entry, checked."""
         taken: dict[str, tuple[str, bool]] = {}  # target name -> (source name, renamed)
         if fates is None:
             fates = self.fates(archive)
@@ -272,13 +390,22 @@ class Plan:
                     raise PlanError(other, f"renaming to '{f.name}' collides with parameter '{e.name}'")
                 raise PlanError(e.name, "appears twice in the sources (rename or exclude one of them)")
             taken[f.name] = (e.name, f.renamed)
+            dst = None
+            length = e.length
+            if f.cast:
+                dst = cast_dtype(f.cast)
+                assert dst is not None  # Op checked it
+                if dst == e.dtype:
+                    dst = None
+                else:
+                    length = cast_length(e, dst)  # PlanError naming the parameter
             pattern = None
             if f.action == SPLAT_OP:
                 pattern = _pattern(f.value)
-                problem = check_pattern(pattern, e.length)
+                problem = check_pattern(pattern, length)
                 if problem:
                     raise PlanError(e.name, f"cannot splat {f.value or 'zero'}: {problem}")
-            yield e, f, pattern
+            yield e, f, pattern, dst, length
 
     def fates(self, archive: Archive) -> list[Fate]:
         """``fate`` of every entry, in order (no ops: all kept, fast). Not
@@ -319,7 +446,15 @@ class Plan:
         for i, d in enumerate(doc["ops"]):
             if not isinstance(d, dict) or not isinstance(d.get("op"), str) or not isinstance(d.get("name"), str):
                 raise PlanError(None, f'plan op {i} is not {{"op": ..., "name": ...}}')
-            ops.append(Op(d["op"], d["name"], value=str(d.get("value", "")), new=str(d.get("new", ""))))
+            ops.append(
+                Op(
+                    d["op"],
+                    d["name"],
+                    value=str(d.get("value", "")),
+                    new=str(d.get("new", "")),
+                    type=str(d.get("type", "")),
+                )
+            )
         return cls(tuple(ops))
 
     def save(self, path) -> None:
@@ -362,12 +497,23 @@ def _pattern(value: str) -> bytes:
     return parse_splat(value)
 
 
-def _target(e: Entry, f: Fate, pattern: bytes | None) -> Target:
-    meta = e.metadata
-    if not meta and e.dtype is not None and e.shape is not None:
-        meta = pytorch_meta.encode(e.dtype, e.shape, e.length)
+def _zero_is_zero(d: DType | None) -> bool:
+    """All-zero bytes are the value 0 (f8_e8m0fnu has no zero; block types
+    we do not assume)."""
+    return d is not None and d.kind in ("float", "int", "uint") and d.name != "f8_e8m0fnu"
+
+
+def _target(e: Entry, f: Fate, pattern: bytes | None, dst: DType | None, length: int) -> Target:
+    dtype = dst or e.dtype
+    meta = e.metadata if dst is None else b""
+    if not meta and dtype is not None and e.shape is not None:
+        meta = pytorch_meta.encode(dtype, e.shape, length)
     if f.action == KEEP and e.kind != SPLAT:
-        return Target(f.name, DATA, e.length, e.dtype, e.shape, meta, e)
+        return Target(f.name, DATA, length, dtype, e.shape, meta, e, cast=dst)
     if f.action == KEEP:  # a source splat stays a splat
-        return Target(f.name, SPLAT, e.length, e.dtype, e.shape, meta, e, e.pattern)
-    return Target(f.name, SPLAT, e.length, e.dtype, e.shape, meta, e, pattern)
+        if dst is None:
+            return Target(f.name, SPLAT, length, dtype, e.shape, meta, e, e.pattern)
+        if not any(e.pattern or b"\0") and _zero_is_zero(e.dtype) and _zero_is_zero(dst):
+            return Target(f.name, SPLAT, length, dtype, e.shape, meta, e, b"\0")  # zero cast is zero
+        return Target(f.name, DATA, length, dtype, e.shape, meta, e, cast=dst)  # the splat's values, cast
+    return Target(f.name, SPLAT, length, dtype, e.shape, meta, e, pattern)

@@ -1,9 +1,15 @@
 """Verify: does an output archive hold exactly what a plan applied to its
 sources must give?
 
-Every expected entry must be present under its expected name with the same
-kind and length; data entries byte-identical (compared in bounded chunks,
-never whole tensors), splats with the same pattern; nothing extra.
+The expectation is ``Plan.output`` for the output's format (read from the
+file). Every expected entry must be present under its expected name with
+the same kind, length, and dtype and shape where both sides record them;
+data entries hold exactly ``output.target_chunks`` of their target (the
+source's bytes, a splat expanded, the cast values, a generated entry),
+compared in bounded chunks, never whole tensors; splats have the same
+pattern; nothing extra. The file metadata must equal the expected one (GGUF
+key/values with their types, safetensors ``__metadata__``; an irpa's
+``__SHARK_DATASET__`` is an entry like the others).
 """
 
 from __future__ import annotations
@@ -14,13 +20,24 @@ from dataclasses import dataclass, field
 
 from .errors import Cancelled
 from .model import CHUNK, DATA, SPLAT, Archive, Entry, open_data, read_bytes, read_exact
-from .plan import Plan, Target
+from .output import GGUF, SAFETENSORS, Output, format_of, target_chunks
+from .plan import COPY, Plan, Target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final, Literal
 
-    Status = Literal["same", "bytes differ", "missing", "extra", "kind differs", "length differs", "pattern differs"]
+    Status = Literal[
+        "same",
+        "bytes differ",
+        "missing",
+        "extra",
+        "kind differs",
+        "length differs",
+        "pattern differs",
+        "type differs",
+        "metadata differs",
+    ]
 
 SAME: Final = "same"
 BYTES_DIFFER: Final = "bytes differ"
@@ -29,7 +46,19 @@ EXTRA: Final = "extra"
 KIND_DIFFERS: Final = "kind differs"
 LENGTH_DIFFERS: Final = "length differs"
 PATTERN_DIFFERS: Final = "pattern differs"
-STATUSES: tuple[Status, ...] = (SAME, BYTES_DIFFER, MISSING, EXTRA, KIND_DIFFERS, LENGTH_DIFFERS, PATTERN_DIFFERS)
+TYPE_DIFFERS: Final = "type differs"  # dtype or shape
+METADATA_DIFFERS: Final = "metadata differs"  # a file-level key (its check is named "[metadata] KEY")
+STATUSES: tuple[Status, ...] = (
+    SAME,
+    BYTES_DIFFER,
+    MISSING,
+    EXTRA,
+    KIND_DIFFERS,
+    LENGTH_DIFFERS,
+    PATTERN_DIFFERS,
+    TYPE_DIFFERS,
+    METADATA_DIFFERS,
+)
 
 
 @dataclass(frozen=True)
@@ -88,13 +117,18 @@ def verify(
     progress: Callable[[str, int, int], None] | None = None,
     cancel=None,
 ) -> Report:
-    """Check ``output`` against ``plan.apply(sources)``. ``progress(name,
-    bytes_done, bytes_total)`` after each chunk; ``cancel.is_set()`` stops."""
-    expected = plan.apply(sources)
-    return compare_targets(expected, output, progress=progress, cancel=cancel)
+    """Check ``output`` against ``plan.output(sources, its format)``.
+    ``progress(name, bytes_done, bytes_total)`` after each chunk;
+    ``cancel.is_set()`` stops."""
+    expected = plan.output(sources, format_of(output))
+    return compare_targets(list(expected.targets), output, progress=progress, cancel=cancel, metadata=expected)
 
 
-def compare_targets(expected: list[Target], output: Archive, *, progress=None, cancel=None) -> Report:
+def compare_targets(
+    expected: list[Target], output: Archive, *, progress=None, cancel=None, metadata: Output | None = None
+) -> Report:
+    """Check ``output`` against ``expected`` targets (and, given the
+    ``Output`` they belong to, its file metadata)."""
     got = output.by_name
     total = sum(
         t.length
@@ -119,6 +153,10 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
         if e.length != t.length:
             checks.append(Check(t.name, LENGTH_DIFFERS, f"expected {t.length} bytes, found {e.length}", src))
             continue
+        typed = _type_difference(t, e)
+        if typed:
+            checks.append(Check(t.name, TYPE_DIFFERS, typed, src))
+            continue
         if t.kind == SPLAT:
             if e.pattern != t.pattern:
                 want, found = (t.pattern or b"").hex(), (e.pattern or b"").hex()
@@ -127,7 +165,11 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
                 checks.append(Check(t.name, SAME, "", src))
             continue
         at = None
-        for n, diff_at in compare_streams(t.source, e, cancel, buffers):
+        if t.how == COPY:
+            stream = compare_streams(t.source, e, cancel, buffers)
+        else:
+            stream = compare_expected(t, e, cancel, buffers)
+        for n, diff_at in stream:
             done += n
             if progress:
                 progress(t.name, done, total)
@@ -145,10 +187,51 @@ def compare_targets(expected: list[Target], output: Archive, *, progress=None, c
             checks.append(Check(e.name, EXTRA, f"duplicate name: {e.kind} of {e.length} bytes never looked up"))
         elif e.name not in expected_names:
             checks.append(Check(e.name, EXTRA, f"{e.kind} of {e.length} bytes not expected"))
+    if metadata is not None:
+        checks += compare_metadata(metadata, output)
     counts = dict.fromkeys(STATUSES, 0)
     for c in checks:
         counts[c.status] += 1
     return Report(tuple(checks), done, counts)
+
+
+def _type_difference(t: Target, e: Entry) -> str:
+    """How the output's dtype/shape differ from the target's, where both are
+    recorded ("" when they agree or one side does not say)."""
+    if t.dtype is not None and e.dtype is not None and t.dtype != e.dtype:
+        return f"expected dtype {t.dtype.name}, found {e.dtype.name}"
+    if t.shape is not None and e.shape is not None and tuple(t.shape) != tuple(e.shape):
+        return f"expected shape {list(t.shape)}, found {list(e.shape)}"
+    return ""
+
+
+def compare_metadata(expected: Output, output: Archive) -> list[Check]:
+    """One check per file metadata key that is missing, unexpected or
+    different (GGUF: type and encoded value; safetensors: the string)."""
+    if expected.format not in (GGUF, SAFETENSORS):
+        return []  # irpa: the __SHARK_DATASET__ entry is compared as an entry
+    got_file = output.files[0]
+    want: dict[str, object]
+    got: dict[str, object]
+    if expected.format == GGUF:
+        from .formats.gguf_writer import kv_blobs_from, kv_key
+
+        want = {kv_key(b): b for b in expected.kvs}
+        got = {kv_key(b): b for b in kv_blobs_from(got_file)}
+    else:
+        want = dict(expected.metadata or {})
+        got = dict(got_file.metadata)
+    checks = []
+    for key, value in want.items():
+        if key not in got:
+            checks.append(Check(f"[metadata] {key}", METADATA_DIFFERS, "expected, not found"))
+        elif got[key] != value:
+            what = "type or value" if expected.format == GGUF else "value"
+            checks.append(Check(f"[metadata] {key}", METADATA_DIFFERS, f"{what} differs from the expected one"))
+    for key in got:
+        if key not in want:
+            checks.append(Check(f"[metadata] {key}", METADATA_DIFFERS, "found, not expected"))
+    return checks
 
 
 class Buffers:
@@ -197,6 +280,31 @@ def compare_streams(
     finally:
         fa.close()
         fb.close()
+
+
+def compare_expected(
+    t: Target, e: Entry, cancel=None, buffers: Buffers | None = None
+) -> Iterator[tuple[int, int | None]]:
+    """Like ``compare_streams``, with the expected side produced by
+    ``output.target_chunks(t)`` (a pattern, cast values, generated bytes)."""
+    reader = _Reader(e)
+    buffers = buffers or Buffers(2)
+    try:
+        pos = 0
+        for want in target_chunks(t, CHUNK, cancel):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("verify")
+            n = len(want)
+            got = reader.read(pos, n, buffers.get(n)[1])
+            if got != want:
+                x, y = bytes(want), bytes(got)
+                i = next(i for i in range(n) if x[i] != y[i]) if n < 4096 else _first_diff(x, y)
+                yield n, pos + i
+                return
+            pos += n
+            yield n, None
+    finally:
+        reader.close()
 
 
 def _first_diff(x: bytes, y: bytes) -> int:

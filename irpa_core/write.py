@@ -1,6 +1,11 @@
-"""Write target entries as a new IRPA file: streaming, cancellable, atomic.
+"""Write an output (``output.Output``: irpa, gguf or safetensors) as a new
+file: streaming, cancellable, atomic.
 
-Bytes never pass through Python objects: each source window is mapped
+The output's layout gives the header and where each target's bytes go; the
+bytes a source holds unchanged are copied as below, the others (a splat
+written as data, a cast, a generated entry) are written chunk by chunk as
+``output.target_chunks`` produces them. Copied bytes never pass through
+Python objects: each source window is mapped
 read-only and populated (``MAP_POPULATE``), then ``pwrite`` copies it page
 cache to page cache in one kernel copy. On ext4 that beats
 ``os.copy_file_range`` per entry (the output is 64-aligned while sources
@@ -28,8 +33,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .errors import ArchiveError, Cancelled, WriteError, reading
-from .formats.irpa_writer import layout
-from .model import CHUNK, DATA, SPLAT, Entry, iter_chunks, open_data
+from .model import CHUNK, DATA, Entry, open_data
+from .output import IRPA, Output, target_chunks
+from .plan import CAST_STREAM, COPY, Target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 WINDOW = 2 * CHUNK  # bytes per copy step: the mapped window, and how often progress and cancel are seen
 TMP_MARK = ".irpa-tmp-"
@@ -49,8 +59,9 @@ class WriteResult:
     path: str
     entries: int
     bytes: int  # size of the written file
-    data_bytes: int  # tensor bytes copied
+    data_bytes: int  # tensor bytes written
     seconds: float
+    format: str = IRPA
 
 
 def temp_name(output: str) -> str:
@@ -95,22 +106,27 @@ def _alive(pid: int) -> bool:
 
 
 def write_archive(
-    targets,
+    targets: Sequence[Target] | Output,
     output,
     *,
-    alignment: int = 64,
+    alignment: int | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel=None,
     fsync: bool = True,
 ) -> WriteResult:
-    """Write ``targets`` (from ``Plan.apply``) to ``output`` atomically.
-    ``fsync=False`` skips flushing to disk before the rename: still atomic if
-    irpa dies, not if the machine loses power (like ``cp``)."""
+    """Write an ``Output`` (``Plan.output``), or irpa ``targets``
+    (``Plan.apply``), to ``output`` atomically. ``alignment``: see
+    ``Output.layout`` (irpa default 64). ``fsync=False`` skips flushing to
+    disk before the rename: still atomic if irpa dies, not if the machine
+    loses power (like ``cp``). A target the format cannot hold is a
+    PlanError raised before anything is created."""
+    out = targets if isinstance(targets, Output) else Output(IRPA, tuple(targets))
+    targets = out.targets
     output = os.fspath(output)
     started = time.perf_counter()
     _check_destination(output)
     try:
-        lay = layout(targets, alignment)
+        lay = out.layout(alignment)
     except ValueError as e:
         raise WriteError(output, str(e)) from None
     except UnicodeEncodeError:
@@ -134,7 +150,8 @@ def write_archive(
                     progress(Progress(t.name, i, count, done, total))
                 if off is None:  # a splat: its entry holds it all
                     continue
-                for n in _copy(t.source, files, fd, off, cancel):
+                copied = _copy(t.source, files, fd, off, cancel) if t.how == COPY else _produce(t, fd, off, cancel)
+                for n in copied:
                     if fsync:
                         _start_writeback(fd, off, n)
                     off += n
@@ -159,7 +176,7 @@ def write_archive(
         raise
     if fsync:
         _fsync_dir(os.path.dirname(os.path.abspath(output)))
-    return WriteResult(output, len(targets), lay.file_size, total, time.perf_counter() - started)
+    return WriteResult(output, len(targets), lay.file_size, total, time.perf_counter() - started, out.format)
 
 
 def _check_destination(output: str) -> None:
@@ -177,7 +194,7 @@ def _snapshot_sources(targets) -> dict[str, tuple[int, int]]:
     changed while we read it (the copy would silently mix two versions)."""
     snap: dict[str, tuple[int, int]] = {}
     for t in targets:
-        if t.kind == DATA and t.source.kind != SPLAT and t.source.file not in snap:
+        if t.kind == DATA and t.how in (COPY, CAST_STREAM) and t.source.file not in snap:
             with reading(t.source.file, f"cannot read data of '{t.source.name}'"):
                 st = os.stat(t.source.file)
             snap[t.source.file] = (st.st_size, st.st_mtime_ns)
@@ -194,17 +211,20 @@ def _check_sources_unchanged(snap: dict[str, tuple[int, int]]) -> None:
             raise ArchiveError(path, None, "source file changed while it was being copied; nothing was written")
 
 
+def _produce(t: Target, out_fd: int, out_off: int, cancel) -> Iterator[int]:
+    """Write the bytes ``t`` holds (a pattern, a cast, generated bytes) at
+    ``out_off``; yields the bytes written per chunk."""
+    pos = 0
+    for chunk in target_chunks(t, WINDOW, cancel):
+        _check_cancel(cancel)
+        _pwrite_all(out_fd, chunk, out_off + pos)
+        pos += len(chunk)
+        yield len(chunk)
+
+
 def _copy(entry: Entry, files: _SourceFiles, out_fd: int, out_off: int, cancel) -> Iterator[int]:
     """Copy the entry's bytes to ``out_fd`` at ``out_off``; yields the bytes
     copied per chunk."""
-    if entry.kind == SPLAT:  # a splat written as data: expand it
-        pos = 0
-        for chunk in iter_chunks(entry, WINDOW):
-            _check_cancel(cancel)
-            _pwrite_all(out_fd, chunk, out_off + pos)
-            pos += len(chunk)
-            yield len(chunk)
-        return
     size = files.open(entry)[1]
     if entry.start + entry.length > size:
         raise ArchiveError(entry.file, size, f"file ends inside the data of '{entry.name}'")

@@ -68,7 +68,7 @@ def test_round_trip_is_byte_exact_for_every_type(tmp_path):
     blob = dm.encode(sf.metadata, sf.metadata_types)
     metadata, types = dm.decode(blob)
     assert list(metadata) == list(sf.metadata) and types == sf.metadata_types
-    out = _gguf_from(metadata, types, Plan().apply(ar), tmp_path / "out.gguf")
+    out = _gguf_from(metadata, types, Plan().tensor_targets(ar), tmp_path / "out.gguf")
     assert out.read_bytes() == src.read_bytes()
 
 
@@ -232,14 +232,14 @@ def test_gguf_to_irpa_to_gguf(tmp_path):
     sf = ar.files[0]
     blob = dm.encode(sf.metadata, sf.metadata_types)
     irpa = tmp_path / "mid.irpa"
-    write_archive([*Plan().apply(ar), _blob_target(tmp_path, blob)], irpa)
+    write_archive([*Plan().tensor_targets(ar), _blob_target(tmp_path, blob)], irpa)
     # IREE's runtime loads it, the blob entry included.
     ref = oracle.load(irpa)
     assert ref[dm.NAME].data == blob and ref["w"].data == read_bytes(ar.by_name["w"])
     # Back to GGUF from the archive alone.
     mid = open_archive(str(irpa))
     md, ty = dm.decode(read_bytes(mid.by_name[dm.NAME]))
-    targets = Plan().exclude(dm.NAME).apply(mid)
+    targets = Plan().exclude(dm.NAME).tensor_targets(mid)
     out = _gguf_from(md, ty, targets, tmp_path / "out.gguf")
     assert out.read_bytes() == src.read_bytes()
 
@@ -250,11 +250,11 @@ def test_safetensors_to_irpa_to_safetensors(tmp_path):
     ar = open_archive(str(src))
     sf = ar.files[0]
     irpa = tmp_path / "mid.irpa"
-    write_archive([*Plan().apply(ar), _blob_target(tmp_path, dm.encode(sf.metadata, sf.metadata_types))], irpa)
+    write_archive([*Plan().tensor_targets(ar), _blob_target(tmp_path, dm.encode(sf.metadata, sf.metadata_types))], irpa)
     mid = open_archive(str(irpa))
     md, ty = dm.decode(read_bytes(mid.by_name[dm.NAME]))
     assert md == {"format": "pt"} and ty == {"format": "string"}
-    targets = Plan().exclude(dm.NAME).apply(mid)
+    targets = Plan().exclude(dm.NAME).tensor_targets(mid)
     out = write_layout(tmp_path / "out.safetensors", sw.layout(targets, md), targets)
     assert out.read_bytes() == src.read_bytes()
 

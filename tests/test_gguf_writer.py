@@ -73,7 +73,7 @@ def _tensors():
 
 def _convert(src, out, edits=(), plan=None, **kw):
     ar = open_archive(str(src))
-    targets = (plan or Plan()).apply(ar)
+    targets = (plan or Plan()).tensor_targets(ar)
     lay = gw.layout(targets, gw.kv_blobs_from(ar.files[0], edits), **kw)
     return write_layout(out, lay, targets)
 
@@ -153,7 +153,7 @@ def test_vocabulary_copied_verbatim_without_decoding(tmp_path, vocab_gguf, monke
     blob = gw.encode_kv("tokenizer.ggml.tokens", "array", arr)
     raw = src.read_bytes()
     assert blob.endswith(raw[arr.offset : arr.offset + arr.nbytes])
-    targets = Plan().apply(ar)
+    targets = Plan().tensor_targets(ar)
     out = write_layout(tmp_path / "o.gguf", gw.layout(targets, gw.kv_blobs_from(ar.files[0])), targets)
     assert out.read_bytes() == raw
     monkeypatch.undo()
@@ -316,7 +316,7 @@ def test_raw_irpa_entry_refused(tmp_path):
     raw.write_bytes(b"abcd")
     entry = Entry(name="raw", kind="data", length=4, file=str(raw), offset=0)
     with pytest.raises(PlanError, match="parameter 'raw': has no dtype or shape"):
-        gw.layout(Plan().apply(Archive(files=(), entries=(entry,))), [])
+        gw.layout(Plan().tensor_targets(Archive(files=(), entries=(entry,))), [])
 
 
 @pytest.mark.parametrize(

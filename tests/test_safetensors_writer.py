@@ -59,7 +59,7 @@ def _arrays() -> dict[str, np.ndarray]:
 
 def _rewrite(src, out, metadata, order=None, plan=None):
     ar = open_archive(str(src))
-    targets = (plan or Plan()).apply(ar)
+    targets = (plan or Plan()).tensor_targets(ar)
     if order == "reversed":
         targets = targets[::-1]
     elif order == "shuffled":
@@ -152,7 +152,7 @@ def test_splats_are_materialised(tmp_path):
                 pattern=e.pattern,
             )
         )
-    targets = Plan().apply(Archive(files=ar.files, entries=tuple(fixed)))
+    targets = Plan().tensor_targets(Archive(files=ar.files, entries=tuple(fixed)))
     out = write_layout(tmp_path / "o.safetensors", sw.layout(targets, None), targets)
     loaded = load_file(str(out))
     assert set(loaded["z"].tolist()) == {2.5} and set(loaded["k"].tolist()) == {7}

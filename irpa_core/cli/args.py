@@ -1,11 +1,27 @@
 """Command-line flags shared by several subcommands: IREE-style booleans,
-the sources, the edit flags of ``convert`` (also taken by ``verify``), and
-the ``\\=`` escape for names holding ``=``."""
+the sources, the edit flags of ``convert`` (also taken by ``verify``), the
+output format and metadata flags, and the ``\\=`` escape for names holding
+``=``."""
 
 from __future__ import annotations
 
-from ..errors import PlanError
+import os
+
+from ..errors import PlanError, WriteError
 from . import ArgumentParser, CliError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..output import Format
+    from ..plan import Op, Plan
+
+FORMAT_NAMES = ("irpa", "gguf", "safetensors")
+SET_METADATA_HELP = (
+    "set a file metadata key (GGUF key/value, safetensors __metadata__, or the .irpa's __SHARK_DATASET__ "
+    "entry). An existing key keeps its type; a new key takes KEY=TYPE:VALUE with a GGUF type (u8..u64, "
+    "i8..i64, f32, f64, bool, string, array[TYPE] with a JSON list). 'TYPE:' is read as a type only for a "
+    "new key or when the value parses as TYPE, so text holding ':' stays intact (repeatable, in order)"
+)
 
 
 def bool_flag(p: ArgumentParser, name: str, help: str) -> None:
@@ -60,7 +76,36 @@ def add_edit_flags(p: ArgumentParser) -> None:
         "replace a parameter by a splat: zero, or TYPE=VALUE (f32=1.0, i8=3, x32=CAFEF00D)",
     )
     repeatable(p, "--keep", "NAME", "keep a parameter as data even with --strip (exact name or glob)")
+    repeatable(
+        p,
+        "--cast",
+        "NAME=DTYPE",
+        "convert a parameter's values (glob allowed; last wins): f64/f32/f16/bf16/fp8 to each other, "
+        "widening integers, GGUF block types to f32/f16/bf16, floats to Q8_0/Q4_0/Q4_1/Q5_0/Q5_1",
+    )
+    add_metadata_flags(p)
     p.add_argument("--plan", metavar="FILE", help="start from a saved plan (JSON, e.g. from the TUI)")
+
+
+def add_metadata_flags(p: ArgumentParser) -> None:
+    """Metadata edits, kept in command-line order (one list for all four flags)."""
+    p.add_argument(
+        "--set-metadata", dest="metadata", action="append", default=[], metavar="KEY=[TYPE:]VALUE",
+        type=lambda s: ("set", s), help=SET_METADATA_HELP,
+    )  # fmt: skip
+    p.add_argument(
+        "--set-metadata-file", dest="metadata", action="append", metavar="KEY=PATH", type=lambda s: ("file", s),
+        help="set a metadata key to the text of a file (a chat template, say; UTF-8)",
+    )  # fmt: skip
+    p.add_argument(
+        "--unset-metadata", dest="metadata", action="append", metavar="KEY", type=lambda s: ("unset", s),
+        help="drop a file metadata key (glob allowed)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-metadata", dest="metadata", action="append_const", const=("unset", "*"),
+        help="write no file metadata from the inputs (GGUF key/values, safetensors __metadata__, "
+        "__SHARK_DATASET__); later --set-metadata flags still apply",
+    )  # fmt: skip
 
 
 def split_unescaped(text: str) -> tuple[str, str | None]:
@@ -76,8 +121,10 @@ def split_unescaped(text: str) -> tuple[str, str | None]:
     return text.replace("\\=", "="), None
 
 
-def plan_from_args(args):
-    """The Plan described by --plan plus the edit flags (flags after the plan)."""
+def plan_from_args(args, archive=None, fmt: Format = "irpa"):
+    """The Plan described by --plan plus the edit flags (flags after the
+    plan). ``archive``/``fmt``: the sources and the output format, which say
+    how ``--set-metadata`` text is read (``filemeta.set_op``)."""
     from ..plan import Plan
 
     plan = Plan.load(args.plan) if args.plan else Plan()
@@ -97,13 +144,101 @@ def plan_from_args(args):
     flags = Plan.from_reference_flags(
         exclude=unescape(args.exclude), rename=renames, splat=splats, strip=args.strip, keep=unescape(args.keep)
     )
-    return Plan(plan.ops + flags.ops)
+    plan = Plan(plan.ops + flags.ops + tuple(_cast_ops(args.cast)))
+    return plan.add(*metadata_ops(args.metadata, plan, archive, fmt))
 
 
-def plan_with_hints(args, archive):
+def _cast_ops(specs: list[str]) -> list[Op]:
+    from ..plan import CAST, Op, cast_dtype
+
+    ops = []
+    for spec in specs:
+        name, dtype = split_unescaped(spec)
+        if not name or not dtype:
+            raise CliError(f"--cast={spec}: expected NAME=DTYPE (e.g. --cast='*.weight=f16')")
+        d = cast_dtype(dtype)
+        ops.append(Op(CAST, name, value=d.name if d is not None else dtype))  # Op refuses an unknown dtype
+    return ops
+
+
+def metadata_ops(flags: list[tuple[str, str]], plan: Plan, archive, fmt: Format) -> list[Op]:
+    """The ops of the metadata flags, in order. The keys the sources already
+    have decide how ``KEY=TYPE:VALUE`` is read; for safetensors a new key is
+    a string."""
+    from .. import filemeta
+    from ..plan import UNSET_METADATA, Op, is_glob
+
+    if not flags:
+        return []
+    known: set[str] = set()
+    if archive is not None and any(kind != "unset" for kind, _ in flags):
+        meta = filemeta.read(filemeta.origin(archive, plan.fates(archive)))
+        known = set(meta.values) | set(meta.properties)
+    default_type = "string" if fmt == "safetensors" else ""
+    ops = []
+    for kind, spec in flags:
+        if kind == "unset":
+            op = Op(UNSET_METADATA, spec)
+            known = {k for k in known if not op.matches(k)} if is_glob(spec) else known - {spec}
+            ops.append(op)
+            continue
+        flag = "--set-metadata" if kind == "set" else "--set-metadata-file"
+        key, text = split_unescaped(spec)
+        if not key or text is None:
+            raise CliError(f"{flag}={spec}: expected {'KEY=VALUE or KEY=TYPE:VALUE' if kind == 'set' else 'KEY=PATH'}")
+        if kind == "file":
+            text = _read_text(flag, text)
+            ops.append(Op("set_metadata", key, value=text, type="" if key in known else "string"))
+        else:
+            ops.append(filemeta.set_op(key, text, known, default_type))
+        known.add(key)
+    return ops
+
+
+def _read_text(flag: str, path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise CliError(f"{flag}: cannot read {path}: {e.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CliError(f"{flag}: {path} is not UTF-8 text (byte {e.start})") from None
+
+
+def output_format(args) -> Format:
+    """The format to write: ``--format``, else the output's extension."""
+    from ..output import format_for
+
+    if args.format:
+        return args.format
+    fmt = format_for(args.output)
+    if fmt is None and os.path.isdir(args.output):
+        raise WriteError(args.output, "is a directory")
+    if fmt is None:
+        raise CliError(
+            f"--output={args.output}: unknown extension: name it .irpa, .gguf or .safetensors, or give --format"
+        )
+    return fmt
+
+
+def alignment_ops(args, fmt: Format) -> list[Op]:
+    """``--alignment`` of a GGUF output is its ``general.alignment`` key (u32),
+    as GGUFWriter's custom alignment does; safetensors has none."""
+    from ..plan import SET_METADATA, Op
+
+    if args.alignment is None or fmt == "irpa":
+        return []
+    if fmt == "safetensors":
+        raise CliError("--alignment: safetensors data is packed, there is no alignment to choose")
+    return [Op(SET_METADATA, "general.alignment", value=str(args.alignment), type="u32")]
+
+
+def plan_with_hints(args, archive, fmt: Format = "irpa"):
     """plan_from_args, with errors about a name cut at its '=' explained."""
     try:
-        return plan_from_args(args)
+        return plan_from_args(args, archive, fmt)
     except PlanError as e:
         hint = escape_hint(e.parameter, archive) if e.parameter else ""
         if hint:
@@ -128,18 +263,29 @@ def add_convert_flags(p: ArgumentParser, *, output_ignored: bool = False) -> Non
     add_output_flags(p, ignored=output_ignored)
 
 
+def add_format_flags(p: ArgumentParser) -> None:
+    p.add_argument(
+        "--format", choices=FORMAT_NAMES, help="output format (default: from the output's extension, which must be one)"
+    )
+    p.add_argument(
+        "--alignment", type=int, metavar="N",
+        help="data alignment in bytes: .irpa default 64; for .gguf it sets general.alignment (default 32)",
+    )  # fmt: skip
+
+
 def add_output_flags(p: ArgumentParser, *, ignored: bool = False) -> None:
     """``--output`` and the flags of how ``convert`` writes. ``ignored``:
     accepted and ignored, so that a convert command line works as is with
     another verb (``irpa verify``)."""
     if ignored:
         p.add_argument("--output", "-o", metavar="FILE", help="same as OUTPUT (so a convert line works as is)")
-        for flag in ("--alignment", "--save-plan"):
-            p.add_argument(flag, help="accepted and ignored (convert compatibility)")
+        p.add_argument("--save-plan", help="accepted and ignored (convert compatibility)")
+        p.add_argument("--format", choices=FORMAT_NAMES, help="accepted and ignored (the file says its format)")
+        p.add_argument("--alignment", type=int, metavar="N", help="as for convert (a GGUF's general.alignment)")
         p.add_argument("--no-fsync", action="store_true", help="accepted and ignored (convert compatibility)")
         return
-    p.add_argument("--output", "-o", metavar="FILE", help="the .irpa to write")
-    p.add_argument("--alignment", type=int, default=64, metavar="N", help="data alignment in bytes (default 64)")
+    p.add_argument("--output", "-o", metavar="FILE", help="the file to write: .irpa, .gguf or .safetensors")
+    add_format_flags(p)
     p.add_argument("--save-plan", metavar="FILE", help="also save the edit as a plan JSON")
     p.add_argument(
         "--no-fsync",

@@ -5,8 +5,11 @@ Reference flags: ``--parameters=FILE`` (repeatable, ``scope=FILE``),
 ``--splat=NAME=TYPE=VALUE``, ``--output=FILE``, ``--quiet``; both
 ``--flag=value`` and ``--flag value``. Ours on top: shell globs in names
 (``blk.*.ffn_*``), ``--keep=NAME`` (stays data even with ``--strip``),
-``--plan FILE`` / ``--save-plan FILE``, ``--alignment N``. A name holding
-``=`` is written with ``\\=`` (the reference cannot address it at all).
+``--plan FILE`` / ``--save-plan FILE``, ``--alignment N``, the output format
+(``.irpa``, ``.gguf``, ``.safetensors`` or ``--format``), ``--cast``, and
+the metadata flags (``--set-metadata``, ``--set-metadata-file``,
+``--unset-metadata``, ``--no-metadata``). A name holding ``=`` is written
+with ``\\=`` (the reference cannot address it at all).
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ import sys
 
 from ..errors import PlanError
 from . import ArgumentParser, CliError
-from .args import add_convert_flags, bool_flag, escape_hint, plan_with_hints
+from .args import add_convert_flags, alignment_ops, bool_flag, escape_hint, output_format, plan_with_hints
 
 
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(
         prog=prog,
-        description="Write a new .irpa from one or more parameter files, with edits. "
-        "Flags are those of iree-convert-parameters.",
+        description="Write a new .irpa, .gguf or .safetensors from one or more parameter files, with edits. "
+        "Flags are those of iree-convert-parameters, and more.",
     )
     p.add_argument("inputs", nargs="*", metavar="FILE", help="input files (same as --parameters)")
     add_convert_flags(p)
@@ -38,36 +41,63 @@ def run(args) -> int:
     if not inputs:
         raise CliError("no input given (--parameters=FILE)")
     if not args.output:
-        raise CliError("no output given (--output=FILE.irpa)")
+        raise CliError("no output given (--output=FILE.irpa, .gguf or .safetensors)")
+    fmt = output_format(args)
     archive = open_archive(*inputs)
-    plan = plan_with_hints(args, archive)
+    plan = plan_with_hints(args, archive, fmt)
     for op in plan.unmatched(archive):
         print(
             f"irpa: warning: {op.describe()}: no parameter matches{escape_hint(op.pattern, archive)}", file=sys.stderr
         )
-    targets = plan.apply(archive)
+    out = plan.add(*alignment_ops(args, fmt)).output(archive, fmt)
+    warn_about_metadata(out)
     if args.save_plan:
         try:
             plan.save(args.save_plan)
         except OSError as e:
             raise PlanError(None, f"{args.save_plan}: cannot save plan: {e.strerror}") from None
+    alignment = args.alignment if fmt == "irpa" else None
     if args.quiet:
-        write_archive(targets, args.output, alignment=args.alignment, fsync=not args.no_fsync)
+        write_archive(out, args.output, alignment=alignment, fsync=not args.no_fsync)
         return 0
-    result = _write_with_progress(targets, args.output, args.alignment, not args.no_fsync)
+    result = _write_with_progress(out, args.output, alignment, not args.no_fsync)
     from .dump import format_table
 
     sys.stdout.write(format_table(open_archive(args.output)))
-    print(f"wrote {result.path}: {result.entries} entries, {result.bytes} bytes in {result.seconds:.2f} s")
+    print(describe_result(result))
     return 0
 
 
-def _write_with_progress(targets, output, alignment, fsync=True):
+def describe_result(result) -> str:
+    r = result
+    return f"wrote {r.path} ({r.format}): {r.entries} entries, {r.bytes} bytes in {r.seconds:.2f} s"
+
+
+def warn_about_metadata(out) -> None:
+    """What the output leaves out or lacks that a reader may expect."""
+    from ..formats.gguf_writer import kv_key
+
+    if out.dropped:
+        shown = ", ".join(out.dropped[:5]) + (", ..." if len(out.dropped) > 5 else "")
+        why = "holds only strings" if out.format == "safetensors" else "cannot hold sharktank properties"
+        print(
+            f"irpa: warning: {len(out.dropped)} metadata key(s) not written ({out.format} {why}): {shown}",
+            file=sys.stderr,
+        )
+    if out.format == "gguf" and not any(kv_key(b) == "general.architecture" for b in out.kvs):
+        print(
+            "irpa: warning: the GGUF has no general.architecture, which llama.cpp's loader and the gguf "
+            "package's scripts expect: --set-metadata general.architecture=string:NAME",
+            file=sys.stderr,
+        )
+
+
+def _write_with_progress(out, output, alignment, fsync=True):
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from ..write import write_archive
 
-    total = sum(t.length for t in targets if t.kind == "data")
+    total = out.data_bytes
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -81,6 +111,6 @@ def _write_with_progress(targets, output, alignment, fsync=True):
         def on_progress(ev):
             bar.update(task, completed=ev.bytes_done, description=f"{ev.index + 1}/{ev.count} {ev.name[:40]}")
 
-        result = write_archive(targets, output, alignment=alignment, progress=on_progress, fsync=fsync)
+        result = write_archive(out, output, alignment=alignment, progress=on_progress, fsync=fsync)
         bar.update(task, completed=total or 1)
     return result

@@ -5,7 +5,9 @@ repeated), ``--splat=NAME=SHAPExTYPE=VALUE`` declares a splat, plus
 ``--alignment=N``, ``--output=FILE``, ``--quiet``. Shapes as in IREE:
 ``4096xf32``, ``2x4096xi16``, or just ``f32`` for a scalar. Unlike the
 reference, ``--data`` with a VALUE works (the reference fails with "write
-failed"), and ``i1``/``bool`` values are accepted.
+failed"), ``i1``/``bool`` values are accepted, and the output may be
+``.gguf`` or ``.safetensors`` (splats written as data) with file metadata
+from ``--set-metadata``.
 """
 
 from __future__ import annotations
@@ -19,17 +21,29 @@ from ..model import DATA, SPLAT, Entry
 from ..plan import Target
 from ..splat import SplatValueError, check_pattern, encode_value
 from . import ArgumentParser, CliError
-from .args import bool_flag, repeatable, split_unescaped
+from .args import (
+    add_format_flags,
+    add_metadata_flags,
+    alignment_ops,
+    bool_flag,
+    metadata_ops,
+    output_format,
+    repeatable,
+    split_unescaped,
+)
 
 
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(
-        prog=prog, description="Create an .irpa from declared parameters (flags of iree-create-parameters)."
+        prog=prog,
+        description="Create an .irpa, .gguf or .safetensors from declared parameters "
+        "(flags of iree-create-parameters, and more).",
     )
     repeatable(p, "--data", "NAME=SHAPExTYPE[=VALUE]", "a parameter with storage, zero-filled or filled with VALUE")
-    repeatable(p, "--splat", "NAME=SHAPExTYPE=VALUE", "a splat parameter (no storage)")
-    p.add_argument("--alignment", type=int, default=64, metavar="N", help="data alignment (default 64)")
-    p.add_argument("--output", "-o", metavar="FILE", help="the .irpa to write")
+    repeatable(p, "--splat", "NAME=SHAPExTYPE=VALUE", "a splat parameter (no storage; data in .gguf/.safetensors)")
+    add_format_flags(p)
+    add_metadata_flags(p)
+    p.add_argument("--output", "-o", metavar="FILE", help="the file to write: .irpa, .gguf or .safetensors")
     bool_flag(p, "--quiet", "no listing of the result")
     return p
 
@@ -73,17 +87,24 @@ def parse_decl(spec: str, flag: str, need_value: bool) -> Target:
 
 
 def run(args) -> int:
+    from ..output import assemble
+    from ..plan import Plan
     from ..write import write_archive
+    from .convert import warn_about_metadata
 
     if not args.output:
-        raise CliError("no output given (--output=FILE.irpa)")
+        raise CliError("no output given (--output=FILE.irpa, .gguf or .safetensors)")
+    fmt = output_format(args)
     targets = [parse_decl(s, "splat", True) for s in args.splat] + [parse_decl(s, "data", False) for s in args.data]
     seen = set()
     for t in targets:
         if t.name in seen:
             raise PlanError(t.name, "declared twice")
         seen.add(t.name)
-    write_archive(targets, args.output, alignment=args.alignment)
+    ops = metadata_ops(args.metadata, Plan(), None, fmt) + alignment_ops(args, fmt)
+    out = assemble(targets, fmt, ops)
+    warn_about_metadata(out)
+    write_archive(out, args.output, alignment=args.alignment if fmt == "irpa" else None)
     if not args.quiet:
         from .. import open_archive
         from .dump import format_table

@@ -7,14 +7,15 @@ import json
 import sys
 
 from . import ArgumentParser, CliError
-from .args import add_convert_flags, bool_flag, plan_from_args
+from .args import add_convert_flags, alignment_ops, bool_flag, plan_from_args
 
 
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(
         prog=prog,
-        description="Check that OUTPUT holds exactly what the edits applied to "
-        "the sources give: names, kinds, bytes, splat patterns.",
+        description="Check that OUTPUT (.irpa, .gguf or .safetensors) holds exactly what the edits applied "
+        "to the sources give: names, kinds, dtypes and shapes, bytes (cast values included), splat "
+        "patterns, file metadata.",
     )
     p.add_argument("target", nargs="?", metavar="OUTPUT", help="the archive to check (or --output)")
     add_convert_flags(p, output_ignored=True)
@@ -26,6 +27,7 @@ def build_parser(prog: str) -> ArgumentParser:
 
 def run(args) -> int:
     from .. import open_archive
+    from ..output import format_of
     from ..verify import verify
 
     target = args.target or args.output
@@ -35,8 +37,10 @@ def run(args) -> int:
         raise CliError("give the archive to check once (OUTPUT or --output)")
     if not args.parameters:
         raise CliError("no sources given (--parameters=FILE)")
-    plan = plan_from_args(args)
-    report = verify(open_archive(*args.parameters), plan, open_archive(target))
+    sources, output = open_archive(*args.parameters), open_archive(target)
+    fmt = format_of(output)
+    plan = plan_from_args(args, sources, fmt)
+    report = verify(sources, plan.add(*alignment_ops(args, fmt)), output)
     if args.json:
         json.dump(report.to_json(args.all), sys.stdout, indent=1)
         sys.stdout.write("\n")

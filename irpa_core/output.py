@@ -1,0 +1,223 @@
+"""What one output file holds, for each format we write, and the bytes of
+each of its targets.
+
+``build(plan, archive, format)`` (``Plan.output``) gives an ``Output``: the
+targets in the order they are written and the file-level metadata the
+format keeps (``filemeta`` says where it comes from):
+
+- ``irpa``: the targets as the plan gives them (splats stay splats). The
+  file metadata becomes a ``__SHARK_DATASET__`` data entry (``dataset_meta``:
+  sharktank's JSON, GGUF types kept) when it comes from a GGUF or
+  safetensors input or when the plan edits it; an irpa input's own dataset
+  entry is otherwise copied like any parameter (so ``--strip`` zeroes it, as
+  ``iree-convert-parameters`` does). The entry goes where the input's was,
+  else first.
+- ``gguf``: every key/value with its exact GGUF type (``kvs``, encoded,
+  arrays copied verbatim), splats written as data, no dataset entry (its
+  content is the key/values). sharktank properties that are not GGUF
+  key/values cannot be kept (``dropped``).
+- ``safetensors``: ``__metadata__`` from the string key/values (``dropped``
+  lists the others; setting a non-string value is an error), splats
+  written as data.
+
+``target_chunks(target)`` is the byte stream a target must hold, whatever
+produces it (copied, pattern expanded, cast, generated): the writer writes
+it and verify compares against it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from . import dtypes, filemeta
+from .cast import iter_cast
+from .errors import Cancelled, PlanError
+from .filemeta import DATASET, FileMetadata
+from .formats import dataset_meta, gguf_writer, irpa_writer, pytorch_meta, safetensors_writer
+from .formats.gguf import DEFAULT_ALIGNMENT as GGUF_ALIGNMENT
+from .formats.irpa_writer import Layout
+from .model import CHUNK, DATA, SPLAT, Archive, Entry, iter_chunks
+from .plan import CAST_STREAM, COPY, MEMORY, Fate, Op, Plan, Target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final, Literal
+
+    Format = Literal["irpa", "gguf", "safetensors"]
+
+IRPA: Final = "irpa"
+GGUF: Final = "gguf"
+SAFETENSORS: Final = "safetensors"
+FORMATS: tuple[Format, ...] = (IRPA, GGUF, SAFETENSORS)
+IRPA_ALIGNMENT = 64  # what the reference tools use
+
+
+_EXTENSIONS: dict[str, Format] = {".irpa": IRPA, ".gguf": GGUF, ".safetensors": SAFETENSORS}
+
+
+def format_for(path: str | os.PathLike) -> Format | None:
+    """The output format a file name asks for by its extension, or None."""
+    return _EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+
+
+def format_of(archive: Archive) -> Format:
+    """The format of a written file, as its reader found it."""
+    fmt = archive.files[0].format
+    for f in FORMATS:
+        if f == fmt:
+            return f
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file to write: targets in write order and file-level metadata."""
+
+    format: Format
+    targets: tuple[Target, ...]
+    kvs: tuple[bytes, ...] = ()  # gguf: the encoded key/values, in order
+    metadata: dict[str, str] | None = None  # safetensors: __metadata__ (None: none written)
+    dropped: tuple[str, ...] = ()  # file metadata keys this format cannot hold
+
+    @property
+    def data_bytes(self) -> int:
+        """Bytes of tensor data the file will hold (splats written as data
+        included)."""
+        return sum(t.length for t in self.targets if t.kind == DATA)
+
+    def layout(self, alignment: int | None = None) -> Layout:
+        """Header bytes, data offsets and file size. ``alignment``: irpa data
+        alignment (default 64); for gguf it must agree with the key/values
+        (``general.alignment``, else 32); safetensors has none. Raises
+        ValueError or PlanError (a target the format cannot hold, named)."""
+        if self.format == IRPA:
+            return irpa_writer.layout(self.targets, alignment or IRPA_ALIGNMENT)
+        if self.format == GGUF:
+            return gguf_writer.layout(self.targets, self.kvs, alignment or GGUF_ALIGNMENT)
+        if alignment is not None:
+            raise ValueError("safetensors data is packed: there is no alignment to choose")
+        return safetensors_writer.layout(self.targets, self.metadata)
+
+
+def build(plan: Plan, archive: Archive, format: Format, fates: list[Fate] | None = None) -> Output:
+    """The ``Output`` of ``plan`` applied to ``archive`` in ``format``,
+    validated (PlanError naming the parameter or the metadata key)."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown output format {format!r}")
+    if fates is None:
+        fates = plan.fates(archive)
+    targets = plan.tensor_targets(archive, fates)
+    ops = plan.metadata_ops
+    org = filemeta.origin(archive, fates)
+    if format == IRPA and not ops and (org is None or org.entry is not None):
+        return Output(IRPA, tuple(targets))  # an irpa's dataset entry, if any, is copied as it is
+    return assemble(targets, format, ops, filemeta.read(org))
+
+
+def assemble(
+    targets: Sequence[Target], format: Format, ops: Sequence[Op] = (), meta: FileMetadata | None = None
+) -> Output:
+    """An ``Output`` of ``format`` from parameter targets, the file metadata
+    of the sources and the metadata ops (``irpa create`` has no sources)."""
+    edited, was_set = filemeta.edit(meta or FileMetadata(), ops)
+    if format == IRPA:
+        return Output(IRPA, tuple(_with_dataset(targets, edited)))
+    tensors = tuple(replace(t, kind=DATA) if t.kind == SPLAT else t for t in targets if not _is_dataset(t))
+    if format == GGUF:
+        kvs = gguf_writer.kv_blobs(edited.values, edited.types)
+        return Output(GGUF, tensors, kvs=tuple(kvs), dropped=tuple(edited.properties))
+    metadata: dict[str, str] = {}
+    dropped = []
+    for key, value in edited.values.items():
+        type_name = edited.types.get(key)
+        if type_name == "string":
+            metadata[key] = value
+        elif key in was_set:
+            raise PlanError(
+                None, f"metadata key '{key}' is {type_name}: safetensors __metadata__ holds only strings (string:VALUE)"
+            )
+        else:
+            dropped.append(key)
+    return Output(SAFETENSORS, tensors, metadata=metadata or None, dropped=(*dropped, *edited.properties))
+
+
+def _is_dataset(t: Target) -> bool:
+    """An input's (unrenamed) __SHARK_DATASET__ entry: file metadata, not a tensor."""
+    return t.name == DATASET and t.source.name == DATASET
+
+
+def _with_dataset(targets: Sequence[Target], meta: FileMetadata) -> list[Target]:
+    """``targets`` with the __SHARK_DATASET__ entry holding ``meta``: in place
+    of an input's dataset entry, else first; none when there is nothing to keep."""
+    out = list(targets)
+    at = next((i for i, t in enumerate(out) if _is_dataset(t)), None)
+    if not meta.values and not meta.properties:
+        if at is not None:
+            del out[at]
+        return out
+    try:
+        blob = dataset_meta.encode(meta.values, meta.types, properties=meta.properties)
+    except ValueError as e:
+        raise PlanError(None, str(e)) from None
+    n = len(blob)
+    u8 = dtypes.U8
+    source = meta.entry or (out[at].source if at is not None else None)
+    if source is None:
+        path = meta.file.path if meta.file is not None else ""
+        source = Entry(name=DATASET, kind=DATA, length=n, file=path, dtype=u8, shape=(n,))
+    target = Target(DATASET, DATA, n, u8, (n,), pytorch_meta.encode(u8, (n,), n), source, data=blob)
+    if at is not None:
+        out[at] = target
+    elif any(t.name == DATASET for t in out):
+        raise PlanError(DATASET, "a parameter renamed to this name takes the place of the file metadata entry")
+    else:
+        out.insert(0, target)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The bytes of a target
+
+
+def target_chunks(t: Target, chunk: int = CHUNK, cancel: Any = None) -> Iterator[bytes | memoryview]:
+    """The bytes ``t`` holds, in order, at most about ``chunk`` bytes at a
+    time (memory stays bounded): the source's bytes, its pattern repeated
+    (a splat's value), its source's values cast, or its generated bytes.
+    Raises Cancelled when ``cancel`` is set, ArchiveError for a short source."""
+    how = t.how
+    if how == COPY:
+        for part in iter_chunks(t.source, chunk):
+            _check(cancel)
+            yield part
+    elif how == CAST_STREAM:
+        assert t.cast is not None
+        yield from iter_cast(t.source, t.cast, cancel=cancel)
+    elif how == MEMORY:
+        assert t.data is not None
+        view = memoryview(t.data)
+        for pos in range(0, len(view), chunk):
+            _check(cancel)
+            yield view[pos : pos + chunk]
+    else:  # a pattern: a splat, or a splat written as data
+        pattern = t.pattern if t.pattern is not None else (t.source.pattern or b"\0")
+        yield from _repeat(pattern, t.length, chunk, cancel)
+
+
+def _repeat(pattern: bytes, length: int, chunk: int, cancel: Any) -> Iterator[memoryview]:
+    k = len(pattern)
+    per = max(k, chunk // k * k)  # whole patterns per chunk: every chunk starts on one
+    block = memoryview(pattern * (min(per, length) // k + 1))
+    pos = 0
+    while pos < length:
+        _check(cancel)
+        n = min(per, length - pos)
+        yield block[:n]
+        pos += n
+
+
+def _check(cancel: Any) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
