@@ -45,6 +45,8 @@ looks, plus one extra top-level key that makes it lossless::
   ``SHARK_DATASET_VERSION``, ``IRPA_GGUF``) or with an extra property keeps
   its value in ``IRPA_GGUF.values`` instead of the top level.
 - The JSON is compact UTF-8 (sharktank indents; both parse the same).
+  Big arrays read from a GGUF file go straight from their bytes to this
+  text (``gguf_json``), without decoding every item.
 
 ``decode`` of a blob without ``IRPA_GGUF`` (written by sharktank itself)
 guesses the types the way llama.cpp expects the usual keys: integers u32
@@ -65,6 +67,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ArchiveError
+from . import gguf_json
 from .gguf import T_ARRAY, T_STRING, GGUFArray
 
 NAME = "__SHARK_DATASET__"
@@ -83,6 +86,7 @@ _INTS = {
     "i64": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
 }
 _FLOATS = ("f32", "f64")
+FAST_ITEMS = 1024  # arrays this long or longer are encoded by gguf_json (numpy pays off)
 _SCALARS = (*_INTS, *_FLOATS, "bool", "string")
 _FMT = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 _U64 = struct.Struct("<Q")
@@ -112,14 +116,24 @@ def encode(
     doc: dict[str, Any] = {"schema": "GGUF"}
     types: dict[str, Any] = {}
     moved: dict[str, Any] = {}
+    texts: dict[str, bytes] = {}  # placeholder -> the JSON text of a big array
+    nonce = os.urandom(8).hex()
     for key, value in file_metadata.items():
         tname = metadata_types.get(key)
         if tname is None:
             raise ValueError(f"metadata key '{key}' has no GGUF type")
-        try:
-            spec, plain = _encode_value(tname, value)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"metadata key '{key}': {e}") from None
+        text = None
+        if tname == "array" and isinstance(value, GGUFArray) and value.count >= FAST_ITEMS:
+            text = gguf_json.array_json(value)
+        if text is not None:
+            # A string no data can hold (random, with NULs) stands in for the text until the end.
+            spec, plain = f"array[{value.type_name}]", f"\0{nonce}:{len(texts)}\0"
+            texts[json.dumps(plain)] = text
+        else:
+            try:
+                spec, plain = _encode_value(tname, value)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"metadata key '{key}': {e}") from None
         types[key] = spec
         if key in _ENVELOPE or key in extra:
             moved[key] = plain
@@ -134,10 +148,19 @@ def encode(
         ext["values"] = moved
     doc[EXTENSION] = ext
     try:
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        blob = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
     except UnicodeEncodeError:
         # Source bytes that were not UTF-8 (surrogateescape): JSON escapes.
-        return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode("ascii")
+        blob = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode("ascii")
+    if not texts:
+        return blob
+    pieces = []
+    pos = 0
+    for at, placeholder, text in sorted((blob.index(p.encode("ascii")), p, t) for p, t in texts.items()):
+        pieces += (blob[pos:at], text)
+        pos = at + len(placeholder)
+    pieces.append(blob[pos:])
+    return b"".join(pieces)
 
 
 def _encode_value(tname: str, value: Any) -> tuple[Any, Any]:
