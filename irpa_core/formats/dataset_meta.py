@@ -154,7 +154,7 @@ def encode(
         blob = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode("ascii")
     if not texts:
         return blob
-    pieces = []
+    pieces: list[bytes] = []
     pos = 0
     for at, placeholder, text in sorted((blob.index(p.encode("ascii")), p, t) for p, t in texts.items()):
         pieces += (blob[pos:at], text)
