@@ -231,21 +231,21 @@ def _plain_items(etype: str, items: list) -> list:
     # The checks run over whole lists in C where they can: a 262,144-token
     # vocabulary and its scores are the common case.
     if etype == "string":
-        if not all(type(x) is str for x in items):
+        if not _all_of_type(items, str):
             _first_bad(etype, items)
         return items
     if etype in _INTS:
-        if not all(type(x) is int for x in items):
+        if not _all_of_type(items, int):
             _first_bad(etype, items)
         lo, hi = _INTS[etype]
         if items and not (lo <= min(items) and max(items) <= hi):
             _first_bad(etype, items)
         return items
     if etype == "bool":
-        if not all(type(x) is bool for x in items):
+        if not _all_of_type(items, bool):
             _first_bad(etype, items)
         return items
-    if all(type(x) is float for x in items) and all(map(math.isfinite, items)):
+    if _all_of_type(items, float) and all(map(math.isfinite, items)):
         return items
     out = []
     for i, x in enumerate(items):
@@ -254,6 +254,11 @@ def _plain_items(etype: str, items: list) -> list:
         except (ValueError, TypeError) as e:
             raise ValueError(f"array item {i}: {e}") from None
     return out
+
+
+def _all_of_type(items: list, t: type) -> bool:
+    """Every item is exactly of type ``t`` (no subclass: a bool is no int)."""
+    return not items or set(map(type, items)) == {t}
 
 
 def _first_bad(etype: str, items: list) -> None:
@@ -409,7 +414,7 @@ def _decode_scalar(tname: str, v: Any) -> Any:
 
 def _decode_items(etype: str, items: list) -> list:
     if etype in _FLOATS:
-        if all(type(x) is float for x in items):
+        if _all_of_type(items, float):
             return items
         out = []
         for i, x in enumerate(items):

@@ -218,6 +218,9 @@ def _array_body(value: Any) -> bytes:
     if tid == T_ARRAY:
         return head + b"".join(_array_body(x) for x in items)
     if tid == T_STRING:
+        fast = _strings_body(items)
+        if fast is not None:
+            return head + fast
         parts = [head]
         for i, s in enumerate(items):
             try:
@@ -228,14 +231,35 @@ def _array_body(value: Any) -> bytes:
     return head + _pack_items(etype, items)
 
 
+def _strings_body(items: Sequence[Any]) -> bytes | None:
+    """The encoded items of a list of strings with the per-item work in C
+    (a vocabulary back from a ``__SHARK_DATASET__``), or None to let the
+    item-by-item path find and name a bad item."""
+    if not _all_of_type(items, str):
+        return None
+    try:
+        encoded = [s.encode("utf-8", "surrogateescape") for s in items]
+    except UnicodeEncodeError:
+        return None
+    parts: list[bytes] = [b""] * (2 * len(encoded))
+    parts[0::2] = map(_U64.pack, map(len, encoded))
+    parts[1::2] = encoded
+    return b"".join(parts)
+
+
+def _all_of_type(items: Sequence[Any], t: type) -> bool:
+    """Every item is exactly of type ``t`` (a bool is no int), checked in C."""
+    return set(map(type, items)) <= {t}
+
+
 def _pack_items(etype: str, items: Sequence[Any]) -> bytes:
     fmt = _FORMATS[etype]
-    if etype in _INT_RANGES and all(type(x) is int for x in items):
+    if etype in _INT_RANGES and _all_of_type(items, int):
         # Fast path for big token-id arrays: one range check, one pack.
         lo, hi = _INT_RANGES[etype]
         if not items or (lo <= min(items) and max(items) <= hi):
             return struct.pack(f"<{len(items)}{fmt}", *items)
-    elif etype in ("f32", "f64") and all(type(x) is float for x in items):
+    elif etype in ("f32", "f64") and _all_of_type(items, float):
         try:
             return struct.pack(f"<{len(items)}{fmt}", *items)
         except OverflowError:
