@@ -18,8 +18,8 @@ from ..errors import IrpaError
 # subcommand -> (module, one-line help). Modules live next to this file.
 COMMANDS: dict[str, tuple[str, str]] = {
     "dump": ("dump", "list the parameters of archives (like iree-dump-parameters)"),
-    "convert": ("convert", "write a new .irpa with edits (like iree-convert-parameters)"),
-    "create": ("create", "create an .irpa from declarations (like iree-create-parameters)"),
+    "convert": ("convert", "write a new .irpa, .gguf or .safetensors with edits (like iree-convert-parameters)"),
+    "create": ("create", "create an .irpa, .gguf or .safetensors from declarations (like iree-create-parameters)"),
     "stats": ("stats", "statistics of tensors: min, max, mean, std, percentiles, histogram"),
     "verify": ("verify", "check an output archive against its sources under an edit"),
     "diff": ("diff", "compare two archives by name, bytes and values"),

@@ -26,6 +26,11 @@ def build_parser(prog: str) -> ArgumentParser:
         prog=prog,
         description="Write a new .irpa, .gguf or .safetensors from one or more parameter files, with edits. "
         "Flags are those of iree-convert-parameters, and more.",
+        epilog="File metadata comes from the first input that has any (GGUF key/values, safetensors "
+        "__metadata__, an .irpa's __SHARK_DATASET__ entry) and is kept in every output format: GGUF "
+        "key/values with their types, an .irpa's __SHARK_DATASET__ entry (sharktank's JSON, GGUF types "
+        "kept, so .gguf -> .irpa -> .gguf gives back every key), safetensors __metadata__ (string values "
+        "only). GGUF and safetensors have no splats: splats are written as data there.",
     )
     p.add_argument("inputs", nargs="*", metavar="FILE", help="input files (same as --parameters)")
     add_convert_flags(p)
