@@ -10,7 +10,9 @@ source name, exactly or with a shell glob (``blk.*.ffn_*``), and says:
 - ``rename``: give it ``new`` as target name (with a glob, each ``*`` of the
   pattern is captured and substituted for the ``*``s of ``new`` in order);
 - ``cast``: convert its values to the dtype ``value`` (``cast.py`` says which
-  casts exist; casting to the source's own dtype undoes an earlier cast).
+  casts exist; casting to the source's own dtype undoes an earlier cast). A
+  glob casts the parameters it can (``* -> bf16`` leaves integers alone);
+  a parameter named exactly that cannot be cast is an error.
 
 Two more operations edit the output's file-level metadata rather than a
 parameter (``output.py`` applies them to GGUF key/values, safetensors
@@ -327,6 +329,12 @@ class Plan:
             return Fate(EXCLUDE, target, renamed=renamed, cast=cast)
         return Fate(SPLAT_OP, target, op.value if op.action == SPLAT_OP else "", renamed, cast)
 
+    def _cast_by_glob(self, name: str) -> bool:
+        """Whether the cast op deciding ``name``'s dtype names it by a glob."""
+        exact, globs = self._index[CAST]
+        c = _last_match(exact.get(name), globs, name)
+        return c is not None and is_glob(c[1].pattern)
+
     def unmatched(self, archive: Archive) -> list[Op]:
         """Ops whose exact name or glob matches no parameter (likely typos)."""
         names = [e.name for e in archive]
@@ -398,7 +406,12 @@ class Plan:
                 if dst == e.dtype:
                     dst = None
                 else:
-                    length = cast_length(e, dst)  # PlanError naming the parameter
+                    try:
+                        length = cast_length(e, dst)  # PlanError naming the parameter
+                    except PlanError:
+                        if not self._cast_by_glob(e.name):
+                            raise
+                        dst = None  # a glob casts what it can: '*=bf16' leaves integers alone
             pattern = None
             if f.action == SPLAT_OP:
                 pattern = _pattern(f.value)

@@ -73,6 +73,8 @@ def test_splat_of_a_cast_parameter_fits_the_new_length(st):
     assert (t.kind, t.length, t.pattern) == ("splat", 128, b"\x00\x3c")
     with pytest.raises(PlanError, match="parameter 'n': cannot cast"):
         Plan().cast("n", "f16").tensor_targets(ar)
+    by_glob = {t.name: t.how for t in Plan().cast("*", "f16").tensor_targets(ar)}
+    assert by_glob == {"w.0": "cast", "w.1": "cast", "n": "copy"}  # a glob casts what it can
 
 
 def test_target_chunks_of_every_kind(st):

@@ -80,8 +80,9 @@ def add_edit_flags(p: ArgumentParser) -> None:
         p,
         "--cast",
         "NAME=DTYPE",
-        "convert a parameter's values (glob allowed; last wins): f64/f32/f16/bf16/fp8 to each other, "
-        "widening integers, GGUF block types to f32/f16/bf16, floats to Q8_0/Q4_0/Q4_1/Q5_0/Q5_1",
+        "convert a parameter's values (last wins): f64/f32/f16/bf16/fp8 to each other, widening integers, "
+        "GGUF block types to f32/f16/bf16, floats to Q8_0/Q4_0/Q4_1/Q5_0/Q5_1. A glob casts what it can "
+        "('*=bf16' leaves integers as they are); an exact name that cannot be cast is an error",
     )
     add_metadata_flags(p)
     p.add_argument("--plan", metavar="FILE", help="start from a saved plan (JSON, e.g. from the TUI)")
