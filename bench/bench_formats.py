@@ -123,34 +123,30 @@ def main():
                 if os.path.exists(p):
                     os.unlink(p)
 
+        libraries = mb <= 500  # the gguf package takes a minute per GB
         size = os.path.getsize(g)
-        r = interleaved(
-            {
-                "cp": ["cp", g, outs["gguf"]],
-                "irpa convert --set-metadata (gguf)": [
-                    irpa, "convert", g, "-o", outs["gguf"], "--quiet", "--no-fsync",
-                    "--set-metadata=general.name=renamed",
-                ],
-                "gguf package (GGUFReader + GGUFWriter)": [py, "-c", GGUF_PACKAGE_COPY, g, outs["gguf"]],
-            },
-            n,
-            rm,
-        )  # fmt: skip
+        cmds = {
+            "cp": ["cp", g, outs["gguf"]],
+            "irpa convert --set-metadata (gguf)": [
+                irpa, "convert", g, "-o", outs["gguf"], "--quiet", "--no-fsync", "--set-metadata=general.name=renamed",
+            ],
+        }  # fmt: skip
+        if libraries:
+            cmds["gguf package (GGUFReader + GGUFWriter)"] = [py, "-c", GGUF_PACKAGE_COPY, g, outs["gguf"]]
+        r = interleaved(cmds, n, rm)
         report(f"GGUF -> GGUF, {size / 1e6:.0f} MB, 262,144-token vocabulary", r, n)
-        ours, pkg = r["irpa convert --set-metadata (gguf)"][0], r["gguf package (GGUFReader + GGUFWriter)"][0]
-        print(f"  irpa is {pkg / ours:.1f}x faster than the gguf package")
+        if libraries:
+            ours, pkg = r["irpa convert --set-metadata (gguf)"][0], r["gguf package (GGUFReader + GGUFWriter)"][0]
+            print(f"  irpa is {pkg / ours:.1f}x faster than the gguf package")
 
         size = os.path.getsize(st)
-        r = interleaved(
-            {
-                "cp": ["cp", st, outs["safetensors"]],
-                "irpa convert (safetensors)": [irpa, "convert", st, "-o", outs["safetensors"], "--quiet", "--no-fsync"],
-                "safetensors.numpy load_file + save_file": [py, "-c", SAFETENSORS_COPY, st, outs["safetensors"]],
-            },
-            n,
-            rm,
-        )
-        report(f"safetensors -> safetensors, {size / 1e6:.0f} MB", r, n)
+        cmds = {
+            "cp": ["cp", st, outs["safetensors"]],
+            "irpa convert (safetensors)": [irpa, "convert", st, "-o", outs["safetensors"], "--quiet", "--no-fsync"],
+        }
+        if libraries:
+            cmds["safetensors.numpy load_file + save_file"] = [py, "-c", SAFETENSORS_COPY, st, outs["safetensors"]]
+        report(f"safetensors -> safetensors, {size / 1e6:.0f} MB", interleaved(cmds, n, rm), n)
 
         r = interleaved(
             {
@@ -183,6 +179,45 @@ def main():
         report(f"GGUF -> irpa, {size / 1e6:.0f} MB, 262,144-token vocabulary", r, n)
         kept, dropped = r["irpa convert (gguf -> irpa, metadata kept)"][0], r["irpa convert --no-metadata"][0]
         print(f"  keeping the key/values costs {1000 * (kept - dropped):.0f} ms")
+        encode_cost(g, n)
+
+
+ENCODE = textwrap.dedent(
+    """
+    import sys, time
+    t = time.perf_counter()
+    import numpy
+    numpy_s = time.perf_counter() - t
+    from irpa_core import open_archive
+    from irpa_core.formats import dataset_meta
+    if sys.argv[2] == "decoding":
+        dataset_meta.FAST_ITEMS = 1 << 62
+    f = open_archive(sys.argv[1]).files[0]
+    t = time.process_time()
+    blob = dataset_meta.encode(f.metadata, f.metadata_types)
+    print(numpy_s, time.process_time() - t, len(blob))
+    """
+)
+
+
+def encode_cost(g: str, n: int) -> None:
+    """The __SHARK_DATASET__ encoding alone, in fresh processes (CPU time,
+    less sensitive to other work on the machine than wall time)."""
+    import statistics
+    import subprocess
+
+    out = {"gguf_json (numpy)": [], "decoding every item": []}
+    numpy_s = []
+    for _ in range(n):
+        for name, mode in (("gguf_json (numpy)", "fast"), ("decoding every item", "decoding")):
+            r = subprocess.run([sys.executable, "-c", ENCODE, g, mode], capture_output=True, text=True, check=True)
+            imp, cpu, size = r.stdout.split()
+            out[name].append(float(cpu))
+            numpy_s.append(float(imp))
+    print(f"__SHARK_DATASET__ encoding of the same key/values ({int(size) / 1e6:.1f} MB of JSON), median of {n}:")
+    for name, v in out.items():
+        print(f"  {name:24s} {1000 * statistics.median(v):6.0f} ms CPU")
+    print(f"  (importing numpy: {1000 * statistics.median(numpy_s):.0f} ms wall)")
 
 
 if __name__ == "__main__":
