@@ -237,6 +237,16 @@ def test_ml_dtypes_through_safetensors(tmp_path):
     want = bf.astype(ml_dtypes.float8_e4m3fn)
     assert (name, t["dtype"], t["shape"]) == ("b", "F8_E4M3", [2, 32])
     assert bytes(t["data"]) == want.tobytes()
+    # and through .irpa and back, for bf16 and fp8 alike
+    both = tmp_path / "both.safetensors"
+    convert(g, "-o", both, "--no-metadata", "--cast=b=bf16", "--rename=b=b16")
+    mid, back = tmp_path / "both.irpa", tmp_path / "back.safetensors"
+    merged = tmp_path / "merged.safetensors"
+    convert(both, out, "-o", merged)
+    convert(merged, "-o", mid)
+    convert(mid, "-o", back)
+    assert deserialize(back.read_bytes()) == deserialize(merged.read_bytes())
+    assert back.read_bytes() == merged.read_bytes()
 
 
 def test_quantized_to_safetensors_needs_a_cast(tmp_path, model):
