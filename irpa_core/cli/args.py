@@ -167,7 +167,7 @@ def metadata_ops(flags: list[tuple[str, str]], plan: Plan, archive, fmt: Format)
     have decide how ``KEY=TYPE:VALUE`` is read; for safetensors a new key is
     a string."""
     from .. import filemeta
-    from ..plan import UNSET_METADATA, Op, is_glob
+    from ..plan import SET_METADATA, UNSET_METADATA, Op, is_glob
 
     if not flags:
         return []
@@ -189,7 +189,7 @@ def metadata_ops(flags: list[tuple[str, str]], plan: Plan, archive, fmt: Format)
             raise CliError(f"{flag}={spec}: expected {'KEY=VALUE or KEY=TYPE:VALUE' if kind == 'set' else 'KEY=PATH'}")
         if kind == "file":
             text = _read_text(flag, text)
-            ops.append(Op("set_metadata", key, value=text, type="" if key in known else "string"))
+            ops.append(Op(SET_METADATA, key, value=text, type="" if key in known else "string"))
         else:
             ops.append(filemeta.set_op(key, text, known, default_type))
         known.add(key)
