@@ -1,54 +1,115 @@
 """Diff two arbitrary archives by name: structure, bytes, and values.
 
-Entries pair up by name (after optional renames of A's names). Pairs that
-are not byte-identical but both decode are compared by value in one
-streaming pass (float64 accumulators): max and mean absolute difference,
-relative L2 error ||a-b||/||a|| and cosine similarity. So an f16 copy of an
-f32 tensor, or a quantized one, compares by what it means.
+Entries pair up by name (after optional renames of A's names). Pairs of the
+same length are compared byte for byte through a ``Locator`` (exact counts
+of differing bytes and elements, the first difference located and decoded).
+Pairs that are not byte-identical but decode to the same number of values
+are then compared by value in one streaming pass (float64 accumulators):
+max |A-B| and where it is, mean |A-B|, relative L2 error ||A-B||/||A||,
+cosine similarity, and how many elements lie outside a tolerance. So an f16
+copy of an f32 tensor, or a quantized one, compares by what it means. A
+side without a dtype (a raw ``.irpa`` from the reference tools) is read as
+the other side's dtype.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import Cancelled
-from .model import SPLAT, Archive, Entry
+from .locate import Difference, decode_dtypes, format_value, json_value, row_major, shape_for
+from .model import Archive, Entry
 from .plan import Plan
-from .verify import compare_streams
+from .verify import Buffers, compare_entries, present
+from .write import Progress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final, Literal
 
-    Status = Literal["identical", "values differ", "bytes differ", "changed", "only in A", "only in B"]
+    Status = Literal[
+        "identical",
+        "within tolerance",
+        "values differ",
+        "bytes differ",
+        "changed",
+        "truncated",
+        "only in A",
+        "only in B",
+    ]
 
 IDENTICAL: Final = "identical"
+WITHIN: Final = "within tolerance"  # bytes differ, every value within --atol/--rtol, nothing else changed
 VALUES_DIFFER: Final = "values differ"
 BYTES_DIFFER: Final = "bytes differ"
 ONLY_A: Final = "only in A"
 ONLY_B: Final = "only in B"
 CHANGED: Final = "changed"  # kind, dtype, shape or length differ and values cannot be compared
-STATUSES: tuple[Status, ...] = (IDENTICAL, VALUES_DIFFER, BYTES_DIFFER, CHANGED, ONLY_A, ONLY_B)
+TRUNCATED: Final = "truncated"  # a side's file ends inside its data
+STATUSES: tuple[Status, ...] = (IDENTICAL, WITHIN, VALUES_DIFFER, BYTES_DIFFER, CHANGED, TRUNCATED, ONLY_A, ONLY_B)
+OK_STATUSES: tuple[Status, ...] = (IDENTICAL, WITHIN)
 
 
 @dataclass(frozen=True)
 class Metrics:
-    max_abs: float
-    mean_abs: float
-    rel_l2: float
-    cosine: float
+    """Value figures of a pair. ``rel_l2`` and ``cosine`` are None where
+    they are undefined (an all-zero side), never a made-up 0 or 1."""
+
     count: int
+    max_abs: float
+    max_at: int | None  # flat index of the first element where |A-B| is largest (None: no difference)
+    max_index: tuple[int, ...] | None  # its row-major index (None without a shape)
+    max_a: float | None  # the two values there
+    max_b: float | None
+    mean_abs: float
+    rel_l2: float | None  # ||A-B|| / ||A||
+    cosine: float | None
+    outside: int  # elements outside the tolerance
+    first_outside: int | None  # flat index of the first of them
+    atol: float = 0.0
+    rtol: float = 0.0
+    dtype_a: str | None = None  # how each side was decoded
+    dtype_b: str | None = None
+
+    def text(self) -> str:
+        """``key=value`` figures on one line (``undefined`` where undefined)."""
+        at = ""
+        if self.max_at is not None:
+            where = list(self.max_index) if self.max_index is not None else self.max_at
+            a, b = format_value(self.max_a, self.dtype_a), format_value(self.max_b, self.dtype_b)
+            at = f" at {where} (A {a}, B {b})"
+        return (
+            f"max|d|={self.max_abs:.4g}{at} mean|d|={self.mean_abs:.4g} relL2={_undef(self.rel_l2, '.4g')} "
+            f"cos={_undef(self.cosine, '.6f')} outside={self.outside:,} of {self.count:,} ({self.tolerance()})"
+        )
+
+    def tolerance(self) -> str:
+        return "bit-exact" if not (self.atol or self.rtol) else f"atol={self.atol:g} rtol={self.rtol:g}"
 
     def to_json(self) -> dict:
-        f = lambda x: x if math.isfinite(x) else None  # noqa: E731
         return {
-            "max_abs": f(self.max_abs),
-            "mean_abs": f(self.mean_abs),
-            "rel_l2": f(self.rel_l2),
-            "cosine": f(self.cosine),
             "count": self.count,
+            "max_abs": json_value(self.max_abs),
+            "max_at": self.max_at,
+            "max_index": list(self.max_index) if self.max_index is not None else None,
+            "max_a": json_value(self.max_a),
+            "max_b": json_value(self.max_b),
+            "mean_abs": json_value(self.mean_abs),
+            "rel_l2": json_value(self.rel_l2),
+            "cosine": json_value(self.cosine),
+            "outside": self.outside,
+            "first_outside": self.first_outside,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "dtype_a": self.dtype_a,
+            "dtype_b": self.dtype_b,
         }
+
+
+def _undef(x: float | None, spec: str) -> str:
+    return "undefined" if x is None else format(x, spec)
 
 
 @dataclass(frozen=True)
@@ -59,6 +120,11 @@ class Pair:
     b: Entry | None
     notes: tuple[str, ...] = ()  # e.g. "dtype f32 -> f16"
     metrics: Metrics | None = None
+    difference: Difference | None = None  # where the bytes differ (same-length pairs)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
 
     def to_json(self) -> dict:
         return {
@@ -67,6 +133,7 @@ class Pair:
             "a": self.a.name if self.a else None,
             "notes": list(self.notes),
             "metrics": self.metrics.to_json() if self.metrics else None,
+            "difference": self.difference.to_json() if self.difference else None,
         }
 
 
@@ -79,21 +146,48 @@ class DiffReport:
     def identical(self) -> bool:
         return all(p.status == IDENTICAL for p in self.pairs)
 
+    @property
+    def ok(self) -> bool:
+        """Every entry pairs up, and each pair is identical or within tolerance."""
+        return all(p.ok for p in self.pairs)
+
     def to_json(self) -> dict:
-        return {"identical": self.identical, "counts": self.counts, "entries": [p.to_json() for p in self.pairs]}
+        return {
+            "identical": self.identical,
+            "ok": self.ok,
+            "counts": self.counts,
+            "entries": [p.to_json() for p in self.pairs],
+        }
 
 
-def diff(a: Archive, b: Archive, *, rename: Plan | None = None, progress=None, cancel=None) -> DiffReport:
-    """``rename``: a Plan whose rename ops map A's names to B's."""
+def diff(
+    a: Archive,
+    b: Archive,
+    *,
+    rename: Plan | None = None,
+    atol: float = 0.0,
+    rtol: float = 0.0,
+    progress: Callable[[Progress], None] | None = None,
+    cancel=None,
+) -> DiffReport:
+    """``rename``: a Plan whose rename ops map A's names to B's. An element
+    is within tolerance when ``|A-B| <= atol + rtol*|A|``; at 0/0 only
+    bit-identical values are. ``progress`` gets a ``Progress`` per pair
+    (index over A's entries) and per chunk of bytes compared."""
     rename = rename or Plan()
     b_by = b.by_name
     pairs: list[Pair] = []
     seen = set()
-    total = len(a.entries) + len(b.entries)
-    for i, ea in enumerate(a.entries):
+    names = [rename.fate(ea.name).name for ea in a.entries]
+    total = sum(ea.length for ea, n in zip(a.entries, names) if n in b_by and b_by[n].length == ea.length)
+    count = len(a.entries)
+    done = 0
+    buffers = Buffers()
+    for i, (ea, name) in enumerate(zip(a.entries, names)):
         if cancel is not None and cancel.is_set():
             raise Cancelled("diff")
-        name = rename.fate(ea.name).name
+        if progress:
+            progress(Progress(name, i, count, done, total))
         if name in seen:
             # Two A names renamed onto one: keep the later one visible rather
             # than dropping it from the report.
@@ -101,9 +195,17 @@ def diff(a: Archive, b: Archive, *, rename: Plan | None = None, progress=None, c
             continue
         seen.add(name)
         eb = b_by.get(name)
-        pairs.append(compare_pair(name, ea, eb, cancel) if eb is not None else Pair(name, ONLY_A, ea, None))
-        if progress:
-            progress(name, i + 1, total)
+        if eb is None:
+            pairs.append(Pair(name, ONLY_A, ea, None))
+            continue
+
+        def chunk(n: int, name: str = name, index: int = i) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(Progress(name, index, count, done, total))
+
+        pairs.append(compare_pair(name, ea, eb, cancel, atol=atol, rtol=rtol, on_chunk=chunk, buffers=buffers))
     for eb in b.entries:
         if eb.name not in seen:
             seen.add(eb.name)
@@ -111,10 +213,22 @@ def diff(a: Archive, b: Archive, *, rename: Plan | None = None, progress=None, c
     counts = dict.fromkeys(STATUSES, 0)
     for p in pairs:
         counts[p.status] += 1
+    if progress:
+        progress(Progress("", count, count, done, total))
     return DiffReport(tuple(pairs), counts)
 
 
-def compare_pair(name: str, a: Entry, b: Entry, cancel=None) -> Pair:
+def compare_pair(
+    name: str,
+    a: Entry,
+    b: Entry,
+    cancel=None,
+    *,
+    atol: float = 0.0,
+    rtol: float = 0.0,
+    on_chunk: Callable[[int], None] | None = None,
+    buffers: Buffers | None = None,
+) -> Pair:
     notes = []
     if a.kind != b.kind:
         notes.append(f"kind {a.kind} -> {b.kind}")
@@ -126,40 +240,53 @@ def compare_pair(name: str, a: Entry, b: Entry, cancel=None) -> Pair:
         notes.append(f"shape {list(a.shape)} -> {list(b.shape)}")
     if a.length != b.length:
         notes.append(f"length {a.length} -> {b.length}")
-    if a.length == b.length and _same_bytes(a, b, cancel):
+    difference = None
+    if a.length == b.length:
+        cmp = compare_entries(a, b, cancel=cancel, buffers=buffers, on_chunk=on_chunk)
+        present_a, present_b, difference = cmp.present_a, cmp.present_b, cmp.difference
+    else:
+        present_a, present_b = present(a), present(b)
+    short = [
+        f"{side}: the file ends after {n:,} of {e.length:,} bytes"
+        for side, e, n in (("A", a, present_a), ("B", b, present_b))
+        if n < e.length
+    ]
+    if short:
+        return Pair(name, TRUNCATED, a, b, (*notes, *short), None, difference)
+    if a.length == b.length and difference is None:
         # Same bytes under another kind, dtype or shape is still a change.
         if notes:
-            return Pair(name, CHANGED, a, b, (*tuple(notes), "same bytes"))
+            return Pair(name, CHANGED, a, b, (*notes, "same bytes"))
         return Pair(name, IDENTICAL, a, b)
-    m = value_metrics(a, b, cancel)
+    m = value_metrics(a, b, cancel, atol=atol, rtol=rtol)
     if m is not None:
-        return Pair(name, VALUES_DIFFER, a, b, tuple(notes), m)
-    if not notes:
-        return Pair(name, BYTES_DIFFER, a, b)
-    return Pair(name, CHANGED, a, b, tuple(notes))
+        status: Status = WITHIN if m.outside == 0 and not notes else VALUES_DIFFER
+        return Pair(name, status, a, b, tuple(notes), m, difference)
+    return Pair(name, CHANGED if notes else BYTES_DIFFER, a, b, tuple(notes), None, difference)
 
 
-def _same_bytes(a: Entry, b: Entry, cancel) -> bool:
-    if a.kind == SPLAT and b.kind == SPLAT and a.pattern == b.pattern:
-        return True
-    return all(at is None for _, at in compare_streams(a, b, cancel))
-
-
-def value_metrics(a: Entry, b: Entry, cancel=None) -> Metrics | None:
+def value_metrics(a: Entry, b: Entry, cancel=None, *, atol: float = 0.0, rtol: float = 0.0) -> Metrics | None:
     """Streamed value comparison, or None when either side cannot be decoded
-    or the element counts differ."""
+    (a side without a dtype is read as the other's) or the element counts
+    differ."""
     import numpy as np
 
     from . import stats as S
 
-    if not (a.dtype and b.dtype and S.can_decode(a) and S.can_decode(b)):
+    da, db = decode_dtypes(a, b)
+    if not (da and db and S.can_decode(a, da) and S.can_decode(b, db)):
         return None
-    if S.element_count(a, a.dtype) != S.element_count(b, b.dtype):
+    count = S.element_count(a, da)
+    if count != S.element_count(b, db):
         return None
-    ia, ib = S.iter_values(a, cancel=cancel), S.iter_values(b, cancel=cancel)
+    ia, ib = S.iter_values(a, da, cancel=cancel), S.iter_values(b, db, cancel=cancel)
     buf_a = buf_b = np.zeros(0)
     n = 0
     max_abs = sum_abs = saa = sbb = sab = sdd = 0.0
+    max_at: int | None = None
+    max_ab: tuple[float | None, float | None] = (None, None)
+    outside = 0
+    first_outside: int | None = None
     while True:
         if buf_a.size == 0:
             buf_a = next(ia, np.zeros(0))
@@ -173,17 +300,40 @@ def value_metrics(a: Entry, b: Entry, cancel=None) -> Metrics | None:
         with np.errstate(all="ignore"):
             d = x - y
             ad = np.abs(d)
-            m = float(np.max(ad))
-            if m != m or m > max_abs:  # a NaN sticks, as in numpy (max() would drop it)
-                max_abs = m
+            if max_abs == max_abs:  # a NaN sticks, as in numpy (max() would drop it)
+                nan = np.isnan(ad)
+                j = int(np.argmax(nan)) if nan.any() else int(np.argmax(ad))
+                if ad[j] != ad[j] or ad[j] > max_abs:
+                    max_abs, max_at, max_ab = float(ad[j]), n + j, (float(x[j]), float(y[j]))
             sum_abs += float(ad.sum())
             saa += float(x @ x)
             sbb += float(y @ y)
             sab += float(x @ y)
             sdd += float(d @ d)
+            if atol or rtol:
+                ok = (ad <= atol + rtol * np.abs(x)) | (x == y) | (np.isnan(x) & np.isnan(y))
+            else:
+                ok = x.view(np.uint64) == y.view(np.uint64)
+            bad = k - int(np.count_nonzero(ok))
+            if bad and first_outside is None:
+                first_outside = n + int(np.argmin(ok))
+            outside += bad
         n += k
-    if n == 0:
-        return Metrics(0.0, 0.0, 0.0, 1.0, 0)
-    rel = math.sqrt(sdd) / math.sqrt(saa) if saa > 0 else (0.0 if sdd == 0 else math.inf)
-    cos = sab / math.sqrt(saa * sbb) if saa > 0 and sbb > 0 else (1.0 if saa == sbb == 0 else 0.0)
-    return Metrics(max_abs, sum_abs / n, rel, cos, n)
+    shape = shape_for(a, b, count)
+    return Metrics(
+        count=n,
+        max_abs=max_abs,
+        max_at=max_at,
+        max_index=row_major(max_at, shape) if max_at is not None and shape else None,
+        max_a=max_ab[0],
+        max_b=max_ab[1],
+        mean_abs=sum_abs / n if n else 0.0,
+        rel_l2=math.sqrt(sdd) / math.sqrt(saa) if saa > 0 or saa != saa else None,
+        cosine=sab / math.sqrt(saa * sbb) if (saa > 0 and sbb > 0) or saa != saa or sbb != sbb else None,
+        outside=outside,
+        first_outside=first_outside,
+        atol=atol,
+        rtol=rtol,
+        dtype_a=da.name,
+        dtype_b=db.name,
+    )

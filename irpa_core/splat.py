@@ -139,3 +139,62 @@ def check_pattern(pattern: bytes, length: int) -> str | None:
     if length % len(pattern):
         return f"its size ({length} bytes) is not a multiple of the {len(pattern)}-byte pattern"
     return None
+
+
+def splat_warning(spec: str, dtype) -> str | None:
+    """Why splatting ``spec`` onto a tensor of ``dtype`` (a ``DType``)
+    probably does not give what was meant, or None. The reference accepts
+    any pattern whose width divides the tensor's size, so ``bf16=1.0`` onto
+    an f32 tensor makes every element read as another number; so do
+    ``f16`` onto ``bf16`` or ``i32=1`` onto ``f32``. No warning for zero
+    (zero bytes are zero in every type), for a ``x..`` hex pattern as wide
+    as the element (raw bits on purpose), for integers of the element's
+    width (signless), or for a tensor without a dtype."""
+    if not spec or dtype is None or dtype.kind == "raw":
+        return None
+    try:
+        pattern = parse_splat(spec)
+    except SplatValueError:
+        return None
+    if not any(pattern):
+        return None
+    type_name = spec.partition("=")[0]
+    if dtype.kind == "quant":
+        return f"{spec} onto {dtype.name}: a block-quantized type; its blocks would not decode to that value"
+    from . import dtypes
+
+    size = dtype.type_size
+    own = dtypes.from_iree(type_name) or dtypes.by_name(type_name)
+    integers = ("int", "uint", "bool")
+    if len(pattern) == size and (own is None or (own.kind in integers and dtype.kind in integers)):
+        return None
+    npd = dtype.numpy_dtype()
+    if npd is None:
+        return None
+    import math
+
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        period = pattern * (math.lcm(len(pattern), size) // len(pattern))
+        reads = [v.item() if hasattr(v, "item") else v for v in np.frombuffer(period, npd)]
+        reads = [float(v) if not isinstance(v, (int, float, bool, complex)) else v for v in reads]
+        meant = None
+        if own is not None and own.numpy_dtype() is not None:
+            meant = np.frombuffer(pattern, own.numpy_dtype())[0].item()
+            if len(pattern) == size and all(v == meant or (v != v and meant != meant) for v in reads):
+                return None
+    shown: list[str] = []
+    for v in reads:
+        text = _short(v)
+        if text not in shown:
+            shown.append(text)
+    values = " and ".join(shown[:2]) + (" and others" if len(shown) > 2 else "")
+    if meant is not None:
+        values += f", not {_short(meant)}"
+    width = f" (a {len(pattern)}-byte pattern on {size}-byte elements)" if len(pattern) != size else ""
+    return f"{spec} onto {dtype.name}{width}: the elements would read as {values}"
+
+
+def _short(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) and len(repr(v)) > 12 else repr(v) if isinstance(v, float) else str(v)

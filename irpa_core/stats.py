@@ -100,11 +100,22 @@ def value_dtype(entry: Entry, as_dtype: DType | str | None = None) -> DType | No
 
 def can_decode(entry: Entry, as_dtype: DType | str | None = None) -> bool:
     d = value_dtype(entry, as_dtype)
-    if d is None or d.kind == "raw":
+    return d is not None and can_decode_dtype(d)
+
+
+def can_decode_dtype(d: DType) -> bool:
+    """Whether values of ``d`` can be decoded (``can_decode`` without an entry)."""
+    if d.kind == "raw":
         return False
     if d.kind == "quant":
         return _quant_type(d) is not None
     return d.numpy is not None
+
+
+def decode(data: bytes, d: DType) -> np.ndarray:
+    """Whole elements (or blocks) of ``d`` -> their values, 1-D float32 or
+    float64 (as ``iter_values`` yields them)."""
+    return _decoder(Entry(name="", kind="data", length=len(data), file=""), d)(data)
 
 
 def _quant_type(d: DType):

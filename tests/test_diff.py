@@ -70,10 +70,10 @@ def test_json_shape_and_exit_codes(tmp_path, capsys):
     b = make_safetensors(tmp_path / "b.safetensors", {"w": x.astype(np.float16), "new": np.zeros(2, np.int8)})
     assert main(["diff", str(a), str(b), "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"identical", "counts", "entries"} and doc["identical"] is False
+    assert set(doc) == {"identical", "ok", "counts", "entries"} and doc["identical"] is False
     assert doc["counts"]["values differ"] == 1 and doc["counts"]["only in A"] == 1 and doc["counts"]["only in B"] == 1
     w = next(e for e in doc["entries"] if e["name"] == "w")
-    assert set(w) == {"name", "status", "a", "notes", "metrics"}
+    assert set(w) == {"name", "status", "a", "notes", "metrics", "difference"}
     assert w["metrics"]["max_abs"] == pytest.approx(_figures(x, x.astype(np.float16))[0], rel=1e-12)
     assert main(["diff", str(a), str(a), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["identical"] is True

@@ -52,7 +52,7 @@ def test_flipped_byte_is_named(tmp_path, src, capsys):
     out.write_bytes(bytes(blob))
     assert main(["verify", f"--parameters={src}", f"--output={out}"]) == 1
     text = capsys.readouterr().out
-    assert "bytes differ" in text and " a " in text + " " and "byte 1000" in text
+    assert "bytes differ" in text and " a " in text + " " and "first at element 250 [3, 58]" in text
 
 
 def test_missing_and_extra_in_report(tmp_path, src):
@@ -106,7 +106,7 @@ def test_saved_plan_json_all_and_exit_codes(tmp_path, src, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"ok", "counts", "entries", "bytes_compared"} and doc["ok"] is True
     assert {e["name"]: e["status"] for e in doc["entries"]} == {"alpha": "same", "b": "same"}
-    assert set(doc["entries"][0]) == {"name", "status", "detail", "source", "offset"}
+    assert set(doc["entries"][0]) == {"name", "status", "detail", "source", "offset", "difference"}
     assert doc["bytes_compared"] == 64 * 64 * 4
     assert main(["verify", f"--parameters={src}", str(out), "--all"]) == 1
     text = capsys.readouterr().out

@@ -35,7 +35,45 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument("inputs", nargs="*", metavar="FILE", help="input files (same as --parameters)")
     add_convert_flags(p)
     bool_flag(p, "--quiet", "no progress bar and no listing of the result")
+    bool_flag(p, "--strict", "an edit that matches no parameter is an error (exit 1, nothing written)")
     return p
+
+
+def strict_check(plan, archive) -> None:
+    """--strict: edits that match no parameter are an error, not a warning."""
+    unmatched = plan.unmatched(archive)
+    if unmatched:
+        ops = ", ".join(op.describe() for op in unmatched)
+        raise PlanError(None, f"--strict: {len(unmatched)} edit(s) match no parameter ({ops}); nothing written")
+
+
+def splat_warnings(plan, archive) -> list[str]:
+    """One line per (splat value, dtype) whose pattern does not make values
+    of that dtype (bf16=1.0 onto f32): the reference accepts them, so they
+    are warnings, not errors."""
+    from ..dtypes import by_name
+    from ..splat import splat_warning
+
+    if not any(op.action == "splat" and op.value for op in plan.ops):
+        return []
+    groups: dict[tuple[str, str], list[str]] = {}
+    why: dict[tuple[str, str], str] = {}
+    for e, f in zip(archive.entries, plan.fates(archive)):
+        dtype = by_name(f.cast) if f.cast else e.dtype  # the dtype it is written with
+        if f.action != "splat" or not f.value or dtype is None:
+            continue
+        key = (f.value, dtype.name)
+        if key not in why:
+            w = splat_warning(f.value, dtype)
+            if w is None:
+                continue
+            why[key] = w
+        groups.setdefault(key, []).append(e.name)
+    lines = []
+    for key, names in groups.items():
+        shown = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
+        lines.append(f"splat of {shown}: {why[key]}")
+    return lines
 
 
 def run(args) -> int:
@@ -54,8 +92,12 @@ def run(args) -> int:
         print(
             f"irpa: warning: {op.describe()}: no parameter matches{escape_hint(op.pattern, archive)}", file=sys.stderr
         )
+    if args.strict:
+        strict_check(plan, archive)
     out = plan.add(*alignment_ops(args, fmt)).output(archive, fmt)
     warn_about_metadata(out)
+    for line in splat_warnings(plan, archive):
+        print(f"irpa: warning: {line}", file=sys.stderr)
     if args.save_plan:
         try:
             plan.save(args.save_plan)

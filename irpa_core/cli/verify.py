@@ -4,10 +4,12 @@ flags as ``irpa convert`` (change the verb of a convert command line)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from . import ArgumentParser, CliError
 from .args import add_convert_flags, alignment_ops, bool_flag, plan_from_args
+from .convert import strict_check
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -20,6 +22,7 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument("target", nargs="?", metavar="OUTPUT", help="the archive to check (or --output)")
     add_convert_flags(p, output_ignored=True)
     bool_flag(p, "--quiet", "print nothing; the exit code says it all")
+    bool_flag(p, "--strict", "an edit that matches no parameter is an error (as in convert)")
     p.add_argument("--all", action="store_true", help="list every entry, not only problems")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
@@ -40,6 +43,8 @@ def run(args) -> int:
     sources, output = open_archive(*args.parameters), open_archive(target)
     fmt = format_of(output)
     plan = plan_from_args(args, sources, fmt)
+    if args.strict:
+        strict_check(plan, sources)
     report = verify(sources, plan.add(*alignment_ops(args, fmt)), output)
     if args.json:
         json.dump(report.to_json(args.all), sys.stdout, indent=1)
@@ -48,5 +53,15 @@ def run(args) -> int:
         for c in report.checks:
             if args.all or not c.ok:
                 print(f"{c.status:<16} {c.name}" + (f"  ({c.detail})" if c.detail else ""))
+                if c.difference is not None:
+                    # The summary is in the detail; then the file offsets and the two values.
+                    files = (os.path.basename(_file_of(sources, c.source)), os.path.basename(target))
+                    for line in c.difference.lines("expected", "written", *files)[1:]:
+                        print(" " * 17 + line)
         print(report.summary())
     return 0 if report.ok else 1
+
+
+def _file_of(sources, name: str | None) -> str:
+    e = sources.by_name.get(name) if name is not None else None
+    return e.file if e is not None else ""
