@@ -122,7 +122,7 @@ class IrpaApp(App):
         from irpa_core.diff import diff
 
         from .screens.info import ErrorScreen
-        from .screens.verify import VerifyScreen, rows_from_diff
+        from .screens.verify import DIFF_ROLES, VerifyScreen, rows_from_diff
 
         try:
             aa, bb = open_archive(a), open_archive(b)
@@ -133,7 +133,8 @@ class IrpaApp(App):
         def compute(progress, cancel):
             return rows_from_diff(diff(aa, bb, progress=progress, cancel=cancel))
 
-        self.push_screen(VerifyScreen(f"Diff {os.path.basename(a)} -> {os.path.basename(b)}", compute))
+        title = f"Diff A {os.path.basename(a)} -> B {os.path.basename(b)}"
+        self.push_screen(VerifyScreen(title, compute, DIFF_ROLES))
 
 
 def _title(paths: list[str]) -> str:

@@ -1,35 +1,50 @@
-"""The verify / diff screen: one row per entry with its status.
+"""The verify / diff screen: one row per entry with its status, problems first.
 
-Rows are computed in a thread worker with progress (the engine's
-``compare_targets`` after a write, ``diff`` for ``--diff A B``). Keys 1-6
-filter by status, 0 shows all; the pane shows both sides' statistics.
+Rows are computed in a thread worker (the engine's ``compare_targets``
+after a write, ``diff`` for ``--diff A B``) whose progress comes through
+the same coalesced plumbing as writing (progress.py). The table is a
+virtual list, so 100,000 rows cost what the visible ones do. Keys 1-9
+filter by status, 0 shows all. The pane shows both sides, headed by their
+role (expected / written for verify, A / B for diff): where the bytes
+differ (element, file offsets, both values), the value figures of a diff,
+and statistics computed in a worker, marked "sampled" until the exact pass
+is done. A side without a dtype is read as the other side's; a planned
+splat is shown as its pattern, not as the source data it replaces.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.coordinate import Coordinate
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.widgets import Footer, Static
 
 from irpa_core import diff as D
 from irpa_core import stats as S
 from irpa_core import verify as V
 from irpa_core.display import shape_str
-from irpa_core.errors import Cancelled
+from irpa_core.errors import Cancelled, IrpaError
+from irpa_core.locate import Difference, decode_dtypes
 from irpa_core.model import Entry
 
-OK_STATUSES = (V.SAME, D.IDENTICAL)
+from ..widgets.lines import LineList, one_line
+from .progress import RATE, Coalescer, JobDone, JobProgress, ProgressUpdate
+
+OK_STATUSES = (V.SAME, D.IDENTICAL, D.WITHIN)
 STATUS_STYLE: dict[V.Status | D.Status, str] = {
     V.SAME: "green",
     D.IDENTICAL: "green",
+    D.WITHIN: "green",
     D.VALUES_DIFFER: "yellow",
     V.BYTES_DIFFER: "red",  # the same words in both reports
     V.MISSING: "red",
@@ -39,8 +54,11 @@ STATUS_STYLE: dict[V.Status | D.Status, str] = {
     V.KIND_DIFFERS: "red",
     V.LENGTH_DIFFERS: "red",
     V.PATTERN_DIFFERS: "red",
+    V.TRUNCATED: "red",
     D.CHANGED: "yellow",
 }
+VERIFY_ROLES = ("expected", "written")
+DIFF_ROLES = ("A", "B")
 
 
 @dataclass(frozen=True)
@@ -48,26 +66,66 @@ class VerifyRow:
     name: str
     status: V.Status | D.Status
     detail: str
-    a: Entry | None  # expected / A side
+    a: Entry | None  # expected / A side (a planned splat is the splat, not its source)
     b: Entry | None  # written / B side
+    difference: Difference | None = None
+    metrics: D.Metrics | None = None
+    note: str = ""  # what the detail says besides where the bytes differ (kind, length, notes of a diff)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
 
 
-def rows_from_verify(report, expected, output) -> list[VerifyRow]:
-    src = {t.name: t.source for t in expected}
-    return [VerifyRow(c.name, c.status, c.detail, src.get(c.name), output.by_name.get(c.name)) for c in report.checks]
+def problems_first(rows: list[VerifyRow]) -> list[VerifyRow]:
+    """Problems, then the rest, each in report order."""
+    return [r for r in rows if not r.ok] + [r for r in rows if r.ok]
 
 
-def rows_from_diff(report) -> list[VerifyRow]:
+def rows_from_verify(report: V.Report, expected, output) -> list[VerifyRow]:
+    want = {t.name: V.expected_entry(t) for t in expected}
+    return problems_first(
+        [
+            VerifyRow(
+                c.name,
+                c.status,
+                c.detail,
+                want.get(c.name),
+                output.by_name.get(c.name),
+                c.difference,
+                note=c.detail.split("; ")[0] if c.difference is None or c.status != V.BYTES_DIFFER else "",
+            )
+            for c in report.checks
+        ]
+    )
+
+
+def rows_from_diff(report: D.DiffReport) -> list[VerifyRow]:
     out = []
     for p in report.pairs:
-        detail = ", ".join(p.notes)
+        parts = list(p.notes)
         if p.metrics:
             m = p.metrics
-            detail = (
-                detail + "  " if detail else ""
-            ) + f"max|d| {m.max_abs:.3g}  relL2 {m.rel_l2:.3g}  cos {m.cosine:.6f}"
-        out.append(VerifyRow(p.name, p.status, detail, p.a, p.b))
-    return out
+            parts.append(
+                f"max|d| {m.max_abs:.3g}  relL2 {_undef(m.rel_l2, '.3g')}  cos {_undef(m.cosine, '.6f')}"
+                f"  outside {m.outside:,}"
+            )
+        elif p.difference:
+            parts.append(p.difference.summary())
+        out.append(VerifyRow(p.name, p.status, ", ".join(parts), p.a, p.b, p.difference, p.metrics, ", ".join(p.notes)))
+    return problems_first(out)
+
+
+def _undef(x: float | None, spec: str) -> str:
+    return "undefined" if x is None else format(x, spec)
+
+
+class SideStats(Message):
+    """Statistics of both sides of row ``row`` (``exact`` False: sampled)."""
+
+    def __init__(self, row: VerifyRow, a: S.Stats | None, b: S.Stats | None, exact: bool) -> None:
+        self.row, self.a, self.b, self.exact = row, a, b, exact
+        super().__init__()
 
 
 class VerifyScreen(Screen):
@@ -77,66 +135,99 @@ class VerifyScreen(Screen):
         *[Binding(str(k), f"status({k})", f"status {k}", show=False) for k in range(1, 10)],
     ]
     DEFAULT_CSS = """
+    VerifyScreen #verify-title { padding: 0 1; }
+    VerifyScreen #verify-job { padding: 0 1; margin-bottom: 1; }
     VerifyScreen #verify-main { height: 1fr; }
-    VerifyScreen DataTable { width: 3fr; }
+    VerifyScreen #verify-table { width: 3fr; }
     VerifyScreen #verify-side { width: 2fr; padding: 0 1; border-left: solid $panel-lighten-2; }
     VerifyScreen #verify-summary { height: auto; padding: 0 1; }
     """
 
-    def __init__(self, title: str, compute):
+    def __init__(
+        self,
+        title: str,
+        compute: Callable,
+        roles: tuple[str, str] = VERIFY_ROLES,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         """``compute(progress, cancel) -> list[VerifyRow]`` runs in a thread;
-        leaving the screen sets ``cancel`` so the comparison stops."""
+        ``progress`` takes the engine's Progress events; leaving the screen
+        sets ``cancel`` so the comparison stops."""
         super().__init__()
         self.title_text = title
         self.compute = compute
+        self.roles = roles
+        self.clock = clock
         self.cancel = threading.Event()
         self.rows: list[VerifyRow] = []
+        self.shown: list[int] = []  # indices into rows, after the status filter
         self.statuses: list[V.Status | D.Status] = []
         self.only: str | None = None
+        self.ui_updates = 0
+        self.started = 0.0
+        self.name_width = 24
+        self._stats_cancel = threading.Event()
+        self._current: VerifyRow | None = None
+        self._stats: tuple[S.Stats | None, S.Stats | None, bool] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text, style="bold"), id="verify-title")
-        yield ProgressBar(id="verify-progress", show_eta=False)
+        yield JobProgress(0, 0, id="verify-job")
         yield Static(id="verify-summary")
         with Horizontal(id="verify-main"):
-            yield DataTable(id="verify-table", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="verify-side"):
+            yield LineList(self._line, header=self._header(), cursor=True, id="verify-table")
+            with VerticalScroll(id="verify-side"):
                 yield Static(id="verify-detail")
         yield Footer()
 
     def on_mount(self) -> None:
-        t = self.query_one(DataTable)
-        t.add_columns("status", "name", "detail")
+        self.started = self.clock()
+        self.query_one("#verify-summary", Static).update(Text("comparing…", style="dim"))
         self.run_worker(self._run, thread=True, exclusive=True, group="verify")
-
-    def _run(self) -> None:
-        app = self.app
-
-        def progress(name, done, total):
-            app.call_from_thread(self._progress, done, total)
-
-        try:
-            rows = self.compute(progress, self.cancel)
-        except Cancelled:
-            return
-        app.call_from_thread(self._show, rows)
 
     def on_unmount(self) -> None:
         self.cancel.set()
+        self._stats_cancel.set()
 
-    def _progress(self, done, total) -> None:
-        self.query_one("#verify-progress", ProgressBar).update(total=max(1, total), progress=done)
+    # -- the comparison (worker) --------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            rows = self.compute(Coalescer(self, RATE, self.clock), self.cancel)
+        except Cancelled:
+            return
+        except IrpaError as e:
+            self.post_message(JobDone("failed", str(e)))
+            return
+        self.post_message(JobDone("done", rows))
+
+    def on_progress_update(self, msg: ProgressUpdate) -> None:
+        ev = msg.event
+        self.ui_updates += 1
+        job = self.query_one(JobProgress)
+        job.entries = ev.count
+        job.show(ev.index, ev.bytes_done, self.clock() - self.started, total_bytes=ev.bytes_total)
+
+    def on_job_done(self, msg: JobDone) -> None:
+        self.query_one(JobProgress).display = False
+        if msg.state != "done":
+            self.query_one("#verify-summary", Static).update(Text.assemble(("FAILED ", "bold red"), str(msg.payload)))
+            return
+        rows = msg.payload
+        assert isinstance(rows, list)
+        self._show(rows)
 
     def _show(self, rows: list[VerifyRow]) -> None:
         self.rows = rows
-        bar = self.query_one("#verify-progress", ProgressBar)
-        bar.update(total=1, progress=1)
-        bar.display = False
+        self.name_width = max(12, min(48, max((len(r.name) for r in rows), default=12)))
+        table = self.query_one(LineList)
+        table.header = self._header()
         counts: dict[V.Status | D.Status, int] = {}
         for r in rows:
             counts[r.status] = counts.get(r.status, 0) + 1
-        self.statuses = sorted(counts, key=lambda s: (s not in OK_STATUSES, s))
-        ok = all(r.status in OK_STATUSES for r in rows)
+        self.statuses = sorted(counts, key=lambda s: (s in OK_STATUSES, s))
+        ok = all(r.ok for r in rows)
         parts = [Text("OK " if ok else "DIFFERENT ", style="bold green" if ok else "bold red")]
         for k, s in enumerate(self.statuses, 1):
             parts.append(
@@ -145,16 +236,14 @@ class VerifyScreen(Screen):
         parts.append(Text("0 all", style="dim"))
         self.query_one("#verify-summary", Static).update(Text.assemble(*parts))
         self._fill()
+        table.focus()
 
     def _fill(self) -> None:
-        t = self.query_one(DataTable)
-        t.clear()
-        for k, r in enumerate(self.rows):
-            if self.only is None or r.status == self.only:
-                t.add_row(Text(r.status, style=STATUS_STYLE.get(r.status, "")), r.name, r.detail, key=str(k))
-        if t.row_count:
-            t.move_cursor(row=0)
-            self._detail(self.rows[int(t.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value or 0)])
+        self.shown = [k for k, r in enumerate(self.rows) if self.only is None or r.status == self.only]
+        table = self.query_one(LineList)
+        table.set_count(len(self.shown), reset=True)
+        if self.shown:
+            self._detail(self.rows[self.shown[0]])
         else:
             self.query_one("#verify-detail", Static).update("")
 
@@ -162,38 +251,151 @@ class VerifyScreen(Screen):
         self.only = None if k == 0 or k > len(self.statuses) else self.statuses[k - 1]
         self._fill()
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value is not None:
-            self._detail(self.rows[int(event.row_key.value)])
+    # -- the table ----------------------------------------------------------
+
+    def _header(self) -> Text:
+        return Text(f"{'status':<17}{'name':<{self.name_width}}  detail")
+
+    def _line(self, i: int) -> Text:
+        r = self.rows[self.shown[i]]
+        name = one_line(r.name)
+        if len(name) > self.name_width:
+            name = name[: self.name_width - 1] + "…"
+        return Text.assemble(
+            (f"{r.status:<17}", STATUS_STYLE.get(r.status, "")), f"{name:<{self.name_width}}", "  ", (r.detail, "dim")
+        )
+
+    def on_line_list_highlighted(self, event: LineList.Highlighted) -> None:
+        if event.row is not None and event.row < len(self.shown):
+            self._detail(self.rows[self.shown[event.row]])
+
+    # -- the side pane ------------------------------------------------------
 
     def _detail(self, r: VerifyRow) -> None:
+        if r is self._current:
+            return
+        self._current = r
+        self._stats = None
+        self._stats_cancel.set()
+        self._stats_cancel = cancel = threading.Event()
+        self._render_detail()
+        if _decodable(r.a, r.b) or _decodable(r.b, r.a):
+            self.run_worker(lambda: self._stats_job(r, cancel), thread=True, group="side-stats")
+
+    def _stats_job(self, r: VerifyRow, cancel: threading.Event) -> None:
+        """Sampled statistics at once, then the exact pass (cancelled when
+        another row is highlighted)."""
+        try:
+            a, b = _stats(r.a, r.b, cancel, False), _stats(r.b, r.a, cancel, False)
+            exact = all(st is None or st.exact for st in (a, b))  # small tensors: the sample is everything
+            self.post_message(SideStats(r, a, b, exact))
+            if not exact:
+                self.post_message(SideStats(r, _stats(r.a, r.b, cancel, True), _stats(r.b, r.a, cancel, True), True))
+        except Cancelled:
+            pass
+
+    def on_side_stats(self, msg: SideStats) -> None:
+        if msg.row is self._current:
+            self._stats = (msg.a, msg.b, msg.exact)
+            self._render_detail()
+
+    def _render_detail(self) -> None:
+        r = self._current
+        if r is None:
+            return
+        ra, rb = self.roles
         t = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
         t.add_column("")
-        t.add_column("expected / A")
-        t.add_column("written / B")
-
-        def side(e: Entry | None):
-            if e is None:
-                return ["-"] * 9
-            st = None
-            if S.can_decode(e):
-                try:
-                    st = S.sample_stats(e, budget=1 << 14)
-                except Exception:
-                    st = None
-            base = [e.kind, e.dtype_name or "?", shape_str(e.shape), f"{e.length:,}"]
-            if st is None:
-                return base + ["?"] * 5
-            return [*base, f"{st.min:.4g}", f"{st.max:.4g}", f"{st.mean:.4g}", f"{st.std:.4g}", f"{st.sparsity:.1f}%"]
-
-        a, b = side(r.a), side(r.b)
-        for label, x, y in zip(["kind", "dtype", "shape", "bytes", "min", "max", "mean", "std", "zeros"], a, b):
+        t.add_column(ra)
+        t.add_column(rb)
+        sa, sb = _side(r.a, r.b), _side(r.b, r.a)
+        for label, x, y in zip(("kind", "dtype", "shape", "bytes"), sa, sb):
             t.add_row(label, x, y, style="yellow" if x != y else "")
-        head = Text.assemble((r.name, "bold"), "\n", (r.status, STATUS_STYLE.get(r.status, "")), "  ", r.detail)
-        self.query_one("#verify-detail", Static).update(_group(head, t))
+        if self._stats is not None:
+            a, b, exact = self._stats
+            how = Text("exact", "italic") if exact else Text("sampled…", "italic yellow")
+            t.add_row(Text("statistics", "italic"), how, how)
+            for label, x, y in zip(("min", "max", "mean", "std", "zeros"), _stat_cells(a), _stat_cells(b)):
+                t.add_row(label, x, y, style="yellow" if x != y else "")
+        elif _decodable(r.a, r.b) or _decodable(r.b, r.a):
+            t.add_row(Text("statistics", "italic"), Text("computing…", "dim"), Text("computing…", "dim"))
+        head = Text.assemble((one_line(r.name), "bold"), "\n", (r.status, STATUS_STYLE.get(r.status, "")))
+        parts: list = [head]
+        if r.note:
+            parts.append(Text(r.note))
+        if r.difference is not None:
+            fa = r.a.file.rsplit("/", 1)[-1] if r.a is not None and r.a.offset is not None else None
+            fb = r.b.file.rsplit("/", 1)[-1] if r.b is not None and r.b.offset is not None else None
+            lines = r.difference.lines(ra, rb, fa, fb)
+            parts.append(Text("\n".join(lines)))
+        if r.metrics is not None:
+            parts.append(_metrics_text(r.metrics))
+        parts.append(t)
+        self.query_one("#verify-detail", Static).update(Group(*_spaced(parts)))
 
 
-def _group(*items):
-    from rich.console import Group
+def _spaced(parts: list) -> list:
+    out: list = []
+    for p in parts:
+        if out:
+            out.append(Text(""))
+        out.append(p)
+    return out
 
-    return Group(*items)
+
+def _metrics_text(m: D.Metrics) -> Text:
+    lines = [f"max |A-B| {m.max_abs:.4g}"]
+    if m.max_at is not None:
+        where = "[" + ", ".join(map(str, m.max_index)) + "]" if m.max_index is not None else f"element {m.max_at:,}"
+        lines[0] += f" at {where}"
+    lines.append(f"mean |A-B| {m.mean_abs:.4g}   relL2 {_undef(m.rel_l2, '.4g')}   cos {_undef(m.cosine, '.6f')}")
+    lines.append(f"outside {m.tolerance()}: {m.outside:,} of {m.count:,}")
+    return Text("\n".join(lines))
+
+
+def _usable_dtype(e: Entry | None, other: Entry | None):
+    """The dtype ``e`` is read as: its own, else the other side's."""
+    if e is None:
+        return None
+    if other is None:
+        return e.dtype
+    return decode_dtypes(e, other)[0]
+
+
+def _decodable(e: Entry | None, other: Entry | None) -> bool:
+    d = _usable_dtype(e, other)
+    return e is not None and d is not None and S.can_decode(e, d)
+
+
+def _side(e: Entry | None, other: Entry | None) -> list[str]:
+    if e is None:
+        return ["-"] * 4
+    dtype = e.dtype_name or "?"
+    d = _usable_dtype(e, other)
+    if e.dtype is None and d is not None:
+        dtype = f"? (read as {d.name})"
+    kind = e.kind
+    if e.kind == "splat":
+        kind = f"splat {(e.pattern or b'').hex() or '00'}"
+    return [kind, dtype, shape_str(e.shape) if e.shape is not None else "?", f"{e.length:,}"]
+
+
+def _stats(e: Entry | None, other: Entry | None, cancel: threading.Event, exact: bool) -> S.Stats | None:
+    if not _decodable(e, other):
+        return None
+    assert e is not None
+    d = _usable_dtype(e, other)
+    try:
+        if exact:
+            return S.compute_stats(e, as_dtype=d, cancel=cancel)
+        return S.sample_stats(e, as_dtype=d)
+    except Cancelled:
+        raise
+    except IrpaError:
+        return None
+
+
+def _stat_cells(st: S.Stats | None) -> list[str]:
+    if st is None:
+        return ["?"] * 5
+    return [f"{st.min:.4g}", f"{st.max:.4g}", f"{st.mean:.4g}", f"{st.std:.4g}", f"{st.sparsity:.1f}%"]

@@ -91,13 +91,14 @@ async def test_statuses_and_filter_keys(demo_path, work_dir):
             "g": "length differs",
             "dd": "extra",
         }
+        assert [r.status for r in vs.rows].index("same") == 7  # problems first
         k = vs.statuses.index("missing") + 1
         await pilot.press(str(k))
-        from textual.widgets import DataTable
+        from irpa_tui.widgets.lines import LineList
 
-        assert vs.query_one(DataTable).row_count == 2
+        assert vs.query_one(LineList).count == 2
         await pilot.press("0")
-        assert vs.query_one(DataTable).row_count == 8
+        assert vs.query_one(LineList).count == 8
 
 
 def test_snapshot_diff(snap_compare, work_dir):
