@@ -77,7 +77,7 @@ class LineList(ScrollView, can_focus=True):
         self.cursor = cursor
         self.follow = follow
         self.count = 0
-        self._sent: int | None | object = object()
+        self._sent: int | object | None = object()
 
     @property
     def _top(self) -> int:
