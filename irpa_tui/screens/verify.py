@@ -374,7 +374,7 @@ def _side(e: Entry | None, other: Entry | None) -> list[str]:
     d = _usable_dtype(e, other)
     if e.dtype is None and d is not None:
         dtype = f"? (read as {d.name})"
-    kind = e.kind
+    kind: str = e.kind
     if e.kind == "splat":
         kind = f"splat {(e.pattern or b'').hex() or '00'}"
     return [kind, dtype, shape_str(e.shape) if e.shape is not None else "?", f"{e.length:,}"]
