@@ -57,8 +57,39 @@ class IrpaApp(App):
         except IrpaError as e:
             self.push_screen(ErrorScreen(str(e), self.paths))
             return
+        unmatched = self.initial_plan.unmatched(archive) if self.initial_plan is not None else []
+        if unmatched:
+            session = EditSession(archive)  # the plan waits for an answer
         self.session = session
-        self.push_screen(BrowseScreen(session, self.title_override or _title(self.paths)))
+        screen = BrowseScreen(session, self.title_override or _title(self.paths))
+        self.push_screen(screen)
+        if unmatched and self.initial_plan is not None:
+            self._ask_unmatched(screen, self.initial_plan, unmatched)
+
+    def _ask_unmatched(self, screen: BrowseScreen, plan: Plan, unmatched) -> None:
+        """A plan with edits that match nothing here (made for another model?):
+        say which, and apply it only if asked to."""
+        from rich.text import Text
+
+        from .screens.dialogs import ConfirmDialog
+
+        n, total = len(unmatched), len(plan.ops)
+        lines = [op.describe() for op in unmatched[:8]] + ([f"… and {n - 8:,} more"] if n > 8 else [])
+        body = Text.assemble(
+            (f"{n:,} of the plan's {total:,} edits match no parameter of this file:\n", "bold"),
+            "\n".join("  " + line for line in lines),
+            "\n\nApply the plan anyway? (No: the file opens without it.)",
+        )
+        question = "No edit of the plan matches this file" if n == total else "Some edits of the plan match nothing"
+
+        def answer(yes) -> None:
+            if yes:
+                screen.session.load(plan)
+                screen._edited(f"plan applied ({total - n:,} of {total:,} edits match)")
+            else:
+                self.notify("opened without the plan", timeout=3)
+
+        self.push_screen(ConfirmDialog(question, "Apply", body=body, no="Open without it"), answer)
 
     # -- commands -----------------------------------------------------------
 

@@ -88,6 +88,12 @@ class EditSession:
 
     # -- edits --------------------------------------------------------------
 
+    def load(self, plan: Plan) -> None:
+        """Start over from a saved plan (not an undoable edit; not dirty)."""
+        self.plan = self.saved = plan
+        self._undo.clear()
+        self._redo.clear()
+
     def set_plan(self, plan: Plan) -> None:
         if plan == self.plan:
             return
@@ -134,12 +140,56 @@ class EditSession:
         """The current plan applied (raises ``PlanError``)."""
         return self.plan.apply(self.archive, self.fates)
 
-    def rename_ops(self, indices: list[int], old: str, new: str) -> list[Op]:
-        """Substitution ``old`` -> ``new`` in the current target names of rows."""
-        ops = []
+    def substitute(self, indices: list[int], old: str, new: str) -> list[tuple[int, str]]:
+        """(entry index, new name) for each row whose current target name
+        changes when ``old`` is replaced by ``new`` (every occurrence);
+        ``re:PATTERN`` is a regular expression and ``new`` may use its groups.
+        Raises ValueError with a sentence for a bad pattern or group."""
+        import re
+
+        if old.startswith("re:"):
+            try:
+                rx = re.compile(old[3:])
+            except re.error as e:
+                raise ValueError(f"bad regular expression: {e}") from None
+
+            def sub(name: str) -> str:
+                try:
+                    return rx.sub(new, name)
+                except (re.error, IndexError) as e:
+                    raise ValueError(f"bad replacement: {e}") from None
+        else:
+
+            def sub(name: str) -> str:
+                return name.replace(old, new) if old in name else name
+
+        out = []
         for i in indices:
-            src = self.archive.entries[i].name
             cur = self.fate(i).name
-            if old and old in cur:
-                ops.append(Op(RENAME, src, new=cur.replace(old, new)))
-        return ops
+            renamed = sub(cur)
+            if renamed != cur:
+                out.append((i, renamed))
+        return out
+
+    def collisions(self, changes: list[tuple[int, str]]) -> list[str]:
+        """Names that two kept parameters would share after ``changes``."""
+        if not changes:
+            return []
+        names = [f.name for f in self.fates] if self.plan.ops else [e.name for e in self.archive.entries]
+        kept = [f.action != EXCLUDE for f in self.fates] if self.plan.ops else None
+        for i, n in changes:
+            names[i] = n
+        seen: set[str] = set()
+        dup: list[str] = []
+        new = {n for _, n in changes}
+        for k, n in enumerate(names):
+            if kept is not None and not kept[k]:
+                continue
+            if n in seen and n in new and n not in dup:
+                dup.append(n)
+            seen.add(n)
+        return dup
+
+    def rename_ops(self, indices: list[int], old: str, new: str) -> list[Op]:
+        """Rename ops for the substitution ``old`` -> ``new`` over rows."""
+        return [Op(RENAME, self.archive.entries[i].name, new=n) for i, n in self.substitute(indices, old, new)]

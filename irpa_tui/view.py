@@ -79,6 +79,7 @@ class TableView:
         self.collapsed: set[str] = set()
         self._seen_groups: set[str] = set()  # groups shown once (new ones below the top start collapsed)
         self._tree_rows: list[TreeRow] | None = None
+        self.renamed: dict[int, str] = {}  # entry index -> its new name: the filter matches either
 
     # -- filter and sort ----------------------------------------------------
 
@@ -89,6 +90,12 @@ class TableView:
         self._substring = (
             query if query and not query.startswith("re:") and not any(c in query for c in "*?[") else None
         )
+        self._refresh()
+
+    def set_renamed(self, renamed: dict[int, str]) -> None:
+        """New names of renamed entries, so that the filter finds a row by
+        its source name or by the name it will be written under."""
+        self.renamed = renamed
         self._refresh()
 
     def set_sort(self, key: str) -> None:
@@ -112,15 +119,16 @@ class TableView:
 
     def _refresh(self) -> None:
         order = self._order()
+        renamed = self.renamed
         if self._pred is None:
             self.rows = order
         elif self._substring is not None:
             # The common case, without a function call per name.
             names, q = self.names, self._substring
-            self.rows = [i for i in order if q in names[i]]
+            self.rows = [i for i in order if q in names[i] or (renamed and q in renamed.get(i, ""))]
         else:
             names, pred = self.names, self._pred
-            self.rows = [i for i in order if pred(names[i])]
+            self.rows = [i for i in order if pred(names[i]) or (i in renamed and pred(renamed[i]))]
         self._tree_rows = None
 
     @property

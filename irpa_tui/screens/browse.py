@@ -83,6 +83,7 @@ class BrowseScreen(IrpaScreen):
         self.view = TableView(session.archive)
         self.title_text = title
         self.view_as: dict[int, DType] = {}  # entry index -> DType chosen with `a`
+        self._detail_name: tuple[int, str] | None = None  # (entry, name) the detail pane shows
 
     # -- layout -------------------------------------------------------------
 
@@ -177,6 +178,7 @@ class BrowseScreen(IrpaScreen):
 
     def on_param_table_highlighted(self, msg: ParamTable.Highlighted) -> None:
         detail = self.query_one(DetailPane)
+        self._detail_name = None if msg.index is None else (msg.index, self.session.fate(msg.index).name)
         if msg.index is None:
             detail.show(None)
         else:
@@ -271,8 +273,24 @@ class BrowseScreen(IrpaScreen):
     def _edited(self, note: str | None = None) -> None:
         self.table.refresh()
         self._update_plan_bar()
+        self._follow_names()
         if note:
             self.notify(note, timeout=2)
+
+    def _follow_names(self) -> None:
+        """After an edit (a rename, its undo): the filter matches the new
+        names, and the detail pane shows the highlighted row's new name."""
+        if any(op.action == "rename" for op in self.session.plan.ops):
+            renamed = {i: f.name for i, f in enumerate(self.session.fates) if f.renamed}
+        else:
+            renamed = {}
+        if renamed != self.view.renamed:
+            self.view.set_renamed(renamed)
+            self.table.refresh_rows()
+            self._update_header()
+        index = self.table.entry_at_cursor()
+        if index is not None and self._detail_name != (index, self.session.fate(index).name):
+            self.on_param_table_highlighted(ParamTable.Highlighted(index))
 
     def action_toggle_keep(self) -> None:
         index = self.table.entry_at_cursor()
@@ -346,7 +364,7 @@ class BrowseScreen(IrpaScreen):
         from .dialogs import RenameDialog
 
         index = self.table.entry_at_cursor()
-        rows = self._in_view() if self.view.filtered else []
+        rows = self._in_view()
         if index is None and not rows:
             return
 
@@ -355,7 +373,8 @@ class BrowseScreen(IrpaScreen):
                 self.session.add(*ops)
                 self._edited(f"renamed {len(ops):,}")
 
-        self.app.push_screen(RenameDialog(self.session, index, rows), done)
+        substitute = self.view.filtered and len(rows) > 1
+        self.app.push_screen(RenameDialog(self.session, index, rows, substitute), done)
 
     def action_save_plan(self) -> None:
         from .dialogs import PathDialog

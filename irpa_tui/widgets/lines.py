@@ -85,14 +85,16 @@ class LineList(ScrollView, can_focus=True):
 
     def set_count(self, n: int, *, reset: bool = False) -> None:
         """Show rows ``0..n-1`` (``reset``: back to the first row)."""
-        at_end = self.scroll_y >= self.max_scroll_y - 1
+        height = self.scrollable_content_region.height
+        at_end = self.scroll_y >= self.count + self._top - height - 1
         self.count = n
         self.virtual_size = Size(self.size.width, n + self._top)
         if reset:
-            self.scroll_to(y=0, animate=False)
+            self.scroll_to(y=0, animate=False, immediate=True, force=True)
             self.cursor_row = 0
         elif self.follow and at_end:
-            self.scroll_to(y=max(0, n + self._top - self.size.height), animate=False)
+            # force: the scrollbar that allows scrolling appears only at the next layout
+            self.scroll_to(y=max(0, n + self._top - height), animate=False, immediate=True, force=True)
         if self.cursor:
             self.cursor_row = min(self.cursor_row, max(0, n - 1))
         self.refresh()

@@ -25,6 +25,9 @@ async def _write_via_keys(pilot, path):
     assert isinstance(pilot.app.screen, WriteDialog)
     await pilot.press("ctrl+u", *path, "enter")
     await settle(pilot, 0.2)
+    if type(pilot.app.screen).__name__ == "ConfirmDialog":  # the file exists: replace it
+        await pilot.press("y")
+        await settle(pilot, 0.2)
     screen = pilot.app.screen
     assert isinstance(screen, WriteScreen)
     await wait_until(pilot, lambda: screen.state != "writing")
@@ -81,15 +84,12 @@ async def test_bulk_rename_by_substitution_with_preview(demo_path):
         app = pilot.app
         await pilot.press("slash", *"blk.", "enter", "r")
         dlg = app.screen
-        assert not dlg.query_one("#all").value  # the row, unless asked
-        await pilot.press("tab", "space")  # tick "all rows in view"
-        assert dlg.query_one("#all").value
-        await pilot.press(*"blk.")  # focus moved to "replace this text"
-        await pilot.press("shift+tab", "shift+tab")  # back to the "with" input
-        await pilot.press(*"layers.")
+        assert dlg.substitute  # a filter shows many rows: substitute is the default
+        await pilot.press(*"blk.", "tab", *"layers.")  # "replace", then "with"
         await pilot.pause()
-        assert "layers.0.attn_norm.weight" in str(dlg.query_one("#preview").render())
-        dlg.confirm()
+        preview = str(dlg.query_one("#preview").render())
+        assert "36 of 36 names change" in preview and "layers.0.attn_norm.weight" in preview
+        await pilot.press("enter")
         await pilot.pause()
         names = {f.name for f in app.screen.session.fates}
         assert "layers.3.ffn_up.weight" in names and not any(n.startswith("blk.") for n in names)
@@ -268,7 +268,7 @@ async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
 
     def slow_writer(targets, output, **kw):
         report = kw["progress"]
-        kw["progress"] = lambda ev: (_time.sleep(0.002), report(ev))
+        kw["progress"] = lambda ev: (_time.sleep(0.01), report(ev))
         return W.write_archive(targets, output, **kw)
 
     async with running(demo_path) as pilot:
