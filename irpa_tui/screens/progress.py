@@ -20,14 +20,16 @@ import threading
 import time
 from collections.abc import Callable
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.widget import Widget
-from textual.widgets import Footer, Label, ProgressBar, Static
+from textual.widgets import Footer, Static
 
 from irpa_core.display import human
 from irpa_core.errors import Cancelled, IrpaError
@@ -76,45 +78,66 @@ class Coalescer:
             self.target.post_message(ProgressUpdate(event))
 
 
-class JobProgress(Widget):
-    """Two bars, entries and bytes, and a line with rate and ETA."""
+class Line(Widget):
+    """One line of text, updated without a layout pass (a ``Static`` update
+    relayouts the screen: too dear 20 times a second beside a worker)."""
 
-    DEFAULT_CSS = """
-    JobProgress { height: auto; }
-    JobProgress Horizontal { height: 1; }
-    JobProgress Label { width: 9; }
-    JobProgress ProgressBar { width: auto; }
-    JobProgress .count { width: 1fr; padding-left: 2; }
-    JobProgress #job-status { height: 1; margin-top: 1; }
-    """
+    DEFAULT_CSS = "Line { height: 1; }"
+
+    def __init__(self, text: Text | str = "", **kw):
+        super().__init__(**kw)
+        self.text = Text(text) if isinstance(text, str) else text
+
+    def set(self, text: Text | str) -> None:
+        self.text = Text(text) if isinstance(text, str) else text
+        self.refresh()
+
+    def render(self) -> Text:
+        return self.text
+
+
+class JobProgress(Widget):
+    """Two bars, entries and bytes, and a line with rates and the ETA; drawn
+    as one fixed-size widget, so an update repaints only these lines."""
+
+    DEFAULT_CSS = "JobProgress { height: 4; }"
+    BAR = 40
 
     def __init__(self, entries: int, total_bytes: int, **kw):
         super().__init__(**kw)
         self.entries, self.total_bytes = entries, total_bytes
-
-    def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield Label("entries")
-            yield ProgressBar(total=max(1, self.entries), show_eta=False, id="job-entries")
-            yield Static(classes="count", id="job-entries-count")
-        with Horizontal():
-            yield Label("bytes")
-            yield ProgressBar(total=max(1, self.total_bytes), show_eta=False, id="job-bytes")
-            yield Static(classes="count", id="job-bytes-count")
-        yield Static(id="job-status")
+        self.done = (0, 0)
+        self.status = Text("")
 
     def show(self, entries_done: int, bytes_done: int, elapsed: float, *, total_bytes: int | None = None) -> None:
-        if total_bytes is not None and total_bytes != self.total_bytes:
+        if total_bytes is not None:
             self.total_bytes = total_bytes
-            self.query_one("#job-bytes", ProgressBar).update(total=max(1, total_bytes))
-        n, total = self.entries, self.total_bytes
-        self.query_one("#job-entries", ProgressBar).update(progress=entries_done if n else 1)
-        self.query_one("#job-bytes", ProgressBar).update(progress=bytes_done if total else 1)
-        self.query_one("#job-entries-count", Static).update(f"{entries_done:,} of {n:,}")
-        self.query_one("#job-bytes-count", Static).update(
-            f"{human(bytes_done)} of {human(total)}" if total else "no data bytes (splats only)"
+        self.done = (entries_done, bytes_done)
+        self.status = status_text(entries_done, self.entries, bytes_done, self.total_bytes, elapsed)
+        self.refresh()
+
+    def render(self) -> Group:
+        from rich.progress_bar import ProgressBar as Bar
+
+        (entries_done, bytes_done), n, total = self.done, self.entries, self.total_bytes
+
+        def row(label: str, done: int, of: int, count: str) -> Table:
+            t = Table.grid(padding=(0, 1))
+            t.add_column(width=8)
+            t.add_column(width=self.BAR)
+            t.add_column(width=5, justify="right")
+            t.add_column()
+            frac = done / of if of else 1.0
+            t.add_row(label, Bar(total=max(1, of), completed=done if of else 1, width=self.BAR), f"{frac:.0%}", count)
+            return t
+
+        bytes_count = f"{human(bytes_done)} of {human(total)}" if total else "no data bytes (splats only)"
+        return Group(
+            row("entries", entries_done, n, f"{entries_done:,} of {n:,}"),
+            row("bytes", bytes_done, total, bytes_count),
+            Text(""),
+            self.status,
         )
-        self.query_one("#job-status", Static).update(status_text(entries_done, n, bytes_done, total, elapsed))
 
 
 def eta(entries_done: int, entries: int, bytes_done: int, total_bytes: int, elapsed: float) -> float | None:
@@ -174,7 +197,7 @@ class WriteScreen(IrpaScreen):
         with Vertical(id="write-box"):
             yield Static(Text.assemble(("Writing ", "bold"), self.output), id="write-title")
             yield JobProgress(len(self.targets), self.total, id="write-progress")
-            yield Static(id="write-current")
+            yield Line(id="write-current")
             yield LineList(self._log_line, follow=True, id="write-log")
         yield Footer()
 
@@ -218,7 +241,7 @@ class WriteScreen(IrpaScreen):
         self.query_one(LineList).set_count(ev.index)  # the entries before this one are done
         if ev.index < len(self.targets):
             t = self.targets[ev.index]
-            self.query_one("#write-current", Static).update(
+            self.query_one("#write-current", Line).set(
                 Text.assemble(("now: ", "bold"), t.name, f"  ({t.kind}, {human(t.length)})")
             )
 
@@ -234,7 +257,7 @@ class WriteScreen(IrpaScreen):
             secs = self.clock() - self.started
             self.query_one(JobProgress).show(len(self.targets), self.total, secs)
             self.query_one("#write-title", Static).update(Text.assemble(("Written ", "bold green"), self.output))
-            self.query_one("#write-current", Static).update(
+            self.query_one("#write-current", Line).set(
                 Text.assemble(
                     (f"{payload.entries:,} entries, {human(payload.bytes)} ", "bold"),
                     f"in {secs:.2f} s.  ",
@@ -250,10 +273,10 @@ class WriteScreen(IrpaScreen):
             self.query_one("#write-title", Static).update(
                 Text.assemble(("Cancelled: ", "bold yellow"), f"{self.output} was not written (plan kept)")
             )
-            self.query_one("#write-current", Static).update(Text("enter: back to the table", style="dim"))
+            self.query_one("#write-current", Line).set(Text("enter: back to the table", style="dim"))
         else:
             self.query_one("#write-title", Static).update(Text.assemble(("Failed: ", "bold red"), payload))
-            self.query_one("#write-current", Static).update(
+            self.query_one("#write-current", Line).set(
                 Text("Nothing was written; the plan is kept. enter: back to the table", style="dim")
             )
         self.refresh_bindings()
