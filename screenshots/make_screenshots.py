@@ -49,7 +49,7 @@ async def main():
     await shot("help", path, ["question_mark"])
     await shot("marks", path, MARK_KEYS)
     await shot("splat-dialog", path, ["down", "down", "s", *"f32=abc"])
-    await shot("rename-dialog", path, ["down", "r", "ctrl+a", "ctrl+k", *"output.weight"])
+    await shot("rename-dialog", path, ["slash", *"blk.", "enter", "r", *r"re:blk\.(\d+)\.", "tab", *r"layers.\1."])
     out = os.path.join(WORK, "demo.stripped.irpa")
 
     async def write_and_verify(pilot):
