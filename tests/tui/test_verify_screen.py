@@ -11,10 +11,22 @@ from irpa_core.plan import Plan
 from irpa_core.verify import compare_targets
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.verify import VerifyScreen, rows_from_verify
+from irpa_tui.widgets.lines import LineList
 from tests.fixtures import make_irpa_with_iree, make_safetensors
 from tests.tui.helpers import running, settle, sync
 
 SIZE = (140, 30)
+
+
+def _pane_text(vs) -> str:
+    """The side pane as plain text (it holds a rich Group)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=100, file=io.StringIO(), record=True)
+    console.print(vs.query_one("#verify-detail").content)
+    return console.export_text()
 
 
 def _fixture(d):
@@ -92,10 +104,19 @@ async def test_statuses_and_filter_keys(demo_path, work_dir):
             "dd": "extra",
         }
         assert [r.status for r in vs.rows].index("same") == 7  # problems first
+        by = {r.name: r for r in vs.rows}
+        # A planned splat is compared as its pattern, not as the source data it replaces.
+        assert by["b"].a.kind == "splat" and by["b"].a.pattern == bytes.fromhex("0000803f")
+        assert by["c"].a.kind == "splat" and by["c"].difference.elements == 16
+        e = by["e"].difference
+        assert (e.bytes, e.elements, e.element, e.index) == (1, 1, 0, (0,))
+        vs.query_one(LineList).cursor_row = [r.name for r in vs.rows].index("e")
+        await settle(pilot)
+        pane = _pane_text(vs)
+        assert "first at element 0 [0]" in pane and "expected" in pane and "written" in pane
+        assert "exact" in pane  # statistics of both sides, computed in a worker
         k = vs.statuses.index("missing") + 1
         await pilot.press(str(k))
-        from irpa_tui.widgets.lines import LineList
-
         assert vs.query_one(LineList).count == 2
         await pilot.press("0")
         assert vs.query_one(LineList).count == 8
@@ -112,3 +133,25 @@ def test_snapshot_diff(snap_compare, work_dir):
         {"w": x.astype(np.float16), "same": np.ones(4, np.int8), "new": np.ones(2, np.int8)},
     )
     assert snap_compare(IrpaApp([], diff=(str(a), str(b))), terminal_size=SIZE, run_before=settle)
+
+
+@sync
+async def test_diff_pane_reads_a_raw_side_as_the_other_sides_dtype(work_dir):
+    """A reference-tool archive records no dtype: side B is read as A's."""
+    from tests import oracle
+
+    x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)
+    a = make_safetensors(os.path.join(work_dir, "a.safetensors"), {"w": x})
+    raw = os.path.join(work_dir, "raw.irpa")
+    oracle.run_tool("iree-convert-parameters", f"--parameters={a}", f"--output={raw}")
+    blob = bytearray(Path(raw).read_bytes())
+    blob[oracle.load(raw)["w"].offset + 4 * 9 + 3] ^= 0x40  # element 9 = [1, 1]
+    Path(raw).write_bytes(bytes(blob))
+    async with running(size=SIZE, diff=(str(a), raw)) as pilot:
+        vs = pilot.app.screen
+        await settle(pilot, 0.3)
+        (row,) = vs.rows
+        assert row.status == "values differ" and row.metrics.max_index == (1, 1)
+        pane = _pane_text(vs)
+        assert "? (read as f32)" in pane and " A " in pane and " B " in pane
+        assert "?" not in pane.split("statistics")[1]  # both sides' statistics are known
