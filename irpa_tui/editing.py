@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from irpa_core.errors import PlanError
 from irpa_core.model import SPLAT, Archive
-from irpa_core.plan import EXCLUDE, KEEP, RENAME, SPLAT_OP, Fate, Op, Plan, Target
+from irpa_core.plan import EXCLUDE, KEEP, SPLAT_OP, Fate, Op, Plan, Target
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,3 @@ class EditSession:
                 dup.append(n)
             seen.add(n)
         return dup
-
-    def rename_ops(self, indices: list[int], old: str, new: str) -> list[Op]:
-        """Rename ops for the substitution ``old`` -> ``new`` over rows."""
-        return [Op(RENAME, self.archive.entries[i].name, new=n) for i, n in self.substitute(indices, old, new)]
