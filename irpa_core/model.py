@@ -1,19 +1,19 @@
 """Plain data every reader produces: ``Entry``, ``SourceFile``, ``Archive``.
 
 An ``Entry`` points into its source file; nothing here holds tensor data.
-Bytes are reached on demand with ``read_bytes``/``iter_chunks`` (``os.pread``),
-so opening an archive never touches tensor data.
+Bytes are reached on demand with ``read_bytes``/``iter_chunks`` through the
+entry's ``Source`` (``irpa_core.sources``: a local file opened once, or a
+remote one read by ranges), so opening an archive never touches tensor data.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from .dtypes import DType
-from .errors import ArchiveError, reading
+from .sources import Source, shared_source
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # only for the type checker: importing typing slows start-up (bench/RESULTS.md)
@@ -36,7 +36,10 @@ class Entry:
     holds the bytes and the absolute offset of the first byte in it. For
     ``splat`` entries ``offset`` is None and ``file`` is the archive the entry
     was declared in. ``shape`` is row-major; ``dtype``/``shape`` are None when
-    the source does not say (a raw irpa entry without metadata).
+    the source does not say (a raw irpa entry without metadata). ``source``:
+    the open ``Source`` of ``file`` when a reader made the entry (the bytes
+    of the file as it was opened); None for entries built by hand, which
+    are read through ``shared_source(file)``.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Entry:
     metadata: bytes = b""
     alignment: int = 0
     scope: str = ""
+    source: Source | None = field(default=None, compare=False, repr=False)
 
     @property
     def start(self) -> int:
@@ -79,7 +83,8 @@ class SourceFile:
     (GGUF kv pairs, safetensors ``__metadata__``); GGUF arrays stay lazy
     objects until asked for. ``metadata_types`` gives each key's value type
     by its GGUF name (``u32``, ``f32``, ``string``, ``array``...; every
-    safetensors value is a ``string``)."""
+    safetensors value is a ``string``). ``source``: the open file (its
+    ``bytes_fetched``/``requests`` say what reading it cost)."""
 
     path: str
     format: str
@@ -87,6 +92,7 @@ class SourceFile:
     metadata: dict[str, object] = field(default_factory=dict)
     scope: str = ""
     metadata_types: dict[str, str] = field(default_factory=dict)
+    source: Source | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -115,9 +121,24 @@ class Archive:
     def total_bytes(self) -> int:
         return sum(e.length for e in self.entries)
 
+    @property
+    def sources(self) -> list[Source]:
+        """The open source of each file (remote ones count what they fetched)."""
+        return [f.source for f in self.files if f.source is not None]
+
+    def close(self) -> None:
+        """Close the files now rather than when the last entry is dropped."""
+        for s in self.sources:
+            s.close()
+
 
 # ---------------------------------------------------------------------------
 # Reaching the bytes of an entry
+
+
+def source_of(entry: Entry) -> Source:
+    """The open source holding the entry's bytes (data and external entries)."""
+    return entry.source if entry.source is not None else shared_source(entry.file)
 
 
 def read_bytes(entry: Entry, start: int = 0, size: int | None = None) -> bytes:
@@ -132,11 +153,7 @@ def read_bytes(entry: Entry, start: int = 0, size: int | None = None) -> bytes:
         first = start % k
         reps = (first + size + k - 1) // k
         return (pat * reps)[first : first + size]
-    fd = open_data(entry)
-    try:
-        return read_exact(fd, entry, entry.start + start, size)
-    finally:
-        os.close(fd)
+    return source_of(entry).read(entry.start + start, size, data_of(entry))
 
 
 def iter_chunks(entry: Entry, chunk: int = CHUNK) -> Iterator[bytes]:
@@ -149,36 +166,11 @@ def iter_chunks(entry: Entry, chunk: int = CHUNK) -> Iterator[bytes]:
             yield read_bytes(entry, pos, n)
             pos += n
         return
-    fd = open_data(entry)
-    try:
-        pos = 0
-        while pos < entry.length:
-            n = min(chunk, entry.length - pos)
-            yield read_exact(fd, entry, entry.start + pos, n)
-            pos += n
-    finally:
-        os.close(fd)
+    src = source_of(entry)
+    src.check_range(entry.start, entry.length, data_of(entry))
+    yield from src.iter_chunks(entry.start, entry.length, chunk)
 
 
-def open_data(entry: Entry) -> int:
-    """A read-only descriptor on the file holding the entry's bytes."""
-    with reading(entry.file, f"cannot read data of '{entry.name}'"):
-        return os.open(entry.file, os.O_RDONLY)
-
-
-def read_exact(fd: int, entry: Entry, offset: int, size: int) -> bytes:
-    """``size`` bytes at absolute ``offset`` of the entry's file (open as
-    ``fd``), or an ArchiveError naming the entry when the file is short."""
-    # Checked before reading: a malformed offset or length must become an
-    # ArchiveError, not an OverflowError or a giant allocation.
-    end = os.fstat(fd).st_size
-    if offset > end or size > end - offset:
-        raise ArchiveError(
-            entry.file,
-            min(offset, end),
-            f"data of '{entry.name}' ({size} bytes at offset {offset}) runs past the end of the file ({end} bytes)",
-        )
-    data = os.pread(fd, size, offset)
-    if len(data) != size:
-        raise ArchiveError(entry.file, offset + len(data), f"file ends inside the data of '{entry.name}'")
-    return data
+def data_of(entry: Entry) -> str:
+    """How errors name the entry's bytes."""
+    return f"the data of '{entry.name}' ({entry.length} bytes at offset {entry.offset})"

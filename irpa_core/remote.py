@@ -165,6 +165,8 @@ class HttpSource(Source):
         client: httpx.Client | None = None,
     ) -> None:
         super().__init__(name or url, cancel=cancel)
+        self.remote = True
+        self.read_ahead = block_size  # the probe's first block: a header read starts there for free
         self.url = url
         self.requests = 0
         self.retries = 0

@@ -19,13 +19,12 @@ there; reading the bytes (``compare_entries``, ``compare_target``,
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import ArchiveError, Cancelled
 from .locate import Difference, Locator
-from .model import CHUNK, DATA, SPLAT, Archive, Entry, open_data, read_bytes, read_exact
+from .model import CHUNK, DATA, SPLAT, Archive, Entry, read_bytes, source_of
 from .output import GGUF, SAFETENSORS, Output, format_of, target_chunks
 from .plan import CAST_STREAM, COPY, MEMORY, Plan, Target
 from .write import Progress
@@ -389,26 +388,23 @@ def present(e: Entry) -> int:
 
 
 class _Reader:
-    """Reads of one entry into a caller's buffer (preadv: no allocation per
-    chunk); splats expand. Short files are an ArchiveError."""
+    """Reads of one entry into a caller's buffer through the entry's open
+    source (``Source.readinto``: no allocation per chunk, no open per entry;
+    a remote source fetches only these ranges); splats expand. A file that
+    shrank while read is an ArchiveError."""
 
     def __init__(self, e: Entry):
         self.e = e
-        self.fd: int | None = None
+        self.src = None if e.kind == SPLAT else source_of(e)
         self.present = e.length  # bytes of the entry the file holds
-        if e.kind != SPLAT:
-            self.fd = open_data(e)
-            self.present = max(0, min(e.length, os.fstat(self.fd).st_size - e.start))
+        if self.src is not None:
+            self.present = max(0, min(e.length, self.src.size - e.start))
 
     def read(self, pos: int, n: int, buf: bytearray) -> bytes | bytearray:
-        if self.fd is None:
+        if self.src is None:
             return read_bytes(self.e, pos, n)
-        start = self.e.start + pos
-        got = os.preadv(self.fd, [buf], start)
-        if got != n:
-            read_exact(self.fd, self.e, start, n)  # raises the ArchiveError
+        self.src.readinto(self.e.start + pos, buf)
         return buf
 
-    def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
+    def close(self) -> None:
+        self.src = None

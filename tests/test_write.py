@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from irpa_core import ArchiveError, Cancelled, WriteError, open_archive
+from irpa_core import sources as S
 from irpa_core import write as W
 from irpa_core.cli import main
 from irpa_core.plan import Plan
@@ -139,32 +140,34 @@ def test_every_copy_method_writes_the_sources_bytes(tmp_path, monkeypatch, metho
     # Each method alone ("preadv": every kernel-side method off), entries
     # spanning several copy steps; checked with IREE's runtime.
     monkeypatch.setattr(W, "WINDOW", 40_000)
-    monkeypatch.setattr(W, "_methods", {k: k == method for k in W._methods})
+    monkeypatch.setattr(S, "WINDOW", 40_000)
+    monkeypatch.setattr(S, "_methods", {k: k == method for k in S._methods})
     src = _odd_source(tmp_path)
     out = tmp_path / "o.irpa"
     write_archive(Plan().apply(open_archive(src)), out)
     assert {k: e.data for k, e in oracle.load(out).items()} == {k: e.data for k, e in oracle.load(src).items()}
-    assert [k for k, on in W._methods.items() if on] == ([method] if method in W._methods else [])
+    assert [k for k, on in S._methods.items() if on] == ([method] if method in S._methods else [])
 
 
 def test_unmappable_source_falls_back_to_copy_file_range(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError(errno.ENODEV, "No such device")
 
-    monkeypatch.setattr(W, "_methods", dict(W._methods, mmap=True))
-    monkeypatch.setattr(W.mmap, "mmap", refuse)
+    monkeypatch.setattr(S, "_methods", dict(S._methods, mmap=True))
+    monkeypatch.setattr(S.mmap, "mmap", refuse)
     src = _odd_source(tmp_path)
     out = tmp_path / "o.irpa"
     write_archive(Plan().apply(open_archive(src)), out)
     assert {k: e.data for k, e in oracle.load(out).items()} == {k: e.data for k, e in oracle.load(src).items()}
-    assert W._methods["mmap"] is False
+    assert S._methods["mmap"] is False
 
 
 def test_source_shrinking_during_a_mapped_copy_is_an_error(tmp_path, monkeypatch):
     # The next window runs past the new end: mmap's own length check makes it
     # an error naming the parameter, never a SIGBUS that kills the process.
     monkeypatch.setattr(W, "WINDOW", 64 << 10)
-    monkeypatch.setattr(W, "_methods", dict(W._methods, mmap=True))
+    monkeypatch.setattr(S, "WINDOW", 64 << 10)
+    monkeypatch.setattr(S, "_methods", dict(S._methods, mmap=True))
     src = _big_source(tmp_path, n=2)
     out = tmp_path / "o.irpa"
     out.write_bytes(b"previous content")
@@ -177,13 +180,13 @@ def test_source_shrinking_during_a_mapped_copy_is_an_error(tmp_path, monkeypatch
         write_archive(Plan().apply(open_archive(src)), out, progress=on_progress)
     assert out.read_bytes() == b"previous content"
     assert not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
-    assert W._methods["mmap"], "a shrunken source must not switch the fast copy off"
+    assert S._methods["mmap"], "a shrunken source must not switch the fast copy off"
 
 
 def test_efault_inside_a_mapped_copy_is_an_error(tmp_path, monkeypatch):
     # The other way a source can shrink under a mapped copy: between the map
     # and the pwrite, which then fails with EFAULT.
-    monkeypatch.setattr(W, "_methods", dict(W._methods, mmap=True))
+    monkeypatch.setattr(S, "_methods", dict(S._methods, mmap=True))
     real_pwrite = os.pwrite
 
     def pwrite(fd, data, off):

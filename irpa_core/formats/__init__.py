@@ -1,9 +1,12 @@
 """Format detection and ``open_archive``: one reader module per format.
 
 The format comes from the file's first bytes, never its extension. Each
-reader module exposes ``read_<format>(path, scope) -> (entries, metadata,
-metadata_types)`` and is imported only when a file of its format is opened, so ``irpa dump``
-of an irpa file never pays for the gguf reader.
+reader module exposes ``read_<format>(source, scope) -> (entries, metadata,
+metadata_types)``, reading through an open ``Source`` (local or remote: see
+``irpa_core.sources``), and is imported only when a file of its format is
+opened, so ``irpa dump`` of an irpa file never pays for the gguf reader.
+Remote specs (``https://``, ``hf://``) are expanded and opened through
+``irpa_core.remote``, imported only for them.
 """
 
 from __future__ import annotations
@@ -15,22 +18,20 @@ from collections.abc import Callable
 
 from ..errors import ArchiveError, reading
 from ..model import Archive, Entry, SourceFile
+from ..sources import Source, is_remote, open_source
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 _SPLIT_GGUF = re.compile(r"^(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
-def detect(path: str) -> str:
-    """``irpa``, ``gguf`` or ``safetensors`` from the first bytes of ``path``."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except IsADirectoryError:
-        raise ArchiveError(path, None, f"is a directory without a {SAFETENSORS_INDEX}") from None
-    except FileNotFoundError:
-        raise ArchiveError(path, None, "no such file") from None
-    except OSError as e:
-        raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
+def detect(source: Source | str) -> str:
+    """``irpa``, ``gguf`` or ``safetensors`` from the first bytes of a
+    source (or of the file at a path)."""
+    if not isinstance(source, Source):
+        with _open(source) as src:
+            return detect(src)
+    path = source.name
+    head = source.read(0, min(16, source.size))
     if head[:4] == b"IRPA":
         return "irpa"
     if head[:4] == b"GGUF":
@@ -45,9 +46,21 @@ def detect(path: str) -> str:
     raise ArchiveError(path, 0, "not an IRPA, GGUF or safetensors file (unrecognised first bytes)")
 
 
+def _open(spec: str) -> Source:
+    try:
+        return open_source(spec)
+    except ArchiveError as e:
+        if e.reason == "is a directory":
+            raise ArchiveError(spec, None, f"is a directory without a {SAFETENSORS_INDEX}") from None
+        raise
+
+
 def _split_scope(spec) -> tuple[str, str]:
-    """``scope=path`` (the reference ``--parameters`` syntax) or a plain path."""
+    """``scope=path`` (the reference ``--parameters`` syntax) or a plain
+    path. A URL is never split: its query may hold '='."""
     spec = os.fspath(spec)
+    if is_remote(spec):
+        return "", spec
     if "=" in spec and not os.path.exists(spec):
         scope, _, path = spec.partition("=")
         return scope, path
@@ -56,7 +69,12 @@ def _split_scope(spec) -> tuple[str, str]:
 
 def expand(path: str) -> list[str]:
     """The files one user-given path stands for: a sharded safetensors
-    directory gives its shards, the first shard of a split GGUF gives all."""
+    directory gives its shards, the first shard of a split GGUF gives all;
+    a bare ``hf://ORG/REPO`` gives the files its listing points to."""
+    if is_remote(path):
+        from ..remote import expand_remote
+
+        return expand_remote(path)
     if os.path.isdir(path):
         index = os.path.join(path, SAFETENSORS_INDEX)
         if not os.path.isfile(index):
@@ -95,7 +113,7 @@ def _index_shards(directory: str, index: str) -> list[str]:
     return [os.path.join(directory, s) for s in shards]
 
 
-Reader = Callable[[str, str], tuple[list[Entry], dict, dict[str, str]]]
+Reader = Callable[[Source, str], tuple[list[Entry], dict, dict[str, str]]]
 
 
 def reader_for(fmt: str) -> Reader:
@@ -117,10 +135,16 @@ def reader_for(fmt: str) -> Reader:
 
 
 def read_file(path: str, scope: str = "") -> tuple[SourceFile, list[Entry]]:
-    """Open one file (any format) as a SourceFile and its entries."""
-    fmt = detect(path)
-    entries, metadata, types = reader_for(fmt)(path, scope)
-    return SourceFile(path, fmt, os.path.getsize(path), metadata, scope, types), entries
+    """Open one file (any format, local or remote) as a SourceFile and its
+    entries; the file stays open as their ``source``."""
+    src = _open(path)
+    try:
+        fmt = detect(src)
+        entries, metadata, types = reader_for(fmt)(src, scope)
+    except BaseException:
+        src.close()
+        raise
+    return SourceFile(path, fmt, src.size, metadata, scope, types, src), entries
 
 
 def open_archive(*paths) -> Archive:

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -284,16 +283,7 @@ def read_array(arr: GGUFArray) -> list:
     faster than item by item for big vocabularies). Strings that are not
     UTF-8 keep their bytes through ``surrogateescape``; inner arrays are
     ``GGUFArray``."""
-    try:
-        fd = os.open(arr.path, os.O_RDONLY)
-    except OSError as e:
-        raise ArchiveError(arr.path, None, f"cannot read a metadata array: {e.strerror}") from None
-    try:
-        raw = os.pread(fd, arr.nbytes, arr.offset)
-    finally:
-        os.close(fd)
-    if len(raw) != arr.nbytes:
-        raise ArchiveError(arr.path, arr.offset + len(raw), "file ends inside a metadata array (did it change?)")
+    raw = arr.raw()
     fmt = _FMT.get(arr.type)
     if fmt is not None:
         return list(struct.unpack_from(f"<{arr.count}{fmt}", raw))

@@ -1,22 +1,24 @@
 """GGUF reader (versions 2 and 3, little-endian), lazy about arrays.
 
-The header is parsed from one mmap with ``struct.unpack_from``. Arrays are
-recorded as ``GGUFArray`` (offset, element type, count) and decoded only
-when asked: skipping a 262,144-string tokenizer means walking its length
-prefixes, nothing more. Tensor shapes are reversed to row-major; byte sizes
-come from the ggml type table in ``irpa_core.dtypes``.
+The header is parsed with ``struct.unpack_from`` from one buffer: a map of
+the whole file when it is local, else bytes read ahead from the start in
+growing blocks until the tensor table is parsed (a remote file's header
+costs about its own size, whatever the data after it). Arrays are recorded
+as ``GGUFArray`` (offset, element type, count) and decoded only when asked:
+skipping a 262,144-string tokenizer means walking its length prefixes,
+nothing more. Tensor shapes are reversed to row-major; byte sizes come from
+the ggml type table in ``irpa_core.dtypes``.
 """
 
 from __future__ import annotations
 
-import mmap
-import os
 import struct
 from itertools import repeat
 
 from .. import dtypes
-from ..errors import ArchiveError, reading
+from ..errors import ArchiveError
 from ..model import DATA, Entry
+from ..sources import Source, open_source
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,15 +49,23 @@ _U64 = struct.Struct("<Q")
 
 
 class GGUFArray:
-    """A metadata array left in the file until someone asks for its items."""
+    """A metadata array left in the header until someone asks for its items.
+    ``header`` is the parsed header buffer (it covers every array)."""
 
-    __slots__ = ("_items", "count", "nbytes", "offset", "path", "type")
+    __slots__ = ("_items", "count", "header", "nbytes", "offset", "path", "type")
 
-    def __init__(self, path: str, offset: int, type: int, count: int, nbytes: int = 0):
+    def __init__(self, path: str, offset: int, type: int, count: int, nbytes: int = 0, header=b""):
         # offset/nbytes: where the encoded items lie in the file (after the
         # element type and count), so a writer can copy them verbatim.
         self.path, self.offset, self.type, self.count, self.nbytes = path, offset, type, count, nbytes
+        self.header = header
         self._items: list | None = None
+
+    def raw(self) -> bytes:
+        """The encoded items, as in the file (after element type and count)."""
+        if self.offset + self.nbytes > len(self.header):
+            raise ArchiveError(self.path, self.offset, "a metadata array lies outside the header that was read")
+        return bytes(self.header[self.offset : self.offset + self.nbytes])
 
     @property
     def type_name(self) -> str:
@@ -66,10 +76,9 @@ class GGUFArray:
         n = self.count if limit is None else min(limit, self.count)
         if self._items is not None and len(self._items) >= n:
             return self._items[:n]
-        with open(self.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            p = _Parser(mm, self.path)
-            p.pos = self.offset
-            out = [p.value(self.type) for _ in range(n)]
+        p = _Parser(self.header, self.path, len(self.header))
+        p.pos = self.offset
+        out = [p.value(self.type) for _ in range(n)]
         if limit is None or n == self.count:
             self._items = out
         return out
@@ -101,12 +110,17 @@ def _jsonable(x):
 
 
 class _Parser:
-    """Cursor over the mapped header; every read checks the bytes left."""
+    """Cursor over the header; every read checks the bytes left in the file
+    (``size``). ``buf`` holds the file's first bytes: all of them (a local
+    map), or as many as parsed so far, read ahead from ``source`` in growing
+    blocks when the cursor runs past them."""
 
-    __slots__ = ("buf", "path", "pos", "size")
+    __slots__ = ("arrays", "buf", "path", "pos", "size", "source", "step")
 
-    def __init__(self, buf, path: str):
-        self.buf, self.path, self.pos, self.size = buf, path, 0, len(buf)
+    def __init__(self, buf, path: str, size: int, source: Source | None = None):
+        self.buf, self.path, self.pos, self.size, self.source = buf, path, 0, size, source
+        self.step = source.read_ahead if source is not None else 0
+        self.arrays: list[GGUFArray] = []  # given the final buffer once the header is parsed
 
     def fail(self, reason: str, at: int | None = None) -> NoReturn:
         raise ArchiveError(self.path, self.pos if at is None else at, reason)
@@ -114,6 +128,18 @@ class _Parser:
     def need(self, n: int, what: str):
         if n > self.size - self.pos:
             self.fail(f"file ends inside {what}")
+        if self.pos + n > len(self.buf):
+            self.grow(self.pos + n)
+
+    def grow(self, end: int, hint: int = 0) -> None:
+        """Read more of the file so that ``buf`` reaches at least ``end``
+        (and ``hint``, a guess of where the current array ends): one
+        read-ahead block past what is held, or more when asked."""
+        have = len(self.buf)
+        if self.source is None or have >= self.size:
+            return
+        target = min(self.size, max(end, hint, have + self.step))
+        self.buf = self.buf + self.source.read(have, target - have)
 
     def u32(self, what: str) -> int:
         self.need(4, what)
@@ -131,7 +157,7 @@ class _Parser:
         at = self.pos
         n = self.u64(what)
         self.need(n, what)
-        raw = self.buf[self.pos : self.pos + n]
+        raw = bytes(self.buf[self.pos : self.pos + n])
         self.pos += n
         try:
             return raw.decode("utf-8")
@@ -162,6 +188,8 @@ class _Parser:
             if count > (self.size - self.pos) // s.size:
                 self.fail(f"{what}: {count} items of {TYPE_NAMES[etype]} run past the end of the file", start)
             self.pos += count * s.size
+            if self.pos > len(self.buf):  # the array is in the header: a writer may copy it
+                self.grow(self.pos)
         elif etype == T_STRING:
             self._skip_strings(count, what)
         elif etype == T_ARRAY:
@@ -171,40 +199,71 @@ class _Parser:
                 self.array(what, depth + 1)
         else:
             self.fail(f"{what} has unknown element type {etype}", start - 12)
-        return GGUFArray(self.path, start, etype, count, self.pos - start)
+        arr = GGUFArray(self.path, start, etype, count, self.pos - start, self.buf)
+        self.arrays.append(arr)
+        return arr
 
     def _skip_strings(self, count: int, what: str):
         # The hot loop of opening a model with a big tokenizer: one unpack
-        # and one compare per string, no decoding.
-        buf, size, unpack = self.buf, self.size, _U64.unpack_from
+        # per string, no decoding.
+        size, unpack = self.size, _U64.unpack_from
         if count > (size - self.pos) // 8:
             self.fail(f"{what}: {count} strings run past the end of the file")
         pos = self.pos
-        try:
-            # No bounds test per string: unpack_from raises past the end.
-            for _ in repeat(None, count):
-                pos += unpack(buf, pos)[0] + 8
-        except (struct.error, OverflowError):  # a length that jumps past the file
-            self.fail(f"file ends inside {what}")
+        if len(self.buf) >= size:  # all of the file at hand (a local map)
+            buf = self.buf
+            try:
+                # No bounds test per string: unpack_from raises past the end.
+                for _ in repeat(None, count):
+                    pos += unpack(buf, pos)[0] + 8
+            except (struct.error, OverflowError):  # a length that jumps past the file
+                self.fail(f"file ends inside {what}")
+        else:
+            pos = self._skip_strings_growing(pos, count, what)
         if pos > size:
             self.fail(f"file ends inside {what}")
         self.pos = pos
 
+    def _skip_strings_growing(self, pos: int, count: int, what: str) -> int:
+        """The same walk over a buffer read ahead as needed. When it runs
+        out, the mean string so far predicts where the array ends, so a big
+        tokenizer costs a few requests and little past its own bytes."""
+        start, done, unpack = pos, 0, _U64.unpack_from
+        while True:
+            buf, i = self.buf, done
+            try:
+                for i in range(done, count):  # noqa: B007 (i is read when the buffer runs out)
+                    pos += unpack(buf, pos)[0] + 8
+                return pos
+            except struct.error:
+                done = i  # strings before i are walked; i needs more of the file
+                if pos + 8 > self.size:
+                    self.fail(f"file ends inside {what}")
+                mean = (pos - start) / done if done else 16
+                self.grow(pos + 8, pos + int((count - done) * mean * 1.02) + 4096)
+            except OverflowError:
+                self.fail(f"file ends inside {what}")
 
-def read_gguf(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
+
+def read_gguf(source: Source | str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
     """Entries, metadata (key -> value; arrays lazy) and the GGUF value type
     name of each key (``u32``, ``f32``, ``string``, ``array``...)."""
-    with reading(path), open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size < 24:
-            raise ArchiveError(path, 0, f"file too small for a GGUF header ({size} bytes)")
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return _parse(mm, path, size, scope)
+    if not isinstance(source, Source):  # a path: the entries keep the file open
+        source = open_source(source)
+    path, size = source.name, source.size
+    if size < 24:
+        raise ArchiveError(path, 0, f"file too small for a GGUF header ({size} bytes)")
+    mapped = getattr(source, "map", lambda: None)()
+    if mapped is not None:
+        p = _Parser(mapped, path, size)
+    else:
+        p = _Parser(source.read(0, min(size, source.read_ahead)), path, size, source)
+    return _parse(p, source, scope)
 
 
-def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict, dict[str, str]]:
-    p = _Parser(mm, path)
-    if mm[:4] != MAGIC:
+def _parse(p: _Parser, source: Source, scope: str) -> tuple[list[Entry], dict, dict[str, str]]:
+    path, size = p.path, p.size
+    if p.buf[:4] != MAGIC:
         p.fail("not a GGUF file", 0)
     p.pos = 4
     version = p.u32("the version")
@@ -240,13 +299,15 @@ def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict, dic
         if n_dims > 64:
             p.fail(f"tensor '{name}' has {n_dims} dimensions", p.pos - 4)
         p.need(8 * n_dims + 12, f"the info of tensor '{name}'")
-        dims = struct.unpack_from(f"<{n_dims}Q", mm, p.pos)
+        dims = struct.unpack_from(f"<{n_dims}Q", p.buf, p.pos)
         p.pos += 8 * n_dims
         gtype = p.u32(f"the type of '{name}'")
         offset = p.u64(f"the offset of '{name}'")
         infos.append((at, name, dims, gtype, offset))
 
     data_start = -(-p.pos // alignment) * alignment
+    for arr in p.arrays:
+        arr.header = p.buf
     entries: list[Entry] = []
     seen: set[str] = set()
     for at, name, dims, gtype, offset in infos:
@@ -277,6 +338,6 @@ def _parse(mm, path: str, size: int, scope: str) -> tuple[list[Entry], dict, dic
             )
         entries.append(Entry(
             name=name, kind=DATA, length=length, file=path, offset=start, dtype=dtype,
-            shape=tuple(reversed(dims)), alignment=alignment, scope=scope,
+            shape=tuple(reversed(dims)), alignment=alignment, scope=scope, source=source,
         ))  # fmt: skip
     return entries, metadata, types

@@ -52,14 +52,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..dtypes import DType
-from ..errors import ArchiveError, PlanError
+from ..errors import PlanError
 from ..model import SourceFile
 from .gguf import DEFAULT_ALIGNMENT, MAGIC, T_ARRAY, T_STRING, TYPE_NAMES, GGUFArray
 from .irpa_writer import Layout
@@ -188,17 +187,8 @@ def _array(value: Any) -> bytes:
 
 
 def _copied_items(arr: GGUFArray) -> bytes:
-    """Element type, count and the encoded items copied from the source file."""
-    try:
-        fd = os.open(arr.path, os.O_RDONLY)
-    except OSError as e:
-        raise ArchiveError(arr.path, None, f"cannot read a metadata array: {e.strerror}") from None
-    try:
-        raw = os.pread(fd, arr.nbytes, arr.offset)
-    finally:
-        os.close(fd)
-    if len(raw) != arr.nbytes:
-        raise ArchiveError(arr.path, arr.offset + len(raw), "file ends inside a metadata array (did it change?)")
+    """Element type, count and the encoded items copied from the source header."""
+    raw = arr.raw()
     return _U32.pack(arr.type) + _U64.pack(arr.count) + raw
 
 

@@ -8,10 +8,12 @@ size first, so a malformed archive raises ``ArchiveError`` and nothing else.
 from __future__ import annotations
 
 import os
+import posixpath
 import struct
 
-from ..errors import ArchiveError, reading
+from ..errors import ArchiveError
 from ..model import DATA, EXTERNAL, SPLAT, Entry
+from ..sources import Source, open_source
 from . import pytorch_meta
 
 TYPE_CHECKING = False
@@ -45,24 +47,20 @@ _TYPE_NAME = {TYPE_SPLAT: "splat", TYPE_DATA: "data", TYPE_EXTERNAL: "external"}
 _MAX_ARCHIVES = 1 << 16  # linked headers; a loop is caught earlier
 
 
-def read_irpa(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
-    """Entries of every archive linked in the file at ``path``, in order.
+def read_irpa(source: Source | str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
+    """Entries of every archive linked in the file, in order.
 
     Returns (entries, file metadata, metadata types). Both dicts are empty:
     the format has no file-level key/values (archive-level JSON blobs are
     ordinary entries).
     """
-    with reading(path), open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        return _read_chain(f, path, size, scope), {}, {}
+    if not isinstance(source, Source):  # a path: the entries keep the file open
+        source = open_source(source)
+    return _read_chain(source, source.name, source.size, scope), {}, {}
 
 
-def _read_exact(f, path: str, offset: int, size: int, what: str) -> bytes:
-    f.seek(offset)
-    data = f.read(size)
-    if len(data) != size:
-        raise ArchiveError(path, offset, f"file ends inside the {what}")
-    return data
+def _read_exact(f: Source, path: str, offset: int, size: int, what: str) -> bytes:
+    return f.read(offset, size, f"the {what}")
 
 
 def _segment(path: str, base: int, seg: tuple[int, int], file_size: int, what: str) -> tuple[int, int]:
@@ -122,7 +120,7 @@ def _read_one(f, path: str, file_size: int, base: int, scope: str, out: list[Ent
         raise ArchiveError(path, base + 32, f"entry_count {count} does not fit in an entry table of {e_len} bytes")
     table = _read_exact(f, path, e_start, e_len, "entry table")
     meta = _read_exact(f, path, m_start, m_len, "metadata segment") if m_len else b""
-    arch_dir = os.path.dirname(os.path.abspath(path))
+    arch_dir = posixpath.dirname(path) if f.remote else os.path.dirname(os.path.abspath(path))
 
     def span(at: int, off: int, length: int, what: str) -> bytes:
         if off > m_len or length > m_len - off:
@@ -161,6 +159,7 @@ def _read_one(f, path: str, file_size: int, base: int, scope: str, out: list[Ent
             fields = tail.unpack_from(table, pos + ENTRY.size)
             out.append(
                 _entry(
+                    f,
                     path,
                     at,
                     name,
@@ -188,15 +187,17 @@ def _read_one(f, path: str, file_size: int, base: int, scope: str, out: list[Ent
 
 
 def _entry(
-    path, at, name, etype, fields, metadata, align, scope, base, s_start, s_len, file_size, arch_dir, span
+    source, path, at, name, etype, fields, metadata, align, scope, base, s_start, s_len, file_size, arch_dir, span
 ) -> Entry:
     decoded = pytorch_meta.decode(metadata) if metadata else None
     dtype, shape = decoded if decoded else (None, None)
 
-    def entry(kind: Kind, length: int, file: str, offset: int | None = None, pattern: bytes | None = None) -> Entry:
+    def entry(
+        kind: Kind, length: int, file: str, offset: int | None = None, pattern: bytes | None = None, src=None
+    ) -> Entry:
         return Entry(
             name=name, kind=kind, length=length, file=file, offset=offset, dtype=dtype, shape=shape,
-            pattern=pattern, metadata=metadata, alignment=align, scope=scope,
+            pattern=pattern, metadata=metadata, alignment=align, scope=scope, source=src,
         )  # fmt: skip
 
     if etype == TYPE_SPLAT:
@@ -216,7 +217,7 @@ def _entry(
                 at + 60,
                 f"data of '{name}' (offset {off}, length {length}) is outside the storage segment ({s_len} bytes)",
             )
-        return entry(DATA, length, path, s_start + off)
+        return entry(DATA, length, path, s_start + off, src=source)
     p_off, p_len, r_off, r_len = fields
     raw = span(at + 60, p_off, p_len, f"external path of '{name}'")
     try:
@@ -225,5 +226,8 @@ def _entry(
         raise ArchiveError(path, at + 60, f"external path of '{name}' is not valid UTF-8") from None
     if not ext or "\0" in ext:
         raise ArchiveError(path, at + 60, f"external entry '{name}' has an invalid file path {ext!r}")
-    full = ext if os.path.isabs(ext) else os.path.join(arch_dir, ext)
-    return entry(EXTERNAL, r_len, full, r_off)
+    if source.remote:
+        full = posixpath.join(arch_dir, ext)
+    else:
+        full = ext if os.path.isabs(ext) else os.path.join(arch_dir, ext)
+    return entry(EXTERNAL, r_len, full, r_off)  # opened when read (shared_source): it may not exist

@@ -8,30 +8,30 @@ but an unknown dtype lists as raw bytes instead of failing the whole file.
 from __future__ import annotations
 
 import json
-import os
 import struct
 
 from .. import dtypes
-from ..errors import ArchiveError, reading
+from ..errors import ArchiveError
 from ..model import DATA, Entry
+from ..sources import Source, open_source
 
 MAX_HEADER = 100 << 20  # the reference library's cap
 
 
-def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
+def read_safetensors(source: Source | str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
     """Entries in data order, ``__metadata__`` (string -> string) and its
-    value types (all ``string``)."""
-    with reading(path), open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        head = f.read(8)
-        if len(head) < 8:
-            raise ArchiveError(path, 0, "file too small for a safetensors header")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER:
-            raise ArchiveError(path, 0, f"header size {n} exceeds the {MAX_HEADER >> 20} MB limit")
-        if n > size - 8:
-            raise ArchiveError(path, 0, f"header size {n} runs past the end of the file ({size} bytes)")
-        raw = f.read(n)
+    value types (all ``string``). Reads 8 bytes, then the header."""
+    if not isinstance(source, Source):  # a path: the entries keep the file open
+        return read_safetensors(open_source(source), scope)
+    path, size = source.name, source.size
+    if size < 8:
+        raise ArchiveError(path, 0, "file too small for a safetensors header")
+    (n,) = struct.unpack("<Q", source.read(0, 8))
+    if n > MAX_HEADER:
+        raise ArchiveError(path, 0, f"header size {n} exceeds the {MAX_HEADER >> 20} MB limit")
+    if n > size - 8:
+        raise ArchiveError(path, 0, f"header size {n} runs past the end of the file ({size} bytes)")
+    raw = source.read(8, n)
     try:
         header = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -81,7 +81,7 @@ def read_safetensors(path: str, scope: str = "") -> tuple[list[Entry], dict, dic
             raise ArchiveError(path, 8, f"tensor '{name}': malformed header entry") from None
         entries.append(Entry(
             name=name, kind=DATA, length=end - begin, file=path, offset=data_start + begin, dtype=dtype,
-            shape=tuple(shape), scope=scope,
+            shape=tuple(shape), scope=scope, source=source,
         ))  # fmt: skip
     # File order is data order; JSON key order is arbitrary.
     entries.sort(key=lambda e: e.start)
