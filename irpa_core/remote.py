@@ -599,11 +599,12 @@ class HttpSource(Source):
         *,
         progress: Callable[[int], None] | None = None,
         cancel: threading.Event | None = None,
+        what: str | None = None,
     ) -> int:
         """Stream ``[offset, offset+length)`` into ``fd`` at ``out_offset``:
         parts of ``part_size`` fetched by ``workers`` parallel requests,
         each piece written as it arrives (memory: a piece per worker)."""
-        self.check_range(offset, length)
+        self.check_range(offset, length, what)
         if self._whole is not None or length <= self.part_size or self.workers < 2:
             done = 0
             for piece in self._stream(offset, offset + length, cancel):

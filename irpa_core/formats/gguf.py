@@ -134,11 +134,14 @@ class _Parser:
     def grow(self, end: int, hint: int = 0) -> None:
         """Read more of the file so that ``buf`` reaches at least ``end``
         (and ``hint``, a guess of where the current array ends): one
-        read-ahead block past what is held, or more when asked."""
+        read-ahead block past what is held, or more when asked, up to a
+        block boundary (so that reads never overlap in a remote block)."""
         have = len(self.buf)
-        if self.source is None or have >= self.size:
+        if self.source is None or have >= self.size or end <= have:
             return
-        target = min(self.size, max(end, hint, have + self.step))
+        step = self.step
+        target = max(end, hint, have + step)
+        target = min(self.size, -(-target // step) * step)
         self.buf = self.buf + self.source.read(have, target - have)
 
     def u32(self, what: str) -> int:
@@ -187,9 +190,7 @@ class _Parser:
         if s is not None:
             if count > (self.size - self.pos) // s.size:
                 self.fail(f"{what}: {count} items of {TYPE_NAMES[etype]} run past the end of the file", start)
-            self.pos += count * s.size
-            if self.pos > len(self.buf):  # the array is in the header: a writer may copy it
-                self.grow(self.pos)
+            self.pos += count * s.size  # read with whatever follows it
         elif etype == T_STRING:
             self._skip_strings(count, what)
         elif etype == T_ARRAY:
@@ -306,6 +307,7 @@ def _parse(p: _Parser, source: Source, scope: str) -> tuple[list[Entry], dict, d
         infos.append((at, name, dims, gtype, offset))
 
     data_start = -(-p.pos // alignment) * alignment
+    p.grow(p.pos)  # every array is in the buffer, even one that ends the header
     for arr in p.arrays:
         arr.header = p.buf
     entries: list[Entry] = []
