@@ -169,5 +169,17 @@ class IrpaApp(App):
 
 
 def _title(paths: list[str]) -> str:
-    names = [Path(p.split("=", 1)[-1] if "=" in p and not os.path.exists(p) else p).name for p in paths]
+    names = [_name(p) for p in paths]
     return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
+
+
+def _name(spec: str) -> str:
+    """The file name a spec shows in the title: a URL's last path segment
+    (its query may hold '='), else the path's name after any ``scope=``."""
+    from irpa_core.sources import is_remote
+
+    if is_remote(spec):
+        from urllib.parse import urlsplit
+
+        return urlsplit(spec).path.rstrip("/").rsplit("/", 1)[-1] or spec
+    return Path(spec.split("=", 1)[-1] if "=" in spec and not os.path.exists(spec) else spec).name

@@ -112,12 +112,29 @@ def run(args) -> int:
 
     sys.stdout.write(format_table(open_archive(args.output)))
     print(describe_result(result))
+    fetched = fetch_summary(archive)
+    if fetched:
+        print(fetched)
     return 0
 
 
 def describe_result(result) -> str:
     r = result
     return f"wrote {r.path} ({r.format}): {r.entries} entries, {r.bytes} bytes in {r.seconds:.2f} s"
+
+
+def fetch_summary(archive) -> str:
+    """What reading the remote inputs cost, headers included (empty when
+    every input is local)."""
+    from ..display import human
+
+    remote = [s for s in archive.sources if s.remote]
+    if not remote:
+        return ""
+    fetched = sum(s.bytes_fetched for s in remote)
+    requests = sum(s.requests for s in remote)
+    files = f"{len(remote)} remote file{'s' if len(remote) > 1 else ''}"
+    return f"fetched {fetched} bytes ({human(fetched)}) in {requests} requests from {files}"
 
 
 def warn_about_metadata(out) -> None:

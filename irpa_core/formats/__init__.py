@@ -46,9 +46,9 @@ def detect(source: Source | str) -> str:
     raise ArchiveError(path, 0, "not an IRPA, GGUF or safetensors file (unrecognised first bytes)")
 
 
-def _open(spec: str) -> Source:
+def _open(spec: str, cancel=None) -> Source:
     try:
-        return open_source(spec)
+        return open_source(spec, cancel=cancel)
     except ArchiveError as e:
         if e.reason == "is a directory":
             raise ArchiveError(spec, None, f"is a directory without a {SAFETENSORS_INDEX}") from None
@@ -67,14 +67,14 @@ def _split_scope(spec) -> tuple[str, str]:
     return "", spec
 
 
-def expand(path: str) -> list[str]:
+def expand(path: str, cancel=None) -> list[str]:
     """The files one user-given path stands for: a sharded safetensors
     directory gives its shards, the first shard of a split GGUF gives all;
     a bare ``hf://ORG/REPO`` gives the files its listing points to."""
     if is_remote(path):
         from ..remote import expand_remote
 
-        return expand_remote(path)
+        return expand_remote(path, cancel=cancel)
     if os.path.isdir(path):
         index = os.path.join(path, SAFETENSORS_INDEX)
         if not os.path.isfile(index):
@@ -134,10 +134,10 @@ def reader_for(fmt: str) -> Reader:
     raise ValueError(f"no reader for format {fmt!r}")
 
 
-def read_file(path: str, scope: str = "") -> tuple[SourceFile, list[Entry]]:
+def read_file(path: str, scope: str = "", cancel=None) -> tuple[SourceFile, list[Entry]]:
     """Open one file (any format, local or remote) as a SourceFile and its
     entries; the file stays open as their ``source``."""
-    src = _open(path)
+    src = _open(path, cancel)
     try:
         fmt = detect(src)
         entries, metadata, types = reader_for(fmt)(src, scope)
@@ -147,12 +147,15 @@ def read_file(path: str, scope: str = "") -> tuple[SourceFile, list[Entry]]:
     return SourceFile(path, fmt, src.size, metadata, scope, types, src), entries
 
 
-def open_archive(*paths) -> Archive:
+def open_archive(*paths, cancel=None) -> Archive:
     """Open one or more files as one archive, entries in file order.
 
     Each path may be ``scope=path`` as in the reference ``--parameters`` flag;
     a directory with a ``model.safetensors.index.json`` opens all its shards
-    and the first shard of a split GGUF opens every shard.
+    and the first shard of a split GGUF opens every shard. A path may be an
+    ``http(s)://`` URL or an ``hf://ORG/REPO[@REVISION][/PATH]``: only the
+    headers are fetched. ``cancel`` (a ``threading.Event``) stops a remote
+    open, and stays the remote files' cancel flag for later reads.
     """
     if not paths:
         raise ArchiveError("", None, "no input file given")
@@ -160,8 +163,8 @@ def open_archive(*paths) -> Archive:
     entries: list[Entry] = []
     for spec in paths:
         scope, path = _split_scope(spec)
-        for p in expand(path):
-            sf, es = read_file(p, scope)
+        for p in expand(path, cancel):
+            sf, es = read_file(p, scope, cancel)
             files.append(sf)
             entries.extend(es)
     return Archive(tuple(files), tuple(entries))

@@ -26,12 +26,10 @@ UTF-8, non-finite floats): the caller then decodes the items.
 from __future__ import annotations
 
 import json
-import os
 import struct
 from itertools import repeat
 from typing import Any
 
-from ..errors import ArchiveError
 from .gguf import T_STRING, GGUFArray
 
 _NUMPY = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 10: "<u8", 11: "<i8", 6: "<f4", 12: "<f8"}
@@ -50,17 +48,7 @@ def array_json(arr: GGUFArray) -> bytes | None:
 
 
 def _read(arr: GGUFArray) -> bytes:
-    try:
-        fd = os.open(arr.path, os.O_RDONLY)
-    except OSError as e:
-        raise ArchiveError(arr.path, None, f"cannot read a metadata array: {e.strerror}") from None
-    try:
-        raw = os.pread(fd, arr.nbytes, arr.offset)
-    finally:
-        os.close(fd)
-    if len(raw) != arr.nbytes:
-        raise ArchiveError(arr.path, arr.offset + len(raw), "file ends inside a metadata array (did it change?)")
-    return raw
+    return arr.raw()  # from the header read at open (local or remote)
 
 
 def _numbers(raw: bytes, type_id: int) -> bytes | None:

@@ -1,0 +1,290 @@
+"""Remote archives end to end: the CLI and the engine on https:// and hf://
+specs against the test server (127.0.0.1), counting the bytes it sends."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from irpa_core import ArchiveError, Cancelled, open_archive
+from irpa_core.cli import main
+from irpa_core.formats import _split_scope
+from irpa_core.plan import Plan
+from irpa_core.verify import verify
+from irpa_core.write import TMP_MARK, write_archive
+from tests import oracle
+from tests.fixtures import make_gguf, make_safetensors, quantized_bytes
+from tests.httpserver import TestServer, http_server
+from tests.test_remote import hub_env
+
+__all__ = ["http_server", "hub_env"]  # fixtures, imported for pytest
+
+MiB = 1 << 20
+N_VOCAB = 100_000  # a header of about 2.8 MB: more than two read-ahead blocks
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A llama-shaped GGUF: a big tokenizer header, then about 7 MB of
+    Q8_0/Q4_K/F32 tensors in 3 blocks."""
+    d = tmp_path_factory.mktemp("model")
+    kv = {
+        "tokenizer.ggml.tokens": [f"t{i}{'x' * (i % 13)}" for i in range(N_VOCAB)],
+        "tokenizer.ggml.scores": [float(i) for i in range(N_VOCAB)],
+        "tokenizer.ggml.token_type": [1] * N_VOCAB,
+    }
+    tensors: dict = {"token_embd.weight": ("Q8_0", quantized_bytes("Q8_0", 8192, 512, seed=1))}
+    for b in range(3):
+        tensors[f"blk.{b}.attn_norm.weight"] = np.full(512, b + 1, np.float32)
+        tensors[f"blk.{b}.attn_q.weight"] = ("Q8_0", quantized_bytes("Q8_0", 512, 512, seed=10 + b))
+        tensors[f"blk.{b}.ffn_up.weight"] = ("Q4_K", quantized_bytes("Q4_K", 1024, 1024, seed=20 + b))
+    tensors["output_norm.weight"] = np.ones(512, np.float32)
+    return make_gguf(d / "model.gguf", tensors, kv)
+
+
+def serve(ts: TestServer, model: Path, name: str = "model.gguf") -> str:
+    shutil.copy(model, ts.root / name)
+    return f"{ts.url}/{name}"
+
+
+def header_size(path: Path) -> int:
+    return min(e.start for e in open_archive(path).entries)
+
+
+def kept_bytes(path: Path, prefix: str) -> int:
+    return sum(e.length for e in open_archive(path).entries if e.name.startswith(prefix))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# -- opening and listing ---------------------------------------------------------
+
+
+def test_remote_dump_equals_local_dump(http_server: TestServer, model: Path, capsys) -> None:
+    url = serve(http_server, model)
+    for flags in ([], ["--json"], ["--json", "--full"]):
+        rc, local, _ = run(capsys, "dump", str(model), *flags)
+        assert rc == 0
+        rc, remote, _ = run(capsys, "dump", url, *flags)
+        assert rc == 0
+        assert remote.replace(url, "MODEL") == local.replace(str(model), "MODEL")
+
+
+def test_opening_fetches_the_header_and_at_most_one_block_more(http_server: TestServer, model: Path) -> None:
+    url = serve(http_server, model)
+    header = header_size(model)
+    assert header > 2 * MiB and model.stat().st_size > header + 6 * MiB
+    archive = open_archive(url)
+    sent = http_server.bytes_sent()
+    assert header <= sent <= header + MiB, (sent, header)
+    (src,) = archive.sources
+    assert src.bytes_fetched == sent and src.requests == http_server.requests <= 5
+    # The metadata arrays are in the header already read: showing them costs nothing.
+    tokens = archive.files[0].metadata["tokenizer.ggml.tokens"]
+    assert tokens.items(3) == ["t0", "t1x", "t2xx"] and len(tokens.items()) == N_VOCAB
+    assert http_server.bytes_sent() == sent
+
+
+def test_safetensors_open_is_one_request(http_server: TestServer, tmp_path: Path) -> None:
+    path = make_safetensors(tmp_path / "m.safetensors", {"w": np.ones((1024, 1024), np.float32)})
+    shutil.copy(path, http_server.root / "m.safetensors")
+    archive = open_archive(f"{http_server.url}/m.safetensors")
+    assert http_server.requests == 1 and http_server.bytes_sent() <= MiB
+    assert [e.name for e in archive.entries] == ["w"]
+
+
+def test_stats_of_one_tensor_fetch_about_that_tensor(http_server: TestServer, model: Path, capsys) -> None:
+    url = serve(http_server, model)
+    name = "blk.1.ffn_up.weight"
+    rc, local, _ = run(capsys, "stats", str(model), f"--name={name}", "--json")
+    assert rc == 0
+    http_server.reset()
+    rc, remote, _ = run(capsys, "stats", url, f"--name={name}", "--json")
+    assert rc == 0 and json.loads(remote) == json.loads(local)
+    length = open_archive(model).by_name[name].length
+    opened = header_size(model) + MiB
+    sent = http_server.bytes_sent()
+    assert sent - opened <= length + 2 * MiB, (sent - opened, length)  # block rounding at each end
+
+
+def test_url_query_is_not_a_scope() -> None:
+    assert _split_scope("https://h/m.gguf?download=true") == ("", "https://h/m.gguf?download=true")
+    assert _split_scope("hf://org/repo/m.gguf") == ("", "hf://org/repo/m.gguf")
+    assert _split_scope("model=x.gguf") == ("model", "x.gguf")
+
+
+# -- reproducers -------------------------------------------------------------------
+
+
+def test_remote_strip_and_keep_convert_fetches_header_and_kept_tensors(
+    hub_env: TestServer, model: Path, tmp_path: Path, capsys
+) -> None:
+    ts = hub_env
+    shutil.copy(model, ts.add_repo("org/llama") / "model.gguf")
+    out = tmp_path / "repro.irpa"
+    flags = ["--strip", "--keep=blk.0.*"]
+    rc, stdout, _ = run(capsys, "convert", "--parameters=hf://org/llama/model.gguf", *flags, f"--output={out}")
+    assert rc == 0
+    need = header_size(model) + kept_bytes(model, "blk.0.")
+    sent = ts.bytes_sent()
+    assert need <= sent <= need + MiB, (sent, need)
+    assert f"fetched {sent} bytes" in stdout and f"in {ts.requests} requests from 1 remote file" in stdout
+    # Checked against the local file, by us and by IREE's runtime.
+    rc, _, _ = run(capsys, "verify", f"--parameters={model}", *flags, str(out))
+    assert rc == 0
+    loaded = oracle.load(out)
+    local = open_archive(model)
+    for name in ("blk.0.attn_q.weight", "blk.0.ffn_up.weight", "blk.0.attn_norm.weight"):
+        e = local.by_name[name]
+        assert loaded[name].data == model.read_bytes()[e.start : e.start + e.length]
+    # Verify against the remote source fetches the header and the kept ranges again.
+    ts.reset()
+    rc, stdout, _ = run(capsys, "verify", "--parameters=hf://org/llama/model.gguf", *flags, str(out))
+    assert rc == 0 and stdout.startswith("OK")
+    assert ts.bytes_sent() <= need + 2 * MiB
+
+
+def test_engine_reports_what_the_write_fetched(http_server: TestServer, model: Path, tmp_path: Path) -> None:
+    url = serve(http_server, model)
+    archive = open_archive(url)
+    opened, asked = http_server.bytes_sent(), http_server.requests
+    plan = Plan.from_reference_flags(strip=True, keep=["token_embd.weight"])
+    result = write_archive(plan.apply(archive), tmp_path / "o.irpa")
+    assert result.fetched == http_server.bytes_sent() - opened == kept_bytes(model, "token_embd")
+    assert result.requests == http_server.requests - asked >= 1
+    assert verify(open_archive(model), plan, open_archive(tmp_path / "o.irpa")).ok
+
+
+# -- the Hub -------------------------------------------------------------------------
+
+
+def test_hub_bare_repo_with_a_sharded_index(hub_env: TestServer, tmp_path: Path, capsys) -> None:
+    ts = hub_env
+    d = ts.add_repo("org/sharded")
+    local = tmp_path / "local"
+    local.mkdir()
+    rng = np.random.default_rng(0)
+    shards = {
+        "model-00001-of-00002.safetensors": {"a": rng.standard_normal(1000).astype(np.float32)},
+        "model-00002-of-00002.safetensors": {"b": rng.standard_normal(77).astype(np.float16)},
+    }
+    index = {"metadata": {}, "weight_map": {k: f for f, ts_ in shards.items() for k in ts_}}
+    for where in (d, local):
+        for f, tensors in shards.items():
+            make_safetensors(where / f, tensors)
+        (where / "model.safetensors.index.json").write_text(json.dumps(index))
+    (d / "README.md").write_text("hi")
+    rc, remote, _ = run(capsys, "dump", "hf://org/sharded", "--json")
+    assert rc == 0
+    rc, mine, _ = run(capsys, "dump", str(local), "--json")
+    got, want = json.loads(remote), json.loads(mine)
+    assert [(e["name"], e["length"], e["dtype"]) for e in got["entries"]] == [
+        (e["name"], e["length"], e["dtype"]) for e in want["entries"]
+    ]
+    assert [f["path"] for f in got["files"]] == [f"hf://org/sharded/{f}" for f in shards]
+    paths = [h.path for h in ts.hits]
+    assert paths[0] == "/api/models/org/sharded/revision/main"
+    assert "/org/sharded/resolve/main/model.safetensors.index.json" in paths  # then redirected
+    assert "/cdn/org/sharded/main/model-00002-of-00002.safetensors" in paths
+    out = tmp_path / "o.irpa"
+    assert run(capsys, "convert", "--parameters=hf://org/sharded", f"--output={out}", "--quiet")[0] == 0
+    assert {k: e.data for k, e in oracle.load(out).items()} == {
+        k: e.data for k, e in oracle.load(*(local / f for f in shards)).items()
+    }
+    assert run(capsys, "diff", "hf://org/sharded", str(out))[0] == 0
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        ("token", "HTTP 401 Unauthorized: the repository is private or gated"),
+        ("gated", "HTTP 403 Forbidden: the repository is gated"),
+        ("missing", "HTTP 404 Not Found: no such file in the repository"),
+    ],
+)
+def test_hub_errors_are_one_line(hub_env: TestServer, model: Path, capsys, setup: str, message: str) -> None:
+    ts = hub_env
+    shutil.copy(model, ts.add_repo("org/m") / "model.gguf")
+    spec = "hf://org/m/model.gguf"
+    if setup == "token":
+        ts.token = "sekrit"
+    elif setup == "gated":
+        ts.gated.add("org/m")
+    else:
+        spec = "hf://org/m/nope.gguf"
+    for argv in (["dump", spec], ["stats", spec], ["convert", f"--parameters={spec}", "--output=/tmp/x.irpa"]):
+        rc, out, err = run(capsys, *argv)
+        assert rc == 1 and out == ""
+        assert err.startswith(f"irpa: error: {spec}: {message}") and err.count("\n") == 1, err
+
+
+def test_server_without_range_is_refused_for_a_big_file(
+    http_server: TestServer, model: Path, capsys, monkeypatch
+) -> None:
+    url = serve(http_server, model)
+    http_server.ignore_range = True
+    monkeypatch.setenv("IRPA_NO_RANGE_LIMIT", str(4 * MiB))
+    rc, _, err = run(capsys, "dump", url)
+    assert rc == 1 and "the server ignores range requests" in err and err.count("\n") == 1
+    assert http_server.bytes_sent() <= 4 * MiB + 64 * 1024  # it stopped reading
+    monkeypatch.setenv("IRPA_NO_RANGE_LIMIT", str(64 * MiB))  # small enough to keep: read once
+    http_server.reset()
+    rc, out, _ = run(capsys, "dump", url)
+    assert rc == 0 and "blk.2.ffn_up.weight" in out and http_server.requests == 1
+
+
+def test_dropped_connection_mid_copy_is_resumed(http_server: TestServer, model: Path, tmp_path: Path, capsys) -> None:
+    url = serve(http_server, model)
+    archive = open_archive(url)
+    http_server.drop_after = 300_000  # the next response dies after 300 kB
+    out = tmp_path / "o.irpa"
+    plan = Plan.from_reference_flags(strip=True, keep=["token_embd.weight", "blk.1.*"])
+    write_archive(plan.apply(archive), out)
+    assert archive.sources[0].retries >= 1  # type: ignore[attr-defined]
+    assert verify(open_archive(model), plan, open_archive(out)).ok
+
+
+# -- cancel --------------------------------------------------------------------------
+
+
+def test_cancel_stops_a_slow_remote_open_and_copy(http_server: TestServer, model: Path, tmp_path: Path) -> None:
+    url = serve(http_server, model)
+    http_server.delay = 0.05  # 16 KiB per 50 ms: the header alone would take seconds
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    t = time.monotonic()
+    with pytest.raises(Cancelled):
+        open_archive(url, cancel=cancel)
+    assert time.monotonic() - t < 2.5
+    # Opened at full speed, then a slow copy cancelled mid-way: no output, no temporary.
+    http_server.delay = 0.0
+    archive = open_archive(url)
+    http_server.delay = 0.05
+    out = tmp_path / "o.irpa"
+    out.write_bytes(b"before")
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    t = time.monotonic()
+    with pytest.raises(Cancelled):
+        write_archive(Plan().apply(archive), out, cancel=cancel)
+    assert time.monotonic() - t < 2.5
+    assert out.read_bytes() == b"before" and not [p for p in tmp_path.iterdir() if TMP_MARK in p.name]
+
+
+def test_remote_read_errors_name_the_spec(http_server: TestServer, capsys) -> None:
+    url = f"{http_server.url}/absent.gguf"
+    rc, _, err = run(capsys, "dump", url)
+    assert rc == 1 and err == f"irpa: error: {url}: HTTP 404 Not Found: no such file; check the URL\n"
+    (http_server.root / "junk.bin").write_bytes(b"x" * 100)
+    with pytest.raises(ArchiveError, match="not an IRPA, GGUF or safetensors file"):
+        open_archive(f"{http_server.url}/junk.bin")
