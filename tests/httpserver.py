@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -247,6 +248,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     ts: TestServer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up (a cancelled read, a dropped keep-alive) is
+        # part of the tests, not an error worth a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 def start(root: Path) -> tuple[TestServer, _Server]:
