@@ -1,9 +1,15 @@
-"""irpa convert vs iree-convert-parameters vs cp on the same ~400 MB input.
+"""irpa convert vs iree-convert-parameters vs cp on the same inputs.
 
-Hot cache, the commands run round-robin (see ``interleaved``), medians and
-the peak RSS of each process. Also a strip-with-keep edit (the reproducer
-use case), a 2 GB input for the memory claim, a cold cache (when this
-process may drop the page cache) and 100,000 small tensors.
+Inputs: synthetic safetensors (~400 MB and 2 GB, 64 f32 tensors at
+unaligned offsets), the real-shaped GGUF of ``bench/inputs.py`` (262,144-token
+vocabulary header, 32-byte-aligned Q4_K/Q6_K/Q8_0 tensors, ~250 MB) and
+100,000 small tensors. Hot cache, the commands run round-robin (see
+``interleaved``), medians and the peak RSS of each process. Also a
+strip-with-keep edit (the reproducer use case), a cold cache (when this
+process may drop the page cache). ``irpa`` runs as a wheel install starts
+(``installed_irpa``); ``--no-metadata`` is measured when the flag exists.
+
+    python bench/bench_convert.py [400] [gguf] [2000]
 """
 
 import os
@@ -14,7 +20,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import interleaved, mib, tool
+from bench.common import installed_irpa, interleaved, mib, tool
+from bench.inputs import make_real_gguf
+
+IRPA = tool("irpa")  # replaced by a wheel-like install in main()
 
 
 def make_input(path: str, total_mb: int, n: int = 64):
@@ -52,6 +61,9 @@ def report(title: str, r: dict, n: int) -> None:
         print(f"  {name:32s} {med:7.3f} s [{min(walls):.3f}-{max(walls):.3f}]  {mib(rss):>8}")
     ref, cp = r["iree-convert-parameters"][0], r["cp"][0]
     nofs = r["irpa convert --no-fsync"][0]
+    if "irpa convert --no-fsync --no-metadata" in r:
+        nm = r["irpa convert --no-fsync --no-metadata"][0]
+        print(f"  --no-metadata: {nm / ref:.2f}x the reference's time, {nm / cp:.2f}x the time of cp")
     print(
         f"  no fsync (like cp and the reference): {ref / nofs:.2f}x faster than the reference, "
         f"{nofs / cp:.2f}x the time of cp"
@@ -64,8 +76,14 @@ def report(title: str, r: dict, n: int) -> None:
         )
 
 
+def has_flag(flag: str) -> bool:
+    import subprocess
+
+    return flag in subprocess.run([IRPA, "convert", "--help"], capture_output=True, text=True).stdout
+
+
 def commands(src: str, out: str, durable: bool = True) -> dict[str, list[str]]:
-    irpa = [tool("irpa"), "convert", f"--parameters={src}", f"--output={out}", "--quiet"]
+    irpa = [IRPA, "convert", f"--parameters={src}", f"--output={out}", "--quiet"]
     cmds = {
         "cp": ["cp", src, out],
         "irpa convert --no-fsync": [*irpa, "--no-fsync"],
@@ -90,12 +108,26 @@ def make_many(path: str, count: int = 100_000):
 
 
 def main():
-    sizes = [int(a) for a in sys.argv[1:]] or [400, 2000]
+    global IRPA
+    sizes = sys.argv[1:] or ["400", "gguf", "2000"]
     can_drop = os.access(DROP_CACHES, os.W_OK)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
+        IRPA = installed_irpa(d)
         out = os.path.join(d, "out.irpa")
         rm = lambda: os.path.exists(out) and os.unlink(out)  # noqa: E731
-        for mb in sizes:
+        for size in sizes:
+            if size == "gguf":
+                src = make_real_gguf(os.path.join(d, "real.gguf"))
+                n = 15
+                cmds = commands(src, out)
+                if has_flag("--no-metadata"):
+                    cmds["irpa convert --no-fsync --no-metadata"] = [*cmds["irpa convert --no-fsync"], "--no-metadata"]
+                cmds["irpa convert --strip --keep blk.0.*"] = [*cmds["irpa convert"], "--strip", "--keep=blk.0.*"]
+                title = f"real-shaped GGUF ({os.path.getsize(src) >> 20} MiB, 262,144-token vocabulary)"
+                report(f"{title}, hot cache", interleaved(cmds, n, rm), n)
+                os.unlink(src)
+                continue
+            mb = int(size)
             src = os.path.join(d, f"in{mb}.safetensors")
             make_input(src, mb)
             n = 15 if mb <= 500 else 5
