@@ -25,9 +25,12 @@ def installed_irpa(directory: str) -> str:
     whose site-packages holds no editable-install finder (that finder
     imports pathlib and urllib at every start, about 10 ms on this machine,
     which a user's ``pip install`` never pays). It runs this tree's
-    byte-compiled ``irpa_core``. Returns the command's path."""
+    byte-compiled ``irpa_core``, and finds the dependencies (httpx2 for
+    remote files) in this venv's site-packages, added to the path without
+    running its .pth files. Returns the command's path."""
     import compileall
     import os
+    import sysconfig
     import venv
 
     env = os.path.join(directory, "bare-venv")
@@ -37,7 +40,7 @@ def installed_irpa(directory: str) -> str:
     with open(launcher, "w") as f:
         f.write(
             f"#!{env}/bin/python\n"
-            f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+            f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nsys.path.append({sysconfig.get_paths()['purelib']!r})\n"
             "from irpa_core.cli import main\nsys.exit(main())\n"
         )
     os.chmod(launcher, 0o755)
