@@ -724,18 +724,31 @@ def fetch(spec: str, *, url: str | None = None, limit: int = 64 << 20, cancel: t
         return src.read(0, src.size)
 
 
+_FILE_SUFFIXES = (".gguf", ".safetensors", ".irpa", ".json")
+
+
 def expand_remote(spec: str, *, cancel: threading.Event | None = None) -> list[str]:
     """The remote files one user-given spec stands for, as
     ``irpa_core.formats.expand`` does for local paths: a bare ``hf://ORG/REPO``
-    gives the file its listing points to; an index (``*.safetensors.index.json``)
-    gives its shards; the first shard of a split GGUF gives all shards.
-    ``hf://`` specs expand to ``hf://`` specs, URLs to URLs."""
+    gives the file its listing points to, and so does a directory in it
+    (``hf://ORG/REPO/q8``); an index (``*.safetensors.index.json``) gives its
+    shards; the first shard of a split GGUF gives all shards. ``hf://`` specs
+    expand to ``hf://`` specs, URLs to URLs."""
     if spec[:5].lower() == "hf://":
         path = hub.parse_hf(spec)
         picked = not path.path
         if picked:
             listing = fetch(str(path), url=path.api_url(), cancel=cancel)
             path = path.child(hub.pick_file(path, hub.siblings(str(path), listing)))
+        elif not path.path.lower().endswith(_FILE_SUFFIXES):
+            # Perhaps a directory: the listing says (one request, only for
+            # paths that do not name a model file by their suffix).
+            names = hub.siblings(str(path), fetch(str(path), url=path.api_url(), cancel=cancel))
+            prefix = path.path + "/"
+            inside = [n[len(prefix) :] for n in names if n.startswith(prefix)]
+            if inside:
+                path = path.child(prefix + hub.pick_file(path, inside))
+                picked = True
         directory = posixpath.dirname(path.path)
         if hub.is_index(path.path):
             shards = hub.index_shards(str(path), fetch(str(path), url=path.resolve_url(), cancel=cancel))

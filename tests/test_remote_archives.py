@@ -288,3 +288,19 @@ def test_remote_read_errors_name_the_spec(http_server: TestServer, capsys) -> No
     (http_server.root / "junk.bin").write_bytes(b"x" * 100)
     with pytest.raises(ArchiveError, match="not an IRPA, GGUF or safetensors file"):
         open_archive(f"{http_server.url}/junk.bin")
+
+
+def test_hub_directory_in_a_repo(hub_env: TestServer, model: Path, capsys) -> None:
+    ts = hub_env
+    d = ts.add_repo("org/quants")
+    (d / "q8").mkdir()
+    shutil.copy(model, d / "q8" / "model-q8.gguf")
+    (d / "README.md").write_text("hi")
+    from irpa_core.remote import expand_remote
+
+    assert expand_remote("hf://org/quants/q8") == ["hf://org/quants/q8/model-q8.gguf"]
+    assert expand_remote("hf://org/quants/q8/model-q8.gguf") == ["hf://org/quants/q8/model-q8.gguf"]
+    rc, out, _ = run(capsys, "dump", "hf://org/quants/q8")
+    assert rc == 0 and "# hf://org/quants/q8/model-q8.gguf:" in out
+    rc, _, err = run(capsys, "dump", "hf://org/quants/nothing")
+    assert rc == 1 and "no such file in the repository" in err
