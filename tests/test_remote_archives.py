@@ -16,6 +16,7 @@ from irpa_core import ArchiveError, Cancelled, open_archive
 from irpa_core.cli import main
 from irpa_core.formats import _split_scope
 from irpa_core.plan import Plan
+from irpa_core.sources import LocalSource
 from irpa_core.verify import verify
 from irpa_core.write import TMP_MARK, write_archive
 from tests import oracle
@@ -304,3 +305,42 @@ def test_hub_directory_in_a_repo(hub_env: TestServer, model: Path, capsys) -> No
     assert rc == 0 and "# hf://org/quants/q8/model-q8.gguf:" in out
     rc, _, err = run(capsys, "dump", "hf://org/quants/nothing")
     assert rc == 1 and "no such file in the repository" in err
+
+
+class _Unmapped(LocalSource):
+    """A local file read as a remote one is: no map, small read-ahead."""
+
+    read_ahead = 4096
+
+    def map(self):  # type: ignore[override]
+        return None
+
+
+def _parse(src) -> object:
+    from irpa_core.formats.gguf import read_gguf
+
+    try:
+        entries, metadata, types = read_gguf(src)
+    except ArchiveError as e:
+        return ("error", e.offset, e.reason)
+    arrays = {k: v.items() for k, v in metadata.items() if hasattr(v, "items")}
+    return [(e.name, e.offset, e.length, e.dtype_name, e.shape) for e in entries], arrays, types
+
+
+def test_header_read_ahead_parses_as_the_mapped_file(model: Path, tmp_path: Path) -> None:
+    # Every truncation point class and a few corruptions: the growing buffer
+    # gives the same entries, arrays and errors as the whole mapped file.
+    data = model.read_bytes()
+    header = header_size(model)
+    rng = np.random.default_rng(5)
+    cuts = [0, 10, 24, 4095, 4096, 4097, header // 3, header // 2, header - 9, header - 1, header, len(data)]
+    variants = [data[:c] for c in cuts]
+    for _ in range(16):
+        b = bytearray(data[: header + 100])
+        i = int(rng.integers(24, header))
+        b[i : i + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+        variants.append(bytes(b))
+    for i, v in enumerate(variants):
+        p = tmp_path / f"v{i}.gguf"
+        p.write_bytes(v)
+        assert _parse(_Unmapped(p)) == _parse(LocalSource(p)), i

@@ -142,7 +142,10 @@ class _Parser:
         step = self.step
         target = max(end, hint, have + step)
         target = min(self.size, -(-target // step) * step)
-        self.buf = self.buf + self.source.read(have, target - have)
+        # One buffer grown in place (a bytearray): no copy of what is held.
+        self.buf.extend(bytes(target - have))
+        with memoryview(self.buf) as view:
+            self.source.readinto(have, view[have:])
 
     def u32(self, what: str) -> int:
         self.need(4, what)
@@ -237,22 +240,39 @@ class _Parser:
         self.pos = pos
 
     def _skip_strings_growing(self, pos: int, count: int, what: str) -> int:
-        """The same walk over a buffer read ahead as needed. When it runs
-        out, the mean string so far predicts where the array ends, so a big
-        tokenizer costs a few requests and little past its own bytes."""
+        """The same walk over a buffer read ahead as needed, eight strings
+        at a time from the last group of eight known to be in the buffer.
+        When it runs out, the mean string so far predicts where the array
+        ends, so a big tokenizer costs a few reads and little past its own
+        bytes."""
         start, done, unpack = pos, 0, _U64.unpack_from
         while True:
-            buf, i = self.buf, done
+            buf = self.buf
             try:
-                for i in range(done, count):  # noqa: B007 (i is read when the buffer runs out)
+                while done + 8 <= count:
+                    p = pos
+                    p += unpack(buf, p)[0] + 8
+                    p += unpack(buf, p)[0] + 8
+                    p += unpack(buf, p)[0] + 8
+                    p += unpack(buf, p)[0] + 8
+                    p += unpack(buf, p)[0] + 8
+                    p += unpack(buf, p)[0] + 8
+                    p += unpack(buf, p)[0] + 8
+                    p += unpack(buf, p)[0] + 8
+                    pos = p
+                    done += 8
+                while done < count:
                     pos += unpack(buf, pos)[0] + 8
+                    done += 1
                 return pos
             except struct.error:
-                done = i  # strings before i are walked; i needs more of the file
-                if pos + 8 > self.size:
+                if pos + 8 > self.size or len(self.buf) >= self.size:  # the walk runs past the file
                     self.fail(f"file ends inside {what}")
                 mean = (pos - start) / done if done else 16
-                self.grow(pos + 8, pos + int((count - done) * mean * 1.02) + 4096)
+                # More than is held (the string that ran out may lie past
+                # the guess), and at least 64 prefixes more.
+                end = max(len(self.buf) + 1, pos + 64 * 8 + 8 * int(mean))
+                self.grow(end, pos + int((count - done) * mean * 1.02) + 4096)
             except OverflowError:
                 self.fail(f"file ends inside {what}")
 
@@ -269,7 +289,7 @@ def read_gguf(source: Source | str, scope: str = "") -> tuple[list[Entry], dict,
     if mapped is not None:
         p = _Parser(mapped, path, size)
     else:
-        p = _Parser(source.read(0, min(size, source.read_ahead)), path, size, source)
+        p = _Parser(bytearray(source.read(0, min(size, source.read_ahead))), path, size, source)
     return _parse(p, source, scope)
 
 
