@@ -167,6 +167,11 @@ class Source:
         if (self.cancel is not None and self.cancel.is_set()) or any(e is not None and e.is_set() for e in events):
             raise Cancelled("read")
 
+    def size_now(self) -> int:
+        """The file's size now (a local file may have been cut short since
+        it was opened); ``size`` is the size at open."""
+        return self.size
+
     def release(self) -> None:
         """Drop what is held only for speed (a mapped copy window); the
         source stays open."""
@@ -234,6 +239,9 @@ class LocalSource(Source):
         except OSError as e:
             raise ArchiveError(self.name, None, f"cannot read: {e.strerror}") from None
         return st.st_size, st.st_mtime_ns
+
+    def size_now(self) -> int:
+        return self.stamp()[0]
 
     def map(self) -> mmap.mmap | None:
         """A read-only map of the whole file (a header parser's buffer), or

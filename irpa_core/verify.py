@@ -398,7 +398,7 @@ class _Reader:
         self.src = None if e.kind == SPLAT else source_of(e)
         self.present = e.length  # bytes of the entry the file holds
         if self.src is not None:
-            self.present = max(0, min(e.length, self.src.size - e.start))
+            self.present = max(0, min(e.length, self.src.size_now() - e.start))
 
     def read(self, pos: int, n: int, buf: bytearray) -> bytes | bytearray:
         if self.src is None:

@@ -1,7 +1,7 @@
 """GGUF v3 output: key/value encoding, metadata edits and the file layout.
 
-Pure functions, no numpy, no I/O except copying a source array's encoded
-items (``os.pread``). The layout is the one llama.cpp's ``gguf`` package
+Pure functions, no numpy, no I/O: a source array's encoded items are
+copied from the header its reader kept (``GGUFArray.raw``). The layout is the one llama.cpp's ``gguf`` package
 (``GGUFWriter``) and ggml's own ``gguf_write_to_file`` produce, so both read
 it and a file built from the same content is byte-identical to theirs:
 
