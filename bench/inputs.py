@@ -2,7 +2,7 @@
 
 ``make_real_gguf``: a GGUF laid out as llama.cpp writes a small model: a
 262,144-token vocabulary in the header (tokens, scores, token types and
-merges, about 10 MB of key/values), then about 250 MB of 32-byte-aligned
+262,144 merges: 15.3 MB of key/values), then about 250 MB of 32-byte-aligned
 quantized tensors (a Q4_K_M-like mix of Q4_K, Q6_K and Q8_0, f32 norms),
 with llama.cpp's tensor names and counts. The tensor bytes are random: the
 benchmarks copy and compare them, none decodes them.
