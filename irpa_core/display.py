@@ -1,5 +1,10 @@
-"""How numbers, sizes and shapes read to a person: one home for the CLI and
-the TUI, so both say the same thing the same way.
+"""How numbers, sizes, shapes and names read to a person: one home for the
+CLI and the TUI, so both say the same thing the same way.
+
+Text from files (names, keys, values, tokens, paths) goes through ``escape``
+before a person sees it: control characters, escape sequences, bidi
+overrides and bytes that were not UTF-8 become visible escapes, as ``ls``
+and ``git`` show them. JSON output stays exact and never goes through here.
 
 Plain string formatting, no imports: ``irpa dump`` must start fast.
 """
@@ -35,3 +40,88 @@ def shape_str(shape: Sequence[int] | None) -> str:
 def num(x: float, digits: int = WIDE) -> str:
     """A statistic with ``digits`` significant digits (``nan``, ``inf`` as is)."""
     return f"{x:.{digits}g}"
+
+
+# Characters with a short C escape; every other non-printable one becomes
+# \xNN (C0, DEL, C1), \uNNNN or \UNNNNNNNN.
+_C_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\e", "\0": "\\0"}
+
+
+def escape(text: str) -> str:
+    """``text`` with everything a terminal would act on made visible.
+
+    Printable text (``str.isprintable``: letters, marks, symbols, the ASCII
+    space, any script) comes back unchanged, which is nearly every name.
+    Otherwise each control character (C0, DEL, C1: ``\\n``, ``\\e``,
+    ``\\x7f``...), format character (bidi overrides such as U+202E, zero
+    width joiners, BOM), separator other than the space, and each byte that
+    was not UTF-8 (decoded with ``surrogateescape``: ``\\xff``) is written as
+    an escape, and backslashes are doubled so the escapes cannot be forged.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append("\\\\" if ch == "\\" else ch)
+            continue
+        c = ord(ch)
+        if ch in _C_ESCAPES:
+            out.append(_C_ESCAPES[ch])
+        elif 0xDC80 <= c <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{c - 0xDC00:02x}")
+        elif c < 0x100:
+            out.append(f"\\x{c:02x}")
+        elif c < 0x10000:
+            out.append(f"\\u{c:04x}")
+        else:
+            out.append(f"\\U{c:08x}")
+    return "".join(out)
+
+
+def clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters: a longer text is cut and says how long
+    it was (a 10,000-character name must not fill a screen)."""
+    if len(text) <= limit:
+        return text
+    tail = f"… ({len(text):,} characters)"
+    return text[: max(1, limit - len(tail))] + tail
+
+
+def shown(text: str, limit: int = 1000) -> str:
+    """A file's string as a person sees it: escaped, then clipped to
+    ``limit`` characters (a long one says its length in characters of the
+    original). Only the head is escaped, so a 1 MB value costs little."""
+    if len(text) <= limit:
+        return clip(escape(text), limit)
+    tail = f"… ({len(text):,} characters)"
+    return escape(text[:limit])[: max(1, limit - len(tail))] + tail
+
+
+def f32(x: float) -> str:
+    """A float that came from a 32-bit field, at float32 precision: the
+    shortest decimal that reads back as the same float32 (1e-06, not
+    9.999999974752427e-07)."""
+    if x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    import struct
+
+    try:
+        target = struct.pack("<f", x)
+    except OverflowError:  # not a float32 after all
+        return repr(x)
+    for digits in range(1, 10):
+        text = f"{x:.{digits}g}"
+        try:
+            if struct.pack("<f", float(text)) == target:
+                return _tidy(text)
+        except OverflowError:  # rounded past the largest float32
+            continue
+    return repr(x)
+
+
+def _tidy(text: str) -> str:
+    # '1e-06' and '0.1' read better than '1.000000e-06'; keep a float look.
+    if "e" not in text and "." not in text and "n" not in text:
+        return text + ".0"
+    return text

@@ -49,14 +49,15 @@ def main(argv=None) -> int:
         build_parser().print_usage(sys.stderr)
         print("irpa-tui: error: give one or more files, --demo, or --diff A B", file=sys.stderr)
         return 1
+    app = IrpaApp(files, plan=plan, diff=tuple(args.diff) if args.diff else None, title=title, plan_error=plan_error)
     try:
-        IrpaApp(
-            files, plan=plan, diff=tuple(args.diff) if args.diff else None, title=title, plan_error=plan_error
-        ).run()
+        app.run()
     finally:
         if tmp is not None:
             tmp.cleanup()
-    return 0
+    # Textual prints the traceback of a crash and sets return_code: a crash
+    # must not look like success to a script.
+    return app.return_code or 0
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 
 from irpa_core import open_archive
+from irpa_core.display import shown
 from irpa_core.errors import IrpaError
 from irpa_core.plan import Plan
 
+from . import background
 from .editing import EditSession
+from .safety import ControlFilter
 from .screens.browse import KEYS, BrowseScreen
 
 
@@ -31,6 +34,8 @@ class IrpaApp(App):
         plan_error: str | None = None,
     ):
         super().__init__()
+        self._filters.append(ControlFilter())  # no terminal control from any widget, ever
+        background.warm_up()  # before Textual replaces stderr (see background.warm_up)
         self.paths = paths
         self.initial_plan = plan
         self.diff_paths = diff
@@ -97,7 +102,7 @@ class IrpaApp(App):
         yield from super().get_system_commands(screen)
         if isinstance(screen, BrowseScreen):
             for k in KEYS:
-                if k.action == "quit":  # the app's own command already
+                if k.action in ("quit", "escape"):  # the app's own command already; escape is not a command
                     continue
                 fn = getattr(screen, f"action_{k.action}")
                 yield SystemCommand(f"{k.label} ({k.display})", k.help, functools.partial(fn, *k.args))
@@ -134,13 +139,13 @@ class IrpaApp(App):
                 return [VerifyRow(os.path.basename(output), MISSING, str(e), None, None)]
             return rows_from_verify(compare_targets(targets, out, progress=progress, cancel=cancel), targets, out)
 
-        self.push_screen(VerifyScreen(f"Verify {os.path.basename(output)} against its sources", compute))
+        self.push_screen(VerifyScreen(f"Verify {shown(os.path.basename(output), 200)} against its sources", compute))
 
     def open_written(self, output: str) -> None:
         try:
             archive = open_archive(output)
         except IrpaError as e:
-            self.notify(str(e), severity="error")
+            self.notify(shown(str(e), 500), severity="error", markup=False)
             return
         self.session = EditSession(archive)
         self.paths = [output]
@@ -164,7 +169,7 @@ class IrpaApp(App):
         def compute(progress, cancel):
             return rows_from_diff(diff(aa, bb, progress=progress, cancel=cancel))
 
-        title = f"Diff A {os.path.basename(a)} -> B {os.path.basename(b)}"
+        title = f"Diff A {shown(os.path.basename(a), 100)} -> B {shown(os.path.basename(b), 100)}"
         self.push_screen(VerifyScreen(title, compute, DIFF_ROLES))
 
 

@@ -15,15 +15,19 @@ sys.path.insert(0, str(HERE.parent))
 
 from irpa_core.demo import make_demo  # noqa: E402
 from irpa_tui.app import IrpaApp  # noqa: E402
+from tests.fixtures import make_model_gguf  # noqa: E402
 from tests.tui.helpers import MARK_KEYS, settle, wait_until  # noqa: E402
 
 WORK = "/tmp/irpa-screenshots"
 SIZE = (140, 40)
 
 
-async def shot(name, path, keys=(), after=None):
+async def shot(name, path, keys=(), after=None, size=SIZE):
+    from irpa_core import stats
+
+    stats.clear_cache()  # each shot as a fresh start ("cached" only when it is)
     app = IrpaApp([path])
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot)
         for k in keys:
             if k == "_":
@@ -42,10 +46,24 @@ async def main():
     shutil.rmtree(WORK, ignore_errors=True)
     path = str(make_demo(WORK))
     down = ["down"] * 3
+    # A gemma-like GGUF: 262,144-token vocabulary, 18 blocks, a K-quant mix.
+    model = str(make_model_gguf(os.path.join(WORK, "gemma-like.gguf"), vocab=262_144, blocks=18, width=64))
     await shot("main", path, down)
-    await shot("filter", path, ["slash", *"ffn_", "_"])
-    await shot("tree", path, ["t", "down", "down", "down", "right"])
-    await shot("metadata", path, ["m"])
+    await shot("narrow", path, down, size=(80, 40))
+    await shot("filter", path, ["slash", *"blk.1 dtype:bf16", "_"])
+    await shot("tree", path, ["t", "z", "down", "right"])
+    await shot("metadata", model, ["m", "slash", *"[/INST]", "enter", "_"])
+    await shot("summary", model, ["i"])
+    await shot("heatmap", path, ["down", "down", "down", "h", "_", "right", "right", "down"], size=(100, 32))
+
+    async def scanned(pilot):
+        await pilot.press("S")
+        await wait_until(pilot, lambda: "scanned" in str(pilot.app.screen.query_one("#plan-bar").render()))
+        for _ in range(4):  # file -> name -> size -> dtype -> std
+            await pilot.press("o")
+        await pilot.press("end", *["up"] * 8)  # the constant norms (std 0) are last: flagged
+
+    await shot("scan", model, after=scanned)
     await shot("help", path, ["question_mark"])
     await shot("marks", path, MARK_KEYS)
     await shot("splat-dialog", path, ["down", "down", "s", *"f32=abc"])

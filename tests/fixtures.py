@@ -81,3 +81,172 @@ def make_irpa_with_iree(path, *create_flags: str) -> Path:
     """An archive written by the reference ``iree-create-parameters``."""
     oracle.run_tool("iree-create-parameters", f"--output={path}", *create_flags)
     return Path(path)
+
+
+# Byte offsets of the f16 scale fields in one block of the ggml K-quant
+# types (ggml-common.h block layouts): random bytes elsewhere decode to
+# finite values once these are small and positive.
+_KQUANT_SCALES = {"Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,)}
+
+
+def model_quant_bytes(qtype_name: str, rows: int, cols: int, seed: int = 0, scale: float = 0.02) -> np.ndarray:
+    """Like ``quantized_bytes``, but K-quant blocks (which ``gguf.quants``
+    cannot quantize) get small finite scales, so every value is finite and
+    about ``scale`` in size: a stand-in for real weights."""
+    import gguf
+
+    qt = gguf.GGMLQuantizationType[qtype_name]
+    block, size = gguf.GGML_QUANT_SIZES[qt]
+    rng = np.random.default_rng(seed)
+    if qtype_name not in _KQUANT_SCALES:
+        # In slices of rows: a 262,144-row embedding never exists as floats at once.
+        step = max(1, (1 << 22) // max(1, cols))
+        parts = [
+            gguf.quants.quantize((rng.standard_normal((min(step, rows - r), cols)) * scale).astype(np.float32), qt)
+            for r in range(0, rows, step)
+        ]
+        return np.concatenate(parts) if len(parts) != 1 else parts[0]
+    data = rng.integers(0, 256, (rows, cols // block, size), dtype=np.uint8)
+    d = rng.uniform(0.5, 1.0, (len(_KQUANT_SCALES[qtype_name]), rows, cols // block))
+    # Values are linear in the scales: calibrate them so the std is `scale`.
+    for attempt in range(2):
+        for k, off in enumerate(_KQUANT_SCALES[qtype_name]):
+            data[:, :, off : off + 2] = d[k].astype(np.float16).view(np.uint8).reshape(rows, cols // block, 2)
+        if attempt == 0:
+            sample = gguf.quants.dequantize(data[: min(rows, 64)].reshape(min(rows, 64), -1), qt)
+            d *= scale / float(np.std(sample))
+    return data.reshape(rows, -1)
+
+
+# Tokens a chat tokenizer really holds, and text that must stay data.
+HOSTILE_TOKENS = ["[/INST]", "[INST]", "[b]x[/b]", "[@click=app.quit]x[/]", "[link=http://x]x[/link]", "[multimodal]"]
+HOSTILE_TOKENS += ["\x1b[2J", "\x1b]8;;http://x\x07y\x1b]8;;\x07", "nul\x00byte", "\u202eevil", "\n", "<0x0A>"]
+
+
+def make_model_gguf(
+    path,
+    *,
+    arch: str = "gemma3",
+    vocab: int = 1024,
+    blocks: int = 4,
+    width: int = 64,
+    heads: int = 4,
+    head_dim: int = 64,
+    ff: int = 256,
+    context: int = 32768,
+    seed: int = 0,
+) -> Path:
+    """A gemma-like GGUF: a vocabulary with chat-template tokens, ``blocks``
+    blocks of attention and feed-forward tensors in a Q8_0/Q5_0/Q4_K/Q6_K
+    mix (ffn_down alternates Q6_K and Q4_K), f32 norms, and the usual keys.
+    ``vocab=262144, blocks=18, width=640, heads=4, head_dim=256, ff=2048``
+    is the size of gemma-3-270m (about 250 MB)."""
+    import gguf
+
+    tokens = ["<pad>", "<eos>", "<bos>", "<unk>", *HOSTILE_TOKENS]
+    tokens += [f"tok{i}" for i in range(vocab - len(tokens))]
+    types = [gguf.TokenType.CONTROL] * 4 + [gguf.TokenType.NORMAL] * (vocab - 4)
+    kv = {
+        "general.name": "Gemma-like test model",
+        "general.file_type": (15, gguf.GGUFValueType.UINT32),
+        f"{arch}.block_count": blocks,
+        f"{arch}.embedding_length": width,
+        f"{arch}.context_length": context,
+        f"{arch}.feed_forward_length": ff,
+        f"{arch}.attention.head_count": heads,
+        f"{arch}.attention.head_count_kv": 1,
+        f"{arch}.attention.key_length": head_dim,
+        f"{arch}.attention.layer_norm_rms_epsilon": 1e-6,
+        f"{arch}.pooling_type": (1, gguf.GGUFValueType.UINT32),
+        "tokenizer.ggml.model": "llama",
+        "tokenizer.ggml.tokens": tokens,
+        "tokenizer.ggml.token_type": ([int(t) for t in types], gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.INT32),
+        "tokenizer.ggml.bos_token_id": 2,
+        "tokenizer.ggml.eos_token_id": 1,
+    }
+    q = head_dim * heads
+    kvw = head_dim
+    tensors: dict = {"token_embd.weight": ("Q8_0", model_quant_bytes("Q8_0", vocab, width, seed))}
+    for b in range(blocks):
+        s = seed + 100 * (b + 1)
+        tensors.update(
+            {
+                f"blk.{b}.attn_norm.weight": np.ones(width, np.float32),
+                f"blk.{b}.attn_q.weight": ("Q5_0", model_quant_bytes("Q5_0", q, width, s + 1)),
+                f"blk.{b}.attn_k.weight": ("Q5_0", model_quant_bytes("Q5_0", kvw, width, s + 2)),
+                f"blk.{b}.attn_v.weight": ("Q8_0", model_quant_bytes("Q8_0", kvw, width, s + 3)),
+                f"blk.{b}.attn_output.weight": ("Q4_K", model_quant_bytes("Q4_K", width, q, s + 4)),
+                f"blk.{b}.ffn_norm.weight": np.ones(width, np.float32),
+                f"blk.{b}.ffn_gate.weight": ("Q5_0", model_quant_bytes("Q5_0", ff, width, s + 5)),
+                f"blk.{b}.ffn_up.weight": ("Q5_0", model_quant_bytes("Q5_0", ff, width, s + 6)),
+                f"blk.{b}.ffn_down.weight": (
+                    "Q6_K" if b % 2 else "Q4_K",
+                    model_quant_bytes("Q6_K" if b % 2 else "Q4_K", width, ff, s + 7),
+                ),
+            }
+        )
+    tensors["output_norm.weight"] = np.ones(width, np.float32)
+    return make_gguf(path, tensors, kv, arch=arch)
+
+
+# Text that must stay data in every screen and table: markup, terminal
+# control, NUL, a bidi override, and a 10,000-character name.
+HOSTILE = ["[/INST]", "[b]x[/b]", "[@click=app.quit]x[/]", "[link=http://x]x[/link]", "[multimodal]"]
+HOSTILE += ["\x1b[2J", "\x1b]8;;http://x\x07y\x1b]8;;\x07", "nul\x00byte", "\u202eevil"]
+LONG_NAME = "L" * 10_000
+BIG_VALUE = "v" * 1_000_000
+BAD_UTF8 = b"bad\xff\xfeutf8"  # where the format permits bytes (IRPA names, GGUF string values)
+
+
+def make_hostile(directory) -> dict[str, Path]:
+    """The hostile corpus in all three formats: tensor names, metadata keys,
+    values and tokens built from ``HOSTILE``, the 10,000-character name, a
+    1 MB string value, and bytes that are not UTF-8 where the format
+    permits them. Each file has 2-D tensors (for heatmaps) and a NaN."""
+    import json
+
+    from irpa_core import open_archive
+    from irpa_core.formats import dataset_meta
+    from irpa_core.plan import Plan
+    from irpa_core.write import write_archive
+
+    d = Path(directory)
+    rng = np.random.default_rng(13)
+    tensors = {f"blk.{k}.{h}.weight": rng.standard_normal((4, 8)).astype(np.float32) for k, h in enumerate(HOSTILE)}
+    tensors[LONG_NAME] = rng.standard_normal((3, 5)).astype(np.float32)
+    tensors["nan"] = np.array([[1.0, np.nan], [np.inf, 0.0]], np.float32)
+    meta = {h: h for h in HOSTILE} | {"big": BIG_VALUE, "architecture": "[b]arch[/b]"}
+    out = {"safetensors": make_safetensors(d / "hostile.safetensors", tensors, metadata=meta)}
+
+    kv: dict = {f"hostile.{k}": h for k, h in enumerate(HOSTILE)}
+    kv["general.name"] = "[b]name[/b]\x1b[2J"
+    kv["big"] = BIG_VALUE
+    kv["bad"] = "PLACEHOLDER"[: len(BAD_UTF8)].ljust(len(BAD_UTF8), "_")
+    kv["tokenizer.ggml.tokens"] = ["<pad>", *HOSTILE, "PLACEHOLDER"[: len(BAD_UTF8)].ljust(len(BAD_UTF8), "_")]
+    gg = make_gguf(d / "hostile.gguf", tensors, kv)
+    blob = gg.read_bytes()
+    marker = "PLACEHOLDER"[: len(BAD_UTF8)].ljust(len(BAD_UTF8), "_").encode()
+    gg.write_bytes(blob.replace(marker, BAD_UTF8))
+    out["gguf"] = gg
+
+    # IRPA: the safetensors tensors plus a __SHARK_DATASET__ entry holding
+    # hostile key/values, and one name whose bytes are not UTF-8.
+    ds_kv = {"general.name": "[b]ds[/b]\x1b[2J", **{k: v for k, v in kv.items() if isinstance(v, str)}}
+    ds_kv["tokenizer.ggml.tokens"] = ("string", ["<pad>", *HOSTILE])
+    ds_types = {k: "array" if isinstance(v, tuple) else "string" for k, v in ds_kv.items()}
+    ds_blob = dataset_meta.encode(ds_kv, ds_types)
+    src = make_safetensors(
+        d / "irpa-src.safetensors",
+        {**tensors, "PLACEHOLDER_": np.zeros(4, np.float32), dataset_meta.NAME: np.frombuffer(ds_blob, np.uint8)},
+        metadata=None,
+    )
+    targets = Plan().apply(open_archive(src))
+    irpa = d / "hostile.irpa"
+    write_archive(targets, str(irpa), fsync=False)
+    blob = irpa.read_bytes()
+    assert blob.count(b"PLACEHOLDER_") == 1
+    irpa.write_bytes(blob.replace(b"PLACEHOLDER_", BAD_UTF8.ljust(12, b"_")))
+    out["irpa"] = irpa
+    (d / "irpa-src.safetensors").unlink()
+    json.dumps(meta)  # the corpus itself is valid JSON text
+    return out

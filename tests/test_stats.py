@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import os
 import threading
 
 import gguf
@@ -26,12 +27,13 @@ def _ref_check(st, values):
         assert st.min == fin.min() and st.max == fin.max()
         assert math.isclose(st.mean, fin.mean(), rel_tol=1e-9, abs_tol=1e-12)
         assert math.isclose(st.std, fin.std(), rel_tol=1e-7, abs_tol=1e-12)
-        span = max(abs(fin.min()), abs(fin.max()))
+        ordered = np.sort(fin)
         for p, got in st.percentiles.items():
-            want = np.percentile(fin, float(p), method="lower"), np.percentile(fin, float(p), method="higher")
-            lo, hi = min(want), max(want)
-            tol = S.PERCENTILE_ERROR * max(abs(lo), abs(hi)) + 1e-30 * span
-            assert lo - tol <= got <= hi + tol, (p, got, lo, hi)
+            want = ordered[int(p) * (fin.size - 1) // 100]  # the documented rank
+            if st.percentiles_exact:
+                assert got == want, (p, got, want)
+            else:
+                assert abs(got - want) <= S.PERCENTILE_ERROR * abs(want) + 1e-38, (p, got, want)
         assert sum(st.hist_counts) == fin.size
 
 
@@ -57,6 +59,82 @@ def test_every_plain_dtype(tmp_path, d):
     st = S.compute_stats(e, as_dtype=d)  # a raw entry viewed as d
     _ref_check(st, arr.astype(np.float64))
     assert st.exact
+    # Integers, bools and every float of 10 mantissa bits or fewer: exact.
+    assert st.percentiles_exact == (d.name not in ("f32", "f64")), d.name
+    assert st.integer == (d.kind in ("int", "uint", "bool"))
+    if st.integer:
+        _check_integer_hist(st, arr.astype(np.float64))
+
+
+def _check_integer_hist(st, values):
+    """Whole-integer bins holding exactly numpy's counts."""
+    edges = np.asarray(st.hist_edges)
+    assert np.all(edges == np.round(edges)) and edges[0] == values.min() and edges[-1] > values.max()
+    want, _ = np.histogram(values, bins=edges)
+    assert list(want) == st.hist_counts
+
+
+def test_integer_ids_exact_percentiles_and_bins(tmp_path):
+    ids = np.random.default_rng(7).integers(0, 262_144, 100_000).astype(np.int64)
+    e = open_archive(make_safetensors(tmp_path / "ids.safetensors", {"ids": ids})).entries[0]
+    st = S.compute_stats(e, threads=2)
+    _ref_check(st, ids)
+    assert st.percentiles_exact and st.percentile_error == 0
+    assert all(v == int(v) for v in st.percentiles.values())  # no fractional ids
+    _check_integer_hist(st, ids.astype(np.float64))
+    # A narrow range gets one bin per value: no resampling spikes.
+    small = np.random.default_rng(8).integers(-3, 9, 5000).astype(np.int8)
+    st = S.compute_stats(_mem_entry(small))
+    assert st.hist_edges == [float(v) for v in range(-3, 10)] and st.hist_counts == list(np.bincount(small + 3))
+    flags = np.array([True, False, True, True])
+    st = S.compute_stats(_mem_entry(flags))
+    assert st.hist_edges == [0.0, 1.0, 2.0] and st.hist_counts == [1, 3] and st.percentiles["50"] == 1
+
+
+def test_integer_range_too_wide_falls_back_to_buckets(tmp_path, monkeypatch):
+    monkeypatch.setattr(S, "CHUNK_VALUES", 4096)
+    rng = np.random.default_rng(9)
+    wide = np.concatenate([rng.integers(0, 100, 30_000), rng.integers(0, 1 << 40, 30_000)]).astype(np.int64)
+    st = S.compute_stats(_mem_entry(wide), threads=2)
+    assert not st.percentiles_exact and st.integer
+    _ref_check(st, wide)
+
+
+def test_exact_results_are_cached_until_the_file_changes(tmp_path, monkeypatch):
+    a = np.random.default_rng(10).standard_normal(5000).astype(np.float32)
+    p = make_safetensors(tmp_path / "c.safetensors", {"a": a})
+    e = open_archive(p).entries[0]
+    assert S.cached_stats(e) is None
+    first = S.compute_stats(e)
+    assert S.cached_stats(e) is first
+    reads = []
+    real = S.read_bytes
+    monkeypatch.setattr(S, "read_bytes", lambda *a, **k: reads.append(a) or real(*a, **k))
+    assert S.compute_stats(e) is first and not reads  # revisiting reads nothing
+    # Same size, new bytes and a new modification time: read again.
+    b = (a * 2).astype(np.float32)
+    make_safetensors(p, {"a": b})
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 10**9))
+    assert S.cached_stats(e) is None
+    again = S.compute_stats(e)
+    assert reads and math.isclose(again.max, float(b.max()))
+
+
+def test_stats_many_matches_one_by_one(tmp_path):
+    rng = np.random.default_rng(11)
+    tensors = {f"t{i}": rng.standard_normal(rng.integers(1, 3000)).astype(np.float32) for i in range(40)}
+    tensors["ids"] = rng.integers(0, 50, 999).astype(np.int32)
+    p = make_safetensors(tmp_path / "many.safetensors", tensors)
+    entries = open_archive(p).entries
+    seen = []
+    got = list(S.stats_many(entries, threads=2, progress=lambda d, t, e: seen.append((d, t))))
+    assert [e.name for e, _ in got] == [e.name for e in entries]
+    S.clear_cache()
+    for e, st in got:
+        assert isinstance(st, S.Stats)
+        _ref_check(st, tensors[e.name])
+        assert st == S.compute_stats(e, threads=1)
+    assert seen[-1][0] == seen[-1][1] == sum(e.length for e in entries)
 
 
 def test_safetensors_and_sample_estimate(tmp_path):

@@ -20,7 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dump": ("dump", "list the parameters of archives (like iree-dump-parameters)"),
     "convert": ("convert", "write a new .irpa, .gguf or .safetensors with edits (like iree-convert-parameters)"),
     "create": ("create", "create an .irpa, .gguf or .safetensors from declarations (like iree-create-parameters)"),
-    "stats": ("stats", "statistics of tensors: min, max, mean, std, percentiles, histogram"),
+    "stats": ("stats", "statistics of tensors: min, max, mean, std, percentiles, histogram; --anomalies"),
+    "info": ("info", "what a model is: architecture, sizes, parameter count, dtype mix per layer group"),
+    "heatmap": ("heatmap", "a tensor as a picture: mean or abs-max per cell, written as PNG"),
     "verify": ("verify", "check an output archive against its sources under an edit"),
     "diff": ("diff", "compare two archives by name, bytes and values"),
 }
@@ -59,6 +61,20 @@ class ArgumentParser(argparse.ArgumentParser):
         raise CliError(f"{self.prog}: {message}")
 
 
+def print_json(doc) -> None:
+    """JSON on stdout, exact: UTF-8 as is, except that a string holding
+    bytes that were not UTF-8 (``surrogateescape``) is written with
+    ``\\u`` escapes throughout, so the output stays valid UTF-8."""
+    import json
+
+    text = json.dumps(doc, indent=1, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(doc, indent=1)
+    sys.stdout.write(text + "\n")
+
+
 def _usage() -> str:
     lines = ["usage: irpa COMMAND [ARGS...]", "", "commands:"]
     width = max(map(len, COMMANDS))
@@ -83,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(rest)
         return int(module.run(args) or 0)
     except IrpaError as e:
-        print(f"irpa: error: {e}", file=sys.stderr)
+        from ..display import escape
+
+        # Errors quote names and paths from files: never terminal control.
+        print(f"irpa: error: {escape(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("irpa: interrupted", file=sys.stderr)

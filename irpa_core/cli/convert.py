@@ -157,8 +157,10 @@ def warn_about_metadata(out) -> None:
 
 
 def _write_with_progress(out, output, alignment, fsync=True):
+    from rich.markup import escape as rich_escape
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+    from ..display import escape
     from ..write import write_archive
 
     total = out.data_bytes
@@ -173,7 +175,9 @@ def _write_with_progress(out, output, alignment, fsync=True):
         task = bar.add_task("writing", total=total or 1)
 
         def on_progress(ev):
-            bar.update(task, completed=ev.bytes_done, description=f"{ev.index + 1}/{ev.count} {ev.name[:40]}")
+            # The description is rich markup: a name from a file is data.
+            name = rich_escape(escape(ev.name[:40]))
+            bar.update(task, completed=ev.bytes_done, description=f"{ev.index + 1}/{ev.count} {name}")
 
         result = write_archive(out, output, alignment=alignment, progress=on_progress, fsync=fsync)
         bar.update(task, completed=total or 1)

@@ -35,6 +35,7 @@ def build_parser(prog: str) -> ArgumentParser:
 def run(args) -> int:
     from .. import open_archive
     from ..diff import IDENTICAL, diff
+    from ..display import escape
     from ..plan import Plan
 
     renames = []
@@ -55,9 +56,9 @@ def run(args) -> int:
         for p in report.pairs:
             if p.status == IDENTICAL and not args.all:
                 continue
-            line = f"{p.status:<16} {p.name}"
+            line = f"{p.status:<16} {escape(p.name)}"
             if p.notes:
-                line += "  " + ", ".join(p.notes)
+                line += "  " + escape(", ".join(p.notes))
             print(line)
             if p.difference:
                 for text in p.difference.lines("A", "B", *files):

@@ -7,13 +7,12 @@ dump starts as fast as Python does.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from .. import open_archive
-from ..display import human, shape_str
+from ..display import escape, human, shape_str
 from ..model import Archive
-from . import ArgumentParser
+from . import ArgumentParser, print_json
 from .args import add_files_flags, input_paths
 
 
@@ -29,8 +28,7 @@ def run(args) -> int:
     archive = open_archive(*input_paths(args, "dump"))
     out = sys.stdout
     if args.json:
-        json.dump(to_json(archive, full=args.full), out, indent=1, ensure_ascii=False)
-        out.write("\n")
+        print_json(to_json(archive, full=args.full))
     else:
         out.write(format_table(archive))
     return 0
@@ -46,7 +44,7 @@ def format_table(archive: Archive) -> str:
         by_file.setdefault((e.scope, _declaring_file(archive, opened, e)), []).append(e)
     for (scope, path), entries in by_file.items():
         total = sum(e.length for e in entries)
-        label = f"{scope}={path}" if scope else path
+        label = escape(f"{scope}={path}" if scope else path)
         lines.append(f"# {label}: {len(entries)} entries, {total} bytes ({human(total)})")
         lines.append(f"{'start':>14} {'end':>14} {'length':>14}  {'dtype':<10} {'shape':<18} {'kind':<8} name")
         row = "{:>14} {:>14} {:>14}  {:<10} {:<18} {:<8} {}".format
@@ -60,7 +58,7 @@ def format_table(archive: Archive) -> str:
                     e.dtype.name if e.dtype is not None else "?",
                     shape_str(e.shape),
                     e.kind,
-                    e.name,
+                    escape(e.name),
                 )
             )
         lines.append("")

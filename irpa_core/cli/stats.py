@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import sys
 
-from ..display import num
-from . import ArgumentParser, CliError
+from ..display import escape, num
+from . import ArgumentParser, CliError, print_json
 from .args import add_files_flags, input_paths, repeatable
 
 
@@ -24,6 +23,12 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument("--sample", action="store_true", help="quick estimate from a sample instead of the exact pass")
     p.add_argument("--bins", type=int, default=64, help="histogram bins (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--anomalies",
+        action="store_true",
+        help="list only what looks wrong: NaN/Inf, all-zero, constant (splat candidates), "
+        "std far from its siblings in other blocks",
+    )
     return p
 
 
@@ -43,29 +48,111 @@ def run(args) -> int:
     entries = [e for e in archive.entries if not args.name or any(fnmatch.fnmatchcase(e.name, n) for n in args.name)]
     if args.name and not entries:
         raise CliError(f"no parameter matches {', '.join(args.name)}")
+    if args.anomalies and args.sample:
+        raise CliError("--anomalies needs the exact pass (leave out --sample)")
     results, skipped = [], []
-    for e in entries:
-        view = as_dtype if (e.dtype is None or e.dtype.kind == "raw") else None
-        if not S.can_decode(e, view):
-            skipped.append(e)
-            continue
-        fn = S.sample_stats if args.sample else S.compute_stats
-        results.append((e, fn(e, as_dtype=view, bins=args.bins)))
+    if args.sample:
+        for e in entries:
+            view = as_dtype if (e.dtype is None or e.dtype.kind == "raw") else None
+            if S.can_decode(e, view):
+                results.append((e, S.sample_stats(e, as_dtype=view, bins=args.bins)))
+            else:
+                skipped.append(e)
+    else:
+        # Entries with their own dtype, then raw ones viewed --as: one pass
+        # each through a shared pool (small tensors keep both cores busy).
+        typed = [e for e in entries if e.dtype is not None and e.dtype.kind != "raw"]
+        raw = [e for e in entries if e.dtype is None or e.dtype.kind == "raw"]
+        order = {id(e): k for k, e in enumerate(entries)}
+        for group, view in ((typed, None), (raw, as_dtype)):
+            for e, st in S.stats_many(group, as_dtype=view, bins=args.bins):
+                if isinstance(st, Exception):
+                    skipped.append(e)
+                else:
+                    results.append((e, st))
+        results.sort(key=lambda r: order[id(r[0])])
+        skipped.sort(key=lambda e: order[id(e)])
+    if args.anomalies:
+        return _anomalies(archive, results, skipped, args.json)
     if args.json:
         doc = {
             "entries": [{"name": e.name, **st.to_json()} for e, st in results],
             "skipped": [{"name": e.name, "dtype": e.dtype_name, "reason": "cannot decode"} for e in skipped],
         }
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        print_json(doc)
         return 0
     _print_table(results, skipped)
     return 0
 
 
-def _print_table(results, skipped) -> None:
-    from rich.console import Console
+def _anomalies(archive, results, skipped, as_json: bool) -> int:
+    from ..scan import Row, anomalies
+
+    index = {id(e): i for i, e in enumerate(archive.entries)}
+    rows = {index[id(e)]: Row.of(st) for e, st in results}
+    flags = anomalies(archive.entries, rows)
+    if as_json:
+        doc = {
+            "scanned": len(results),
+            "flagged": [
+                {"name": archive.entries[i].name, "flags": [f.to_json() for f in fs]} for i, fs in flags.items()
+            ],
+            "skipped": [{"name": e.name, "dtype": e.dtype_name, "reason": "cannot decode"} for e in skipped],
+        }
+        print_json(doc)
+        return 0
     from rich.table import Table
+    from rich.text import Text
+
+    con = _console()
+    if flags:
+        t = Table(box=None, header_style="bold")
+        t.add_column("name", overflow="fold")
+        t.add_column("flag", no_wrap=True)
+        t.add_column("detail", overflow="fold")
+        for i, fs in flags.items():
+            for k, f in enumerate(fs):
+                t.add_row(
+                    Text(escape(archive.entries[i].name) if k == 0 else ""),
+                    Text(f.kind, style="yellow"),
+                    Text(escape(f.text)),
+                )
+        con.print(t)
+    n = sum(len(fs) for fs in flags.values())
+    con.print(
+        Text(
+            f"{n} anomalies in {len(flags)} of {len(results)} tensors scanned"
+            if n
+            else f"no anomalies in {len(results)} tensors scanned"
+        )
+    )
+    _print_skipped(con, skipped)
+    return 0
+
+
+def _console():
+    from rich.console import Console
+
+    # Piped output keeps every column rather than squeezing to 80.
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def _print_skipped(con, skipped) -> None:
+    from rich.text import Text
+
+    for e in skipped:
+        con.print(
+            Text.assemble(
+                ("skipped", "yellow"),
+                f" {escape(e.name)}: dtype {escape(e.dtype_name or 'unknown')} cannot be decoded",
+                "" if e.dtype else " (use --as DTYPE)",
+            )
+        )
+
+
+def _print_table(results, skipped) -> None:
+    from rich.table import Table
+    from rich.text import Text
 
     t = Table(box=None, header_style="bold")
     for col in ("name", "dtype", "count", "min", "max", "mean", "std", "zeros %", "nan", "inf", "p1", "p50", "p99"):
@@ -75,7 +162,7 @@ def _print_table(results, skipped) -> None:
             t.add_column(col, justify="left" if col == "dtype" else "right", no_wrap=True)
     for e, st in results:
         t.add_row(
-            e.name,
+            Text(escape(e.name)),
             st.dtype + ("" if st.exact else "~"),
             str(st.count),
             num(st.min),
@@ -89,16 +176,13 @@ def _print_table(results, skipped) -> None:
             num(st.percentiles["50"]),
             num(st.percentiles["99"]),
         )
-    # Piped output keeps every column rather than squeezing to 80.
-    con = Console(width=None if sys.stdout.isatty() else 200)
+    con = _console()
     con.print(t)
     if results:
-        con.print(
-            f"[dim]percentiles exact to a relative {results[0][1].percentile_error:.2g}; "
-            "~ marks sampled estimates[/dim]"
-        )
-    for e in skipped:
-        con.print(
-            f"[yellow]skipped[/yellow] {e.name}: dtype {e.dtype_name or 'unknown'} cannot be decoded"
-            + ("" if e.dtype else " (use --as DTYPE)")
-        )
+        if all(st.percentiles_exact for _, st in results):
+            note = "percentiles exact (value of rank p(n-1)/100)"
+        else:
+            err = max(st.percentile_error for _, st in results)
+            note = f"percentiles exact for integer, bool, f16, bf16 and 8-bit floats, else within a relative {err:.2g}"
+        con.print(Text(note + "; ~ marks sampled estimates", style="dim"))
+    _print_skipped(con, skipped)

@@ -30,6 +30,7 @@ def build_parser(prog: str) -> ArgumentParser:
 
 def run(args) -> int:
     from .. import open_archive
+    from ..display import escape
     from ..output import format_of
     from ..verify import verify
 
@@ -52,7 +53,7 @@ def run(args) -> int:
     elif not args.quiet:
         for c in report.checks:
             if args.all or not c.ok:
-                print(f"{c.status:<16} {c.name}" + (f"  ({c.detail})" if c.detail else ""))
+                print(f"{c.status:<16} {escape(c.name)}" + (f"  ({escape(c.detail)})" if c.detail else ""))
                 if c.difference is not None:
                     # The summary is in the detail; then the file offsets and the two values.
                     files = (os.path.basename(_file_of(sources, c.source)), os.path.basename(target))

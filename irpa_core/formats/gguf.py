@@ -159,14 +159,17 @@ class _Parser:
         self.pos += 8
         return v
 
-    def string(self, what: str) -> str:
+    def string(self, what: str, lenient: bool = False) -> str:
+        """``lenient``: bytes that are not UTF-8 are kept (``surrogateescape``)
+        rather than refused: metadata values (a tokenizer's byte tokens),
+        as llama.cpp, which does not check them, reads them."""
         at = self.pos
         n = self.u64(what)
         self.need(n, what)
         raw = bytes(self.buf[self.pos : self.pos + n])
         self.pos += n
         try:
-            return raw.decode("utf-8")
+            return raw.decode("utf-8", "surrogateescape" if lenient else "strict")
         except UnicodeDecodeError:
             self.fail(f"{what} is not valid UTF-8", at)
 
@@ -178,7 +181,7 @@ class _Parser:
             self.pos += s.size
             return v
         if vtype == T_STRING:
-            return self.string(what)
+            return self.string(what, lenient=True)
         if vtype == T_ARRAY:
             return self.array(what, depth)
         self.fail(f"{what} has unknown value type {vtype}")

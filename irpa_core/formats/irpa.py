@@ -149,12 +149,9 @@ def _read_one(f, path: str, file_size: int, base: int, scope: str, out: list[Ent
                     f"{_TYPE_NAME[etype]} entry ({ENTRY.size + tail.size} bytes)",
                 )
             raw_name = span(at + 20, n_off, n_len, f"name of entry {index}")
-            try:
-                name = raw_name.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ArchiveError(
-                    path, at + 20, f"name of entry {index} is not valid UTF-8: {raw_name[:40]!r}"
-                ) from None
+            # IRPA names are bytes (the runtime compares them as such): bytes
+            # that are not UTF-8 are kept through surrogateescape.
+            name = raw_name.decode("utf-8", "surrogateescape")
             metadata = span(at + 36, md_off, md_len, f"metadata of '{name}'") if md_len else b""
             fields = tail.unpack_from(table, pos + ENTRY.size)
             out.append(

@@ -44,7 +44,7 @@ def layout(targets, alignment: int = 64) -> Layout:
     ``metadata`` (bytes) and ``pattern`` (splats)."""
     if alignment < 1 or alignment & (alignment - 1):
         raise ValueError(f"alignment {alignment} is not a power of two")
-    names = [t.name.encode("utf-8") for t in targets]
+    names = [t.name.encode("utf-8", "surrogateescape") for t in targets]  # bytes read from an IRPA name
     # Metadata segment: all names, then all metadata blobs.
     meta = bytearray(b"".join(names))
     name_offsets, pos = [], 0

@@ -387,7 +387,7 @@ class DtypeDialog(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"View {self.entry_name} as", classes="title")
+            yield Label(Text(f"View {self.entry_name} as"), classes="title")
             yield Static(
                 Text("a dtype: f32, f16, bf16, i8, u8, f8_e4m3fn, Q8_0, Q4_K, ... (empty: as recorded)", style="dim")
             )

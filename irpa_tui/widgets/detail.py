@@ -1,79 +1,216 @@
 """Detail pane for one parameter: fields, metadata, statistics, values.
 
 Statistics arrive in two steps from a thread worker: a sampled estimate at
-once, then the exact streaming pass with a progress bar. Moving to another
-row cancels the running job (its cancel event is set and the worker is
-exclusive), and a short debounce means scrolling fast through rows does not
-start work for rows the user only passed over.
+once, then the exact streaming pass with a progress bar. An exact result
+seen before comes from the engine's cache at once (``stats.cached_stats``).
+Moving to another row cancels the running job (its cancel event is set and
+the worker is exclusive), and a short debounce means scrolling fast through
+rows does not start work for rows the user only passed over. The worker
+reports progress with non-blocking messages at most ``PROGRESS_RATE`` times
+a second, so the interface never waits for it.
+
+Every string from the file is shown as ``rich.text.Text`` (never markup),
+escaped (``display.escape``) and clipped.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
+import numpy as np
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import ProgressBar, Static
 
 from irpa_core import stats as S
-from irpa_core.display import NARROW, human, num, shape_str
+from irpa_core.display import NARROW, human, num, shape_str, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.formats import pytorch_meta
 from irpa_core.model import Entry
 
+from .. import background
+
 BARS = " ▁▂▃▄▅▆▇█"
 DEBOUNCE = 0.12
+PROGRESS_RATE = 20  # progress messages per second at most
+VALUES_ROWS, VALUES_COLS = 6, 8
+
+
+def rebin(counts: list[int], width: int) -> list[int]:
+    """``counts`` summed into at most ``width`` bins."""
+    n = len(counts)
+    if n <= width:
+        return list(counts)
+    step = n / width
+    return [sum(counts[int(i * step) : int((i + 1) * step)]) for i in range(width)]
 
 
 def histogram_text(counts: list[int], width: int = 64, height: int = 4) -> Text:
     """Vertical bars, ``height`` lines of block characters."""
     if not counts:
         return Text("(no finite values)", style="dim")
-    # Rebin to the width available.
-    n = len(counts)
-    if n > width:
-        step = n / width
-        counts = [sum(counts[int(i * step) : int((i + 1) * step)]) for i in range(width)]
+    counts = rebin(counts, width)
     top = max(counts) or 1
     levels = [round(c / top * height * 8) for c in counts]
     lines = []
     for row in range(height - 1, -1, -1):
-        chars = []
-        for lv in levels:
-            v = lv - row * 8
-            chars.append(BARS[max(0, min(8, v))])
-        lines.append("".join(chars))
+        lines.append("".join(BARS[max(0, min(8, lv - row * 8))] for lv in levels))
     return Text("\n".join(lines), style="cyan")
+
+
+def histogram_axis(st: S.Stats, bars: int) -> Text:
+    """The axis under ``bars`` bars: the minimum at the left end, the
+    maximum at the right end, and ``0`` under the bar holding zero when
+    zero is inside the range."""
+    if not st.hist_counts or bars < 2:
+        return Text("")
+    lo, hi = st.hist_edges[0], st.hist_edges[-1]
+    ticks = ["─"] * bars
+    ticks[0], ticks[-1] = "└", "┘"
+    labels = [" "] * bars
+    left, right = _g(st.min), _g(st.max)
+    labels[: len(left)] = left[:bars]
+    if len(left) + 1 + len(right) <= bars:
+        labels[bars - len(right) :] = right
+    if lo < 0 < hi:
+        k = min(bars - 1, int(-lo / (hi - lo) * bars))
+        ticks[k] = "┴" if 0 < k < bars - 1 else ticks[k]
+        if len(left) < k < bars - len(right) - 1:
+            labels[k] = "0"
+    return Text("".join(ticks) + "\n" + "".join(labels), style="dim")
+
+
+def bins_table(st: S.Stats) -> Table:
+    """Every bin of the histogram: its range and count (``b``)."""
+    t = Table.grid(padding=(0, 2))
+    t.add_column(justify="right", style="dim")
+    t.add_column(justify="right")
+    t.add_column(justify="right")
+    edges, counts = st.hist_edges, st.hist_counts
+    for k, c in enumerate(counts):
+        if st.integer:
+            a, b = int(edges[k]), int(edges[k + 1]) - 1
+            rng = f"{a}" if a == b else f"{a} .. {b}"
+        else:
+            rng = f"{_g(edges[k])} .. {_g(edges[k + 1])}"
+        t.add_row(str(k), rng, f"{c:,}")
+    return t
 
 
 def _g(x: float) -> str:
     return num(x, NARROW)
 
 
-def stats_table(st: S.Stats) -> Table:
+def stats_table(st: S.Stats, width: int = 60) -> Table:
+    """The figures as label/value pairs, two pairs a line when ``width``
+    allows, else one."""
+    pairs = [
+        ("count", f"{st.count:,}"),
+        ("min", _g(st.min)),
+        ("mean", _g(st.mean)),
+        ("max", _g(st.max)),
+        ("std", _g(st.std)),
+        ("zeros", f"{st.zeros:,} ({st.sparsity:.1f}%)"),
+        ("NaN", f"{st.nans:,}"),
+        ("Inf", f"{st.infs:,}"),
+    ]
+    two = width >= 48
     t = Table.grid(padding=(0, 2))
-    t.add_column(style="bold")
-    t.add_column()
-    t.add_column(style="bold")
-    t.add_column()
-    t.add_row("count", f"{st.count:,}", "min", _g(st.min))
-    t.add_row("mean", _g(st.mean), "max", _g(st.max))
-    t.add_row("std", _g(st.std), "zeros", f"{st.zeros:,} ({st.sparsity:.1f}%)")
-    t.add_row("NaN", f"{st.nans:,}", "Inf", f"{st.infs:,}")
-    pct = "  ".join(f"p{k} {_g(v)}" for k, v in st.percentiles.items())
-    t.add_row("pct", pct, "", "")
+    for style in ("bold", "", "bold", "")[: 4 if two else 2]:
+        t.add_column(style=style, no_wrap=True)
+    step = 2 if two else 1
+    for k in range(0, len(pairs), step):
+        t.add_row(*[x for pair in pairs[k : k + step] for x in pair])
+    return t
+
+
+def percentiles_table(st: S.Stats, width: int = 60) -> Table:
+    """Each percentile label beside its value, never wrapped apart: as many
+    pairs on a line as ``width`` holds."""
+    t = Table.grid(padding=(0, 1))
+    items = list(st.percentiles.items())
+    per_row = max(1, min(4, (width + 1) // 15))
+    for k in range(per_row):
+        t.add_column(style="bold", no_wrap=True, justify="right")
+        t.add_column(no_wrap=True, min_width=9 if k < per_row - 1 else 0)
+    for r in range(0, len(items), per_row):
+        cells: list[str] = []
+        for p, v in items[r : r + per_row]:
+            cells += [f"p{p}", _g(v)]
+        t.add_row(*cells)
+    return t
+
+
+def exactness(st: S.Stats, cached: bool = False, note: str | None = None) -> Text:
+    """What is exact and what is not, said plainly."""
+    if not st.exact:
+        return Text(f"estimate from {st.sampled:,} sampled values ({note or 'exact pass running'})", style="yellow")
+    head = Text("exact", style="green")
+    if cached:
+        head.append(" (cached)", style="dim")
+    if st.percentiles_exact:
+        head.append("; percentiles exact", style="green")
+    else:
+        head.append(f"; percentiles within ±{st.percentile_error * 100:.2g}%", style="yellow")
+    if st.integer:
+        head.append("; integer bins", style="dim")
+    return head
+
+
+def values_grid(values: np.ndarray, row0: int = 0, col0: int = 0, width: int = 60) -> Table:
+    """A window of the matrix with its row and column indices: as many
+    columns as ``width`` holds."""
+    cells = [[f"{float(v):.4g}" for v in row] for row in values]
+    cols = values.shape[1] if values.ndim == 2 else 0
+    index_w = len(f"[{row0 + len(cells) - 1}]") if cells else 3
+    col_w = [max([len(f"[{col0 + j}]"), *(len(r[j]) for r in cells)]) for j in range(cols)]
+    fit, used = 0, index_w
+    while fit < cols and used + 1 + col_w[fit] <= width:
+        used += 1 + col_w[fit]
+        fit += 1
+    t = Table(box=None, padding=(0, 0, 0, 1), show_edge=False, header_style="dim", pad_edge=False)
+    t.add_column("", justify="right", style="dim", no_wrap=True)
+    for j in range(fit):
+        t.add_column(f"[{col0 + j}]", justify="right", no_wrap=True)
+    for i, row in enumerate(cells):
+        t.add_row(f"[{row0 + i}]", *row[:fit])
     return t
 
 
 class DetailPane(VerticalScroll):
     DEFAULT_CSS = """
-    DetailPane { width: 1fr; min-width: 40; border-left: solid $panel-lighten-2; padding: 0 1; }
+    DetailPane { width: 1fr; border-left: solid $panel-lighten-2; padding: 0 1; }
     DetailPane .section { text-style: bold; color: $secondary; margin-top: 1; }
     DetailPane ProgressBar { display: none; }
     DetailPane ProgressBar.running { display: block; }
+    DetailPane #bins { display: none; }
+    DetailPane #bins.shown { display: block; }
     """
+
+    class StatsProgress(Message):
+        def __init__(self, entry: Entry, done: int, total: int) -> None:
+            self.entry, self.done, self.total = entry, done, total
+            super().__init__()
+
+    class StatsResult(Message):
+        def __init__(self, entry: Entry, result: object, cached: bool = False) -> None:
+            self.entry, self.result, self.cached = entry, result, cached
+            super().__init__()
+
+    class ValuesResult(Message):
+        def __init__(self, entry: Entry, values: np.ndarray, shape: tuple[int, int]) -> None:
+            self.entry, self.values, self.shape = entry, values, shape
+            super().__init__()
+
+    class StatsCancelled(Message):
+        def __init__(self, entry: Entry, note: str = "exact pass cancelled") -> None:
+            self.entry, self.note = entry, note
+            super().__init__()
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -82,6 +219,10 @@ class DetailPane(VerticalScroll):
         self._timer = None
         self.as_dtype = None
         self.last_stats: S.Stats | None = None
+        self._cached = False
+        self._values: DetailPane.ValuesResult | None = None
+        self.show_bins = False
+        self.defer_exact = False  # a scan is running: it brings the exact result
 
     def compose(self) -> ComposeResult:
         yield Static(id="info")
@@ -89,6 +230,7 @@ class DetailPane(VerticalScroll):
         yield Static(id="stats")
         yield ProgressBar(id="stats-progress", show_eta=False)
         yield Static(id="hist")
+        yield Static(id="bins")
         yield Static("Values", classes="section")
         yield Static(id="values")
 
@@ -102,32 +244,55 @@ class DetailPane(VerticalScroll):
             self._timer.stop()
         self.entry = entry
         self.last_stats = None
+        self._values = None
         self.query_one("#info", Static).update(self._info(entry, shown_name, as_dtype))
         self.query_one("#stats", Static).update(Text("…", style="dim") if entry else "")
         self.query_one("#hist", Static).update("")
+        self.query_one("#bins", Static).update("")
         self.query_one("#values", Static).update("")
         self.query_one("#stats-progress", ProgressBar).remove_class("running")
-        if entry is not None:
-            self._timer = self.set_timer(DEBOUNCE, lambda: self._start(entry))
+        if entry is None:
+            return
+        hit = S.cached_stats(entry, as_dtype) if S.can_decode(entry, as_dtype) else None
+        if hit is not None:
+            self._show_stats(hit, cached=True)
+        self._timer = self.set_timer(DEBOUNCE, lambda: self._start(entry, hit is not None))
 
-    def _start(self, entry: Entry) -> None:
+    def _start(self, entry: Entry, have_stats: bool) -> None:
         if entry is not self.entry:
             return
         self._cancel = threading.Event()
         cancel = self._cancel
         view = self.as_dtype
-        self.run_worker(lambda: self._job(entry, cancel, view), thread=True, exclusive=True, group="stats")
+        self.run_worker(lambda: self._job(entry, cancel, view, have_stats), thread=True, exclusive=True, group="stats")
+
+    def cached_arrived(self) -> None:
+        """The exact result of the shown entry is in the cache now (the
+        scan computed it): show it."""
+        if self.entry is not None and (self.last_stats is None or not self.last_stats.exact):
+            hit = S.cached_stats(self.entry, self.as_dtype) if S.can_decode(self.entry, self.as_dtype) else None
+            if hit is not None:
+                self._show_stats(hit, cached=True)
 
     def cancel_stats(self) -> bool:
         """Stop the exact pass (escape). Returns whether one was running."""
-        running = self.query_one("#stats-progress", ProgressBar).has_class("running")
+        running = self.running
         self._cancel.set()
         return running
 
-    # -- the worker ---------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.query_one("#stats-progress", ProgressBar).has_class("running")
 
-    def _job(self, entry: Entry, cancel: threading.Event, view=None) -> None:
-        app = self.app
+    def toggle_bins(self) -> None:
+        self.show_bins = not self.show_bins
+        self.query_one("#bins", Static).set_class(self.show_bins, "shown")
+        if self.last_stats is not None:
+            self._draw_hist(self.last_stats)
+
+    # -- the worker (a thread: it only posts messages) -----------------------
+
+    def _job(self, entry: Entry, cancel: threading.Event, view, have_stats: bool) -> None:
         if not S.can_decode(entry, view):
             d = view or entry.dtype
             why = (
@@ -135,103 +300,136 @@ class DetailPane(VerticalScroll):
                 if d is None
                 else f"{d.name} cannot be decoded"
             )
-            app.call_from_thread(self._set_stats, entry, Text(why, style="dim"))
+            self.post_message(self.StatsResult(entry, Text(why, style="dim")))
             return
         try:
-            values = S.preview(entry, 6, 5, as_dtype=view)
-            app.call_from_thread(self._set_values, entry, values)
+            d = S.value_dtype(entry, view)
+            assert d is not None
+            values = S.preview(entry, VALUES_ROWS, VALUES_COLS, as_dtype=view)
+            self.post_message(self.ValuesResult(entry, values, S.matrix_shape(entry, d)))
+            if have_stats:
+                return
             est = S.sample_stats(entry, as_dtype=view)
-            app.call_from_thread(self._set_stats, entry, est)
+            self.post_message(self.StatsResult(entry, est))
             if est.exact or cancel.is_set():
                 return
-            app.call_from_thread(self._progress, entry, 0, 1)
-            exact = S.compute_stats(
-                entry,
-                as_dtype=view,
-                cancel=cancel,
-                progress=lambda d, t: app.call_from_thread(self._progress, entry, d, t),
-            )
-            app.call_from_thread(self._set_stats, entry, exact)
-        except Cancelled:
-            app.call_from_thread(self._cancelled, entry)
-        except (IrpaError, OSError, ValueError) as e:
-            app.call_from_thread(self._set_stats, entry, Text(f"error: {e}", style="red"))
+            if self.defer_exact:
+                self.post_message(self.StatsCancelled(entry, "exact figures come with the scan"))
+                return
+            last = [0.0]
 
-    def _progress(self, entry, done, total) -> None:
-        if entry is not self.entry:
+            def progress(done: int, total: int) -> None:
+                now = time.monotonic()
+                if now - last[0] >= 1 / PROGRESS_RATE or done == total:
+                    last[0] = now
+                    self.post_message(self.StatsProgress(entry, done, total))
+
+            self.post_message(self.StatsProgress(entry, 0, 1))
+            # In a child process: the interface keeps the whole GIL.
+            exact = background.run(S.compute_stats, entry, as_dtype=view, progress=progress, cancel=cancel)
+            S.remember(entry, exact, view)
+            self.post_message(self.StatsResult(entry, exact))
+        except Cancelled:
+            self.post_message(self.StatsCancelled(entry))
+        except (IrpaError, OSError, ValueError, RuntimeError) as e:
+            self.post_message(self.StatsResult(entry, Text(f"error: {shown(str(e))}", style="red")))
+
+    def on_detail_pane_stats_progress(self, msg: StatsProgress) -> None:
+        if msg.entry is not self.entry or self.last_stats is None or self.last_stats.exact:
             return
         bar = self.query_one("#stats-progress", ProgressBar)
         bar.add_class("running")
-        bar.update(total=total, progress=done)
+        bar.update(total=msg.total, progress=msg.done)
 
-    def _cancelled(self, entry) -> None:
-        if entry is not self.entry:
+    def on_detail_pane_stats_cancelled(self, msg: StatsCancelled) -> None:
+        if msg.entry is not self.entry:
             return
         self.query_one("#stats-progress", ProgressBar).remove_class("running")
-        st = self.query_one("#stats", Static)
         if self.last_stats is not None:
-            st.update(self._stats_renderable(self.last_stats, note="exact pass cancelled"))
+            self.query_one("#stats", Static).update(self._stats_renderable(self.last_stats, note=msg.note))
 
-    def _set_stats(self, entry, st) -> None:
-        if entry is not self.entry:
+    def on_detail_pane_stats_result(self, msg: StatsResult) -> None:
+        if msg.entry is not self.entry:
             return
-        widget = self.query_one("#stats", Static)
-        if isinstance(st, Text):
-            widget.update(st)
+        if isinstance(msg.result, Text):
+            self.query_one("#stats-progress", ProgressBar).remove_class("running")
+            self.query_one("#stats", Static).update(msg.result)
             return
+        assert isinstance(msg.result, S.Stats)
+        self._show_stats(msg.result, msg.cached)
+
+    def on_resize(self) -> None:
+        # Everything below is laid out for a width: draw it again.
+        if self.last_stats is not None:
+            self.query_one("#stats", Static).update(self._stats_renderable(self.last_stats, cached=self._cached))
+            self._draw_hist(self.last_stats)
+        if self._values is not None:
+            self._draw_values(self._values)
+
+    def on_detail_pane_values_result(self, msg: ValuesResult) -> None:
+        if msg.entry is not self.entry:
+            return
+        self._values = msg
+        self._draw_values(msg)
+
+    def _draw_values(self, msg: ValuesResult) -> None:
+        rows, cols = msg.shape
+        grid = values_grid(msg.values, width=self.size.width - 3)
+        shown_cols = len(grid.columns) - 1
+        note = Text(f"first {msg.values.shape[0]} of {rows:,} rows, {shown_cols} of {cols:,} columns", "dim")
+        self.query_one("#values", Static).update(Group(grid, note))
+
+    def _show_stats(self, st: S.Stats, cached: bool = False) -> None:
         self.last_stats = st
+        self._cached = cached
         if st.exact:
             self.query_one("#stats-progress", ProgressBar).remove_class("running")
-        widget.update(self._stats_renderable(st))
-        self.query_one("#hist", Static).update(histogram_text(st.hist_counts, width=max(16, self.size.width - 4)))
+        self.query_one("#stats", Static).update(self._stats_renderable(st, cached=cached))
+        self._draw_hist(st)
 
-    def _stats_renderable(self, st: S.Stats, note: str | None = None):
-        from rich.console import Group
+    def _draw_hist(self, st: S.Stats) -> None:
+        width = max(16, self.size.width - 4)
+        bars = min(width, len(st.hist_counts)) if st.integer else width
+        hist: RenderableType = Group(histogram_text(st.hist_counts, width=bars), histogram_axis(st, bars))
+        if st.hist_counts:
+            hint = "b: hide bin counts" if self.show_bins else "b: bin counts"
+            n = len(st.hist_counts)
+            kind = " of whole integers" if st.integer else ""
+            hist = Group(hist, Text(f"{n} bin{'s' if n != 1 else ''}{kind}; {hint}", "dim"))
+        self.query_one("#hist", Static).update(hist)
+        self.query_one("#bins", Static).update(bins_table(st) if self.show_bins and st.hist_counts else "")
 
-        head = Text(
-            "exact" if st.exact else f"estimate from {st.sampled:,} sampled values",
-            style="green" if st.exact else "yellow",
-        )
-        if note:
-            head.append(f"  ({note})", style="dim")
-        return Group(head, stats_table(st))
-
-    def _set_values(self, entry, values) -> None:
-        if entry is not self.entry:
-            return
-        t = Table(show_header=False, box=None, padding=(0, 1))
-        for _ in range(values.shape[1] if values.ndim == 2 else 0):
-            t.add_column(justify="right")
-        for row in values:
-            t.add_row(*[f"{float(v):.4g}" for v in row])
-        self.query_one("#values", Static).update(t)
+    def _stats_renderable(self, st: S.Stats, note: str | None = None, cached: bool = False) -> RenderableType:
+        head = exactness(st, cached, note)
+        width = self.size.width - 2
+        return Group(head, stats_table(st, width), percentiles_table(st, width))
 
     # -- fields ---------------------------------------------------------------
 
-    def _info(self, e: Entry | None, shown_name: str | None, as_dtype=None):
+    def _info(self, e: Entry | None, shown_name: str | None, as_dtype=None) -> RenderableType:
         if e is None:
             return Text("No parameter selected", style="dim")
         t = Table.grid(padding=(0, 2))
         t.add_column(style="bold", no_wrap=True)
         t.add_column(overflow="fold")
-        t.add_row("name", e.name)
+        t.add_row("name", Text(shown(e.name, 200)))
         if shown_name and shown_name != e.name:
-            t.add_row("written as", Text(shown_name, style="yellow"))
-        t.add_row("dtype", e.dtype_name or "unknown")
+            t.add_row("written as", Text(shown(shown_name, 200), style="yellow"))
+        t.add_row("dtype", Text(e.dtype_name or "unknown"))
         if as_dtype is not None:
             t.add_row("viewed as", Text(as_dtype.name, style="yellow"))
         t.add_row("shape", shape_str(e.shape))
         t.add_row("elements", f"{e.element_count:,}" if e.element_count is not None else "?")
         t.add_row("bytes", f"{e.length:,} ({human(e.length)})")
         t.add_row("kind", e.kind)
-        t.add_row("file", _short(e.file))
+        t.add_row("file", Text(shown(_short(e.file), 200)))
         t.add_row("offset", "-" if e.offset is None else f"{e.offset:,}")
         t.add_row("alignment", str(e.alignment or "-"))
         if e.pattern is not None:
             t.add_row("pattern", e.pattern.hex())
         if e.metadata:
             raw = e.metadata[:100].decode("utf-8", "replace") + ("…" if len(e.metadata) > 100 else "")
-            t.add_row("metadata", raw)
+            t.add_row("metadata", Text(shown(raw)))
             decoded = pytorch_meta.decode(e.metadata)
             if decoded:
                 t.add_row("decoded", f"{decoded[0].name} {shape_str(decoded[1])}")

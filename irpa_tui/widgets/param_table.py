@@ -4,12 +4,22 @@ Only the rows on screen are rendered (Textual's line API), so 100,000
 entries scroll and filter as fast as 10. Rows come from ``TableView``
 (filter/sort/tree) and marks from a callable, so editing can colour them
 without this widget knowing about plans.
+
+Columns are sized to their content and the name gets the width first: the
+mark column (every edit of a row: ``◆ zero → layers.0.attn_q``) takes what
+its longest mark needs when there is room, the fixed columns what their
+longest value needs, and optional columns (kind, shape, the scan figures)
+are dropped on a narrow terminal before the name gets too short. Names are
+escaped (``display.escape``) and cut by display cells, so wide characters
+and control characters cannot break a row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -20,14 +30,23 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from irpa_core.display import human, shape_str
+from irpa_core.display import escape, human, num, shape_str
 
 from ..view import TableView, TreeRow
 
-# (title, width); the name column takes what is left.
-COLUMNS = (("mark", 14), ("name", 0), ("dtype", 8), ("shape", 14), ("size", 10), ("kind", 6))
-
 MarkFn = Callable[[int], tuple[str, str]]  # entry index -> (text, style name)
+NAME_MIN = 24  # columns the name keeps before optional columns go
+NAME_MAX_NEED = 120  # a longer name is cut rather than squeezing every other column
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    width: int
+    right: bool = False
+    priority: int = 100  # lower goes first when the terminal is narrow
+    sort: str | None = None  # the view sort a header click selects
 
 
 class ParamTable(ScrollView, can_focus=True):
@@ -40,6 +59,7 @@ class ParamTable(ScrollView, can_focus=True):
         "param-table--rename",
         "param-table--splat",
         "param-table--dim",
+        "param-table--flag",
     }
     DEFAULT_CSS = """
     ParamTable { height: 1fr; overflow-x: hidden; }
@@ -52,6 +72,7 @@ class ParamTable(ScrollView, can_focus=True):
     ParamTable > .param-table--rename { color: $warning; }
     ParamTable > .param-table--splat { color: $success; }
     ParamTable > .param-table--dim { color: $text-muted; }
+    ParamTable > .param-table--flag { color: $warning; text-style: bold; }
     """
     BINDINGS = [
         Binding("up", "cursor(-1)", "Up", show=False),
@@ -73,11 +94,21 @@ class ParamTable(ScrollView, can_focus=True):
             self.index = index
             super().__init__()
 
-    def __init__(self, view: TableView, mark: MarkFn | None = None, **kw):
+    class SortClicked(Message):
+        """A click on a sortable column header."""
+
+        def __init__(self, sort: str) -> None:
+            self.sort = sort
+            super().__init__()
+
+    def __init__(self, view: TableView, mark: MarkFn | None = None, mark_width: Callable[[], int] | None = None, **kw):
         super().__init__(**kw)
         self.view = view
         self.mark = mark or (lambda i: ("", "keep"))
+        self.mark_width = mark_width or (lambda: 0)
         self._last_sent: object = object()
+        self._content_widths: dict[str, int] | None = None
+        self._layout: tuple[tuple[int, int, bool], list[tuple[Column, int]]] | None = None
 
     # -- rows -----------------------------------------------------------------
 
@@ -98,8 +129,11 @@ class ParamTable(ScrollView, can_focus=True):
         return row
 
     def refresh_rows(self, keep_entry: bool = True) -> None:
-        """Call after the view changed (filter, sort, tree, marks)."""
-        target = self.entry_at_cursor() if keep_entry else None
+        """Call after the view changed (filter, sort, tree, marks, scan):
+        the cursor stays on the entry it was on when that entry is still
+        shown (the one last highlighted: the rows have changed already)."""
+        target = self._last_sent if keep_entry and isinstance(self._last_sent, int) else None
+        self._layout = None
         self.virtual_size = Size(self.size.width, self.row_count + 1)
         new = 0
         if target is not None:
@@ -118,6 +152,7 @@ class ParamTable(ScrollView, can_focus=True):
         self.refresh_rows(keep_entry=False)
 
     def on_resize(self) -> None:
+        self._layout = None
         self.virtual_size = Size(self.size.width, self.row_count + 1)
 
     def watch_cursor(self, value: int) -> None:
@@ -149,89 +184,246 @@ class ParamTable(ScrollView, can_focus=True):
         if self.row_count:
             self.cursor = 0 if where == 0 else self.row_count - 1
 
-    def _group_at_cursor(self) -> TreeRow | None:
+    def _tree_row(self) -> TreeRow | None:
         if self.view.tree and self.row_count:
-            row = self.row_at(self.cursor)
-            if row.index is None:
-                return row
+            row = self.row_at(min(self.cursor, self.row_count - 1))
+            assert isinstance(row, TreeRow)
+            return row
         return None
 
     def action_expand(self) -> None:
-        g = self._group_at_cursor()
-        if g is not None and g.key in self.view.collapsed:
-            self.view.toggle_group(g.key)
-            self.refresh_rows()
-            self.cursor = self.view.tree_rows().index(g) if g in self.view.tree_rows() else self.cursor
+        """On a collapsed group: open it; on an open group: go to its first
+        child (as file managers do)."""
+        row = self._tree_row()
+        if row is None or row.index is not None:
+            return
+        if row.key in self.view.collapsed:
+            self.view.set_collapsed(row.key, False)
+            self._after_tree_change(row.key)
+        elif self.cursor + 1 < self.row_count:
+            self.cursor += 1
 
     def action_collapse(self) -> None:
-        g = self._group_at_cursor()
-        if g is not None and g.key not in self.view.collapsed:
-            self.view.toggle_group(g.key)
-            rows = self.view.tree_rows()
-            self.virtual_size = Size(self.size.width, len(rows) + 1)
-            self.cursor = next((k for k, r in enumerate(rows) if r.key == g.key and r.index is None), 0)
+        """On an open group: close it; elsewhere: go to the enclosing group."""
+        row = self._tree_row()
+        if row is None:
+            return
+        if row.index is None and row.key not in self.view.collapsed:
+            self.view.set_collapsed(row.key, True)
+            self._after_tree_change(row.key)
+            return
+        parent = self.view.parent_row(self.cursor)
+        if parent is not None:
+            self.cursor = parent
+
+    def _after_tree_change(self, key: str) -> None:
+        rows = self.view.tree_rows()
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        self.cursor = next((k for k, r in enumerate(rows) if r.index is None and r.key == key), 0)
+        self.refresh()
 
     def on_click(self, event: Click) -> None:
+        if event.y == 0:
+            x = 0
+            for col, w in self._columns():
+                if x <= event.x < x + w and col.sort:
+                    self.post_message(self.SortClicked(col.sort))
+                x += w + 1
+            return
         r = int(self.scroll_y) + event.y - 1
-        if event.y >= 1 and 0 <= r < self.row_count:
+        if 0 <= r < self.row_count:
             self.cursor = r
-            g = self._group_at_cursor()
-            if event.chain == 2 and g is not None:
-                self.view.toggle_group(g.key)
-                self.refresh_rows()
+            row = self._tree_row()
+            if event.chain == 2 and row is not None and row.index is None:
+                self.view.toggle_group(row.key)
+                self._after_tree_change(row.key)
+
+    # -- layout -------------------------------------------------------------
+
+    def _content(self) -> dict[str, int]:
+        """Widths the fixed columns' longest values need (once per archive)."""
+        if self._content_widths is None:
+            ents = self.view.archive.entries
+            self._content_widths = {
+                "dtype": min(10, max([5, *(len(e.dtype_name or "?") for e in ents)])),
+                "shape": min(18, max([5, *(len(shape_str(e.shape)) for e in ents)])),
+                "kind": max([4, *(len(e.kind) for e in ents)]),
+                "name": min(NAME_MAX_NEED, max([4, *(cell_len(escape(e.name)) for e in ents)])),
+            }
+        return self._content_widths
+
+    def natural_width(self) -> int:
+        """Columns every column needs at full content (with a scrollbar)."""
+        name = max(self._content()["name"], NAME_MIN) + 1
+        mark = self.mark_width()
+        return name + (mark + 1 if mark else 0) + sum(c.width + 1 for c in self._candidates()) + 2
+
+    def _candidates(self) -> list[Column]:
+        c = self._content()
+        cols = [
+            Column("dtype", "dtype", c["dtype"], priority=90, sort="dtype"),
+            Column("shape", "shape", c["shape"], priority=30),
+            Column("size", "size", 9, right=True, priority=80, sort="size"),
+            Column("kind", "kind", c["kind"], priority=10),
+        ]
+        if self.view.scan:
+            cols += [
+                Column("std", "std", 9, right=True, priority=60, sort="std"),
+                Column("absmax", "absmax", 9, right=True, priority=50, sort="absmax"),
+                Column("zeros", "zeros%", 6, right=True, priority=40, sort="zeros"),
+                Column("nonfinite", "nan/inf", 7, right=True, priority=35, sort="nonfinite"),
+                Column("flags", "flags", 14, priority=70),
+            ]
+        return cols
+
+    @property
+    def _width(self) -> int:
+        # Inside the scrollbar: what rows can really use.
+        return self.scrollable_content_region.width or self.size.width
+
+    def _columns(self) -> list[tuple[Column, int]]:
+        """(column, width) left to right for the current width."""
+        width = self._width
+        mark_need = self.mark_width()
+        key = (width, mark_need, bool(self.view.scan))
+        if self._layout is not None and self._layout[0] == key:
+            return self._layout[1]
+        rest = self._candidates()
+        name_need = self._content()["name"]
+        floor = min(name_need, max(NAME_MIN, width * 2 // 5))
+
+        def avail(cols: list[Column]) -> int:
+            return width - sum(c.width + 1 for c in cols) - (mark_need + 1 if mark_need else 0)
+
+        while rest and avail(rest) < floor:
+            rest.remove(min(rest, key=lambda c: c.priority))
+        room = avail(rest)
+        mark_w = 0
+        if mark_need:
+            # The name first; the mark gets its need when there is room, else
+            # what is left after the name's need, at least a third.
+            room += mark_need + 1
+            mark_w = min(mark_need, max(room - 1 - name_need, min(mark_need, max(8, room // 3))))
+            room -= mark_w + 1
+        # The name takes what it needs (all of the room when it is long);
+        # what is left stays at the end, so the other columns sit close.
+        name_w = max(4, min(room, max(name_need, NAME_MIN) + 1))
+        out: list[tuple[Column, int]] = []
+        if mark_w:
+            out.append((Column("mark", "edit", mark_w), mark_w))
+        out.append((Column("name", "name", name_w, sort="name"), name_w))
+        out += [(c, c.width) for c in rest]
+        self._layout = (key, out)
+        return out
 
     # -- rendering ----------------------------------------------------------
 
-    def _widths(self) -> list[int]:
-        fixed = sum(w for _, w in COLUMNS) + len(COLUMNS) - 1
-        name_w = max(12, self.size.width - fixed)
-        return [w or name_w for _, w in COLUMNS]
-
-    def _cells(self, texts: list[str], widths: list[int]) -> str:
-        return " ".join(_fit(t, w, right=COLUMNS[k][0] == "size") for k, (t, w) in enumerate(zip(texts, widths)))
-
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        widths = self._widths()
+        width = self._width
+        cols = self._columns()
         if y == 0:
             style = self.get_component_rich_style("param-table--header")
-            text = self._cells([c for c, _ in COLUMNS], widths)
-            return Strip([Segment(text.ljust(width)[:width], style)], width)
+            # The sorted column says so (file order has no column).
+            text = " ".join(_fit(c.title + (" ▾" if c.sort == self.view.sort else ""), w, c.right) for c, w in cols)
+            return Strip([Segment(set_cell_size(text, width), style)], width)
         r = int(self.scroll_y) + y - 1
         if r >= self.row_count:
             return Strip.blank(width, self.rich_style)
         row = self.row_at(r)
         base = self.rich_style
         if isinstance(row, TreeRow) and row.index is None:
-            arrow = "▸ " if row.key in self.view.collapsed else "▾ "
-            label = "  " * row.depth + arrow + row.label + f"  ({row.count})"
-            text = self._cells(["", label, "", "", human(row.size), ""], widths)
-            style = base + self.get_component_rich_style("param-table--group")
-            segs = [Segment(text, style)]
+            segs = self._group_segments(row, cols, base)
         else:
             index = row.index if isinstance(row, TreeRow) else row
             assert index is not None  # a leaf
-            e = self.view.archive.entries[index]
-            label = ("  " * row.depth + "  " + row.label) if isinstance(row, TreeRow) else e.name
-            mark_text, mark_style = self.mark(index)
-            mark_cell = self._cells([mark_text], widths[:1])
-            cells = [label, e.dtype_name or "?", shape_str(e.shape), human(e.length), e.kind]
-            rest = " ".join(_fit(t, w, right=(k == 3)) for k, (t, w) in enumerate(zip(cells, widths[1:])))
-            segs = [
-                Segment(mark_cell, base + self.get_component_rich_style(f"param-table--{mark_style}")),
-                Segment(
-                    " " + rest,
-                    base + (self.get_component_rich_style("param-table--dim") if mark_style == "exclude" else Style()),
-                ),
-            ]
+            segs = self._entry_segments(index, row, cols, base)
         if r == self.cursor:
             cur = self.get_component_rich_style("param-table--cursor")
             segs = [Segment(s.text, (s.style or Style()) + cur) for s in segs]
         strip = Strip(segs)
-        return strip.extend_cell_length(width, segs[-1].style).crop(0, width)
+        return strip.extend_cell_length(width, segs[-1].style if segs else base).crop(0, width)
+
+    def _group_segments(self, row: TreeRow, cols: list[tuple[Column, int]], base: Style) -> list[Segment]:
+        """The label, count and dtype mix over the name column and the
+        columns after it up to the size (groups have no dtype or shape)."""
+        group = base + self.get_component_rich_style("param-table--group")
+        dim = base + self.get_component_rich_style("param-table--dim")
+        segs: list[Segment] = []
+        keys = [c.key for c, _ in cols]
+        k = 0
+        while k < len(cols):
+            c, w = cols[k]
+            sep = "" if k == 0 else " "
+            if c.key == "name":
+                end = keys.index("size") if "size" in keys else k + 1
+                w = sum(cw for _, cw in cols[k:end]) + (end - k - 1)
+                arrow = "▸ " if row.key in self.view.collapsed else "▾ "
+                head = "  " * row.depth + arrow + escape(row.label) + f"  ({row.count:,})"
+                if cell_len(head) >= w:
+                    segs.append(Segment(sep + _fit(head, w), group))
+                else:
+                    segs.append(Segment(sep + head, group))
+                    segs.append(Segment(_fit("  " + row.mix, w - cell_len(head)), dim))
+                k = end
+                continue
+            if c.key == "size":
+                segs.append(Segment(sep + _fit(human(row.size), w, True), group))
+            else:
+                segs.append(Segment(sep + " " * w, base))
+            k += 1
+        return segs
+
+    def _entry_segments(self, index: int, row, cols: list[tuple[Column, int]], base: Style) -> list[Segment]:
+        e = self.view.archive.entries[index]
+        mark_text, mark_style = self.mark(index)
+        dim = self.get_component_rich_style("param-table--dim")
+        plain = base + (dim if mark_style == "exclude" else Style())
+        scan = self.view.scan.get(index)
+        segs: list[Segment] = []
+        for k, (c, w) in enumerate(cols):
+            sep = "" if k == 0 else " "
+            style = plain
+            if c.key == "mark":
+                text, style = mark_text, base + self.get_component_rich_style(f"param-table--{mark_style}")
+            elif c.key == "name":
+                text = ("  " * row.depth + "  " + escape(row.label)) if isinstance(row, TreeRow) else escape(e.name)
+            elif c.key == "dtype":
+                text = e.dtype_name or "?"
+            elif c.key == "shape":
+                text = shape_str(e.shape)
+            elif c.key == "size":
+                text = human(e.length)
+            elif c.key == "kind":
+                text = e.kind
+            elif c.key == "flags":
+                text = " ".join(self.view.flags.get(index, ()))
+                style = base + self.get_component_rich_style("param-table--flag")
+            else:
+                text = _scan_cell(c.key, scan)
+            segs.append(Segment(sep + _fit(text, w, c.right), style))
+        return segs
+
+
+def _scan_cell(key: str, r) -> str:
+    if r is None:
+        return ""
+    if key == "std":
+        return num(r.std, 3)
+    if key == "absmax":
+        return num(r.absmax, 3)
+    if key == "zeros":
+        return f"{r.zeros_pct:.1f}"
+    if key == "nonfinite":
+        return f"{r.nonfinite:,}" if r.nonfinite else "0"
+    return ""
 
 
 def _fit(t: str, w: int, right: bool = False) -> str:
-    if len(t) > w:
-        t = t[: w - 1] + "…"
-    return t.rjust(w) if right else t.ljust(w)
+    """``t`` in exactly ``w`` display cells: cut with … or padded."""
+    if w <= 0:
+        return ""
+    n = cell_len(t)
+    if n > w:
+        return set_cell_size(t, w - 1) + "…"
+    pad = " " * (w - n)
+    return pad + t if right else t + pad

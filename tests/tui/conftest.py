@@ -50,3 +50,13 @@ def fixed_dir():
 @pytest.fixture
 def work_dir(tmp_path):
     return str(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def fresh_stats_cache():
+    """Each app starts with an empty statistics cache, as a new process does
+    (else a snapshot would say "cached" depending on the order of tests)."""
+    from irpa_core import stats
+
+    stats.clear_cache()
+    yield

@@ -64,3 +64,9 @@ def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
         asyncio.run(fn(*args, **kwargs))
 
     return wrapper
+
+
+def screen_text(app: Any) -> str:
+    """What the screen shows, as plain text (one line per row): for tests
+    that check what a person reads, markup and escapes included."""
+    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())

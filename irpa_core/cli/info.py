@@ -1,0 +1,106 @@
+"""``irpa info``: what a model is (architecture, sizes, dtype mix)."""
+
+from __future__ import annotations
+
+import sys
+
+from ..display import escape, human, shown
+from . import ArgumentParser, print_json
+from .args import add_files_flags, input_paths
+
+
+def build_parser(prog: str) -> ArgumentParser:
+    p = ArgumentParser(
+        prog=prog,
+        description="Summarize a model: architecture and name, parameter count, blocks, embedding width, "
+        "heads, context length, vocabulary, and the dtype mix by bytes, by elements and per layer group "
+        "with bits per weight. Each figure says where it comes from; what no source gives is 'unknown'.",
+    )
+    add_files_flags(p, "to summarize as one archive")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def run(args) -> int:
+    from .. import open_archive
+    from ..summary import summarize
+
+    s = summarize(open_archive(*input_paths(args, "info")))
+    if args.json:
+        print_json(s.to_json())
+    else:
+        sys.stdout.write(format_summary(s))
+    return 0
+
+
+LABELS = {
+    "architecture": "architecture",
+    "name": "name",
+    "blocks": "blocks",
+    "embedding": "embedding width",
+    "heads": "attention heads",
+    "heads_kv": "key/value heads",
+    "context": "context length",
+    "vocabulary": "vocabulary",
+}
+
+
+def fact_text(value) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    return escape(str(value))
+
+
+def short_count(n: int) -> str:
+    """268065920 -> '268.1M'."""
+    for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def bpw(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def format_summary(s) -> str:
+    """The summary as aligned plain text (names and values escaped)."""
+    lines = []
+    for path, fmt in s.files:
+        lines.append(f"{escape(path)}  ({fmt})")
+    lines.append("")
+    for key, fact in s.facts():
+        src = f"  ({escape(fact.source)})" if fact.source else ""
+        lines.append(f"  {LABELS[key]:<16} {fact_text(fact.value)}{src}")
+    lines.append(
+        f"  {'parameters':<16} {s.parameters:,} ({short_count(s.parameters)}) in {s.tensors:,} tensors, "
+        f"{human(s.bytes)}, {bpw(s.bits_per_weight)} bits per weight"
+    )
+    if s.untyped:
+        lines.append(
+            f"  {'':<16} and {s.untyped:,} entries without a dtype or holding metadata ({human(s.untyped_bytes)})"
+        )
+    for note in s.notes:
+        lines.append(f"  note: {escape(note)}")
+    lines.append("")
+    lines.append(
+        f"  {'dtype':<10} {'tensors':>8} {'elements':>15} {'% elem':>7} {'bytes':>11} {'% bytes':>8} {'bits/w':>7}"
+    )
+    for sh in s.by_dtype:
+        pe = 100 * sh.elements / s.parameters if s.parameters else 0
+        pb = 100 * sh.bytes / s.bytes if s.bytes else 0
+        lines.append(
+            f"  {escape(sh.dtype):<10} {sh.tensors:>8,} {sh.elements:>15,} {pe:>6.1f}% {human(sh.bytes):>11} "
+            f"{pb:>7.1f}% {bpw(sh.bits_per_weight):>7}"
+        )
+    lines.append("")
+    roles = [shown(g.role, 60) for g in s.groups]
+    width = min(60, max((len(r) for r in roles), default=5))
+    lines.append(f"  {'layer group':<{width}} {'bits/w':>7} {'elements':>15}  dtypes")
+    for role, g in zip(roles, s.groups):
+        lines.append(f"  {role:<{width}} {bpw(g.bits_per_weight):>7} {g.elements:>15,}  {escape(g.mix)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,372 @@
+"""The metadata screen: GGUF key/values with their types, safetensors
+``__metadata__``, ``__SHARK_DATASET__`` and other JSON entries.
+
+Rows come from ``MetadataModel`` (expand, search, reveal) and are drawn by a
+line widget, so a 262,144-token vocabulary scrolls like ten items. ``/``
+searches keys, values and array items (in a worker: the vocabulary is read
+once) and jumps to the first match; ``n``/``N`` go to the next/previous; ``g``
+goes to an index of the array under the cursor. Every string from the file
+is escaped and drawn as text, never markup.
+"""
+
+from __future__ import annotations
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.events import Click
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Footer, Input, Static
+
+from irpa_core.display import clip, escape, shown
+from irpa_core.model import Archive
+
+from ..metadata_view import ARRAY, FILE, KEY, NOTE, OBJECT, Line, Match, MetadataModel, value_text
+from .base import IrpaScreen
+
+VALUE_LIMIT = 400  # characters of a value drawn on its row
+PREVIEW_ITEMS = 4
+
+
+class MetaList(ScrollView, can_focus=True):
+    """The rows of a ``MetadataModel`` with a cursor."""
+
+    COMPONENT_CLASSES = {
+        "meta-list--cursor",
+        "meta-list--key",
+        "meta-list--type",
+        "meta-list--note",
+        "meta-list--dim",
+        "meta-list--file",
+        "meta-list--match",
+    }
+    DEFAULT_CSS = """
+    MetaList { height: 1fr; overflow-x: hidden; }
+    MetaList > .meta-list--cursor { background: $accent 40%; }
+    MetaList:focus > .meta-list--cursor { background: $accent; color: $text; }
+    MetaList > .meta-list--key { text-style: bold; }
+    MetaList > .meta-list--type { color: $text-muted; }
+    MetaList > .meta-list--note { color: $secondary; }
+    MetaList > .meta-list--dim { color: $text-muted; }
+    MetaList > .meta-list--file { text-style: bold; color: $secondary; }
+    MetaList > .meta-list--match { background: $warning 30%; }
+    """
+    BINDINGS = [
+        Binding("up", "cursor(-1)", show=False),
+        Binding("down", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "jump(0)", show=False),
+        Binding("end", "jump(-1)", show=False),
+        Binding("enter,right", "expand", "Expand", show=False),
+        Binding("left", "collapse", "Collapse", show=False),
+    ]
+    cursor = reactive(0, always_update=True)
+
+    class Moved(Message):
+        pass
+
+    def __init__(self, model: MetadataModel, **kw):
+        super().__init__(**kw)
+        self.model = model
+        self.match: Match | None = None
+        keys = [cell_len(escape(n.label)) for r in model.roots for n in r.children if n.kind in (KEY, ARRAY)]
+        self.key_width = min(48, max([8, *keys]))
+
+    def refresh_rows(self) -> None:
+        self.virtual_size = Size(self.size.width, self.model.row_count)
+        self.cursor = min(self.cursor, max(0, self.model.row_count - 1))
+        self.refresh()
+
+    def on_mount(self) -> None:
+        self.refresh_rows()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, self.model.row_count)
+
+    def watch_cursor(self, value: int) -> None:
+        height = max(1, self.size.height)
+        top = int(self.scroll_y)
+        if value < top:
+            self.scroll_to(y=value, animate=False)
+        elif value >= top + height:
+            self.scroll_to(y=value - height + 1, animate=False)
+        self.refresh()
+        self.post_message(self.Moved())
+
+    def go(self, row: int, center: bool = True) -> None:
+        self.refresh_rows()
+        self.cursor = max(0, min(row, self.model.row_count - 1))
+        if center:
+            self.scroll_to(y=max(0, self.cursor - self.size.height // 2), animate=False)
+
+    def action_cursor(self, delta: int) -> None:
+        self.cursor = max(0, min(self.model.row_count - 1, self.cursor + delta))
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(1, self.size.height - 1))
+
+    def action_jump(self, where: int) -> None:
+        self.cursor = 0 if where == 0 else self.model.row_count - 1
+
+    def action_expand(self) -> None:
+        line = self.model.row(self.cursor)
+        if line.index is None and line.node.expandable and not line.node.expanded:
+            self.model.toggle(line.node, True)
+            self.refresh_rows()
+        elif line.index is None and line.node.expandable:
+            self.action_cursor(1)
+
+    def action_collapse(self) -> None:
+        line = self.model.row(self.cursor)
+        if line.index is None and line.node.expandable and line.node.expanded:
+            self.model.toggle(line.node, False)
+            self.refresh_rows()
+            return
+        # Elsewhere: go to the enclosing array or group.
+        target = line.node if line.index is not None else None
+        for r in range(self.cursor - 1, -1, -1):
+            up = self.model.row(r)
+            if up.index is None and (up.node is target or (target is None and up.node.depth < line.node.depth)):
+                self.cursor = r
+                return
+
+    def on_click(self, event: Click) -> None:
+        r = int(self.scroll_y) + event.y
+        if 0 <= r < self.model.row_count:
+            self.cursor = r
+            if event.chain == 2:
+                line = self.model.row(r)
+                if line.index is None and line.node.expandable:
+                    self.model.toggle(line.node)
+                    self.refresh_rows()
+
+    # -- drawing ------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        r = int(self.scroll_y) + y
+        if r >= self.model.row_count:
+            return Strip.blank(width, self.rich_style)
+        line = self.model.row(r)
+        base = self.rich_style
+        parts = self.parts(line, width)
+        segs = [Segment(t, base + self.get_component_rich_style(f"meta-list--{s}") if s else base) for t, s in parts]
+        if self.match is not None and line.node is self.match.node and line.index == self.match.index:
+            hl = self.get_component_rich_style("meta-list--match")
+            segs = [Segment(s.text, (s.style or Style()) + hl) for s in segs]
+        if r == self.cursor:
+            cur = self.get_component_rich_style("meta-list--cursor")
+            segs = [Segment(s.text, (s.style or Style()) + cur) for s in segs]
+        strip = Strip(segs)
+        return strip.extend_cell_length(width, segs[-1].style if segs else base).crop(0, width)
+
+    def parts(self, line: Line, width: int = 200) -> list[tuple[str, str]]:
+        """The row as (text, style name) pieces; all file text escaped, a
+        long value cut to the width (saying how long it is)."""
+        n = line.node
+        indent = "  " * line.depth
+        if line.index is not None:
+            v = n.items[line.index]
+            label = f"{indent}  [{line.index}] "
+            out = [(label, "dim"), (_value(v, n.elem_type, max(24, width - len(label))), "")]
+            note = n.item_note(v) if n.item_note is not None else None
+            if note:
+                out.append((f"  {note}", "note"))
+            return out
+        arrow = ("▾ " if n.expanded else "▸ ") if n.expandable else "  "
+        if n.kind == FILE:
+            return [(f"{arrow}{n.type_name}  ", "file"), (escape(n.label), "file")]
+        if n.kind == NOTE:
+            return [(indent + "  " + n.label, "dim")]
+        key = _pad(escape(n.label), self.key_width)
+        if n.kind == OBJECT:
+            return [(indent + arrow, ""), (key, "key"), (f"  {n.type_name}", "type")]
+        if n.kind == ARRAY:
+            head = [(indent + arrow, ""), (key, "key"), (f"  {n.type_name} × {n.count:,}", "type")]
+            if not n.expanded and n.count:
+                try:
+                    first = n.first(PREVIEW_ITEMS)
+                except Exception as e:  # a damaged array: say so on its row
+                    return [*head, (f"  (cannot read: {escape(str(e))})", "dim")]
+                preview = ", ".join(_value(v, n.elem_type, 40) for v in first)
+                head.append((f"  {preview}{', …' if n.count > PREVIEW_ITEMS else ''}", "dim"))
+            return head
+        used = len(indent) + 2 + cell_len(key) + 2 + max(7, len(n.type_name)) + 1
+        value = _value(n.value, n.type_name, max(24, width - used - 2))
+        out = [(indent + "  ", ""), (key, "key"), (f"  {n.type_name:<7} ", "type"), (value, "")]
+        if n.note:
+            out.append((f"  ({escape(clip(n.note, 200))})", "note"))
+        return out
+
+
+def _value(v, type_name: str, limit: int = VALUE_LIMIT) -> str:
+    limit = min(limit, VALUE_LIMIT)
+    if isinstance(v, str):
+        return '"' + shown(v, limit - 2) + '"'
+    if hasattr(v, "count") and hasattr(v, "type_name"):  # a nested GGUF array
+        return f"array[{v.type_name}] × {v.count:,}"
+    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], list):
+        return f"array × {len(v[1]):,}"
+    return shown(value_text(v, type_name), limit)
+
+
+def _pad(text: str, width: int) -> str:
+    n = cell_len(text)
+    return text + " " * (width - n) if n <= width else set_cell_size(text, width - 1) + "…"
+
+
+class MetadataScreen(IrpaScreen):
+    """File metadata; ``/`` search, ``n``/``N`` next/previous match, ``g`` go to
+    an index, ``escape`` back."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("q,m", "app.pop_screen", "Back", show=False),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("n", "next_match(1)", "Next", key_display="n"),
+        Binding("N", "next_match(-1)", "Prev", key_display="N"),
+        Binding("g", "goto", "Go to index", key_display="g"),
+    ]
+
+    def __init__(self, archive: Archive):
+        super().__init__()
+        self.model = MetadataModel(archive)
+        self.matches: list[Match] = []
+        self.match_at = -1
+        self.mode = ""  # "search" or "goto" while the input is open
+        self.query_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="meta-title")
+        yield MetaList(self.model, id="meta-list")
+        with Horizontal(id="meta-bar"):
+            yield Input(id="meta-input")
+            yield Static(id="meta-msg")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#meta-bar").display = False
+        self.query_one(MetaList).focus()
+        self._title()
+
+    @property
+    def rows(self) -> MetaList:
+        return self.query_one(MetaList)
+
+    def _title(self, status: Text | None = None) -> None:
+        t = Text.assemble(("File metadata", "bold"), f"  {self.model.row_count:,} rows")
+        if status is not None:
+            t.append("  ")
+            t.append_text(status)
+        elif self.matches:
+            t.append(f"  match {self.match_at + 1:,} of {len(self.matches):,} for ", style="yellow")
+            t.append(clip(escape(self.query_text), 60), style="yellow bold")
+        self.query_one("#meta-title", Static).update(t)
+
+    # -- search and go to ---------------------------------------------------
+
+    def _open(self, mode: str, placeholder: str, value: str = "") -> None:
+        self.mode = mode
+        bar = self.query_one("#meta-bar")
+        bar.display = True
+        box = self.query_one("#meta-input", Input)
+        box.placeholder = placeholder
+        box.value = value
+        box.focus()
+        self.query_one("#meta-msg", Static).update(Text("enter: go  escape: cancel", style="dim"))
+
+    def _close(self) -> None:
+        self.mode = ""
+        self.query_one("#meta-bar").display = False
+        self.rows.focus()
+
+    def action_search(self) -> None:
+        self._open("search", "search keys, values and array items (any case)", self.query_text)
+
+    def action_goto(self) -> None:
+        arr = self.model.array_at(self.rows.cursor)
+        if arr is None:
+            self._open("goto", "row number")
+        else:
+            self._open("goto", f"index in {escape(arr.label)} (0 .. {arr.count - 1:,})")
+
+    def action_back(self) -> None:
+        if self.mode:
+            self._close()
+        elif self.matches:
+            self.matches, self.match_at, self.rows.match = [], -1, None
+            self.rows.refresh()
+            self._title()
+        else:
+            self.app.pop_screen()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "meta-input":
+            return
+        text = event.value.strip()
+        if self.mode == "search":
+            if not text:
+                self._close()
+                return
+            self.query_text = text
+            self.query_one("#meta-msg", Static).update(Text("searching…", style="dim"))
+            self.run_worker(lambda: self._search(text), thread=True, exclusive=True, group="meta-search")
+        elif self.mode == "goto":
+            self._goto(text)
+
+    def _search(self, text: str) -> None:
+        matches = self.model.search(text)
+        self.app.call_from_thread(self._found, text, matches)
+
+    def _found(self, text: str, matches: list[Match]) -> None:
+        if text != self.query_text:
+            return
+        if not matches:
+            self.query_one("#meta-msg", Static).update(Text(f"no match for {clip(escape(text), 60)}", style="red"))
+            return
+        self._close()
+        self.matches = matches
+        self.match_at = -1
+        self.action_next_match(1)
+
+    def action_next_match(self, step: int) -> None:
+        if not self.matches:
+            self._title(Text("no search yet: / searches", style="dim"))
+            return
+        self.match_at = (self.match_at + step) % len(self.matches)
+        m = self.matches[self.match_at]
+        row = self.model.reveal(m.node, m.index)
+        self.rows.match = m
+        self.rows.go(row)
+        self._title()
+
+    def _goto(self, text: str) -> None:
+        msg = self.query_one("#meta-msg", Static)
+        try:
+            k = int(text.replace(",", "").replace("_", ""))
+        except ValueError:
+            msg.update(Text(f"not a number: {clip(escape(text), 40)}", style="red"))
+            return
+        arr = self.model.array_at(self.rows.cursor)
+        if arr is None:
+            if not 0 <= k < self.model.row_count:
+                msg.update(Text(f"rows are 0 .. {self.model.row_count - 1:,}", style="red"))
+                return
+            self._close()
+            self.rows.go(k)
+            return
+        if not 0 <= k < arr.count:
+            msg.update(Text(f"{escape(arr.label)} has indices 0 .. {arr.count - 1:,}", style="red"))
+            return
+        self._close()
+        self.rows.go(self.model.reveal(arr, k))
+        self._title()

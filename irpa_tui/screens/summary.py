@@ -1,0 +1,82 @@
+"""The model summary (``i``): what ``irpa info`` prints, as a screen."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static
+
+from irpa_core.cli.info import LABELS, bpw, fact_text, short_count
+from irpa_core.display import human, shown
+from irpa_core.model import Archive
+from irpa_core.summary import Summary, summarize
+
+from .base import IrpaScreen
+
+
+def summary_renderable(s: Summary) -> RenderableType:
+    """Facts with their sources, then the dtype mix and the layer groups."""
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column()
+    head.add_column(style="dim")
+    for key, fact in s.facts():
+        value = Text(fact_text(fact.value), style="" if fact.known else "yellow")
+        head.add_row(LABELS[key], value, Text(shown(fact.source, 120)))
+    head.add_row(
+        "parameters",
+        Text(f"{s.parameters:,} ({short_count(s.parameters)})"),
+        Text(f"in {s.tensors:,} tensors, {human(s.bytes)}"),
+    )
+    head.add_row("bits per weight", Text(bpw(s.bits_per_weight)), Text("bytes x 8 / elements, every tensor"))
+    if s.untyped:
+        head.add_row(
+            "not counted",
+            Text(f"{s.untyped:,} entries"),
+            Text(f"{human(s.untyped_bytes)} without a dtype or of metadata"),
+        )
+    mix = Table(title="dtype mix", title_justify="left", title_style="bold", box=None, padding=(0, 1))
+    for col, right in (("dtype", False), ("tensors", True), ("elements", True), ("% elem", True)):
+        mix.add_column(col, justify="right" if right else "left", no_wrap=True)
+    for col in ("bytes", "% bytes", "bits/w"):
+        mix.add_column(col, justify="right", no_wrap=True)
+    for sh in s.by_dtype:
+        pe = 100 * sh.elements / s.parameters if s.parameters else 0
+        pb = 100 * sh.bytes / s.bytes if s.bytes else 0
+        mix.add_row(
+            Text(sh.dtype),
+            f"{sh.tensors:,}",
+            f"{sh.elements:,}",
+            f"{pe:.1f}%",
+            human(sh.bytes),
+            f"{pb:.1f}%",
+            bpw(sh.bits_per_weight),
+        )
+    groups = Table(title="per layer group", title_justify="left", title_style="bold", box=None, padding=(0, 1))
+    groups.add_column("role", no_wrap=True, max_width=48)
+    groups.add_column("bits/w", justify="right", no_wrap=True)
+    groups.add_column("elements", justify="right", no_wrap=True)
+    groups.add_column("dtypes")
+    for g in s.groups:
+        groups.add_row(Text(shown(g.role, 200)), bpw(g.bits_per_weight), f"{g.elements:,}", Text(g.mix))
+    files = Text("\n".join(f"{fmt}  {shown(p, 300)}" for p, fmt in s.files), style="dim")
+    notes = [Text(f"note: {shown(n, 300)}", style="yellow") for n in s.notes]
+    return Group(files, Text(""), head, *notes, Text(""), mix, Text(""), groups)
+
+
+class SummaryScreen(IrpaScreen):
+    BINDINGS = [Binding("escape,q,i", "app.pop_screen", "Back")]
+
+    def __init__(self, archive: Archive):
+        super().__init__()
+        self.summary = summarize(archive)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Model summary", style="bold"), classes="title")
+        with VerticalScroll(id="summary-box"):
+            yield Static(summary_renderable(self.summary))
+        yield Footer()
