@@ -745,7 +745,23 @@ def _cache_key(entry: Entry, as_dtype, bins: int) -> tuple:
 
 
 def _identity(entry: Entry) -> tuple | None:
-    return () if entry.kind == SPLAT else file_identity(entry.file)
+    """What must not change for a cached result to stand: nothing for a
+    splat; the open file's identity and (size, mtime) now for an entry read
+    through a local source (it reads the file it opened, so only a change in
+    place matters); a remote source's URL, size and validator; else the
+    path's identity on disk."""
+    if entry.kind == SPLAT:
+        return ()
+    src = entry.source
+    if src is not None and getattr(src, "remote", False):
+        return ("remote", src.name, src.size, getattr(src, "etag", None))
+    stamp = getattr(src, "stamp", None)
+    if src is not None and stamp is not None:
+        try:
+            return (getattr(src, "identity", None), *stamp())
+        except IrpaError:
+            return None
+    return file_identity(entry.file)
 
 
 def cached_stats(entry: Entry, as_dtype=None, bins: int = 64) -> Stats | None:

@@ -111,13 +111,18 @@ def test_exact_results_are_cached_until_the_file_changes(tmp_path, monkeypatch):
     real = S.read_bytes
     monkeypatch.setattr(S, "read_bytes", lambda *a, **k: reads.append(a) or real(*a, **k))
     assert S.compute_stats(e) is first and not reads  # revisiting reads nothing
-    # Same size, new bytes and a new modification time: read again.
+    # The file changed in place (same size, new bytes, a new modification
+    # time): the open entry reads the new bytes, so the result is dropped.
     b = (a * 2).astype(np.float32)
-    make_safetensors(p, {"a": b})
+    with open(p, "r+b") as f:
+        f.seek(e.offset)
+        f.write(b.tobytes())
     os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 10**9))
     assert S.cached_stats(e) is None
     again = S.compute_stats(e)
     assert reads and math.isclose(again.max, float(b.max()))
+    # Reopened, the same bytes: a new entry object, the same cached result.
+    assert S.cached_stats(open_archive(p).entries[0]) is again
 
 
 def test_stats_many_matches_one_by_one(tmp_path):
