@@ -141,6 +141,9 @@ class HttpSource(Source):
     ``token``: True looks the Hub token up (sent only when ``url`` is on the
     Hub endpoint's origin), False sends none, a string is sent to ``url``'s
     origin only. ``timeout``: seconds without any data before giving up.
+    ``known``: (size, ETag, redirect target) from an earlier probe of the
+    same file: no probe request (a copy in another process, ``__reduce__``).
+    ``opened(self)`` is called before the first request (``size`` is -1).
     Counters: ``bytes_fetched`` (body bytes received), ``requests`` (HTTP
     exchanges, redirects included), ``retries``.
     """
@@ -163,6 +166,8 @@ class HttpSource(Source):
         workers: int = WORKERS,
         cache_dir: str | None = None,
         client: httpx.Client | None = None,
+        known: tuple[int, str | None, str] | None = None,
+        opened: Callable[[Source], None] | None = None,
     ) -> None:
         super().__init__(name or url, cancel=cancel)
         self.remote = True
@@ -188,8 +193,23 @@ class HttpSource(Source):
         self._closed = False
         self._owns_client = client is None
         self._client = client if client is not None else new_client(workers)
+        self._settings = {
+            "block_size": block_size, "cache_size": cache_size, "no_range_limit": self.no_range_limit,
+            "max_retries": max_retries, "backoff": backoff, "timeout": timeout, "poll": poll,
+            "part_size": part_size, "workers": workers, "cache_dir": self._cache_dir,
+        }  # fmt: skip
         self.size = -1
+        if known is not None:
+            # Size, ETag and redirect target from an earlier probe of this
+            # file (a copy in another process): no request until a read.
+            self.size, self._etag, self._target = known
+            self._connected = True
+            if self._cache_dir and self._etag:
+                self._disk = _DiskCache(self._cache_dir, self.url, self._etag, self.size, self.block_size)
+            return
         try:
+            if opened is not None:
+                opened(self)  # before the first request: its bytes can be watched as they come
             self._probe()
         except BaseException:
             self.close()
@@ -649,6 +669,17 @@ class HttpSource(Source):
                 raise
         return length
 
+    def __reduce__(self) -> tuple:
+        """A source crosses to another process (a background job) as its
+        address and what its probe learnt: the copy makes no request before
+        its first read, starts with an empty cache and no cancel flag (such
+        a process is stopped, not asked). A file held whole (its server
+        ignores Range) or a closed source is opened again there."""
+        if self._whole is not None or self._closed:
+            return (_reopen, (self.url, self.name, self._token or False, self._settings, None))
+        known = (self.size, self._etag, self._target)
+        return (_reopen, (self.url, self.name, self._token or False, self._settings, known))
+
     def close(self) -> None:
         self._closed = True
         self._whole = None
@@ -656,6 +687,10 @@ class HttpSource(Source):
             self._cache.clear()
         if self._owns_client:
             self._client.close()
+
+
+def _reopen(url: str, name: str, token: str | bool, settings: dict, known: tuple | None) -> HttpSource:
+    return HttpSource(url, name=name, token=token, known=known, **settings)
 
 
 def new_client(workers: int = WORKERS) -> httpx.Client:
@@ -703,17 +738,19 @@ def _describe(e: Exception) -> str:
 # -- specs ---------------------------------------------------------------------
 
 
-def open_remote(spec: str, *, cancel: threading.Event | None = None) -> HttpSource:
+def open_remote(
+    spec: str, *, cancel: threading.Event | None = None, opened: Callable[[Source], None] | None = None
+) -> HttpSource:
     """An ``http(s)://`` URL or an ``hf://ORG/REPO[@REV]/PATH`` as a source;
-    errors name the spec as given."""
+    errors name the spec as given. ``opened``: see ``HttpSource``."""
     if spec[:5].lower() == "hf://":
         path = hub.parse_hf(spec)
         if not path.path:
             raise ArchiveError(
                 spec, None, "is a repository, not a file: give a path inside it (hf://ORG/REPO[@REVISION]/PATH)"
             )
-        return HttpSource(path.resolve_url(), name=spec, cancel=cancel)
-    return HttpSource(spec, cancel=cancel)
+        return HttpSource(path.resolve_url(), name=spec, cancel=cancel, opened=opened)
+    return HttpSource(spec, cancel=cancel, opened=opened)
 
 
 def fetch(spec: str, *, url: str | None = None, limit: int = 64 << 20, cancel: threading.Event | None = None) -> bytes:

@@ -439,15 +439,26 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> No
         offset += k
 
 
-def open_source(spec: str | os.PathLike[str], *, cancel: threading.Event | None = None) -> Source:
+def open_source(
+    spec: str | os.PathLike[str],
+    *,
+    cancel: threading.Event | None = None,
+    opened: Callable[[Source], None] | None = None,
+) -> Source:
     """A local path, an ``http(s)://`` URL or an ``hf://ORG/REPO[@REV]/PATH``,
-    opened for reading. Remote support is imported only for remote specs."""
+    opened for reading. Remote support is imported only for remote specs.
+    ``opened(source)`` is called as soon as the source exists: for a remote
+    file before its first request, so its counters can be watched while the
+    first answer arrives."""
     spec = os.fspath(spec)
     if is_remote(spec):
         from .remote import open_remote
 
-        return open_remote(spec, cancel=cancel)
-    return LocalSource(spec, cancel=cancel)
+        return open_remote(spec, cancel=cancel, opened=opened)
+    src = LocalSource(spec, cancel=cancel)
+    if opened is not None:
+        opened(src)
+    return src
 
 
 _SHARED: OrderedDict[str, Source] = OrderedDict()

@@ -585,9 +585,14 @@ def splat_stats(entry: Entry, as_dtype=None, bins: int = 64) -> Stats:
     return acc.result(True, bins, d.name, total)
 
 
-def sample_stats(entry: Entry, as_dtype=None, bins: int = 64, budget: int = SAMPLE_VALUES) -> Stats:
-    """A quick estimate from about ``budget`` values read at evenly spaced
-    places; exact (and flagged so) when the tensor is that small."""
+def sample_stats(
+    entry: Entry, as_dtype=None, bins: int = 64, budget: int = SAMPLE_VALUES, spots: int = SAMPLE_SPOTS, cancel=None
+) -> Stats:
+    """A quick estimate from about ``budget`` values read at ``spots``
+    evenly spaced places; exact (and flagged so) when the tensor is that
+    small. Fewer spots suit a remote file, where each place read costs a
+    request and a cache block. ``cancel.is_set()`` stops between places
+    with ``Cancelled``."""
     if entry.kind == SPLAT:
         return splat_stats(entry, as_dtype, bins)
     d = _need(entry, as_dtype)
@@ -595,12 +600,15 @@ def sample_stats(entry: Entry, as_dtype=None, bins: int = 64, budget: int = SAMP
     units = entry.length // unit
     total = element_count(entry, d)
     if total <= budget:
-        return compute_stats(entry, as_dtype=as_dtype, bins=bins)
+        return compute_stats(entry, as_dtype=as_dtype, bins=bins, cancel=cancel)
     dec = _decoder(entry, d)
-    per_spot = max(1, budget // SAMPLE_SPOTS // d.block_size)
+    spots = max(2, spots)
+    per_spot = max(1, budget // spots // d.block_size)
     acc = _new_acc(d)
-    for i in range(SAMPLE_SPOTS):
-        start = (units - per_spot) * i // (SAMPLE_SPOTS - 1)
+    for i in range(spots):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("statistics")
+        start = (units - per_spot) * i // (spots - 1)
         acc.add(dec(read_bytes(entry, start * unit, per_spot * unit)))
     return acc.result(False, bins, d.name, total)
 

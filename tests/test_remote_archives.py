@@ -344,3 +344,42 @@ def test_header_read_ahead_parses_as_the_mapped_file(model: Path, tmp_path: Path
         p = tmp_path / f"v{i}.gguf"
         p.write_bytes(v)
         assert _parse(_Unmapped(p)) == _parse(LocalSource(p)), i
+
+
+# -- what the TUI needs of the engine ------------------------------------------------
+
+
+def test_opened_sees_each_source_before_its_first_request(http_server: TestServer, model: Path) -> None:
+    url = serve(http_server, model)
+    seen: list[tuple[int, int, int]] = []
+    archive = open_archive(url, opened=lambda s: seen.append((s.size, s.requests, http_server.requests)))
+    assert seen == [(-1, 0, 0)]  # a loading screen can watch the first answer arrive
+    assert archive.sources[0].requests == http_server.requests
+    local: list[object] = []
+    open_archive(model, opened=local.append)
+    assert [type(s) for s in local] == [LocalSource]
+
+
+def test_a_remote_source_pickles_as_its_address(http_server: TestServer, model: Path) -> None:
+    import pickle
+
+    url = serve(http_server, model)
+    src = open_archive(url).sources[0]
+    asked = http_server.requests
+    copy = pickle.loads(pickle.dumps(src))
+    assert http_server.requests == asked  # no probe: size, ETag and target came along
+    assert (copy.size, copy.name, copy.bytes_fetched) == (src.size, src.name, 0)
+    assert copy.read(src.size - 100, 100) == model.read_bytes()[-100:]
+    assert http_server.requests == asked + 1
+
+
+def test_sample_stats_at_fewer_places_and_cancelled(model: Path) -> None:
+    from irpa_core import stats
+
+    e = open_archive(model).by_name["token_embd.weight"]
+    st = stats.sample_stats(e, budget=4 * 4096, spots=4)
+    assert not st.exact and st.sampled == 4 * 4096
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        stats.sample_stats(e, spots=4, cancel=cancel)

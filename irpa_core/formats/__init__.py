@@ -46,9 +46,9 @@ def detect(source: Source | str) -> str:
     raise ArchiveError(path, 0, "not an IRPA, GGUF or safetensors file (unrecognised first bytes)")
 
 
-def _open(spec: str, cancel=None) -> Source:
+def _open(spec: str, cancel=None, opened: Callable[[Source], None] | None = None) -> Source:
     try:
-        return open_source(spec, cancel=cancel)
+        return open_source(spec, cancel=cancel, opened=opened)
     except ArchiveError as e:
         if e.reason == "is a directory":
             raise ArchiveError(spec, None, f"is a directory without a {SAFETENSORS_INDEX}") from None
@@ -134,10 +134,13 @@ def reader_for(fmt: str) -> Reader:
     raise ValueError(f"no reader for format {fmt!r}")
 
 
-def read_file(path: str, scope: str = "", cancel=None) -> tuple[SourceFile, list[Entry]]:
+def read_file(
+    path: str, scope: str = "", cancel=None, opened: Callable[[Source], None] | None = None
+) -> tuple[SourceFile, list[Entry]]:
     """Open one file (any format, local or remote) as a SourceFile and its
-    entries; the file stays open as their ``source``."""
-    src = _open(path, cancel)
+    entries; the file stays open as their ``source``. ``opened``: see
+    ``open_source``."""
+    src = _open(path, cancel, opened)
     try:
         fmt = detect(src)
         entries, metadata, types = reader_for(fmt)(src, scope)
@@ -147,7 +150,7 @@ def read_file(path: str, scope: str = "", cancel=None) -> tuple[SourceFile, list
     return SourceFile(path, fmt, src.size, metadata, scope, types, src), entries
 
 
-def open_archive(*paths, cancel=None) -> Archive:
+def open_archive(*paths, cancel=None, opened: Callable[[Source], None] | None = None) -> Archive:
     """Open one or more files as one archive, entries in file order.
 
     Each path may be ``scope=path`` as in the reference ``--parameters`` flag;
@@ -156,6 +159,9 @@ def open_archive(*paths, cancel=None) -> Archive:
     ``http(s)://`` URL or an ``hf://ORG/REPO[@REVISION][/PATH]``: only the
     headers are fetched. ``cancel`` (a ``threading.Event``) stops a remote
     open, and stays the remote files' cancel flag for later reads.
+    ``opened(source)`` is called with each file's source as soon as it
+    exists, before its first read (a remote one before its first request):
+    an interface can show what a slow open has fetched so far.
     """
     if not paths:
         raise ArchiveError("", None, "no input file given")
@@ -164,7 +170,7 @@ def open_archive(*paths, cancel=None) -> Archive:
     for spec in paths:
         scope, path = _split_scope(spec)
         for p in expand(path, cancel):
-            sf, es = read_file(p, scope, cancel)
+            sf, es = read_file(p, scope, cancel, opened)
             files.append(sf)
             entries.extend(es)
     return Archive(tuple(files), tuple(entries))
