@@ -1,29 +1,53 @@
-"""The Textual app: opens the archive, wires screens, owns the edit session."""
+"""The Textual app: opens the archive, wires screens, owns the edit session.
+
+Local files open on the UI thread before the first screen, as fast as the
+engine reads their headers. A remote spec (``https://``, ``hf://``) opens in
+a thread worker behind the loading screen (``screens/loading.py``), which
+shows what is being fetched and cancels on ``escape``: the app then exits
+with a one-line message (return code 130); an error shows the error screen.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 
 from irpa_core import open_archive
 from irpa_core.display import shown
-from irpa_core.errors import IrpaError
+from irpa_core.errors import Cancelled, IrpaError
+from irpa_core.model import Archive
 from irpa_core.plan import Plan
+from irpa_core.sources import is_remote
 
 from . import background
 from .editing import EditSession
+from .fetching import Fetched, FetchMeter
 from .safety import ControlFilter
 from .screens.browse import KEYS, BrowseScreen
+
+CANCELLED = 130  # return code when the user cancels an open (as for Ctrl-C in a shell)
 
 
 class IrpaApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "irpa"
     BINDINGS = [Binding("q", "quit", "Quit", key_display="q")]
+
+    class Opened(Message):
+        """The open worker ended: the archives, or an error, or a cancel."""
+
+        def __init__(
+            self, archives: list[Archive] | None, error: str | None = None, fetched: Fetched | None = None
+        ) -> None:
+            self.archives, self.error, self.fetched = archives, error, fetched
+            super().__init__()
 
     def __init__(
         self,
@@ -43,17 +67,94 @@ class IrpaApp(App):
         self.plan_error = plan_error
         self.session: EditSession | None = None
         self.last_written: str | None = None
+        self.opening: threading.Event | None = None  # the cancel flag of an open in progress
+        self.open_fetched: Fetched | None = None  # what a remote open fetched, headers and listings
+
+    def _groups(self) -> list[list[str]]:
+        """The specs of each archive to open: one, or A and B of a diff."""
+        return [[a] for a in self.diff_paths] if self.diff_paths else [list(self.paths)]
 
     def on_mount(self) -> None:
         from .screens.info import ErrorScreen
 
-        if self.diff_paths:
-            self._open_diff(*self.diff_paths)
+        groups = self._groups()
+        specs = [s for g in groups for s in g]
+        if self.plan_error and not self.diff_paths:
+            self.push_screen(ErrorScreen(self.plan_error, specs))
+            return
+        if any(is_remote(s) for s in specs):
+            self._open_in_worker(groups)
             return
         try:
-            if self.plan_error:
-                raise IrpaError(self.plan_error)
-            archive = open_archive(*self.paths)
+            archives = [open_archive(*g) for g in groups]
+        except IrpaError as e:
+            self.push_screen(ErrorScreen(str(e), specs))
+            return
+        self._opened(archives)
+
+    def _open_in_worker(self, groups: list[list[str]]) -> None:
+        """Open behind the loading screen; ``Opened`` comes back."""
+        from .screens.loading import LoadingScreen
+
+        cancel = self.opening = threading.Event()
+        meter = FetchMeter()
+        self.push_screen(LoadingScreen([s for g in groups for s in g], meter, cancel))
+
+        def work() -> None:
+            archives: list[Archive] = []
+            try:
+                for g in groups:
+                    archives.append(open_archive(*g, cancel=cancel, opened=meter.watch))
+            except Cancelled:
+                self.post_message(self.Opened(None))
+            except (IrpaError, OSError) as e:
+                self.post_message(self.Opened(None, str(e)))
+            else:
+                self.post_message(self.Opened(archives, fetched=meter.total()))
+                return
+            for a in archives:
+                a.close()
+
+        self.run_worker(work, thread=True, exclusive=True, group="open")
+
+    def on_irpa_app_opened(self, msg: Opened) -> None:
+        from .screens.info import ErrorScreen
+        from .screens.loading import LoadingScreen
+
+        cancelled = self.opening is not None and self.opening.is_set()
+        self.opening = None
+        specs = [s for g in self._groups() for s in g]
+        if cancelled or (msg.archives is None and msg.error is None):
+            for a in msg.archives or ():
+                a.close()
+            self.exit_cancelled()
+            return
+        while not isinstance(self.screen, LoadingScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()  # the command palette, say
+        if isinstance(self.screen, LoadingScreen):
+            self.pop_screen()
+        if msg.error is not None:
+            self.push_screen(ErrorScreen(msg.error, specs))
+        elif msg.archives is not None:
+            self.open_fetched = msg.fetched
+            self._opened(msg.archives)
+            if msg.fetched is not None:
+                self.notify(f"opened: {msg.fetched.describe()} (headers only)", timeout=4)
+
+    def exit_cancelled(self) -> None:
+        """Leave after the user cancelled the open: a line on stderr, code 130."""
+        spec = self._groups()[0][0]
+        self.exit(return_code=CANCELLED, message=Text(f"irpa-tui: cancelled opening {shown(spec, 300)}"))
+
+    def _opened(self, archives: list[Archive]) -> None:
+        """Show what was opened: the browser (and the plan's question), or the diff."""
+        from .screens.info import ErrorScreen
+
+        if self.diff_paths:
+            self._show_diff(*archives)
+            return
+        (archive,) = archives
+        try:
             session = EditSession(archive, self.initial_plan)
             if self.initial_plan is not None:
                 problem = session.check_plan(self.initial_plan)
@@ -74,8 +175,6 @@ class IrpaApp(App):
     def _ask_unmatched(self, screen: BrowseScreen, plan: Plan, unmatched) -> None:
         """A plan with edits that match nothing here (made for another model?):
         say which, and apply it only if asked to."""
-        from rich.text import Text
-
         from .screens.dialogs import ConfirmDialog
 
         n, total = len(unmatched), len(plan.ops)
@@ -110,6 +209,9 @@ class IrpaApp(App):
     async def action_quit(self) -> None:
         from .screens.dialogs import ConfirmDialog
 
+        if self.opening is not None:
+            self.opening.set()  # an open in progress stops (its thread must not outlive the app for long)
+
         if self.session is not None and self.session.dirty and self.session.plan.ops:
 
             def answer(yes) -> None:
@@ -139,7 +241,9 @@ class IrpaApp(App):
                 return [VerifyRow(os.path.basename(output), MISSING, str(e), None, None)]
             return rows_from_verify(compare_targets(targets, out, progress=progress, cancel=cancel), targets, out)
 
-        self.push_screen(VerifyScreen(f"Verify {shown(os.path.basename(output), 200)} against its sources", compute))
+        fetch = FetchMeter.of_entries(t.source for t in targets if t.kind == "data")
+        title = f"Verify {shown(os.path.basename(output), 200)} against its sources"
+        self.push_screen(VerifyScreen(title, compute, fetch=fetch))
 
     def open_written(self, output: str) -> None:
         try:
@@ -154,23 +258,19 @@ class IrpaApp(App):
             self.pop_screen()
         self.push_screen(BrowseScreen(self.session, _title([output])))
 
-    def _open_diff(self, a: str, b: str) -> None:
+    def _show_diff(self, aa: Archive, bb: Archive) -> None:
         from irpa_core.diff import diff
 
-        from .screens.info import ErrorScreen
         from .screens.verify import DIFF_ROLES, VerifyScreen, rows_from_diff
 
-        try:
-            aa, bb = open_archive(a), open_archive(b)
-        except IrpaError as e:
-            self.push_screen(ErrorScreen(str(e), [a, b]))
-            return
+        assert self.diff_paths is not None
+        a, b = self.diff_paths
 
         def compute(progress, cancel):
             return rows_from_diff(diff(aa, bb, progress=progress, cancel=cancel))
 
-        title = f"Diff A {shown(os.path.basename(a), 100)} -> B {shown(os.path.basename(b), 100)}"
-        self.push_screen(VerifyScreen(title, compute, DIFF_ROLES))
+        title = f"Diff A {shown(_name(a), 100)} -> B {shown(_name(b), 100)}"
+        self.push_screen(VerifyScreen(title, compute, DIFF_ROLES, fetch=FetchMeter([*aa.sources, *bb.sources])))
 
 
 def _title(paths: list[str]) -> str:
@@ -181,8 +281,6 @@ def _title(paths: list[str]) -> str:
 def _name(spec: str) -> str:
     """The file name a spec shows in the title: a URL's last path segment
     (its query may hold '='), else the path's name after any ``scope=``."""
-    from irpa_core.sources import is_remote
-
     if is_remote(spec):
         from urllib.parse import urlsplit
 

@@ -10,6 +10,13 @@ milliseconds. The calling thread (a Textual thread worker) waits on a pipe,
 GIL released, relays progress at a bounded rate and stops the child when the
 cancel event is set. Where processes cannot be made, the job runs in the
 calling thread instead (slower interface, same results).
+
+Entries cross without their open local ``Source`` (a descriptor does not
+cross processes: the child opens the file by path); a remote source crosses
+as its address and what its first answer said, so the child reads the
+ranges it needs without a new probe. The child reports what it fetched with
+each message; ``fetched()`` sums it over every job of this process (the
+interface's fetch meter adds it to its own sources' counters).
 """
 
 from __future__ import annotations
@@ -35,6 +42,24 @@ _PRELOAD = ["numpy", "gguf.quants", "irpa_core.stats", "irpa_core.scan", "irpa_c
 _context: Any = None
 _context_lock = threading.Lock()
 _disabled = False
+_fetched = [0, 0]  # bytes and requests fetched by children, all jobs
+_fetched_lock = threading.Lock()
+
+
+def fetched() -> tuple[int, int]:
+    """Bytes and requests that background jobs fetched from remote files so
+    far (the child's counts, as last reported)."""
+    with _fetched_lock:
+        return _fetched[0], _fetched[1]
+
+
+def _add_fetched(now: tuple[int, int], seen: list[int]) -> None:
+    """Add what a child fetched since its last report (``seen``: its totals
+    reported before, updated)."""
+    with _fetched_lock:
+        _fetched[0] += now[0] - seen[0]
+        _fetched[1] += now[1] - seen[1]
+    seen[:] = now
 
 
 def _ctx():
@@ -90,31 +115,47 @@ def _child(conn, fn: Callable[..., Any], args: tuple, kwargs: dict, rate: float 
         with contextlib.suppress(OSError):
             os.nice(nice)
     last = [0.0]
+    remote = _remote_sources(args, kwargs)
+
+    def fetched() -> tuple[int, int]:
+        return sum(s.bytes_fetched for s in remote), sum(s.requests for s in remote)
 
     def progress(*values: Any) -> None:
         now = time.monotonic()
         if rate is None or now - last[0] >= 1 / rate:
             last[0] = now
-            conn.send(("progress", values))
+            conn.send(("progress", values, fetched()))
 
     try:
         result = fn(*args, progress=progress, **kwargs)
-        conn.send(("result", result))
+        conn.send(("result", result, fetched()))
     except BaseException as e:  # sent back and raised in the parent
         try:
-            conn.send(("error", e))
+            conn.send(("error", e, fetched()))
         except Exception:
-            conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+            conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}"), fetched()))
     finally:
         conn.close()
 
 
+def _remote_sources(args: tuple, kwargs: dict) -> list:
+    """The remote sources the job's entries read (each once)."""
+    seen: dict[int, Any] = {}
+    for a in (*args, *kwargs.values()):
+        for x in a if isinstance(a, (list, tuple)) else (a,):
+            src = x.source if isinstance(x, Entry) else None
+            if src is not None and src.remote:
+                seen.setdefault(id(src), src)
+    return list(seen.values())
+
+
 def _portable(x: Any) -> Any:
-    """``x`` ready for the child: an entry without its open ``Source`` (a
-    file descriptor or an HTTP client does not cross processes; the child
-    reads through ``shared_source(file)``), also inside lists and tuples."""
+    """``x`` ready for the child: an entry without its open local ``Source``
+    (a descriptor does not cross processes; the child reads through
+    ``shared_source(file)``), also inside lists and tuples. A remote source
+    stays: it crosses as its address (``HttpSource.__reduce__``)."""
     if isinstance(x, Entry):
-        return dataclasses.replace(x, source=None) if x.source is not None else x
+        return dataclasses.replace(x, source=None) if x.source is not None and not x.source.remote else x
     if isinstance(x, (list, tuple)) and x and isinstance(x[0], Entry):
         return type(x)(_portable(e) for e in x)
     return x
@@ -152,6 +193,7 @@ def run(
         _disable()
         return _inline(fn, args, kwargs, progress, cancel)
     child.close()
+    seen = [0, 0]
     try:
         while True:
             if cancel is not None and cancel.is_set():
@@ -159,7 +201,8 @@ def run(
                 raise Cancelled("background job")
             if parent.poll(POLL):
                 try:
-                    kind, payload = parent.recv()
+                    kind, payload, counts = parent.recv()
+                    _add_fetched(counts, seen)
                 except EOFError:
                     proc.join(1)
                     raise RuntimeError(

@@ -27,9 +27,11 @@ from irpa_core.display import clip, escape, human, shown
 from irpa_core.dtypes import DType
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.plan import EXCLUDE, SPLAT_OP, Op, Plan
+from irpa_core.sources import is_remote
 
 from .. import background
 from ..editing import EditSession
+from ..fetching import POLL, Fetched, FetchMeter, asks, remote_bytes
 from ..view import SCAN_SORTS, SORT_LABELS, SORTS, FilterError, TableView
 from ..widgets.detail import DetailPane
 from ..widgets.param_table import ParamTable
@@ -101,6 +103,7 @@ KEYS: tuple[Key, ...] = (
     Key("p", "pane", "Pane", "show or hide the detail pane"),
     Key("b", "bins", "Bin counts", "show or hide the histogram's bin counts in the detail pane"),
     Key("a", "view_as", "View as", "view the row's bytes as a chosen dtype (for entries without one)"),
+    Key("F", "fetch_exact", "Fetch exact", "remote tensor over 64 MiB: fetch all of it for the exact statistics"),
     Key("escape", "escape", "Cancel", "clear the filter, else cancel the statistics pass, else the scan"),
 )
 
@@ -133,6 +136,8 @@ class BrowseScreen(IrpaScreen):
         self._scan_cancel: threading.Event | None = None
         self._scan_rows: dict[int, SC.Row] = {}
         self._scan_state = ""  # text for the plan bar while scanning / after
+        self.fetch = FetchMeter(session.archive.sources)  # what reading the remote files cost so far
+        self._fetched: Fetched | None = None  # as the header shows it (remote archives)
 
     # -- layout -------------------------------------------------------------
 
@@ -152,8 +157,18 @@ class BrowseScreen(IrpaScreen):
     def on_mount(self) -> None:
         self.query_one("#filter-bar").display = False
         self._place_pane()
+        if self.fetch.remote:
+            self._fetched = self.fetch.total()
+            self.set_interval(POLL, self._poll_fetch)
         self.refresh_all()
         self.query_one(ParamTable).focus()
+
+    def _poll_fetch(self) -> None:
+        """The header's fetched bytes, redrawn when they change (a timer)."""
+        now = self.fetch.total()
+        if now != self._fetched:
+            self._fetched = now
+            self._update_header()
 
     def on_resize(self, _event: Resize) -> None:
         self._place_pane()
@@ -204,6 +219,8 @@ class BrowseScreen(IrpaScreen):
         else:
             t.append(f"{len(a):,} parameters")
         t.append(f"  {human(a.total_bytes)}")
+        if self._fetched is not None:
+            t.append(f"  fetched {human(self._fetched.bytes)}", style="cyan")
         if self.view.sort != "file":
             t.append(f"  by {SORT_LABELS[self.view.sort].split(' (')[0]}", style="italic")
         room = width - 2 - cell_len(t.plain)
@@ -375,6 +392,10 @@ class BrowseScreen(IrpaScreen):
     def action_bins(self) -> None:
         self.query_one(DetailPane).toggle_bins()
 
+    def action_fetch_exact(self) -> None:
+        if not self.query_one(DetailPane).fetch_exact():
+            self.notify("F is for a remote tensor whose exact statistics wait to be fetched", timeout=2)
+
     def action_metadata(self) -> None:
         from .metadata import MetadataScreen
 
@@ -433,9 +454,27 @@ class BrowseScreen(IrpaScreen):
     # -- scan ---------------------------------------------------------------
 
     def action_scan(self) -> None:
+        from .dialogs import ConfirmDialog
+
         if self._scan_cancel is not None and not self._scan_cancel.is_set():
             self.notify("a scan is running (escape cancels it)", timeout=2)
             return
+        remote = remote_bytes(self.session.archive.entries)
+        if not asks(remote):
+            self._scan()
+            return
+        body = Text(
+            f"The scan reads every tensor: it fetches {human(remote)} from the server "
+            "(escape cancels it on the way; the figures found so far stay)."
+        )
+
+        def answer(yes) -> None:
+            if yes:
+                self._scan()
+
+        self.app.push_screen(ConfirmDialog(f"Fetch {human(remote)} to scan?", "Scan", body=body), answer)
+
+    def _scan(self) -> None:
         cancel = self._scan_cancel = threading.Event()
         entries = self.session.archive.entries
         self._scan_rows = {}
@@ -668,7 +707,15 @@ class BrowseScreen(IrpaScreen):
 
 
 def _beside(archive, suffix: str) -> str:
+    """A default output path: beside the first input file, or in the current
+    directory for a remote one (named after the remote file)."""
     first = archive.files[0].path
-    d, base = os.path.split(first)
+    if is_remote(first):
+        from urllib.parse import unquote, urlsplit
+
+        d = os.getcwd()
+        base = os.path.basename(unquote(urlsplit(first).path.rstrip("/"))) or "remote"
+    else:
+        d, base = os.path.split(first)
     stem = base.split("-00001-of-")[0].rsplit(".", 1)[0] if "." in base else base
     return os.path.join(d, stem + suffix)

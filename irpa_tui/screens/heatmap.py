@@ -6,6 +6,9 @@ included), sized to the space on screen; a progress bar shows the pass and
 range it covers are shown), ``+``/``enter`` zooms on the area around it,
 ``-`` goes back out, ``0`` shows the whole tensor, ``m`` switches between
 the mean and the largest magnitude per cell.
+
+A remote tensor is fetched by the pass: over ``fetching.ASK_ABOVE`` the
+screen asks first, saying how much, and a line counts what was fetched.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from textual.message import Message
 from textual.widgets import Footer, ProgressBar, Static
 
 from irpa_core import heatmap as H
-from irpa_core.display import num, shape_str, shown
+from irpa_core.display import human, num, shape_str, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.model import Entry
 
 from .. import background
+from ..fetching import FetchMeter, dear, entry_is_remote
+from ..widgets.fetch_line import FetchLine
 from ..widgets.heatmap import HeatmapView, scale_strip
 from .base import IrpaScreen
 
@@ -95,6 +100,8 @@ class HeatmapScreen(IrpaScreen):
         yield ProgressBar(id="heat-progress", show_eta=False)
         yield Static(id="heat-scale")
         yield Static(id="heat-status")
+        if entry_is_remote(self.entry):
+            yield FetchLine(FetchMeter.of_entries([self.entry]), "this heatmap: ", id="heat-fetched")
         yield Footer()
 
     @property
@@ -102,9 +109,23 @@ class HeatmapScreen(IrpaScreen):
         return self.query_one(HeatmapView)
 
     def on_mount(self) -> None:
+        from .dialogs import ConfirmDialog
+
         self.view.focus()
         self._title()
-        self.call_after_refresh(self._compute)
+        e = self.entry
+        if not dear(e):
+            self.call_after_refresh(self._compute)
+            return
+        body = Text(f"The heatmap reads all of {shown(e.name, 200)}: it fetches {human(e.length)} from the server.")
+
+        def answer(yes) -> None:
+            if yes:
+                self.call_after_refresh(self._compute)
+            else:
+                self.app.pop_screen()
+
+        self.app.push_screen(ConfirmDialog(f"Fetch {human(e.length)} to draw it?", "Fetch", body=body), answer)
 
     def on_resize(self) -> None:
         v = self.view.size

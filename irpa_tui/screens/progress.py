@@ -11,7 +11,8 @@ with an ETA from both, so a write of splats only, or of 10,000 small
 tensors, moves visibly. Escape asks before cancelling; a cancelled or
 failed write leaves no file (the engine's guarantee) and the plan is
 untouched. ``clock`` is injectable so tests get a stable screen and can
-count updates per second of fake time.
+count updates per second of fake time. A write from remote files says
+what it fetched so far (``FetchLine``: the sources' counters on a timer).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from irpa_core.display import human
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.write import Progress, write_archive
 
+from ..fetching import FetchMeter
+from ..widgets.fetch_line import FetchLine
 from ..widgets.lines import LineList
 from .base import IrpaScreen
 
@@ -192,12 +195,15 @@ class WriteScreen(IrpaScreen):
         self.started = 0.0
         self.ui_updates = 0  # progress updates shown (tests count them)
         self.total = sum(t.length for t in targets if t.kind == "data")
+        self.fetch = FetchMeter.of_entries(t.source for t in targets if t.kind == "data")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="write-box"):
             yield Static(Text.assemble(("Writing ", "bold"), self.output), id="write-title")
             yield JobProgress(len(self.targets), self.total, id="write-progress")
             yield Line(id="write-current")
+            if self.fetch.remote:
+                yield FetchLine(self.fetch, "this write: ", id="write-fetched")
             yield LineList(self._log_line, follow=True, id="write-log")
         yield Footer()
 
@@ -250,6 +256,8 @@ class WriteScreen(IrpaScreen):
 
     def _finish(self, state: str, payload) -> None:
         self.state = state
+        for line in self.query(FetchLine):
+            line.poll()  # the final figures at once
         if state == "done":
             self.result = payload
             self.irpa.last_written = self.output

@@ -10,6 +10,10 @@ differ (element, file offsets, both values), the value figures of a diff,
 and statistics computed in a worker, marked "sampled" until the exact pass
 is done. A side without a dtype is read as the other side's; a planned
 splat is shown as its pattern, not as the source data it replaces.
+
+Against remote sources, the comparison fetches the kept tensors again (a
+line counts it); the side pane samples a remote tensor at a few places and
+reads one whole only up to ``fetching.ASK_ABOVE`` (else it stays sampled).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.locate import Difference, decode_dtypes
 from irpa_core.model import Entry
 
+from ..fetching import REMOTE_SPOTS, SPOT_VALUES, FetchMeter, dear, entry_is_remote
+from ..widgets.fetch_line import FetchLine
 from ..widgets.lines import LineList, one_line
 from .progress import RATE, Coalescer, JobDone, JobProgress, ProgressUpdate
 
@@ -121,10 +127,11 @@ def _undef(x: float | None, spec: str) -> str:
 
 
 class SideStats(Message):
-    """Statistics of both sides of row ``row`` (``exact`` False: sampled)."""
+    """Statistics of both sides of row ``row`` (``exact`` False: sampled;
+    ``final``: no exact pass follows)."""
 
-    def __init__(self, row: VerifyRow, a: S.Stats | None, b: S.Stats | None, exact: bool) -> None:
-        self.row, self.a, self.b, self.exact = row, a, b, exact
+    def __init__(self, row: VerifyRow, a: S.Stats | None, b: S.Stats | None, exact: bool, final: bool = True) -> None:
+        self.row, self.a, self.b, self.exact, self.final = row, a, b, exact, final
         super().__init__()
 
 
@@ -137,6 +144,7 @@ class VerifyScreen(Screen):
     DEFAULT_CSS = """
     VerifyScreen #verify-title { padding: 0 1; }
     VerifyScreen #verify-job { padding: 0 1; margin-bottom: 1; }
+    VerifyScreen #verify-fetched { padding: 0 1; }
     VerifyScreen #verify-main { height: 1fr; }
     VerifyScreen #verify-table { width: 3fr; }
     VerifyScreen #verify-side { width: 2fr; padding: 0 1; border-left: solid $panel-lighten-2; }
@@ -150,11 +158,14 @@ class VerifyScreen(Screen):
         roles: tuple[str, str] = VERIFY_ROLES,
         *,
         clock: Callable[[], float] = time.monotonic,
+        fetch: FetchMeter | None = None,
     ):
         """``compute(progress, cancel) -> list[VerifyRow]`` runs in a thread;
         ``progress`` takes the engine's Progress events; leaving the screen
-        sets ``cancel`` so the comparison stops."""
+        sets ``cancel`` so the comparison stops. ``fetch``: the remote
+        sources the comparison reads (a line shows what they fetch)."""
         super().__init__()
+        self.fetch = fetch
         self.title_text = title
         self.compute = compute
         self.roles = roles
@@ -169,11 +180,13 @@ class VerifyScreen(Screen):
         self.name_width = 24
         self._stats_cancel = threading.Event()
         self._current: VerifyRow | None = None
-        self._stats: tuple[S.Stats | None, S.Stats | None, bool] | None = None
+        self._stats: tuple[S.Stats | None, S.Stats | None, bool, bool] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text, style="bold"), id="verify-title")
         yield JobProgress(0, 0, id="verify-job")
+        if self.fetch is not None and self.fetch.remote:
+            yield FetchLine(self.fetch, "this comparison: ", id="verify-fetched")
         yield Static(id="verify-summary")
         with Horizontal(id="verify-main"):
             yield LineList(self._line, header=self._header(), cursor=True, id="verify-table")
@@ -288,15 +301,17 @@ class VerifyScreen(Screen):
         try:
             a, b = _stats(r.a, r.b, cancel, False), _stats(r.b, r.a, cancel, False)
             exact = all(st is None or st.exact for st in (a, b))  # small tensors: the sample is everything
-            self.post_message(SideStats(r, a, b, exact))
+            self.post_message(SideStats(r, a, b, exact, final=exact))
             if not exact:
-                self.post_message(SideStats(r, _stats(r.a, r.b, cancel, True), _stats(r.b, r.a, cancel, True), True))
+                a = a if _too_dear(r.a) else _stats(r.a, r.b, cancel, True)
+                b = b if _too_dear(r.b) else _stats(r.b, r.a, cancel, True)
+                self.post_message(SideStats(r, a, b, all(st is None or st.exact for st in (a, b))))
         except Cancelled:
             pass
 
     def on_side_stats(self, msg: SideStats) -> None:
         if msg.row is self._current:
-            self._stats = (msg.a, msg.b, msg.exact)
+            self._stats = (msg.a, msg.b, msg.exact, msg.final)
             self._render_detail()
 
     def _render_detail(self) -> None:
@@ -312,8 +327,11 @@ class VerifyScreen(Screen):
         for label, x, y in zip(("kind", "dtype", "shape", "bytes"), sa, sb):
             t.add_row(label, x, y, style="yellow" if x != y else "")
         if self._stats is not None:
-            a, b, exact = self._stats
-            how = Text("exact", "italic") if exact else Text("sampled…", "italic yellow")
+            a, b, exact, final = self._stats
+            if exact:
+                how = Text("exact", "italic")
+            else:
+                how = Text("sampled" if final else "sampled…", "italic yellow")
             t.add_row(Text("statistics", "italic"), how, how)
             for label, x, y in zip(("min", "max", "mean", "std", "zeros"), _stat_cells(a), _stat_cells(b)):
                 t.add_row(label, x, y, style="yellow" if x != y else "")
@@ -390,11 +408,18 @@ def _stats(e: Entry | None, other: Entry | None, cancel: threading.Event, exact:
     try:
         if exact:
             return S.compute_stats(e, as_dtype=d, cancel=cancel)
+        if entry_is_remote(e):
+            return S.sample_stats(e, as_dtype=d, budget=REMOTE_SPOTS * SPOT_VALUES, spots=REMOTE_SPOTS, cancel=cancel)
         return S.sample_stats(e, as_dtype=d)
     except Cancelled:
         raise
     except IrpaError:
         return None
+
+
+def _too_dear(e: Entry | None) -> bool:
+    """A remote tensor too big to fetch whole for the side pane's figures."""
+    return e is not None and dear(e)
 
 
 def _stat_cells(st: S.Stats | None) -> list[str]:

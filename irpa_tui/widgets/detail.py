@@ -9,6 +9,14 @@ rows does not start work for rows the user only passed over. The worker
 reports progress with non-blocking messages at most ``PROGRESS_RATE`` times
 a second, so the interface never waits for it.
 
+A remote tensor (``fetching``) costs its bytes over the network: the
+estimate reads a few places only (``REMOTE_SPOTS``), a tensor that small
+reads are about as dear as is read whole for the exact figures at once,
+and the exact pass of one over ``fetching.ASK_ABOVE`` waits for ``F`` (the pane
+says how much it would fetch). The exact pass of a remote tensor runs in
+the background process like a local one (its source crosses as its
+address) and its progress bar is the fetch's.
+
 Every string from the file is shown as ``rich.text.Text`` (never markup),
 escaped (``display.escape``) and clipped.
 """
@@ -34,6 +42,7 @@ from irpa_core.formats import pytorch_meta
 from irpa_core.model import Entry
 
 from .. import background
+from ..fetching import REMOTE_SPOTS, SPOT_VALUES, dear, entry_is_remote
 
 BARS = " ▁▂▃▄▅▆▇█"
 DEBOUNCE = 0.12
@@ -223,6 +232,7 @@ class DetailPane(VerticalScroll):
         self._values: DetailPane.ValuesResult | None = None
         self.show_bins = False
         self.defer_exact = False  # a scan is running: it brings the exact result
+        self._fetch_ok: set[int] = set()  # id() of remote entries whose exact pass may fetch past fetching.ASK_ABOVE
 
     def compose(self) -> ComposeResult:
         yield Static(id="info")
@@ -274,6 +284,21 @@ class DetailPane(VerticalScroll):
             if hit is not None:
                 self._show_stats(hit, cached=True)
 
+    def fetch_exact(self) -> bool:
+        """Run the exact pass of the shown remote tensor however big (``F``).
+        False when there is none waiting for it."""
+        e = self.entry
+        if e is None or not entry_is_remote(e) or (self.last_stats is not None and self.last_stats.exact):
+            return False
+        if not S.can_decode(e, self.as_dtype):
+            return False
+        self._fetch_ok.add(id(e))
+        self._start(e, False)
+        return True
+
+    def _waits_for_fetch(self, entry: Entry) -> bool:
+        return dear(entry) and id(entry) not in self._fetch_ok
+
     def cancel_stats(self) -> bool:
         """Stop the exact pass (escape). Returns whether one was running."""
         running = self.running
@@ -309,12 +334,22 @@ class DetailPane(VerticalScroll):
             self.post_message(self.ValuesResult(entry, values, S.matrix_shape(entry, d)))
             if have_stats:
                 return
-            est = S.sample_stats(entry, as_dtype=view)
+            remote = entry_is_remote(entry)
+            if remote and entry.length <= REMOTE_SPOTS * getattr(entry.source, "block_size", 1 << 20):
+                # The places an estimate reads cost a block each: read it all.
+                est = S.compute_stats(entry, as_dtype=view, cancel=cancel)
+            elif remote:
+                budget = REMOTE_SPOTS * SPOT_VALUES
+                est = S.sample_stats(entry, as_dtype=view, budget=budget, spots=REMOTE_SPOTS, cancel=cancel)
+            else:
+                est = S.sample_stats(entry, as_dtype=view)
             self.post_message(self.StatsResult(entry, est))
             if est.exact or cancel.is_set():
                 return
             if self.defer_exact:
                 self.post_message(self.StatsCancelled(entry, "exact figures come with the scan"))
+                return
+            if self._waits_for_fetch(entry):
                 return
             last = [0.0]
 
@@ -400,6 +435,12 @@ class DetailPane(VerticalScroll):
         self.query_one("#bins", Static).update(bins_table(st) if self.show_bins and st.hist_counts else "")
 
     def _stats_renderable(self, st: S.Stats, note: str | None = None, cached: bool = False) -> RenderableType:
+        e = self.entry
+        if note is None and not st.exact and e is not None and entry_is_remote(e):
+            if self._waits_for_fetch(e):
+                note = f"the exact pass would fetch {human(e.length)}: F fetches it"
+            else:
+                note = f"exact pass fetching {human(e.length)}; escape cancels"
         head = exactness(st, cached, note)
         width = self.size.width - 2
         return Group(head, stats_table(st, width), percentiles_table(st, width))
