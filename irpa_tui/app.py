@@ -59,7 +59,8 @@ class IrpaApp(App):
     ):
         super().__init__()
         self._filters.append(ControlFilter())  # no terminal control from any widget, ever
-        background.warm_up()  # before Textual replaces stderr (see background.warm_up)
+        remote = any(is_remote(p) for p in [*paths, *(diff or ())])
+        background.warm_up(remote)  # before Textual replaces stderr (see background.warm_up)
         self.paths = paths
         self.initial_plan = plan
         self.diff_paths = diff
@@ -68,6 +69,10 @@ class IrpaApp(App):
         self.session: EditSession | None = None
         self.last_written: str | None = None
         self.opening: threading.Event | None = None  # the cancel flag of an open in progress
+        # The remote sources' own cancel flag (the open's): set when the app
+        # exits, so reads in flight in worker threads stop within a second
+        # (Python waits for those threads before the process ends).
+        self.remote_cancel: threading.Event | None = None
         self.open_fetched: Fetched | None = None  # what a remote open fetched, headers and listings
 
     def _groups(self) -> list[list[str]]:
@@ -96,7 +101,7 @@ class IrpaApp(App):
         """Open behind the loading screen; ``Opened`` comes back."""
         from .screens.loading import LoadingScreen
 
-        cancel = self.opening = threading.Event()
+        cancel = self.opening = self.remote_cancel = threading.Event()
         meter = FetchMeter()
         self.push_screen(LoadingScreen([s for g in groups for s in g], meter, cancel))
 
@@ -206,11 +211,13 @@ class IrpaApp(App):
                 fn = getattr(screen, f"action_{k.action}")
                 yield SystemCommand(f"{k.label} ({k.display})", k.help, functools.partial(fn, *k.args))
 
+    def exit(self, result=None, return_code: int = 0, message=None) -> None:
+        if self.remote_cancel is not None:
+            self.remote_cancel.set()
+        super().exit(result, return_code, message)
+
     async def action_quit(self) -> None:
         from .screens.dialogs import ConfirmDialog
-
-        if self.opening is not None:
-            self.opening.set()  # an open in progress stops (its thread must not outlive the app for long)
 
         if self.session is not None and self.session.dirty and self.session.plan.ops:
 

@@ -75,13 +75,17 @@ def _ctx():
         return _context
 
 
-def warm_up() -> None:
+def warm_up(remote: bool = False) -> None:
     """Start the fork server now (call before Textual takes over stdout and
     stderr: multiprocessing hands the server the stderr descriptor, and
-    Textual's replacement has none)."""
+    Textual's replacement has none). ``remote``: the jobs will read remote
+    files, so the server imports the HTTP client once rather than each job
+    (no effect on a server already running)."""
     ctx = _ctx()
     if ctx is None:
         return
+    if remote:
+        ctx.set_forkserver_preload([*_PRELOAD, "irpa_core.remote"])
     saved = sys.stderr
     try:
         if sys.__stderr__ is not None and _fileno(sys.stderr) < 0:

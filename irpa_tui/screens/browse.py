@@ -163,6 +163,10 @@ class BrowseScreen(IrpaScreen):
         self.refresh_all()
         self.query_one(ParamTable).focus()
 
+    def on_unmount(self) -> None:
+        if self._scan_cancel is not None:
+            self._scan_cancel.set()  # quitting stops the scan (Python waits for worker threads at exit)
+
     def _poll_fetch(self) -> None:
         """The header's fetched bytes, redrawn when they change (a timer)."""
         now = self.fetch.total()

@@ -227,6 +227,9 @@ class HeatmapScreen(IrpaScreen):
 
     # -- keys ---------------------------------------------------------------
 
+    def on_unmount(self) -> None:
+        self._cancel.set()  # leaving (or quitting) stops the pass
+
     def action_back(self) -> None:
         if self.query_one("#heat-progress", ProgressBar).display and not self._cancel.is_set():
             self._cancel.set()

@@ -299,6 +299,10 @@ class DetailPane(VerticalScroll):
     def _waits_for_fetch(self, entry: Entry) -> bool:
         return dear(entry) and id(entry) not in self._fetch_ok
 
+    def on_unmount(self) -> None:
+        # Quitting stops the job: Python waits for worker threads at exit.
+        self._cancel.set()
+
     def cancel_stats(self) -> bool:
         """Stop the exact pass (escape). Returns whether one was running."""
         running = self.running

@@ -167,6 +167,60 @@ async def test_escape_cancels_a_slow_write(http_server: TestServer, model: Path,
         http_server.delay = 0.0
 
 
+_QUIT_WHILE_READING = """
+import asyncio, sys, time
+from irpa_tui.app import IrpaApp
+from irpa_tui.screens.browse import BrowseScreen
+from tests.tui.helpers import settle, wait_until
+
+async def main():
+    app = IrpaApp([sys.argv[1]])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, BrowseScreen), timeout=20)
+        await settle(pilot)
+        open(sys.argv[2], "w").close()  # the test slows the server down now
+        time.sleep(0.2)
+        await pilot.press("end")  # a row whose preview and estimate start fetching, slowly
+        await pilot.pause(0.5)
+        print("quitting", flush=True)
+        await pilot.press("q")
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    print("exited", time.monotonic(), flush=True)
+"""
+
+
+def test_quit_while_a_remote_read_is_in_flight_exits_at_once(http_server: TestServer, model: Path, tmp_path: Path):
+    """Python waits for worker threads at exit: the app stops their remote
+    reads (and the background job) when it exits."""
+    import subprocess
+    import sys
+
+    url = serve(http_server, model)
+    flag = tmp_path / "slow"
+    root = Path(__file__).parents[2]
+    p = subprocess.Popen(
+        [sys.executable, "-c", _QUIT_WHILE_READING, url, str(flag)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None
+    deadline = time.monotonic() + 60
+    while not flag.exists() and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    http_server.delay = 0.2  # 16 KiB per 200 ms: a 1 MiB block takes 13 s
+    line = p.stdout.readline()
+    assert line.startswith("quitting"), line
+    quit_at = time.monotonic()
+    rest = p.communicate(timeout=30)[0]
+    took = time.monotonic() - quit_at
+    http_server.delay = 0.0
+    assert p.returncode == 0 and "exited" in rest
+    assert took < 4, took  # a read in flight stops within its 1 s poll, not after the block
+
+
 @pytest.mark.parametrize("case", ["401", "404"])
 @sync
 async def test_http_errors_show_the_error_screen(hub_env: TestServer, model: Path, case: str):
