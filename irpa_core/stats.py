@@ -49,6 +49,7 @@ from . import dtypes
 from .dtypes import DType
 from .errors import Cancelled, IrpaError
 from .model import SPLAT, Entry, read_bytes
+from .sources import is_remote
 
 _LITTLE = _sys.byteorder == "little"
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
@@ -674,6 +675,11 @@ def stats_many(
         decoders[len(plans)] = _decoder(e, d)
         plans.append((e, d, [(p, min(step, usable - p)) for p in range(0, usable, step)], None))
     total = sum(n for _e, _d, spans, _r in plans for _p, n in spans)
+    if threads is None and any(spans and _remote(e) for e, _d, spans, _r in plans):
+        # One reader for remote files: two would each fetch the cache block
+        # their neighbouring chunks share (1.3-1.9x a big tensor's bytes,
+        # bench/RESULTS.md), and the network, not decoding, sets the pace.
+        threads = 1
     threads = threads or min(2, os.cpu_count() or 1)
 
     def work(k: int, span: tuple[int, int]) -> _Acc:
@@ -727,6 +733,11 @@ def stats_many(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _remote(entry: Entry) -> bool:
+    src = entry.source
+    return src.remote if src is not None else is_remote(entry.file)
 
 
 # ---------------------------------------------------------------------------

@@ -383,3 +383,14 @@ def test_sample_stats_at_fewer_places_and_cancelled(model: Path) -> None:
     cancel.set()
     with pytest.raises(Cancelled):
         stats.sample_stats(e, spots=4, cancel=cancel)
+
+
+def test_exact_stats_of_a_remote_tensor_fetch_each_block_once(http_server: TestServer, model: Path) -> None:
+    from irpa_core import stats
+
+    url = serve(http_server, model)
+    e = open_archive(url).by_name["token_embd.weight"]
+    http_server.reset()
+    st = stats.compute_stats(e)
+    assert st == stats.compute_stats(open_archive(model).by_name[e.name])
+    assert http_server.bytes_sent() <= e.length + 2 * MiB  # one reader: no block fetched twice

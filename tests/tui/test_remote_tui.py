@@ -167,6 +167,22 @@ async def test_escape_cancels_a_slow_write(http_server: TestServer, model: Path,
         http_server.delay = 0.0
 
 
+@sync
+async def test_diff_of_a_remote_file_and_its_local_copy(http_server: TestServer, model: Path):
+    from irpa_tui.screens.verify import VerifyScreen
+
+    url = serve(http_server, model)
+    app = IrpaApp([], diff=(url, str(model)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, VerifyScreen) and app.screen.rows, timeout=20)
+        screen = app.screen
+        assert all(r.ok for r in screen.rows) and len(screen.rows) == len(open_archive(model).entries)
+        assert screen.title_text.startswith("Diff A model.gguf -> B model.gguf")
+        await pilot.pause(0.3)
+        # Every tensor compared: fetched, but for the block the open had read already.
+        assert screen.query_one(FetchLine).fetched.bytes >= kept_bytes(model, "") - MiB
+
+
 _QUIT_WHILE_READING = """
 import asyncio, sys, time
 from irpa_tui.app import IrpaApp
