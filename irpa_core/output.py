@@ -40,7 +40,7 @@ from .formats import dataset_meta, gguf_writer, irpa_writer, pytorch_meta, safet
 from .formats.gguf import DEFAULT_ALIGNMENT as GGUF_ALIGNMENT
 from .formats.irpa_writer import Layout
 from .model import CHUNK, DATA, SPLAT, Archive, Entry, iter_chunks
-from .plan import CAST_STREAM, COPY, MEMORY, Fate, Op, Plan, Target
+from .plan import CAST_STREAM, COPY, EXPAND, MEMORY, Fate, Op, Plan, Target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,6 +87,45 @@ class Output:
         """Bytes of tensor data the file will hold (splats written as data
         included)."""
         return sum(t.length for t in self.targets if t.kind == DATA)
+
+    @property
+    def alignment(self) -> int | None:
+        """The data alignment written when none is chosen: irpa 64, gguf its
+        ``general.alignment`` key or 32, safetensors None (packed). PlanError
+        for a ``general.alignment`` readers refuse."""
+        if self.format == IRPA:
+            return IRPA_ALIGNMENT
+        if self.format == GGUF:
+            return gguf_writer.kv_alignment(self.kvs) or GGUF_ALIGNMENT
+        return None
+
+    def expanded(self) -> tuple[int, int, int]:
+        """Targets whose bytes are a pattern repeated (splats, which GGUF and
+        safetensors write as data): their count, bytes, and bytes of zeros."""
+        count = size = zeros = 0
+        for t in self.targets:
+            if t.kind == DATA and t.how == EXPAND:
+                count += 1
+                size += t.length
+                pattern = t.pattern if t.pattern is not None else (t.source.pattern or b"\0")
+                zeros += t.length if not any(pattern) else 0
+        return count, size, zeros
+
+    def warnings(self) -> list[str]:
+        """What the file leaves out or lacks that a reader may expect, one
+        sentence each (``irpa convert`` prints them; the TUI's write dialog
+        shows them)."""
+        out = []
+        if self.dropped:
+            shown = ", ".join(self.dropped[:5]) + (", ..." if len(self.dropped) > 5 else "")
+            why = "holds only strings" if self.format == SAFETENSORS else "cannot hold sharktank properties"
+            out.append(f"{len(self.dropped)} metadata key(s) not written ({self.format} {why}): {shown}")
+        if self.format == GGUF and not any(gguf_writer.kv_key(b) == "general.architecture" for b in self.kvs):
+            out.append(
+                "the GGUF has no general.architecture, which llama.cpp's loader and the gguf "
+                "package's scripts expect: --set-metadata general.architecture=string:NAME"
+            )
+        return out
 
     def layout(self, alignment: int | None = None) -> Layout:
         """Header bytes, data offsets and file size. ``alignment``: irpa data

@@ -231,12 +231,18 @@ class IrpaApp(App):
 
     # -- writing, verifying, reopening ---------------------------------------
 
-    def start_write(self, targets, output: str, alignment: int = 64, **kw) -> None:
+    def start_write(self, targets, output: str, alignment: int | None = 64, **kw) -> None:
+        """Write an ``Output`` (or irpa targets) with the progress screen."""
         from .screens.progress import WriteScreen
 
         self.push_screen(WriteScreen(targets, output, alignment, **kw))
 
-    def verify_written(self, targets, output: str) -> None:
+    def verify_written(self, expected, output: str) -> None:
+        """Verify the file ``output`` against ``expected``: the ``Output`` it
+        was written from (its file metadata compared too), irpa targets, or
+        a function of the file's format giving the ``Output`` (called in
+        the worker)."""
+        from irpa_core.output import Output, format_of
         from irpa_core.verify import MISSING, compare_targets
 
         from .screens.verify import VerifyRow, VerifyScreen, rows_from_verify
@@ -244,9 +250,13 @@ class IrpaApp(App):
         def compute(progress, cancel):
             try:
                 out = open_archive(output)
+                want = expected(format_of(out)) if callable(expected) else expected
             except IrpaError as e:
                 return [VerifyRow(os.path.basename(output), MISSING, str(e), None, None)]
-            return rows_from_verify(compare_targets(targets, out, progress=progress, cancel=cancel), targets, out)
+            meta = want if isinstance(want, Output) else None
+            targets = list(want.targets) if meta is not None else want
+            report = compare_targets(targets, out, progress=progress, cancel=cancel, metadata=meta)
+            return rows_from_verify(report, targets, out)
 
         fetch = FetchMeter.of_entries(t.source for t in targets if t.kind == "data")
         title = f"Verify {shown(os.path.basename(output), 200)} against its sources"

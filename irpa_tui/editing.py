@@ -5,15 +5,25 @@ layout); undo/redo swap whole plans, which are immutable. Fates of every
 entry are computed once per plan and kept here (the one fate cache): a
 candidate plan is validated with them before it is applied, and rendering
 100k marks and the summary bar is then a list lookup.
+
+Metadata edits are plan ops too (``set_metadata``/``unset_metadata``):
+``metadata()`` is the file metadata before and after them, with each key's
+edit, as the engine's ``filemeta`` computes it for the output.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from irpa_core.errors import PlanError
-from irpa_core.model import SPLAT, Archive
-from irpa_core.plan import EXCLUDE, KEEP, SPLAT_OP, Fate, Op, Plan, Target
+from irpa_core import filemeta
+from irpa_core.cast import cast_length, cast_problem
+from irpa_core.dtypes import DType
+from irpa_core.errors import IrpaError, PlanError
+from irpa_core.filemeta import FileMetadata
+from irpa_core.model import SPLAT, Archive, Entry
+from irpa_core.plan import CAST, EXCLUDE, KEEP, SPLAT_OP, Fate, Op, Plan, Target, cast_dtype
+
+EDITED, ADDED, DELETED = "edited", "added", "deleted"
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,24 @@ class Summary:
     renamed: int
     splatted: int
     bytes_before: int
-    bytes_after: int  # data bytes the written archive will hold
+    bytes_after: int  # data bytes the written archive will hold (casts included; splats are none in .irpa)
+    cast: int = 0  # entries written with other values than their source's
+
+
+@dataclass(frozen=True)
+class MetadataState:
+    """The output's file metadata under a plan: ``base`` before the plan's
+    metadata ops, ``edited`` after them, and what happened to each key
+    (``EDITED``, ``ADDED``, ``DELETED``). ``problem``: why the metadata
+    cannot be read or the ops do not apply (then ``edited`` is ``base``)."""
+
+    base: FileMetadata
+    edited: FileMetadata
+    status: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.status.values() if s == status)
 
 
 class EditSession:
@@ -35,6 +62,9 @@ class EditSession:
         self._redo: list[Plan] = []
         self._fates: list[tuple[Plan, list[Fate]]] = []  # the last few plans' fates, newest last
         self._summary: tuple[Plan, Summary] | None = None
+        self._meta_base: tuple[object, FileMetadata | str] | None = None  # (origin key, metadata or error)
+        self._meta: tuple[Plan, MetadataState] | None = None
+        self._casts: tuple[Plan, dict[int, int]] | None = None
 
     # -- state --------------------------------------------------------------
 
@@ -74,7 +104,8 @@ class EditSession:
                 len(self.archive) - len(splats), 0, 0, len(splats), total, total - sum(e.length for e in splats)
             )
         kept = excluded = renamed = splatted = after = 0
-        for e, f in zip(self.archive.entries, self.fates):
+        casts = self.casts()
+        for i, (e, f) in enumerate(zip(self.archive.entries, self.fates)):
             if f.action == EXCLUDE:
                 excluded += 1
                 continue
@@ -83,8 +114,59 @@ class EditSession:
                 splatted += 1
             else:
                 kept += 1
-                after += e.length
-        return Summary(kept, excluded, renamed, splatted, self.archive.total_bytes, after)
+                after += casts.get(i, e.length)
+        cast = sum(1 for i in casts if self.fates[i].action != EXCLUDE)
+        return Summary(kept, excluded, renamed, splatted, self.archive.total_bytes, after, cast)
+
+    def casts(self) -> dict[int, int]:
+        """Entry index -> its length once cast, for every entry whose cast
+        applies (a glob leaves alone what it cannot cast, as the engine
+        does); computed once per plan."""
+        if self._casts is None or self._casts[0] is not self.plan:
+            out: dict[int, int] = {}
+            if any(op.action == CAST for op in self.plan.ops):
+                for i, (e, f) in enumerate(zip(self.archive.entries, self.fates)):
+                    if f.cast:
+                        n = cast_length_of(e, f)
+                        if n is not None:
+                            out[i] = n
+            self._casts = (self.plan, out)
+        return self._casts[1]
+
+    # -- file metadata --------------------------------------------------------
+
+    def metadata_base(self) -> FileMetadata:
+        """The output's file metadata before any metadata edit (read once per
+        origin: an irpa's ``__SHARK_DATASET__`` entry is read from the file).
+        Raises IrpaError when it cannot be read."""
+        org = filemeta.origin(self.archive, self.fates)
+        key = None if org is None else (org.file.path, id(org.entry))
+        if self._meta_base is None or self._meta_base[0] != key:
+            try:
+                got: FileMetadata | str = filemeta.read(org)
+            except IrpaError as e:
+                got = str(e)
+            self._meta_base = (key, got)
+        got = self._meta_base[1]
+        if isinstance(got, str):
+            raise IrpaError(got)
+        return got
+
+    def metadata(self, plan: Plan | None = None) -> MetadataState:
+        """The file metadata under ``plan`` (default: the current one), each
+        key's edit, or why it cannot be edited (cached per plan)."""
+        plan = plan or self.plan
+        if self._meta is not None and self._meta[0] is plan:
+            return self._meta[1]
+        try:
+            base = self.metadata_base()
+        except IrpaError as e:
+            state = MetadataState(FileMetadata(), FileMetadata(), problem=str(e))
+        else:
+            state = _metadata_state(base, plan.metadata_ops)
+        if plan is self.plan:
+            self._meta = (plan, state)
+        return state
 
     # -- edits --------------------------------------------------------------
 
@@ -125,11 +207,14 @@ class EditSession:
     # -- validation helpers for dialogs -------------------------------------
 
     def check_plan(self, plan: Plan) -> str | None:
-        """The engine's validation of a candidate plan, as a sentence."""
+        """The engine's validation of a candidate plan (its metadata edits
+        included), as a sentence."""
         try:
             plan.validate(self.archive, self.fates_of(plan))
         except PlanError as e:
             return str(e)
+        if plan.metadata_ops:
+            return self.metadata(plan).problem
         return None
 
     def check_rename(self, old: str, new: str) -> str | None:
@@ -189,3 +274,48 @@ class EditSession:
                 dup.append(n)
             seen.add(n)
         return dup
+
+
+def cast_length_of(e: Entry, f: Fate) -> int | None:
+    """Bytes of ``e`` cast as fate ``f`` says, or None when no cast applies
+    (none asked, its own dtype, or a glob over a dtype the engine leaves
+    as it is, as ``Plan.apply`` does)."""
+    dst = cast_dtype(f.cast) if f.cast else None
+    if dst is None or dst == e.dtype:
+        return None
+    try:
+        return cast_length(e, dst)
+    except PlanError:
+        return None
+
+
+def cast_check(e: Entry, dst: DType) -> str | None:
+    """Why the engine cannot cast ``e`` to ``dst`` (its sentence), or None
+    (casting to its own dtype is no cast, and allowed)."""
+    if e.dtype == dst:
+        return None
+    problem = cast_problem(e.dtype, dst) if e.dtype is not None else None
+    if problem:
+        return problem
+    try:
+        cast_length(e, dst)  # the rest: no dtype, a shape that does not fit
+    except PlanError as err:
+        return err.reason
+    return None
+
+
+def _metadata_state(base: FileMetadata, ops: tuple[Op, ...]) -> MetadataState:
+    try:
+        edited, was_set = filemeta.edit(base, ops)
+    except PlanError as e:
+        return MetadataState(base, base, problem=str(e))
+    status: dict[str, str] = {}
+    for key in base.values:
+        if key not in edited.values:
+            status[key] = DELETED
+        elif key in was_set:
+            status[key] = EDITED
+    for key in edited.values:
+        if key not in base.values:
+            status[key] = ADDED
+    return MetadataState(base, edited, status)

@@ -9,7 +9,7 @@ it; double quotes keep spaces inside a term. Matching ignores case.
   anchored: ``blk.*.attn_q``, ``^output*``;
 - ``re:REGEX`` is a Python regular expression, searched anywhere;
 - ``dtype:Q4_K`` (globs work: ``dtype:q*``), ``kind:data|splat|external``,
-  ``mark:renamed|excluded|splat|kept|edited``, ``size:>1MiB`` (``<``,
+  ``mark:renamed|excluded|splat|cast|kept|edited``, ``size:>1MiB`` (``<``,
   ``<=``, ``>=``, ``=``; B, KB/KiB, MB/MiB, GB/GiB), ``file:NAME`` (part of the
   file's name), ``flag:nan|inf|zero|constant|std|any`` (after a scan, ``S``).
 
@@ -32,13 +32,13 @@ HELP = (
     ("re:REGEX", "regular expression, searched anywhere, any case"),
     ("dtype:Q4_K", "dtype (globs: dtype:q*)"),
     ("kind:splat", "kind: data, splat, external"),
-    ("mark:renamed", "edit: renamed, excluded, splat, kept, edited"),
+    ("mark:renamed", "edit: renamed, excluded, splat, cast, kept, edited"),
     ("size:>1MiB", "size: > < >= <= = with B, KiB, MiB, GiB (KB, MB, GB are 1000s)"),
     ("file:NAME", "part of the file's name"),
     ("flag:nan", "scan flag (after S): nan, inf, zero, constant, std, any"),
     ("a b  !c", 'all terms must match; ! negates a term; "quotes" keep spaces'),
 )
-MARKS = ("renamed", "excluded", "splat", "kept", "edited")
+MARKS = ("renamed", "excluded", "splat", "cast", "kept", "edited")
 KINDS = ("data", "splat", "external")
 FLAGS = ("nan", "inf", "zero", "constant", "std", "any")
 _UNITS = {
@@ -70,6 +70,7 @@ class Row:
     mark: Callable[[int], str]  # "kept" | "excluded" | "splat", see Context
     renamed: Callable[[int], bool]
     flags: Callable[[int], Sequence[str]]  # scan flags of the entry ("" when not scanned)
+    cast: Callable[[int], bool] = lambda i: False  # whether its values are cast
 
 
 Predicate = Callable[[int], bool]
@@ -262,7 +263,9 @@ def _mark_test(v: str) -> Callable[[Row, int], bool]:
     if v == "renamed":
         return lambda row, i: row.renamed(i)
     if v == "edited":
-        return lambda row, i: row.renamed(i) or row.mark(i) != "kept"
+        return lambda row, i: row.renamed(i) or row.cast(i) or row.mark(i) != "kept"
+    if v == "cast":
+        return lambda row, i: row.cast(i)
     want = {"excluded": "excluded", "splat": "splat", "kept": "kept"}[v]
     return lambda row, i: row.mark(i) == want
 

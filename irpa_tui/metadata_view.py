@@ -12,26 +12,33 @@ substring, numbers by equality), ignoring case, and returns every match in
 document order; ``reveal`` expands what is needed and gives the row.
 
 Values stay Python values here; the widget turns them into ``Text``.
-Issue 15 will add editing: a key's ``Node`` knows its file and GGUF type.
+
+Editing: the plan's metadata edits apply to the output's file metadata,
+which comes from one place (``filemeta``: the first input file with
+metadata, or an irpa's ``__SHARK_DATASET__`` entry). ``show_edits`` lays
+the edited state over that root: an edited key shows its new value, an
+added key is a new row at the end, a deleted key stays with its old value
+so it can be seen (and set again); each such node has a ``status``.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from irpa_core import read_bytes
 from irpa_core.formats import dataset_meta
 from irpa_core.metadata import array_items, describe, enum_decoder, scalar_text
-from irpa_core.model import Archive
+from irpa_core.model import Archive, Entry, SourceFile
 
 # Archive-level JSON blobs that model-packaging tools store as entries.
 KNOWN_JSON_ENTRIES = (dataset_meta.NAME, "__SHARK_INFERENCE_TENSORS__")
 JSON_LIMIT = 64 << 20
 FILE, KEY, ARRAY, OBJECT, NOTE = "file", "key", "array", "object", "note"
+GGUF_KEYVALUES = "GGUF key/values"  # an irpa __SHARK_DATASET__ entry holding GGUF key/values
 
 
 @dataclass(eq=False)
@@ -50,6 +57,7 @@ class Node:
     item_note: Callable[[Any], str | None] | None = None  # ARRAY: name of an item (token types)
     expanded: bool = False
     file_index: int = 0
+    status: str = ""  # an edit of the plan: "edited", "added", "deleted" (editing.EDITED, ...)
     _items: Sequence[Any] | None = field(default=None, repr=False)
     _lower: list[str] | None = field(default=None, repr=False)
 
@@ -107,12 +115,80 @@ class MetadataModel:
             if not f.metadata:
                 root.children.append(Node(NOTE, "(no file metadata)", 1, file_index=fi))
             self.roots.append(root)
+        self._entry_roots: list[tuple[Entry, Node]] = []
         for e in archive.entries:
             if e.name in KNOWN_JSON_ENTRIES and e.kind == "data" and e.length < JSON_LIMIT:
-                self.roots.append(_json_entry(e))
+                node = _json_entry(e)
+                self.roots.append(node)
+                self._entry_roots.append((e, node))
+        self._base = {id(r): list(r.children) for r in self.roots}  # children as read, before edits
+        self.target: Node | None = None  # the root the edits apply to (show_edits)
         self._spans: list[tuple[int, Node, int]] = []  # (first row, node, item rows after it)
         self._starts: list[int] = []
         self.rebuild()
+
+    # -- edits --------------------------------------------------------------
+
+    def root_for(self, file: SourceFile | None, entry: Entry | None) -> Node | None:
+        """The root showing the metadata read from ``file`` (or its
+        ``__SHARK_DATASET__`` ``entry``); with neither (no input has
+        metadata), the first file's, where added keys then show. None when
+        that metadata is not shown as key/values here."""
+        if entry is not None:
+            for e, node in self._entry_roots:
+                if e is entry:
+                    return node if node.type_name == GGUF_KEYVALUES else None
+            return None
+        if file is None:
+            return self.roots[0] if self.roots else None
+        for fi, f in enumerate(self.archive.files):
+            if f is file:
+                return self.roots[fi]
+        return None
+
+    def show_edits(self, target: Node | None, values: Mapping[str, Any], types: Mapping[str, str],
+                   status: Mapping[str, str]) -> None:  # fmt: skip
+        """Lay the edited metadata (``values``/``types`` after the plan's
+        edits, ``status`` per key) over ``target``; every other root shows
+        its file as read."""
+        for r in self.roots:
+            r.children = list(self._base[id(r)])
+            for n in r.children:
+                n.status = ""
+        self.target = target
+        if target is not None and status:
+            out: list[Node] = []
+            for n in target.children:
+                st = status.get(n.label) if n.kind in (KEY, ARRAY) else None
+                if st == "deleted":
+                    n.status = st
+                elif st == "edited":
+                    n = _key_node(n.label, values[n.label], types.get(n.label, ""), n.depth, n.file_index, values)
+                    n.status = st
+                elif n.kind == NOTE and any(s == "added" for s in status.values()):
+                    continue  # "(no file metadata)": there is some now
+                out.append(n)
+            depth = target.depth + 1
+            for key, value in values.items():
+                if status.get(key) == "added":
+                    n = _key_node(key, value, types.get(key, ""), depth, target.file_index, values)
+                    n.status = "added"
+                    out.append(n)
+            target.children = out
+        self.rebuild()
+
+    def editable(self, node: Node) -> bool:
+        """Whether ``node`` is a key of the metadata the edits apply to."""
+        return self.target is not None and node.kind in (KEY, ARRAY) and node in self.target.children
+
+    def row_of_key(self, key: str) -> int | None:
+        """The row of ``key`` under the edited root, if shown."""
+        if self.target is None:
+            return None
+        for n in self.target.children:
+            if n.label == key and n.kind in (KEY, ARRAY):
+                return self.row_of(n)
+        return None
 
     # -- visible rows -------------------------------------------------------
 
@@ -241,7 +317,7 @@ def _json_entry(e) -> Node:
         if e.name == dataset_meta.NAME:
             try:
                 meta, types = dataset_meta.decode(blob)
-                root.type_name = "GGUF key/values"
+                root.type_name = GGUF_KEYVALUES
                 for key, value in meta.items():
                     root.children.append(_key_node(key, value, types.get(key, ""), 1, 0, meta))
                 return root

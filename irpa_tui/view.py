@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 from irpa_core.model import Archive
@@ -84,13 +84,20 @@ class _Group:
 
 
 class TableView:
-    def __init__(self, archive: Archive, fates: Callable[[], Sequence[Fate] | None] | None = None):
+    def __init__(
+        self,
+        archive: Archive,
+        fates: Callable[[], Sequence[Fate] | None] | None = None,
+        casts: Callable[[], Container[int]] | None = None,
+    ):
         """``fates()``: the plan's fate of every entry, None when there is
-        no edit (for ``mark:`` terms and matching new names)."""
+        no edit (for ``mark:`` terms and matching new names); ``casts()``:
+        the entries whose cast applies (``mark:cast``)."""
         self.archive = archive
         self.names = [e.name for e in archive.entries]
         self._lower: list[str] | None = None
         self.fates = fates or (lambda: None)
+        self.casts = casts or (lambda: ())
         self.sort = "file"
         self.query = ""
         self.filter: Filter = parse("")
@@ -184,6 +191,7 @@ class TableView:
                 lambda i: self.flags.get(i, ()),
             )
         marks = {EXCLUDE: "excluded", SPLAT_OP: "splat"}
+        casts = self.casts()
         return Row(
             names,
             lambda i: fates[i].name.lower() if fates[i].renamed else None,
@@ -192,6 +200,7 @@ class TableView:
             lambda i: marks.get(fates[i].action, "kept"),
             lambda i: fates[i].renamed,
             lambda i: self.flags.get(i, ()),
+            lambda i: i in casts,
         )
 
     def _refresh(self) -> None:

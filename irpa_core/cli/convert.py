@@ -139,21 +139,8 @@ def fetch_summary(archive) -> str:
 
 def warn_about_metadata(out) -> None:
     """What the output leaves out or lacks that a reader may expect."""
-    from ..formats.gguf_writer import kv_key
-
-    if out.dropped:
-        shown = ", ".join(out.dropped[:5]) + (", ..." if len(out.dropped) > 5 else "")
-        why = "holds only strings" if out.format == "safetensors" else "cannot hold sharktank properties"
-        print(
-            f"irpa: warning: {len(out.dropped)} metadata key(s) not written ({out.format} {why}): {shown}",
-            file=sys.stderr,
-        )
-    if out.format == "gguf" and not any(kv_key(b) == "general.architecture" for b in out.kvs):
-        print(
-            "irpa: warning: the GGUF has no general.architecture, which llama.cpp's loader and the gguf "
-            "package's scripts expect: --set-metadata general.architecture=string:NAME",
-            file=sys.stderr,
-        )
+    for line in out.warnings():
+        print(f"irpa: warning: {line}", file=sys.stderr)
 
 
 def _write_with_progress(out, output, alignment, fsync=True):

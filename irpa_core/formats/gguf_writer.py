@@ -482,7 +482,7 @@ def layout(
     than 4 dimensions, empty inner dimensions)."""
     if alignment < 1 or alignment & (alignment - 1):
         raise ValueError(f"alignment {alignment} is not a power of two")
-    align = _kv_alignment(kv_blobs)
+    align = kv_alignment(kv_blobs)
     if align is None:
         if alignment != DEFAULT_ALIGNMENT:
             raise ValueError(
@@ -516,7 +516,7 @@ def layout(
     return Layout(head, tuple(data_start + r for r in rel_offsets), data_start, data_start + rel)
 
 
-def _kv_alignment(kv_blobs: Sequence[bytes]) -> int | None:
+def kv_alignment(kv_blobs: Sequence[bytes]) -> int | None:
     """``general.alignment`` from the encoded key/values (checked as both
     readers check it); refuses duplicate keys, which both readers reject."""
     keys: set[str] = set()

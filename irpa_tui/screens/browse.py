@@ -26,11 +26,12 @@ from irpa_core import stats as S
 from irpa_core.display import clip, escape, human, shown
 from irpa_core.dtypes import DType
 from irpa_core.errors import Cancelled, IrpaError
-from irpa_core.plan import EXCLUDE, SPLAT_OP, Op, Plan
+from irpa_core.output import FORMATS
+from irpa_core.plan import CAST, EXCLUDE, SPLAT_OP, Op, Plan, cast_dtype
 from irpa_core.sources import is_remote
 
 from .. import background
-from ..editing import EditSession
+from ..editing import EditSession, cast_check
 from ..fetching import POLL, Fetched, FetchMeter, asks, remote_bytes
 from ..view import SCAN_SORTS, SORT_LABELS, SORTS, FilterError, TableView
 from ..widgets.detail import DetailPane
@@ -87,11 +88,12 @@ KEYS: tuple[Key, ...] = (
     Key("s", "splat", "Splat", "splat the row (or all rows in view) with TYPE=VALUE or zero", footer=True),
     Key("r", "rename", "Rename", "rename the row, or rows in view by substitution", footer=True),
     Key("u", "undo", "Undo", "undo the last edit", footer=True),
-    Key("w", "write", "Write", "write the edited archive as a new .irpa", footer=True),
+    Key("w", "write", "Write", "write the edited archive: .irpa, .gguf or .safetensors", footer=True),
     Key("t", "tree", "Tree", "tree by dotted prefix (right/left open and close groups)", footer=True),
     Key("e", "exclude_view", "Excl view", "exclude every row in view"),
     Key("k", "keep_view", "Keep view", "keep every row in view"),
     Key("x", "strip_view", "Strip view", "strip every row in view to zero splats"),
+    Key("c", "cast", "Cast", "cast the row (or every row in view) to a dtype: f16, bf16, f32, Q8_0, ..."),
     Key("U", "redo", "Redo", "redo"),
     Key("v", "verify", "Verify", "verify an archive on disk against these sources and this plan"),
     Key("ctrl+s", "save_plan", "Save plan", "save the edit plan as JSON (replay: irpa convert --plan)"),
@@ -127,7 +129,7 @@ class BrowseScreen(IrpaScreen):
     def __init__(self, session: EditSession, title: str):
         super().__init__()
         self.session = session
-        self.view = TableView(session.archive, lambda: session.fates if session.plan.ops else None)
+        self.view = TableView(session.archive, lambda: session.fates if session.plan.ops else None, session.casts)
         self.title_text = title
         self.view_as: dict[int, DType] = {}  # entry index -> DType chosen with `a`
         self._detail_name: tuple[int, str] | None = None  # (entry, name) the detail pane shows
@@ -259,6 +261,15 @@ class BrowseScreen(IrpaScreen):
         t.append(f"{s.renamed:,} renamed", style="yellow")
         t.append("  ")
         t.append(f"{s.splatted:,} splatted", style="green")
+        if s.cast:
+            t.append(f"  {s.cast:,} cast", style="cyan")
+        if self.session.plan.metadata_ops:
+            meta = self.session.metadata()
+            n = len(meta.status)
+            t.append(
+                "  metadata edits do not apply" if meta.problem else f"  {n:,} metadata key{'s' if n != 1 else ''}",
+                style="red" if meta.problem else "magenta",
+            )
         t.append(f"  {human(s.bytes_before)} -> {human(s.bytes_after)}")
         if self.session.dirty:
             t.append("  (unsaved)", style="dim italic")
@@ -268,7 +279,8 @@ class BrowseScreen(IrpaScreen):
 
     def _mark(self, index: int) -> tuple[str, str]:
         """Every edit of the row: excluded, splatted (with the value),
-        renamed (with the new name)."""
+        renamed (with the new name), cast (with the dtype, when the cast
+        applies: a glob leaves alone what it cannot cast)."""
         if not self.session.plan.ops:
             return "", "keep"
         f = self.session.fate(index)
@@ -283,6 +295,9 @@ class BrowseScreen(IrpaScreen):
         if f.renamed:
             parts.append("→ " + escape(f.name))
             style = "rename" if style == "keep" else style
+        if f.cast and index in self.session.casts():
+            parts.append("⇒ " + f.cast)
+            style = "cast" if style == "keep" else style
         return " ".join(parts), style
 
     def _mark_width(self) -> int:
@@ -403,7 +418,7 @@ class BrowseScreen(IrpaScreen):
     def action_metadata(self) -> None:
         from .metadata import MetadataScreen
 
-        self.app.push_screen(MetadataScreen(self.session.archive))
+        self.app.push_screen(MetadataScreen(self.session.archive, self.session, self._edited, self.action_save_plan))
 
     def action_info(self) -> None:
         from .summary import SummaryScreen
@@ -641,6 +656,58 @@ class BrowseScreen(IrpaScreen):
 
         self.app.push_screen(dialog, done)
 
+    def action_cast(self) -> None:
+        from .dialogs import CastDialog
+
+        index = self.table.entry_at_cursor()
+        if index is None and not self.view.filtered:
+            return
+        entries = self.session.archive.entries
+        rows = self._in_view() if self.view.filtered else []
+        fates = self.session.fate
+
+        def done(result) -> None:
+            if result is None:
+                return
+            dtype, all_rows = result
+            ops = self._cast_ops(rows if all_rows else [index] if index is not None else [], dtype, all_rows)
+            if not ops:
+                self.notify("nothing to cast", timeout=2)
+                return
+            candidate = self.session.plan.add(*ops)
+            problem = self.session.check_plan(candidate)
+            if problem:
+                self.notify(shown(problem, 500), severity="error", timeout=4, markup=False)
+                return
+            self.session.set_plan(candidate)
+            what = f"{len(rows):,} rows" if all_rows else shown(entries[index].name, 60) if index is not None else ""
+            self._edited(f"cast {what} to {dtype}" if dtype else f"cast undone: {what}")
+
+        current = fates(index).cast if index is not None else ""
+        dialog = CastDialog(
+            entries[index] if index is not None else None, [entries[i] for i in rows], current, index is None
+        )
+        self.app.push_screen(dialog, done)
+
+    def _cast_ops(self, rows: list[int], dtype: str, all_rows: bool) -> list[Op]:
+        """The ops of a cast: one glob op when the filter is a glob (the
+        engine then casts what it can), else one op per row that can be cast
+        (exact names that cannot are errors to the engine). ``dtype`` empty:
+        undo the rows' casts (a cast to a row's own dtype)."""
+        entries = self.session.archive.entries
+        if not dtype:
+            return [
+                Op(CAST, entries[i].name, value=entries[i].dtype_name or "")
+                for i in rows
+                if self.session.fate(i).cast and entries[i].dtype is not None
+            ]
+        glob = self.view.plan_glob() if all_rows else None
+        if glob is not None:
+            return [Op(CAST, glob, value=dtype)]
+        dst = cast_dtype(dtype)
+        ok = [i for i in rows if dst is not None and cast_check(entries[i], dst) is None]
+        return [Op(CAST, entries[i].name, value=dtype) for i in ok]
+
     def action_rename(self) -> None:
         from .dialogs import RenameDialog
 
@@ -677,35 +744,45 @@ class BrowseScreen(IrpaScreen):
         self.app.push_screen(PathDialog("Save the plan as JSON", default), done)
 
     def action_write(self) -> None:
+        from ..writing import check_output, default_alignment, metadata_lines
         from .dialogs import WriteDialog
 
-        try:
-            targets = self.session.targets()
-        except Exception as e:  # PlanError: shown, nothing written
-            self.notify(shown(str(e), 500), severity="error", markup=False)
+        session = self.session
+        problem = session.check_plan(session.plan)
+        if problem:  # shown, nothing written
+            self.notify(shown(problem, 500), severity="error", markup=False)
             return
-        default = _beside(self.session.archive, ".stripped.irpa")
+        plan, archive, fates = session.plan, session.archive, session.fates
+        defaults = {fmt: default_alignment(session, fmt) for fmt in FORMATS}
+        default = _beside(session.archive, ".stripped.irpa")
+
+        def check(fmt, alignment):  # in the dialog's worker: the session is not touched
+            return check_output(plan, archive, fates, fmt, alignment, defaults[fmt])
 
         def done(result) -> None:
             if result:
-                path, alignment = result
-                self.irpa.start_write(targets, path, alignment)
+                path, output, alignment = result
+                self.irpa.start_write(output, path, alignment)
 
-        self.app.push_screen(WriteDialog(default), done)
+        self.app.push_screen(WriteDialog(default, check, defaults.get, metadata_lines(session)), done)
 
     def action_verify(self) -> None:
         from .dialogs import PathDialog
 
-        try:
-            targets = self.session.targets()
-        except Exception as e:  # PlanError: shown, nothing to verify against
-            self.notify(shown(str(e), 500), severity="error", markup=False)
+        session = self.session
+        problem = session.check_plan(session.plan)
+        if problem:  # shown, nothing to verify against
+            self.notify(shown(problem, 500), severity="error", markup=False)
             return
+        plan, archive, fates = session.plan, session.archive, session.fates
         default = self.irpa.last_written or _beside(self.session.archive, ".stripped.irpa")
+
+        def expected(fmt):  # in the verify worker, once the file says its format
+            return plan.output(archive, fmt, fates)
 
         def done(path) -> None:
             if path:
-                self.irpa.verify_written(targets, path)
+                self.irpa.verify_written(expected, path)
 
         self.app.push_screen(PathDialog("Verify this archive against the sources and the plan", default), done)
 

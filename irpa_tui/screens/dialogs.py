@@ -7,20 +7,30 @@ Each validates as the user types with the engine's own rules
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static, TextArea
 
+from irpa_core.display import shape_str
 from irpa_core.model import Entry
+from irpa_core.output import FORMATS, format_for
 from irpa_core.plan import Op, check_splat
 from irpa_core.splat import splat_warning
 
 from ..editing import EditSession
 from ..widgets.lines import one_line
+from ..writing import WriteCheck
+
+if TYPE_CHECKING:
+    from irpa_core.output import Format
 
 
 class _Dialog(ModalScreen):
@@ -39,7 +49,8 @@ class _Dialog(ModalScreen):
     _Dialog Button { margin-right: 2; }
     _Dialog #rename-box.-substitute { border: thick $warning; }
     _Dialog RadioSet { layout: horizontal; width: auto; margin-bottom: 1; }
-    _Dialog #one, _Dialog #subst { height: auto; }
+    _Dialog #one, _Dialog #subst, _Dialog #align-box { height: auto; }
+    _Dialog #summary { margin-top: 1; }
     """
 
     def action_cancel(self) -> None:
@@ -344,28 +355,156 @@ class PathDialog(_Dialog):
 
 
 class WriteDialog(PathDialog):
-    def __init__(self, default: str):
+    """Where and in which format to write, and what that file will be.
+
+    The format follows the typed extension (``.gguf`` selects gguf) and
+    choosing a format changes a known extension; another extension is
+    written in the chosen format (as ``irpa convert --format``). The
+    alignment field shows only where it applies (irpa data, a GGUF's
+    ``general.alignment``). Before confirming, ``check`` (a worker:
+    ``writing.check_output``) says the real file size and what the format
+    does to the plan, or gives the engine's refusal, which cannot be
+    confirmed. Enter while the check runs confirms when it is done, if it
+    passes."""
+
+    class Checked(Message):
+        def __init__(self, key: tuple[str, int | None], check: WriteCheck) -> None:
+            self.key, self.check = key, check
+            super().__init__()
+
+    def __init__(
+        self,
+        default: str,
+        check: Callable[[Format, int | None], WriteCheck] | None = None,
+        default_alignment: Callable[[Format], int | None] | None = None,
+        plan_lines: Sequence[str] = (),
+    ):
         super().__init__("Write the edited archive to", default)
+        self.check = check or (lambda fmt, a: WriteCheck(fmt, a, None, problem="nothing to check"))
+        self.default_alignment = default_alignment or (lambda fmt: 64 if fmt == "irpa" else None)
+        self.plan_lines = list(plan_lines)
+        self.format: Format = format_for(default) or "irpa"
+        self.checks: dict[tuple[str, int | None], WriteCheck] = {}
+        self.pending: set[tuple[str, int | None]] = set()
+        self.confirm_when_checked = False
 
     def extra(self):
-        yield Static(Text("alignment of tensor data (bytes, power of two)", style="dim"))
-        yield Input(value="64", id="alignment")
+        with RadioSet(id="format"):
+            for fmt in FORMATS:
+                yield RadioButton(fmt, value=fmt == self.format, id=f"fmt-{fmt}")
+        with Vertical(id="align-box"):
+            yield Static(id="align-label")
+            yield Input(id="alignment")
+        if self.plan_lines:
+            yield Static(Text("\n".join(self.plan_lines), style="dim"), id="plan-lines")
+        yield Static(id="summary", classes="body")
+        yield Static(id="warning", classes="warning")
+
+    def on_mount(self) -> None:  # before PathDialog's (Textual calls both), which validates
+        self._set_alignment_field()
+
+    # -- format and alignment ---------------------------------------------
+
+    def _set_alignment_field(self) -> None:
+        default = self.default_alignment(self.format)
+        self.query_one("#align-box").display = default is not None
+        what = "tensor data" if self.format == "irpa" else "tensor data (general.alignment)"
+        self.query_one("#align-label", Static).update(Text(f"alignment of {what}: bytes, a power of two", style="dim"))
+        self.query_one("#alignment", Input).value = "" if default is None else str(default)
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        fmt = FORMATS[event.radio_set.pressed_index]
+        if fmt == self.format:
+            return
+        self.format = fmt
+        box = self.query_one("#path", Input)
+        path = box.value
+        if format_for(path) not in (None, fmt):
+            box.value = os.path.splitext(path)[0] + "." + fmt  # follows the choice
+        self._set_alignment_field()
+        self._validate()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        # (PathDialog's handler then validates.)
+        if event.input.id == "path":
+            fmt = format_for(event.value.strip())
+            if fmt is not None and fmt != self.format:
+                self.query_one(f"#fmt-{fmt}", RadioButton).value = True  # posts RadioSet.Changed
+
+    def _alignment(self) -> tuple[int | None, str | None]:
+        """(alignment chosen or None for the format's own, problem)."""
+        default = self.default_alignment(self.format)
+        if default is None:
+            return None, None
+        text = self.query_one("#alignment", Input).value.strip()
+        if not text.isdigit() or int(text) < 1 or int(text) & (int(text) - 1):
+            return None, f"alignment {text!r} is not a power of two"
+        a = int(text)
+        return (None if a == default else a), None
+
+    # -- checking ---------------------------------------------------------
 
     def _validate(self) -> None:
-        problem = self._path_problem(self.query_one("#path", Input).value.strip())
-        if problem is None:
-            text = self.query_one("#alignment", Input).value.strip()
-            if not text.isdigit() or int(text) < 1 or int(text) & (int(text) - 1):
-                problem = f"alignment {text!r} is not a power of two"
-            elif os.path.exists(self.query_one("#path", Input).value.strip()):
-                self.query_one("#problem", Static).update(Text("exists: will be replaced when done", style="yellow"))
-                self.query_one("#ok", Button).disabled = False
-                return
-        self._problem(problem)
+        path = self.query_one("#path", Input).value.strip()
+        alignment, problem = self._alignment()
+        problem = self._path_problem(path) or problem
+        key = (self.format, alignment)
+        check = self.checks.get(key)
+        if check is None and key not in self.pending:
+            self.pending.add(key)
+            fmt = self.format
+            self.run_worker(lambda: self.post_message(self.Checked(key, self.check(fmt, alignment))), thread=True)
+        self._show(check, path)
+        if problem:
+            self._problem(problem)
+        elif check is None:
+            self.query_one("#problem", Static).update(Text("checking the output for this format…", style="dim"))
+            self.query_one("#ok", Button).disabled = True
+        elif check.problem:
+            self._problem(check.problem)
+            if "--cast=" in check.problem:
+                hint = "\nc on the main screen casts a row (or every row in view)"
+                self.query_one("#problem", Static).update(Text.assemble((check.problem, "red"), (hint, "dim")))
+        elif os.path.exists(path):
+            self.query_one("#problem", Static).update(Text("exists: will be replaced when done", style="yellow"))
+            self.query_one("#ok", Button).disabled = False
+        else:
+            self._problem(None)
+
+    def _show(self, check: WriteCheck | None, path: str) -> None:
+        lines = list(check.notes) if check is not None else []
+        if check is not None and format_for(path) is None and path:
+            lines.append(f"the name's extension does not say the format: written as {check.format}")
+        self.query_one("#summary", Static).update(Text("\n".join(lines)))
+        warnings = list(check.warnings) if check is not None else []
+        self.query_one("#warning", Static).update(
+            Text("\n".join(f"warning: {w}" for w in warnings), style="yellow") if warnings else ""
+        )
+
+    def on_write_dialog_checked(self, msg: Checked) -> None:
+        self.pending.discard(msg.key)
+        self.checks[msg.key] = msg.check
+        self._validate()
+        if self.confirm_when_checked and self._current() is not None:
+            self.confirm_when_checked = False
+            if not self.query_one("#ok", Button).disabled:
+                self.confirm()
+
+    def _current(self) -> WriteCheck | None:
+        alignment, _ = self._alignment()
+        return self.checks.get((self.format, alignment))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self._current() is None:
+            self.confirm_when_checked = True  # confirmed when the check is done (if it passes)
+            event.prevent_default()  # (else _Dialog's handler runs too)
 
     def confirm(self) -> None:
         path = self.query_one("#path", Input).value.strip()
-        result = (path, int(self.query_one("#alignment", Input).value.strip()))
+        check = self._current()
+        if check is None or check.output is None:
+            return
+        result = (path, check.output, check.alignment)
         if not os.path.exists(path):
             self.dismiss(result)
             return
@@ -376,6 +515,296 @@ class WriteDialog(PathDialog):
 
         body = Text.assemble(path, " exists. It is replaced only when the write is complete; until then it is kept.")
         self.app.push_screen(ConfirmDialog("Replace the existing file?", "Replace", body=body), answer)
+
+
+class CastDialog(_Dialog):
+    """The dtype to cast the row, or every row in view, to; checked as typed
+    with the engine's rules (``cast.cast_problem`` and the shape checks of
+    ``cast_length``). One row that cannot be cast cannot be confirmed; of
+    the rows in view, those that cannot stay as they are, as a glob cast
+    does, and the dialog says how many and why. Empty: no cast (undoes the
+    rows' casts)."""
+
+    def __init__(self, entry: Entry | None, in_view: list[Entry], current: str = "", all_rows: bool = False):
+        super().__init__()
+        self.entry = entry
+        self.in_view = in_view
+        self.current = current
+        self.all_rows = all_rows or entry is None
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(id="cast-title", classes="title")
+            yield Static(Text("a dtype, e.g. f16, bf16, f32, f8_e4m3fn, i32, Q8_0; empty: no cast", style="dim"))
+            yield Static(id="choices", classes="preview")
+            yield Input(value=self.current, placeholder="dtype", id="dtype")
+            yield Checkbox(
+                f"all {len(self.in_view):,} rows in view", value=self.all_rows, id="all", disabled=not self.in_view
+            )
+            yield Static(id="info", classes="body")
+            yield Static(id="problem", classes="problem")
+            yield _buttons("Cast")
+
+    def on_mount(self) -> None:
+        self.query_one("#all", Checkbox).display = bool(self.in_view)
+        if self.entry is not None:
+            can = castable_to(self.entry)
+            self.query_one("#choices", Static).update(
+                Text("can become: " + (" ".join(can) if can else "nothing (no cast applies to it)"), style="dim")
+            )
+        self._validate()
+        self.query_one("#dtype", Input).focus()
+
+    def _title(self, all_rows: bool) -> None:
+        """The row (with its dtype and shape and what it can become), or the rows in view."""
+        e = self.entry
+        if all_rows or e is None:
+            title = Text(f"Cast {len(self.in_view):,} rows in view")
+        else:
+            title = Text.assemble("Cast ", (e.name, "bold"), f"  ({e.dtype_name or 'no dtype'} {shape_str(e.shape)})")
+        self.query_one("#cast-title", Label).update(title)
+        self.query_one("#choices", Static).display = not all_rows and e is not None
+
+    def _rows(self) -> list[Entry]:
+        if self.in_view and self.query_one("#all", Checkbox).value:
+            return self.in_view
+        return [self.entry] if self.entry is not None else []
+
+    def _validate(self) -> None:
+        from irpa_core.display import human
+        from irpa_core.plan import cast_dtype
+
+        from ..editing import cast_check
+
+        info = self.query_one("#info", Static)
+        info.update("")
+        text = self.query_one("#dtype", Input).value.strip()
+        rows = self._rows()
+        self._title(bool(self.in_view) and self.query_one("#all", Checkbox).value)
+        if not rows:
+            self._problem("no parameter selected")
+            return
+        if not text:
+            info.update(Text("no cast: the rows keep their own dtype (undoes a cast)", style="dim"))
+            self._problem(None)
+            return
+        dst = cast_dtype(text)
+        if dst is None:
+            self._problem(f"unknown dtype {text!r}")
+            return
+        if len(rows) == 1 and not (self.in_view and self.query_one("#all", Checkbox).value):
+            e = rows[0]
+            why = cast_check(e, dst)
+            if why:
+                self._problem(f"{e.name}: {why}")
+                return
+            if e.dtype == dst:
+                info.update(Text(f"already {dst.name}: no cast (undoes a cast)", style="dim"))
+            else:
+                n = cast_length_or_none(e, dst)
+                info.update(Text(f"{e.dtype_name} → {dst.name}: {human(e.length)} → {human(n or 0)}"))
+            self._problem(None)
+            return
+        cast: list[Entry] = []
+        same = 0
+        reasons: dict[str, str] = {}
+        before = after = 0
+        for e in rows:
+            if e.dtype == dst:
+                same += 1
+                continue
+            why = cast_check(e, dst)
+            if why:
+                reasons.setdefault(why, e.name)
+                continue
+            cast.append(e)
+            before += e.length
+            after += cast_length_or_none(e, dst) or 0
+        left = len(rows) - len(cast) - same
+        lines = [Text(f"{len(cast):,} of {len(rows):,} rows cast to {dst.name}: {human(before)} → {human(after)}")]
+        if same:
+            lines.append(Text(f"{same:,} already {dst.name}", style="dim"))
+        if left:
+            why, name = next(iter(reasons.items()))
+            lines.append(Text(f"{left:,} stay as they are (as a glob cast leaves them), e.g. {name}: {why}", "yellow"))
+        info.update(Text("\n").join(lines))
+        self._problem(None if cast or same else f"no row in view can be cast to {dst.name}")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._validate()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self._validate()
+
+    def confirm(self) -> None:
+        from irpa_core.plan import cast_dtype
+
+        text = self.query_one("#dtype", Input).value.strip()
+        dst = cast_dtype(text) if text else None
+        all_rows = bool(self.in_view) and self.query_one("#all", Checkbox).value
+        self.dismiss((dst.name if dst is not None else "", all_rows))
+
+
+# What a cast dialog offers (the engine decides which apply to a row).
+CAST_CHOICES = (
+    "f32", "f16", "bf16", "f64", "f8_e4m3fn", "f8_e5m2", "f8_e4m3fnuz", "f8_e5m2fnuz", "f8_e8m0fnu",
+    "i16", "i32", "i64", "u16", "u32", "u64", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1",
+)  # fmt: skip
+
+
+def castable_to(e: Entry) -> list[str]:
+    """The dtypes of ``CAST_CHOICES`` the engine can cast ``e`` to."""
+    from irpa_core import dtypes
+
+    from ..editing import cast_check
+
+    out = []
+    for name in CAST_CHOICES:
+        d = dtypes.by_name(name)
+        if d is not None and e.dtype is not None and d != e.dtype and cast_check(e, d) is None:
+            out.append(name)
+    return out
+
+
+def cast_length_or_none(e: Entry, dst) -> int | None:
+    from irpa_core.cast import cast_length
+    from irpa_core.errors import PlanError
+
+    try:
+        return cast_length(e, dst)
+    except PlanError:
+        return None
+
+
+@dataclass(frozen=True)
+class MetadataInput:
+    """What the metadata dialog gives back."""
+
+    key: str
+    type: str  # GGUF type name of the value
+    value: str  # the value as text (parse_value reads it)
+    changed: bool  # whether the text differs from what the dialog started with
+
+
+class MetadataDialog(_Dialog):
+    """Edit a file metadata value (``key`` given, its type kept) or add a
+    key (``key`` None: a key field, and a type choice from ``types``).
+    Strings and arrays (a JSON list) are edited in a multi-line editor, so a
+    chat template keeps its newlines; numbers and bools in one line. As the
+    user types, ``check(key, type, text)`` (the engine's own parsing, through
+    the session) says why the value cannot be set, and it cannot be
+    confirmed then. ctrl+s confirms from anywhere (enter in the editor is a
+    new line)."""
+
+    BINDINGS = [Binding("ctrl+s", "confirm", "Set", priority=True)]
+    DEFAULT_CSS = """
+    MetadataDialog > Vertical { width: 100; max-width: 95%; }
+    MetadataDialog > Vertical.-multi { height: 90%; max-height: 40; }
+    MetadataDialog #text { height: 1fr; min-height: 3; }
+    MetadataDialog #type { width: 30; }
+    MetadataDialog .field { height: auto; }
+    """
+
+    def __init__(
+        self,
+        title: Text,
+        key: str | None,
+        type_name: str,
+        text: str,
+        types: Sequence[str] | None,
+        check: Callable[[str, str, str], str | None],
+    ):
+        super().__init__()
+        self.title_text, self.key, self.type_name, self.text = title, key, type_name, text
+        self.types = types
+        self.check = check
+        self.initial = text  # the editor's own text at start (it may normalise line ends)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            if self.key is None:
+                yield Label("key")
+                yield Input(placeholder="e.g. general.name, tokenizer.chat_template", id="key")
+            if self.types is not None and len(self.types) > 1:
+                yield Label("type")
+                yield Select([(t, t) for t in self.types], value=self.type_name, allow_blank=False, id="type")
+            else:
+                yield Label(Text(f"type: {self.type_name}" + ("" if self.key is None else " (kept)"), style="dim"))
+            yield Static(id="hint", classes="preview")
+            yield TextArea(self.text, id="text")
+            yield Input(self.text, id="line")
+            yield Static(id="info", classes="preview")
+            yield Static(id="problem", classes="problem")
+            yield Static(Text("ctrl+s sets it   tab moves   escape cancels", style="dim"))
+            yield _buttons("Add" if self.key is None else "Set")
+
+    def on_mount(self) -> None:
+        self.initial = self.query_one("#text", TextArea).text if self._multiline() else self.text
+        self._sync()
+        first = "#key" if self.key is None else ("#text" if self._multiline() else "#line")
+        self.query_one(first).focus()
+
+    def _multiline(self) -> bool:
+        return self.type_name == "string" or self.type_name.startswith("array")
+
+    def _sync(self) -> None:
+        multi = self._multiline()
+        self.query_one(Vertical).set_class(multi, "-multi")
+        self.query_one("#text", TextArea).display = multi
+        self.query_one("#line", Input).display = not multi
+        self.query_one("#hint", Static).update(Text(_type_hint(self.type_name), style="dim"))
+        self._validate()
+
+    def _value(self) -> str:
+        return self.query_one("#text", TextArea).text if self._multiline() else self.query_one("#line", Input).value
+
+    def _key(self) -> str:
+        return self.query_one("#key", Input).value if self.key is None else self.key
+
+    def _validate(self) -> None:
+        value = self._value()
+        lines = value.count("\n") + 1 if value else 0
+        info = f"{len(value):,} characters" + (f", {lines:,} lines" if lines > 1 else "")
+        self.query_one("#info", Static).update(Text(info, style="dim"))
+        self._problem(self.check(self._key(), self.type_name, value))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != self.type_name:
+            # Carry the text over to the other editor.
+            value = self._value()
+            self.type_name = event.value
+            if self._multiline():
+                self.query_one("#text", TextArea).text = value
+            else:
+                self.query_one("#line", Input).value = value
+            self._sync()
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self._validate()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._validate()
+
+    def action_confirm(self) -> None:
+        if not self.query_one("#ok", Button).disabled:
+            self.confirm()
+
+    def confirm(self) -> None:
+        value = self._value()
+        self.dismiss(MetadataInput(self._key(), self.type_name, value, value != self.initial))
+
+
+def _type_hint(type_name: str) -> str:
+    if type_name == "string":
+        return "text, kept exactly (newlines and quotes included)"
+    if type_name == "bool":
+        return "true or false"
+    if type_name in ("f32", "f64"):
+        return "a number (1e-5, 0.5, nan, inf)"
+    if type_name.startswith("array"):
+        return f"{type_name}: a JSON list, e.g. " + ('["a", "b"]' if "string" in type_name else "[1, 2, 3]")
+    return f"an integer ({type_name}; 0x.. for hex)"
 
 
 class DtypeDialog(_Dialog):

@@ -1,5 +1,7 @@
 """The metadata screen: GGUF key/values with their types, safetensors
-``__metadata__``, ``__SHARK_DATASET__`` and other JSON entries.
+``__metadata__``, ``__SHARK_DATASET__`` and other JSON entries; and the
+editing of the file metadata written (``e`` edit a value, ``a`` add a key,
+``d`` delete one), each edit an op of the session's plan.
 
 Rows come from ``MetadataModel`` (expand, search, reveal) and are drawn by a
 line widget, so a 262,144-token vocabulary scrolls like ten items. ``/``
@@ -10,6 +12,11 @@ is escaped and drawn as text, never markup.
 """
 
 from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -27,13 +34,20 @@ from textual.strip import Strip
 from textual.widgets import Footer, Input, Static
 
 from irpa_core.display import clip, escape, shown
+from irpa_core.errors import PlanError
+from irpa_core.filemeta import FileMetadata
+from irpa_core.formats.gguf_writer import SCALAR_TYPES, array_element, type_spec
+from irpa_core.metadata import array_items
 from irpa_core.model import Archive
+from irpa_core.plan import SET_METADATA, UNSET_METADATA, Op, Plan
 
-from ..metadata_view import ARRAY, FILE, KEY, NOTE, OBJECT, Line, Match, MetadataModel, value_text
+from ..editing import ADDED, DELETED, EDITED, EditSession, MetadataState
+from ..metadata_view import ARRAY, FILE, KEY, NOTE, OBJECT, Line, Match, MetadataModel, Node, value_text
 from .base import IrpaScreen
 
 VALUE_LIMIT = 400  # characters of a value drawn on its row
 PREVIEW_ITEMS = 4
+EDIT_MARKS = {"edited": "*", "added": "+", "deleted": "-"}  # as a diff marks lines
 
 
 class MetaList(ScrollView, can_focus=True):
@@ -47,6 +61,9 @@ class MetaList(ScrollView, can_focus=True):
         "meta-list--dim",
         "meta-list--file",
         "meta-list--match",
+        "meta-list--edited",
+        "meta-list--added",
+        "meta-list--deleted",
     }
     DEFAULT_CSS = """
     MetaList { height: 1fr; overflow-x: hidden; }
@@ -58,6 +75,9 @@ class MetaList(ScrollView, can_focus=True):
     MetaList > .meta-list--dim { color: $text-muted; }
     MetaList > .meta-list--file { text-style: bold; color: $secondary; }
     MetaList > .meta-list--match { background: $warning 30%; }
+    MetaList > .meta-list--edited { color: $warning; text-style: bold; }
+    MetaList > .meta-list--added { color: $success; text-style: bold; }
+    MetaList > .meta-list--deleted { color: $error; text-style: strike; }
     """
     BINDINGS = [
         Binding("up", "cursor(-1)", show=False),
@@ -188,21 +208,30 @@ class MetaList(ScrollView, can_focus=True):
         if n.kind == NOTE:
             return [(indent + "  " + n.label, "dim")]
         key = _pad(escape(n.label), self.key_width)
+        # An edit of the plan: a mark where the indent is, the key and value in its colour.
+        edit = n.status
+        if edit and indent:
+            indent = indent[:-2] + EDIT_MARKS[edit] + " "
+        key_style = edit or "key"
         if n.kind == OBJECT:
             return [(indent + arrow, ""), (key, "key"), (f"  {n.type_name}", "type")]
         if n.kind == ARRAY:
-            head = [(indent + arrow, ""), (key, "key"), (f"  {n.type_name} × {n.count:,}", "type")]
+            head = [(indent + arrow, edit), (key, key_style), (f"  {n.type_name} × {n.count:,}", "type")]
             if not n.expanded and n.count:
                 try:
                     first = n.first(PREVIEW_ITEMS)
                 except Exception as e:  # a damaged array: say so on its row
                     return [*head, (f"  (cannot read: {escape(str(e))})", "dim")]
                 preview = ", ".join(_value(v, n.elem_type, 40) for v in first)
-                head.append((f"  {preview}{', …' if n.count > PREVIEW_ITEMS else ''}", "dim"))
+                head.append((f"  {preview}{', …' if n.count > PREVIEW_ITEMS else ''}", edit or "dim"))
+            if edit:
+                head.append((f"  {edit}", edit))
             return head
         used = len(indent) + 2 + cell_len(key) + 2 + max(7, len(n.type_name)) + 1
-        value = _value(n.value, n.type_name, max(24, width - used - 2))
-        out = [(indent + "  ", ""), (key, "key"), (f"  {n.type_name:<7} ", "type"), (value, "")]
+        value = _value(n.value, n.type_name, max(24, width - used - 2 - (len(edit) + 2 if edit else 0)))
+        out = [(indent + "  ", edit), (key, key_style), (f"  {n.type_name:<7} ", "type"), (value, edit)]
+        if edit:
+            out.append((f"  {edit}", edit))
         if n.note:
             out.append((f"  ({escape(clip(n.note, 200))})", "note"))
         return out
@@ -226,7 +255,10 @@ def _pad(text: str, width: int) -> str:
 
 class MetadataScreen(IrpaScreen):
     """File metadata; ``/`` search, ``n``/``N`` next/previous match, ``g`` go to
-    an index, ``escape`` back."""
+    an index, ``escape`` back. With an edit session: ``e`` edits the value
+    under the cursor, ``a`` adds a key, ``d`` deletes one, ``u``/``U`` undo
+    and redo, ctrl+s saves the plan; every edit is an op of the session's
+    plan, shown here at once (``metadata_view``: marks and new values)."""
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
@@ -235,15 +267,35 @@ class MetadataScreen(IrpaScreen):
         Binding("n", "next_match(1)", "Next", key_display="n"),
         Binding("N", "next_match(-1)", "Prev", key_display="N"),
         Binding("g", "goto", "Go to index", key_display="g"),
+        Binding("e", "edit", "Edit", key_display="e"),
+        Binding("a", "add", "Add key", key_display="a"),
+        Binding("d,delete", "delete", "Delete", key_display="d"),
+        Binding("u", "undo", "Undo", key_display="u"),
+        Binding("U", "redo", "Redo", key_display="U"),
+        Binding("ctrl+s", "save_plan", "Save plan", key_display="^s", show=False),
     ]
+    EDIT_ACTIONS = ("edit", "add", "delete", "undo", "redo", "save_plan")
 
-    def __init__(self, archive: Archive):
+    def __init__(
+        self,
+        archive: Archive,
+        session: EditSession | None = None,
+        on_edit: Callable[[], None] | None = None,
+        save_plan: Callable[[], None] | None = None,
+    ):
+        """``session``: the plan the edits go to (None: read only);
+        ``on_edit`` is called after each edit (the main screen's bar),
+        ``save_plan`` saves the plan (the main screen's dialog)."""
         super().__init__()
         self.model = MetadataModel(archive)
+        self.session = session
+        self.on_edit = on_edit or (lambda: None)
+        self.save_plan = save_plan
         self.matches: list[Match] = []
         self.match_at = -1
         self.mode = ""  # "search" or "goto" while the input is open
         self.query_text = ""
+        self._shown_plan: Plan | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="meta-title")
@@ -256,14 +308,178 @@ class MetadataScreen(IrpaScreen):
     def on_mount(self) -> None:
         self.query_one("#meta-bar").display = False
         self.query_one(MetaList).focus()
+        self._show_edits()
         self._title()
+
+    def on_screen_resume(self) -> None:
+        self._show_edits()  # the plan may have changed (undo on the main screen)
+        self._title()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in self.EDIT_ACTIONS:
+            return self.session is not None
+        return True
 
     @property
     def rows(self) -> MetaList:
         return self.query_one(MetaList)
 
+    # -- edits ----------------------------------------------------------------
+
+    def _show_edits(self, key: str | None = None) -> None:
+        """Lay the plan's metadata edits over the rows (once per plan); the
+        cursor stays on its key (or goes to ``key``)."""
+        session = self.session
+        if session is None or (self._shown_plan is session.plan and key is None):
+            return
+        self._shown_plan = session.plan
+        line = self.model.row(self.rows.cursor) if self.model.row_count else None
+        follow = key or (line.node.label if line is not None and line.index is None else None)
+        state = session.metadata()
+        base = state.base
+        root = self.model.root_for(base.file, base.entry)
+        self.model.show_edits(root, state.edited.values, state.edited.types, state.status)
+        row = self.model.row_of_key(follow) if follow is not None else None
+        if row is not None:
+            self.rows.go(row, center=False)
+        else:
+            self.rows.refresh_rows()
+
+    def _edit_summary(self) -> Text | None:
+        if self.session is None or not self.session.plan.metadata_ops:
+            return None
+        state = self.session.metadata()
+        if state.problem:
+            return Text(f"edits do not apply: {state.problem}", style="bold red")
+        parts = [f"{state.count(s):,} {s}" for s in (EDITED, ADDED, DELETED) if state.count(s)]
+        return Text("edits: " + (", ".join(parts) or "none left") + "  (u undoes, ctrl+s saves the plan)", "magenta")
+
+    def _node_at_cursor(self) -> Node | None:
+        if not self.model.row_count:
+            return None
+        return self.model.row(self.rows.cursor).node
+
+    def _why_not_editable(self, node: Node | None) -> str:
+        state = self.session.metadata() if self.session is not None else None
+        if state is not None and state.problem and not state.base.values:
+            return state.problem
+        if self.model.target is None:
+            return "the file metadata written is not shown as key/values here, so it cannot be edited"
+        where = escape(self.model.target.label)
+        return f"only the metadata that is written can be edited: the keys of {clip(where, 80)}"
+
+    def _apply(self, op: Op, note: str) -> None:
+        assert self.session is not None
+        candidate = self.session.plan.add(op)
+        problem = self.session.check_plan(candidate)
+        if problem:
+            self.notify(shown(problem, 500), severity="error", markup=False)
+            return
+        self.session.set_plan(candidate)
+        self._after_edit(op.pattern if op.action == SET_METADATA else None, note)
+
+    def _after_edit(self, key: str | None, note: str) -> None:
+        self._show_edits(key)
+        self._title()
+        self.on_edit()
+        self.notify(note, timeout=2, markup=False)
+
+    def action_edit(self) -> None:
+        from .dialogs import MetadataDialog, MetadataInput
+
+        assert self.session is not None
+        node = self._node_at_cursor()
+        if node is None or not self.model.editable(node):
+            self.notify(self._why_not_editable(node), timeout=4, markup=False)
+            return
+        key = node.label
+        state = self.session.metadata()
+        deleted = node.status == DELETED
+        try:
+            type_name, text = editable_text(node, state.base if deleted else state.edited)
+        except ValueError as e:
+            self.notify(f"{shown(key, 80)}: {e}", severity="warning", timeout=5, markup=False)
+            return
+        # An existing key keeps its type (op type ""); a deleted one is set again with its own.
+        op_type = type_name if deleted or key not in state.edited.values else ""
+
+        def check(_key: str, _type: str, value: str) -> str | None:
+            return self._check_set(key, value, op_type)
+
+        def done(result: MetadataInput | None) -> None:
+            if result is not None and (result.changed or deleted):
+                self._apply(Op(SET_METADATA, key, value=result.value, type=op_type), f"set {shown(key, 80)}")
+
+        title = Text.assemble("Set " if deleted else "Edit ", (key, "bold"))
+        self.app.push_screen(MetadataDialog(title, key, type_name, text, None, check), done)
+
+    def action_add(self) -> None:
+        from .dialogs import MetadataDialog, MetadataInput
+
+        assert self.session is not None
+        state = self.session.metadata()
+        if self.model.target is None:
+            self.notify(self._why_not_editable(None), timeout=4, markup=False)
+            return
+        strings_only = _strings_only(self.session, state)
+        types = ("string",) if strings_only else GGUF_TYPES
+
+        def check(key: str, type_name: str, value: str) -> str | None:
+            if not key:
+                return "the key is empty"
+            if key in state.edited.values:
+                return f"'{key}' exists: e edits its value"
+            if key in state.edited.properties:
+                return f"'{key}' is a sharktank property of the dataset entry"
+            return self._check_set(key, value, type_name)
+
+        def done(result: MetadataInput | None) -> None:
+            if result is not None:
+                op = Op(SET_METADATA, result.key, value=result.value, type=result.type)
+                self._apply(op, f"added {shown(result.key, 80)}")
+
+        title = Text("Add a metadata key" + (" (safetensors __metadata__: strings)" if strings_only else ""))
+        self.app.push_screen(MetadataDialog(title, None, "string", "", types, check), done)
+
+    def _check_set(self, key: str, value: str, type_name: str) -> str | None:
+        """Why ``key`` cannot be set to ``value`` (the engine's parsing, through
+        the session's metadata), or None."""
+        assert self.session is not None
+        try:
+            candidate = self.session.plan.add(Op(SET_METADATA, key, value=value, type=type_name))
+        except PlanError as e:  # the op's own check: a value that does not parse as its type
+            return e.reason
+        return self.session.metadata(candidate).problem
+
+    def action_delete(self) -> None:
+        assert self.session is not None
+        node = self._node_at_cursor()
+        if node is None or not self.model.editable(node):
+            self.notify(self._why_not_editable(node), timeout=4, markup=False)
+            return
+        if node.status == DELETED:
+            self.notify("already deleted (u undoes, e sets it again)", timeout=3)
+            return
+        self._apply(Op(UNSET_METADATA, literal_key(node.label)), f"deleted {shown(node.label, 80)} (u undoes)")
+
+    def action_undo(self) -> None:
+        if self.session is not None and self.session.undo():
+            self._after_edit(None, "undone")
+
+    def action_redo(self) -> None:
+        if self.session is not None and self.session.redo():
+            self._after_edit(None, "redone")
+
+    def action_save_plan(self) -> None:
+        if self.save_plan is not None:
+            self.save_plan()
+
     def _title(self, status: Text | None = None) -> None:
         t = Text.assemble(("File metadata", "bold"), f"  {self.model.row_count:,} rows")
+        edits = self._edit_summary()
+        if edits is not None:
+            t.append("  ")
+            t.append_text(edits)
         if status is not None:
             t.append("  ")
             t.append_text(status)
@@ -370,3 +586,59 @@ class MetadataScreen(IrpaScreen):
         self._close()
         self.rows.go(self.model.reveal(arr, k))
         self._title()
+
+
+# The GGUF types a new key can take (gguf_writer.parse_value reads each).
+GGUF_TYPES: tuple[str, ...] = ("string", *SCALAR_TYPES, "array[string]", *(f"array[{t}]" for t in SCALAR_TYPES))
+ARRAY_EDIT_LIMIT = 100_000  # items of an array edited as JSON text here
+
+
+def editable_text(node: Node, meta: FileMetadata) -> tuple[str, str]:
+    """(GGUF type, the value as text ``parse_value`` reads back to it) of a
+    key; ValueError with a sentence when it cannot be edited as text."""
+    key = node.label
+    value, type_name = meta.values[key], meta.types.get(key, "string")
+    spec = type_spec(type_name, value)
+    if spec == "string":
+        return spec, value if isinstance(value, str) else str(value)
+    if array_element(spec) is None:
+        return spec, value_text(value, type_name)
+    count = node.count if node.kind == ARRAY else 0
+    if count > ARRAY_EDIT_LIMIT:
+        raise ValueError(
+            f"an array of {count:,} items is too large to edit here: d deletes it, or irpa convert "
+            "--set-metadata-file KEY=FILE sets it from a JSON file"
+        )
+    return spec, json.dumps(_plain(node.items), ensure_ascii=False)
+
+
+def _plain(items) -> list:
+    """Array items as JSON-ready values (nested arrays as lists; floats that
+    JSON cannot hold as the strings ``parse_value`` reads)."""
+    out: list[Any] = []
+    for v in items:
+        if hasattr(v, "items") and hasattr(v, "type_name"):  # a nested GGUF array
+            v = array_items(v)
+        if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], list):
+            v = v[1]
+        if isinstance(v, list):
+            out.append(_plain(v))
+        elif isinstance(v, float) and not math.isfinite(v):
+            out.append(str(v))
+        else:
+            out.append(v)
+    return out
+
+
+def literal_key(key: str) -> str:
+    """``key`` as an unset pattern that matches only itself (a key holding
+    ``*``, ``?`` or ``[`` would otherwise be a glob)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in key)
+
+
+def _strings_only(session: EditSession, state: MetadataState) -> bool:
+    """Whether the file metadata is a safetensors ``__metadata__``, whose
+    values are all strings."""
+    f = state.base.file
+    fmt = f.format if f is not None else (session.archive.files[0].format if session.archive.files else "")
+    return fmt == "safetensors"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.console import Group
 from rich.table import Table
@@ -34,6 +34,8 @@ from textual.widgets import Footer, Static
 
 from irpa_core.display import human
 from irpa_core.errors import Cancelled, IrpaError
+from irpa_core.output import Output
+from irpa_core.plan import Target
 from irpa_core.write import Progress, write_archive
 
 from ..fetching import FetchMeter
@@ -178,24 +180,29 @@ class WriteScreen(IrpaScreen):
 
     def __init__(
         self,
-        targets,
+        targets: Output | Sequence[Target],
         output: str,
-        alignment: int = 64,
+        alignment: int | None = 64,
         *,
         writer: Callable = write_archive,
         clock: Callable[[], float] = time.monotonic,
         rate: float = RATE,
     ):
+        """``targets``: the ``Output`` to write (any format, as ``irpa
+        convert`` builds it), or irpa targets; ``alignment`` as
+        ``write_archive`` takes it (None: the format's own)."""
         super().__init__()
-        self.targets, self.output, self.alignment = targets, output, alignment
+        self.out = targets if isinstance(targets, Output) else None
+        self.targets: Sequence[Target] = list(targets.targets) if isinstance(targets, Output) else targets
+        self.output, self.alignment = output, alignment
         self.writer, self.clock, self.rate = writer, clock, rate
         self.cancel_event = threading.Event()
         self.state = "writing"  # writing, done, cancelled, failed
         self.result = None
         self.started = 0.0
         self.ui_updates = 0  # progress updates shown (tests count them)
-        self.total = sum(t.length for t in targets if t.kind == "data")
-        self.fetch = FetchMeter.of_entries(t.source for t in targets if t.kind == "data")
+        self.total = sum(t.length for t in self.targets if t.kind == "data")
+        self.fetch = FetchMeter.of_entries(t.source for t in self.targets if t.kind == "data")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="write-box"):
@@ -218,14 +225,14 @@ class WriteScreen(IrpaScreen):
 
     def _log_line(self, i: int) -> Text:
         t = self.targets[i]
-        return Text.assemble(("✓ ", "green"), t.name, (f"  {t.kind}  {human(t.length)}", "dim"))
+        return Text.assemble(("✓ ", "green"), t.name, (f"  {_how(t)}  {human(t.length)}", "dim"))
 
     # -- the worker ---------------------------------------------------------
 
     def _run(self) -> None:
         try:
             result = self.writer(
-                self.targets,
+                self.out if self.out is not None else self.targets,
                 self.output,
                 alignment=self.alignment,
                 progress=Coalescer(self, self.rate, self.clock),
@@ -248,7 +255,7 @@ class WriteScreen(IrpaScreen):
         if ev.index < len(self.targets):
             t = self.targets[ev.index]
             self.query_one("#write-current", Line).set(
-                Text.assemble(("now: ", "bold"), t.name, f"  ({t.kind}, {human(t.length)})")
+                Text.assemble(("now: ", "bold"), t.name, f"  ({_how(t)}, {human(t.length)})")
             )
 
     def on_job_done(self, msg: JobDone) -> None:
@@ -313,7 +320,14 @@ class WriteScreen(IrpaScreen):
         self.app.pop_screen()
 
     def action_verify(self) -> None:
-        self.irpa.verify_written(self.targets, self.output)
+        self.irpa.verify_written(self.out if self.out is not None else self.targets, self.output)
 
     def action_open(self) -> None:
         self.irpa.open_written(self.output)
+
+
+def _how(t: Target) -> str:
+    """What a log line says a target is: its kind, or how its data is made
+    when not copied (a splat written as data, cast values)."""
+    how = t.how
+    return {"expand": "splat as data", "cast": f"cast to {t.cast.name if t.cast else '?'}"}.get(how, t.kind)

@@ -58,6 +58,7 @@ class ParamTable(ScrollView, can_focus=True):
         "param-table--exclude",
         "param-table--rename",
         "param-table--splat",
+        "param-table--cast",
         "param-table--dim",
         "param-table--flag",
     }
@@ -71,6 +72,7 @@ class ParamTable(ScrollView, can_focus=True):
     ParamTable > .param-table--exclude { color: $error; }
     ParamTable > .param-table--rename { color: $warning; }
     ParamTable > .param-table--splat { color: $success; }
+    ParamTable > .param-table--cast { color: $accent; }
     ParamTable > .param-table--dim { color: $text-muted; }
     ParamTable > .param-table--flag { color: $warning; text-style: bold; }
     """

@@ -25,10 +25,12 @@ MARK_KEYS += ("home", "down", "down", "s", *"f32=2", "enter")
 async def settle(pilot, delay: float = 0.3) -> None:
     """Let debounce timers fire and every worker finish; stop cursor blink
     (a blinking cursor makes screenshots depend on timing)."""
-    from textual.widgets import Input
+    from textual.widgets import Input, TextArea
 
     for w in pilot.app.screen.query(Input):
         w.cursor_blink = False
+    for t in pilot.app.screen.query(TextArea):
+        t.cursor_blink = False
     await pilot.pause(delay)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause(0.05)

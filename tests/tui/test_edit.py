@@ -206,7 +206,7 @@ def test_snapshot_marked_table(snap_compare, demo_path):
         ["r", "ctrl+a", "ctrl+k", *"output.weight"],
         ["w"],
         ["w", "ctrl+u", *"/nonexistent/dir/out.irpa"],
-        ["w", "tab", "ctrl+a", "ctrl+k", *"48"],
+        ["w", "tab", "tab", "ctrl+a", "ctrl+k", *"48"],
     ],
     ids=["splat", "splat-error", "rename", "rename-error", "write", "write-error", "write-alignment-error"],
 )

@@ -1,0 +1,109 @@
+"""What the write dialog says about an output before it is written.
+
+``check_output`` builds the ``Output`` of the session's plan for a format
+exactly as ``irpa convert`` does (``Plan.output``, and ``--alignment`` of a
+GGUF as its ``general.alignment`` key), lays it out to know the real file
+size, and sums up what the format does to the plan: splats written as data,
+casts, metadata it cannot keep. A format that cannot hold the plan gets the
+engine's own one-line refusal (naming the tensor and the fix) and nothing
+to write. It runs in a worker: building the output may read a
+``__SHARK_DATASET__`` entry, and lays out every entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from irpa_core.display import escape, human
+from irpa_core.errors import IrpaError
+from irpa_core.model import Archive
+from irpa_core.output import GGUF, IRPA, IRPA_ALIGNMENT, Output
+from irpa_core.plan import SET_METADATA, Fate, Op, Plan
+
+from .editing import ADDED, DELETED, EDITED, EditSession
+
+if TYPE_CHECKING:
+    from irpa_core.output import Format
+
+GGUF_ALIGNMENT = 32  # readers assume it without a general.alignment key
+
+
+@dataclass(frozen=True)
+class WriteCheck:
+    format: Format
+    alignment: int | None  # what ``write_archive`` takes (irpa), None for the others
+    output: Output | None  # None: the format cannot hold the plan
+    size: int = 0  # bytes of the file
+    problem: str | None = None
+    notes: tuple[str, ...] = ()  # what the format does to the plan
+    warnings: tuple[str, ...] = ()  # what it leaves out that a reader may expect
+
+
+def default_alignment(session: EditSession, fmt: Format) -> int | None:
+    """The data alignment a format gets when none is chosen: irpa 64, gguf
+    the (edited) ``general.alignment`` key or 32, safetensors none."""
+    if fmt == IRPA:
+        return IRPA_ALIGNMENT
+    if fmt == GGUF:
+        value = session.metadata().edited.values.get("general.alignment")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else GGUF_ALIGNMENT
+    return None
+
+
+def check_output(
+    plan: Plan, archive: Archive, fates: list[Fate], fmt: Format, alignment: int | None, default: int | None
+) -> WriteCheck:
+    """The output of ``plan`` in ``fmt`` and what to say about it.
+    ``alignment``: the one chosen (None or ``default``: the format's own)."""
+    write_alignment = None
+    if fmt == IRPA:
+        write_alignment = alignment or default
+    elif fmt == GGUF and alignment is not None and alignment != default:
+        # As irpa convert --alignment: the GGUF's general.alignment key.
+        plan = plan.add(Op(SET_METADATA, "general.alignment", value=str(alignment), type="u32"))
+    try:
+        out = plan.output(archive, fmt, fates)
+        size = out.layout(write_alignment).file_size
+    except (IrpaError, ValueError) as e:
+        return WriteCheck(fmt, write_alignment, None, problem=str(e))
+    return WriteCheck(fmt, write_alignment, out, size, None, tuple(_notes(out, size)), tuple(out.warnings()))
+
+
+def _notes(out: Output, size: int) -> list[str]:
+    n = len(out.targets)
+    lines = [f"{out.format}: {n:,} {'entries' if out.format == IRPA else 'tensors'}, {human(size)} ({size:,} bytes)"]
+    count, nbytes, zeros = out.expanded()
+    if count:
+        if zeros == nbytes:
+            what = f"{human(nbytes)} of zeros"
+        else:
+            what = f"{human(nbytes)}: {human(zeros)} of zeros, {human(nbytes - zeros)} of other values"
+        lines.append(f"{count:,} splat{'s' if count != 1 else ''} written as data: {what}")
+    pairs: dict[str, int] = {}
+    for t in out.targets:
+        if t.cast is not None:
+            key = f"{t.source.dtype_name or '?'} → {t.cast.name}"
+            pairs[key] = pairs.get(key, 0) + 1
+    if pairs:
+        shown = ", ".join(f"{k} ×{v:,}" for k, v in sorted(pairs.items(), key=lambda kv: -kv[1])[:4])
+        more = ", …" if len(pairs) > 4 else ""
+        lines.append(f"{sum(pairs.values()):,} cast: {shown}{more}")
+    return lines
+
+
+def metadata_lines(session: EditSession, limit: int = 3) -> list[str]:
+    """The plan's metadata edits, one line per kind (the keys named), for
+    the plan summary of the write dialog."""
+    if not session.plan.metadata_ops:
+        return []
+    state = session.metadata()
+    if state.problem:
+        return [f"metadata edits do not apply: {state.problem}"]
+    out = []
+    for status in (EDITED, ADDED, DELETED):
+        keys = [escape(k) for k, s in state.status.items() if s == status]
+        if keys:
+            shown = ", ".join(keys[:limit]) + (f" and {len(keys) - limit:,} more" if len(keys) > limit else "")
+            out.append(f"metadata {status}: {shown}")
+    return out
