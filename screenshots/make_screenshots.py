@@ -20,6 +20,13 @@ from tests.tui.helpers import MARK_KEYS, settle, wait_until  # noqa: E402
 
 WORK = "/tmp/irpa-screenshots"
 SIZE = (140, 40)
+# A chat template in the style models ship (written for this screenshot).
+CHAT = (
+    "{{ bos_token }}{% for message in messages %}"
+    "<start_of_turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{{ message['content'] | trim }}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
 
 
 async def shot(name, path, keys=(), after=None, size=SIZE):
@@ -53,6 +60,10 @@ async def main():
     await shot("filter", path, ["slash", *"blk.1 dtype:bf16", "_"])
     await shot("tree", path, ["t", "z", "down", "right"])
     await shot("metadata", model, ["m", "slash", *"[/INST]", "enter", "_"])
+    # A small model with a chat template, edited in the metadata screen.
+    chat = str(make_model_gguf(os.path.join(WORK, "chat.gguf"), extra_kv={"tokenizer.chat_template": CHAT}))
+    edit = ["m", "slash", *"template", "enter", "_", "e", "_", "down", "down", "end", *" {# fixed #}"]
+    await shot("metadata-editor", chat, edit)
     await shot("summary", model, ["i"])
     await shot("heatmap", path, ["down", "down", "down", "h", "_", "right", "right", "down"], size=(100, 32))
 
@@ -67,6 +78,7 @@ async def main():
     await shot("help", path, ["question_mark"])
     await shot("marks", path, MARK_KEYS)
     await shot("splat-dialog", path, ["down", "down", "s", *"f32=abc"])
+    await shot("write-dialog", path, ["slash", *"ffn", "enter", "x", "w", "_", "ctrl+u", *f"{WORK}/demo.repro.gguf"])
     await shot("rename-dialog", path, ["slash", *"blk.", "enter", "r", *r"re:blk\.(\d+)\.", "tab", *r"layers.\1."])
     out = os.path.join(WORK, "demo.stripped.irpa")
 

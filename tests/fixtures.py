@@ -135,12 +135,14 @@ def make_model_gguf(
     ff: int = 256,
     context: int = 32768,
     seed: int = 0,
+    extra_kv: dict | None = None,
 ) -> Path:
     """A gemma-like GGUF: a vocabulary with chat-template tokens, ``blocks``
     blocks of attention and feed-forward tensors in a Q8_0/Q5_0/Q4_K/Q6_K
     mix (ffn_down alternates Q6_K and Q4_K), f32 norms, and the usual keys.
     ``vocab=262144, blocks=18, width=640, heads=4, head_dim=256, ff=2048``
-    is the size of gemma-3-270m (about 250 MB)."""
+    is the size of gemma-3-270m (about 250 MB). ``extra_kv``: more keys
+    (as ``make_gguf`` takes them)."""
     import gguf
 
     tokens = ["<pad>", "<eos>", "<bos>", "<unk>", *HOSTILE_TOKENS]
@@ -163,6 +165,7 @@ def make_model_gguf(
         "tokenizer.ggml.token_type": ([int(t) for t in types], gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.INT32),
         "tokenizer.ggml.bos_token_id": 2,
         "tokenizer.ggml.eos_token_id": 1,
+        **(extra_kv or {}),
     }
     q = head_dim * heads
     kvw = head_dim

@@ -81,7 +81,7 @@ KEYS: tuple[Key, ...] = (
         "m",
         "metadata",
         "Metadata",
-        "file metadata: / searches keys, values, vocabularies; g goes to an index",
+        "file metadata: / searches keys, values, vocabularies; g goes to an index; e a d edit, add, delete keys",
         footer=True,
     ),
     Key("space", "toggle_keep", "Keep/Excl", "toggle keep / exclude on the row", footer=True),

@@ -446,11 +446,11 @@ class WriteDialog(PathDialog):
 
     def _validate(self) -> None:
         path = self.query_one("#path", Input).value.strip()
-        alignment, problem = self._alignment()
-        problem = self._path_problem(path) or problem
+        alignment, align_problem = self._alignment()
+        problem = self._path_problem(path) or align_problem
         key = (self.format, alignment)
-        check = self.checks.get(key)
-        if check is None and key not in self.pending:
+        check = None if align_problem else self.checks.get(key)
+        if check is None and key not in self.pending and not align_problem:
             self.pending.add(key)
             fmt = self.format
             self.run_worker(lambda: self.post_message(self.Checked(key, self.check(fmt, alignment))), thread=True)
@@ -491,11 +491,11 @@ class WriteDialog(PathDialog):
                 self.confirm()
 
     def _current(self) -> WriteCheck | None:
-        alignment, _ = self._alignment()
-        return self.checks.get((self.format, alignment))
+        alignment, problem = self._alignment()
+        return None if problem else self.checks.get((self.format, alignment))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if self._current() is None:
+        if self._current() is None and self._alignment()[1] is None:
             self.confirm_when_checked = True  # confirmed when the check is done (if it passes)
             event.prevent_default()  # (else _Dialog's handler runs too)
 

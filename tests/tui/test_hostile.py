@@ -191,3 +191,41 @@ async def test_write_progress_and_verify_screens(corpus, tmp_path):
         await wait_until(pilot, lambda: "OK" in screen_text(app) or "DIFFERENT" in screen_text(app))
         text = clean(app)
         literal(text, "[b]x[/b]")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@sync
+async def test_metadata_editing_shows_keys_and_values_as_data(corpus, fmt):
+    """Edit, delete and add keys whose names and values are hostile: the
+    editor and the marks show them literally, the 1 MB value opens in the
+    editor."""
+    async with running(str(corpus[fmt]), size=SIZE) as pilot:
+        app = pilot.app
+        await pilot.press("m")
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("slash", *"[/INST]", "enter")
+        await settle(pilot)
+        node = screen.model.row(screen.rows.cursor).node
+        assert screen.model.editable(node), node.label
+        await pilot.press("e")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "MetadataDialog"
+        literal(clean(app), "[/INST]")
+        await pilot.press("escape", "d")
+        await settle(pilot)
+        assert node.status == "deleted"
+        literal(clean(app), "[/INST]", "deleted")
+        await pilot.press("slash", "ctrl+u", *"big", "enter")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        assert len(app.screen.query_one("#text").text) == 1_000_000
+        await pilot.press("escape", "a")
+        await settle(pilot)
+        await pilot.press(*"[red]k[/red]", "tab")
+        if fmt != "safetensors":
+            await pilot.press("tab")  # past the type list
+        await pilot.press(*"[b]v", "ctrl+s")
+        await settle(pilot)
+        literal(clean(app), "[red]k[/red]", '"[b]v"', "added")
