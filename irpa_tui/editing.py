@@ -135,11 +135,12 @@ class EditSession:
 
     # -- file metadata --------------------------------------------------------
 
-    def metadata_base(self) -> FileMetadata:
-        """The output's file metadata before any metadata edit (read once per
-        origin: an irpa's ``__SHARK_DATASET__`` entry is read from the file).
-        Raises IrpaError when it cannot be read."""
-        org = filemeta.origin(self.archive, self.fates)
+    def metadata_base(self, plan: Plan | None = None) -> FileMetadata:
+        """The output's file metadata under ``plan``'s fates (an excluded
+        ``__SHARK_DATASET__`` has none) before any metadata edit; read once
+        per origin (an irpa's dataset entry is read from the file). Raises
+        IrpaError when it cannot be read."""
+        org = filemeta.origin(self.archive, self.fates_of(plan or self.plan))
         key = None if org is None else (org.file.path, id(org.entry))
         if self._meta_base is None or self._meta_base[0] != key:
             try:
@@ -159,7 +160,7 @@ class EditSession:
         if self._meta is not None and self._meta[0] is plan:
             return self._meta[1]
         try:
-            base = self.metadata_base()
+            base = self.metadata_base(plan)
         except IrpaError as e:
             state = MetadataState(FileMetadata(), FileMetadata(), problem=str(e))
         else:

@@ -92,15 +92,20 @@ def _notes(out: Output, size: int) -> list[str]:
     return lines
 
 
-def metadata_lines(session: EditSession, limit: int = 3) -> list[str]:
-    """The plan's metadata edits, one line per kind (the keys named), for
-    the plan summary of the write dialog."""
-    if not session.plan.metadata_ops:
+def plan_lines(session: EditSession, limit: int = 3) -> list[str]:
+    """The plan in a few lines for the write dialog: what it does to the
+    tensors, then its metadata edits, one line per kind (the keys named)."""
+    if not session.plan.ops:
         return []
+    s = session.summary()
+    counts = [(s.kept, "kept"), (s.excluded, "excluded"), (s.renamed, "renamed"), (s.splatted, "splatted")]
+    counts.append((s.cast, "cast"))
+    out = ["plan: " + ", ".join(f"{n:,} {what}" for n, what in counts if n)]
+    if not session.plan.metadata_ops:
+        return out
     state = session.metadata()
     if state.problem:
-        return [f"metadata edits do not apply: {state.problem}"]
-    out = []
+        return [*out, f"metadata edits do not apply: {state.problem}"]
     for status in (EDITED, ADDED, DELETED):
         keys = [escape(k) for k, s in state.status.items() if s == status]
         if keys:

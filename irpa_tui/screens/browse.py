@@ -744,7 +744,7 @@ class BrowseScreen(IrpaScreen):
         self.app.push_screen(PathDialog("Save the plan as JSON", default), done)
 
     def action_write(self) -> None:
-        from ..writing import check_output, default_alignment, metadata_lines
+        from ..writing import check_output, default_alignment, plan_lines
         from .dialogs import WriteDialog
 
         session = self.session
@@ -764,7 +764,7 @@ class BrowseScreen(IrpaScreen):
                 path, output, alignment = result
                 self.irpa.start_write(output, path, alignment)
 
-        self.app.push_screen(WriteDialog(default, check, defaults.get, metadata_lines(session)), done)
+        self.app.push_screen(WriteDialog(default, check, defaults.get, plan_lines(session)), done)
 
     def action_verify(self) -> None:
         from .dialogs import PathDialog

@@ -15,6 +15,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file
 
 from irpa_core.cli import main
+from irpa_core.plan import Plan
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.dialogs import CastDialog, MetadataDialog, WriteDialog
@@ -266,7 +267,8 @@ async def test_chat_template_edit_undo_redo_save_and_replay(model, work_dir):
         assert os.path.exists(plan) and not session.dirty
         await pilot.press("w")
         await settle(pilot, 0.1)
-        assert "metadata edited: tokenizer.chat_template" in str(app.screen.query_one("#plan-lines").render())
+        lines = str(app.screen.query_one("#plan-lines").render())
+        assert "plan: 5 kept" in lines and "metadata edited: tokenizer.chat_template" in lines
         await pilot.press("escape")
         await _write(pilot, tui_out)
         await _verify_after_write(pilot)
@@ -278,6 +280,12 @@ async def test_chat_template_edit_undo_redo_save_and_replay(model, work_dir):
     assert {k: v for k, v in got.items() if k != "tokenizer.chat_template"} == {
         k: v for k, v in src.items() if k != "tokenizer.chat_template"
     }
+    # irpa-tui --plan replays it too: the edit shows in the metadata screen.
+    async with running(model, plan=Plan.load(plan)) as pilot:
+        await pilot.press("m")
+        await settle(pilot)
+        assert _status(pilot.app.screen, "tokenizer.chat_template") == "edited"
+        assert pilot.app.screen.session.metadata().edited.values["tokenizer.chat_template"] == new_template
 
 
 @sync
