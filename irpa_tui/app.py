@@ -237,11 +237,12 @@ class IrpaApp(App):
 
         self.push_screen(WriteScreen(targets, output, alignment, **kw))
 
-    def verify_written(self, expected, output: str) -> None:
+    def verify_written(self, expected, output: str, entries=None) -> None:
         """Verify the file ``output`` against ``expected``: the ``Output`` it
         was written from (its file metadata compared too), irpa targets, or
         a function of the file's format giving the ``Output`` (called in
-        the worker)."""
+        the worker; ``entries``: the source entries it reads, whose remote
+        fetches are shown)."""
         from irpa_core.output import Output, format_of
         from irpa_core.verify import MISSING, compare_targets
 
@@ -258,7 +259,10 @@ class IrpaApp(App):
             report = compare_targets(targets, out, progress=progress, cancel=cancel, metadata=meta)
             return rows_from_verify(report, targets, out)
 
-        fetch = FetchMeter.of_entries(t.source for t in targets if t.kind == "data")
+        if entries is None:
+            targets = expected.targets if isinstance(expected, Output) else expected
+            entries = [t.source for t in targets if t.kind == "data"]
+        fetch = FetchMeter.of_entries(entries)
         title = f"Verify {shown(os.path.basename(output), 200)} against its sources"
         self.push_screen(VerifyScreen(title, compute, fetch=fetch))
 

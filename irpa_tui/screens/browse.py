@@ -81,7 +81,7 @@ KEYS: tuple[Key, ...] = (
         "m",
         "metadata",
         "Metadata",
-        "file metadata: / searches keys, values, vocabularies; g goes to an index; e a d edit, add, delete keys",
+        "file metadata: / searches, g goes to an index, e a d edit, add, delete keys",
         footer=True,
     ),
     Key("space", "toggle_keep", "Keep/Excl", "toggle keep / exclude on the row", footer=True),
@@ -782,7 +782,7 @@ class BrowseScreen(IrpaScreen):
 
         def done(path) -> None:
             if path:
-                self.irpa.verify_written(expected, path)
+                self.irpa.verify_written(expected, path, archive.entries)
 
         self.app.push_screen(PathDialog("Verify this archive against the sources and the plan", default), done)
 
