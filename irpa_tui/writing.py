@@ -18,15 +18,13 @@ from typing import TYPE_CHECKING
 from irpa_core.display import escape, human
 from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
-from irpa_core.output import GGUF, IRPA, IRPA_ALIGNMENT, Output
+from irpa_core.output import GGUF, GGUF_ALIGNMENT, IRPA, IRPA_ALIGNMENT, Output
 from irpa_core.plan import SET_METADATA, Fate, Op, Plan
 
 from .editing import ADDED, DELETED, EDITED, EditSession
 
 if TYPE_CHECKING:
     from irpa_core.output import Format
-
-GGUF_ALIGNMENT = 32  # readers assume it without a general.alignment key
 
 
 @dataclass(frozen=True)

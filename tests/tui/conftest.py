@@ -48,8 +48,12 @@ def fixed_dir():
 
 
 @pytest.fixture
-def work_dir(tmp_path):
-    return str(tmp_path)
+def work_dir(tmp_path, monkeypatch):
+    """The test's own directory, made the working directory and named
+    relatively: the paths the tests type into dialogs stay short (each key a
+    pilot presses costs about 80 ms, and a tmp_path is 80 characters)."""
+    monkeypatch.chdir(tmp_path)
+    return "."
 
 
 @pytest.fixture(autouse=True)
@@ -60,3 +64,15 @@ def fresh_stats_cache():
 
     stats.clear_cache()
     yield
+
+
+@pytest.fixture(autouse=True)
+def quick_idle_checks(monkeypatch):
+    """A pilot waits, after each key it presses, until the process looks
+    idle, sampling CPU time every 20 ms (Textual's ``_wait``): about 80 ms a
+    key here, most of a TUI test's time. Sampling every 5 ms keeps the same
+    rule (CPU time well below wall time) and waits a quarter as long."""
+    from textual import _wait
+
+    monkeypatch.setattr(_wait, "SLEEP_GRANULARITY", 1 / 200)
+    monkeypatch.setattr(_wait, "SLEEP_IDLE", 1 / 200 / 20)
