@@ -28,11 +28,14 @@ whatever the tensor size. numpy and gguf are imported only when casting.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from .dtypes import DType
 from .errors import Cancelled, PlanError
 from .model import Entry, read_bytes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from typing import Any
 
 FLOATS = ("f64", "f32", "f16", "bf16", "f8_e4m3fn", "f8_e5m2", "f8_e4m3fnuz", "f8_e5m2fnuz", "f8_e8m0fnu")
 DEQUANTIZE_TO = ("f32", "f16", "bf16")

@@ -23,13 +23,16 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import ArchiveError
 from .formats import dataset_meta
 from .formats.gguf_writer import MetadataEdit, apply_edits, parse_value
 from .model import SPLAT, Archive, Entry, SourceFile, read_bytes
 from .plan import EXCLUDE, SET_METADATA, UNSET_METADATA, Fate, Op, is_glob
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from typing import Any
 
 DATASET = dataset_meta.NAME
 SPLIT_KEYS = ("split.no", "split.count", "split.tensors.count")

@@ -15,9 +15,12 @@ Nothing here escapes text: callers show the result through
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from .display import f32
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from typing import Any
 
 # key (or its suffix after "ARCH.") -> name of the gguf.constants enum
 _ENUM_KEYS = {

@@ -30,21 +30,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from . import dtypes, filemeta
 from .cast import iter_cast
 from .errors import Cancelled, PlanError
 from .filemeta import DATASET, FileMetadata
 from .formats import dataset_meta, gguf_writer, irpa_writer, pytorch_meta, safetensors_writer
-from .formats.gguf import DEFAULT_ALIGNMENT as GGUF_ALIGNMENT
+from .formats.gguf import DEFAULT_ALIGNMENT as GGUF_ALIGNMENT  # readers assume it without a general.alignment key
 from .formats.irpa_writer import Layout
 from .model import CHUNK, DATA, SPLAT, Archive, Entry, iter_chunks
 from .plan import CAST_STREAM, COPY, EXPAND, MEMORY, Fate, Op, Plan, Target
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final, Literal
+if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from typing import Any, Final, Literal
 
     Format = Literal["irpa", "gguf", "safetensors"]
 

@@ -21,12 +21,15 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import naming
 from .errors import IrpaError
 from .formats import dataset_meta
 from .model import DATA, Archive, Entry, read_bytes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from typing import Any
 
 UNKNOWN = "unknown"
 # Entries that hold metadata (JSON blobs), not parameters.

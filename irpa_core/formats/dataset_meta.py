@@ -64,11 +64,14 @@ import math
 import os
 import struct
 from collections.abc import Mapping
-from typing import Any
 
 from ..errors import ArchiveError
 from . import gguf_json
 from .gguf import T_ARRAY, T_STRING, GGUFArray
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from typing import Any
 
 NAME = "__SHARK_DATASET__"
 EXTENSION = "IRPA_GGUF"

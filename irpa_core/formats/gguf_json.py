@@ -28,9 +28,12 @@ from __future__ import annotations
 import json
 import struct
 from itertools import repeat
-from typing import Any
 
 from .gguf import T_STRING, GGUFArray
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from typing import Any
 
 _NUMPY = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 10: "<u8", 11: "<i8", 6: "<f4", 12: "<f8"}
 _BOOL = 7

@@ -55,13 +55,16 @@ import math
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..dtypes import DType
 from ..errors import PlanError
 from ..model import SourceFile
 from .gguf import DEFAULT_ALIGNMENT, MAGIC, T_ARRAY, T_STRING, TYPE_NAMES, GGUFArray
 from .irpa_writer import Layout
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from typing import Any
 
 VERSION = 3
 TYPE_IDS: dict[str, int] = {name: tid for tid, name in TYPE_NAMES.items()}

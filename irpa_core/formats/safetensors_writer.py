@@ -27,12 +27,15 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
 
 from .. import dtypes
 from ..dtypes import DType
 from ..errors import PlanError
 from .irpa_writer import Layout
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from typing import Any, NoReturn
 
 MAX_HEADER = 100_000_000  # readers (the reference library) refuse larger headers
 
