@@ -73,3 +73,25 @@ def screen_text(app: Any) -> str:
     """What the screen shows, as plain text (one line per row): for tests
     that check what a person reads, markup and escapes included."""
     return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
+
+
+async def write_via_keys(pilot, path: str) -> Any:
+    """``w``, the output path typed (the format follows its extension),
+    enter, ``y`` if the file exists; waits for the write to end, checks it
+    is done and returns the write screen."""
+    from irpa_tui.screens.dialogs import WriteDialog
+    from irpa_tui.screens.progress import WriteScreen
+
+    await pilot.press("w")
+    await settle(pilot, 0.1)
+    assert isinstance(pilot.app.screen, WriteDialog)
+    await pilot.press("ctrl+u", *path, "enter")
+    await settle(pilot, 0.2)
+    if type(pilot.app.screen).__name__ == "ConfirmDialog":  # the file exists: replace it
+        await pilot.press("y")
+        await settle(pilot, 0.2)
+    screen = pilot.app.screen
+    assert isinstance(screen, WriteScreen), screen_text(pilot.app)
+    await wait_until(pilot, lambda: screen.state != "writing")
+    assert screen.state == "done", screen.state
+    return screen

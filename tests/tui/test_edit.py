@@ -13,26 +13,9 @@ from irpa_core.plan import Op
 from irpa_core.write import Progress, WriteResult
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
-from irpa_tui.screens.dialogs import RenameDialog, SplatDialog, WriteDialog
-from irpa_tui.screens.progress import WriteScreen
+from irpa_tui.screens.dialogs import RenameDialog, SplatDialog
 from tests import oracle
-from tests.tui.helpers import MARK_KEYS, SIZE, running, settle, sync, wait_until
-
-
-async def _write_via_keys(pilot, path):
-    await pilot.press("w")
-    await settle(pilot, 0.1)
-    assert isinstance(pilot.app.screen, WriteDialog)
-    await pilot.press("ctrl+u", *path, "enter")
-    await settle(pilot, 0.2)
-    if type(pilot.app.screen).__name__ == "ConfirmDialog":  # the file exists: replace it
-        await pilot.press("y")
-        await settle(pilot, 0.2)
-    screen = pilot.app.screen
-    assert isinstance(screen, WriteScreen)
-    await wait_until(pilot, lambda: screen.state != "writing")
-    assert screen.state == "done", screen.state
-    return screen
+from tests.tui.helpers import MARK_KEYS, SIZE, running, settle, sync, wait_until, write_via_keys
 
 
 @sync
@@ -45,7 +28,7 @@ async def test_filter_strip_write_and_check_with_iree(demo_path, work_dir):
         await pilot.press("home", "down", "space")  # exclude token_embd.weight (the cursor stayed on its row)
         s = app.screen.session.summary()
         assert (s.splatted, s.excluded) == (16 + 1, 1)  # + the demo's own splat
-        await _write_via_keys(pilot, out)
+        await write_via_keys(pilot, out)
     src = {e.name: e for e in open_archive(demo_path)}
     got = oracle.load(out)
     assert set(got) == set(src) - {"token_embd.weight"}
@@ -128,7 +111,7 @@ async def test_plan_saved_in_tui_replays_byte_identical(demo_path, work_dir):
         await pilot.press("ctrl+s", "ctrl+u", *plan, "enter")
         await settle(pilot, 0.1)
         assert os.path.exists(plan) and not app.screen.session.dirty
-        await _write_via_keys(pilot, tui_out)
+        await write_via_keys(pilot, tui_out)
     assert main(["convert", f"--parameters={demo_path}", f"--plan={plan}", f"--output={cli_out}", "--quiet"]) == 0
     with open(tui_out, "rb") as a, open(cli_out, "rb") as b:
         assert a.read() == b.read()
@@ -225,7 +208,7 @@ def test_snapshot_summary_and_verify(snap_compare, demo_path, fixed_dir):
     async def run(pilot):
         await settle(pilot)
         await pilot.press("slash", *"ffn_down", "enter", "x")
-        await _write_via_keys(pilot, "/tmp/irpa-tui-tests/work/summary.irpa")
+        await write_via_keys(pilot, "/tmp/irpa-tui-tests/work/summary.irpa")
         screen = pilot.app.screen
         screen.started = 0.0
         screen.clock = lambda: 0.5
@@ -244,7 +227,7 @@ async def test_verify_after_write_and_open(demo_path, work_dir):
     async with running(demo_path) as pilot:
         app = pilot.app
         await pilot.press("slash", *"attn", "enter", "x")
-        await _write_via_keys(pilot, out)
+        await write_via_keys(pilot, out)
         await pilot.press("v")
         await settle(pilot, 0.5)
         vs = app.screen

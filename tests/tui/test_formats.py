@@ -20,11 +20,10 @@ from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.dialogs import CastDialog, MetadataDialog, WriteDialog
 from irpa_tui.screens.metadata import MetadataScreen
-from irpa_tui.screens.progress import WriteScreen
 from irpa_tui.screens.verify import VerifyScreen
 from tests import oracle
 from tests.fixtures import make_gguf, make_safetensors, quantized_bytes
-from tests.tui.helpers import SIZE, running, screen_text, settle, sync, wait_until
+from tests.tui.helpers import SIZE, running, screen_text, settle, sync, wait_until, write_via_keys
 
 CHAT = "{% for m in messages %}<|{{ m['role'] }}|>: {{ m['content'] }}\n{% endfor %}"
 FIXED = "/tmp/irpa-tui-tests/formats"
@@ -87,23 +86,6 @@ def tensors(path) -> dict:
     return {t.name: (t.tensor_type, t.data.tobytes()) for t in gguf.GGUFReader(str(path)).tensors}
 
 
-async def _write(pilot, path: str) -> WriteScreen:
-    """`w`, the path typed (the format follows its extension), enter."""
-    await pilot.press("w")
-    await settle(pilot, 0.1)
-    assert isinstance(pilot.app.screen, WriteDialog)
-    await pilot.press("ctrl+u", *path, "enter")
-    await settle(pilot, 0.2)
-    if type(pilot.app.screen).__name__ == "ConfirmDialog":  # the file exists: replace it
-        await pilot.press("y")
-        await settle(pilot, 0.2)
-    screen = pilot.app.screen
-    assert isinstance(screen, WriteScreen), screen_text(pilot.app)
-    await wait_until(pilot, lambda: screen.state != "writing")
-    assert screen.state == "done", screen.state
-    return screen
-
-
 async def _verify_after_write(pilot) -> None:
     await pilot.press("v")
     await settle(pilot, 0.5)
@@ -151,7 +133,7 @@ async def test_write_gguf_keeps_every_key_and_verifies(model, work_dir):
         size = dlg._current().size
         assert f"{size:,} bytes" in summary and "3 splats written as data" in summary and "of zeros" in summary
         await pilot.press("escape")
-        ws = await _write(pilot, out)
+        ws = await write_via_keys(pilot, out)
         assert os.path.getsize(out) == size  # the size the dialog said
         assert ws.result.format == "gguf"
         await _verify_after_write(pilot)
@@ -170,7 +152,7 @@ async def test_write_safetensors_keeps_metadata_and_verifies(st_model, work_dir)
     async with running(path) as pilot:
         await pilot.press("down", "space")  # exclude the second row
         excluded = pilot.app.screen.session.archive.entries[1].name
-        await _write(pilot, out)
+        await write_via_keys(pilot, out)
         await _verify_after_write(pilot)
     got = load_file(out)
     assert set(got) == set(arrays) - {excluded}
@@ -219,7 +201,7 @@ async def test_a_refused_format_cannot_be_confirmed(demo_path, work_dir):
         await pilot.press("slash", *"^output.weight", "enter", "c", *"f32", "enter")
         await settle(pilot)
         await pilot.press("slash", "ctrl+a", "ctrl+k", "escape")
-        await _write(pilot, out)
+        await write_via_keys(pilot, out)
         await _verify_after_write(pilot)
     with safe_open(out, "np") as f:  # (the demo's bf16 tensors are not numpy's: read this one)
         w = f.get_tensor("output.weight")
@@ -270,7 +252,7 @@ async def test_chat_template_edit_undo_redo_save_and_replay(model, work_dir):
         lines = str(app.screen.query_one("#plan-lines").render())
         assert "plan: 5 kept" in lines and "metadata edited: tokenizer.chat_template" in lines
         await pilot.press("escape")
-        await _write(pilot, tui_out)
+        await write_via_keys(pilot, tui_out)
         await _verify_after_write(pilot)
     assert main(["convert", model, f"--plan={plan}", f"--output={cli_out}", "--quiet"]) == 0
     with open(tui_out, "rb") as a, open(cli_out, "rb") as b:
@@ -335,7 +317,7 @@ async def test_add_and_delete_keys(model, work_dir):
         await pilot.press("q")
         await settle(pilot)
         assert "3 metadata keys" in str(app.screen.query_one("#plan-bar").render())
-        await _write(pilot, out)
+        await write_via_keys(pilot, out)
         await _verify_after_write(pilot)
     got, src = kvs(out), kvs(model)
     assert got["my.flag"] == ([gguf.GGUFValueType.BOOL], True)
@@ -361,7 +343,7 @@ async def test_safetensors_metadata_keys_are_strings(st_model, work_dir):
         await _to_key(pilot, "note")
         await pilot.press("d", "q")
         await settle(pilot)
-        await _write(pilot, out)
+        await write_via_keys(pilot, out)
     with safe_open(out, "np") as f:
         assert f.metadata() == {"format": "pt", "license": "mit"}
 
@@ -409,7 +391,7 @@ async def test_cast_rows_in_view_bit_exact(st_model, work_dir):
         await pilot.press("ctrl+a", "ctrl+k", *"f32", "enter")
         await settle(pilot)
         await pilot.press("slash", "ctrl+a", "ctrl+k", "escape")
-        await _write(pilot, out)
+        await write_via_keys(pilot, out)
         await _verify_after_write(pilot)
     got = load_file(out)
     for name in ("model.layers.0.weight", "model.layers.0.bias"):
@@ -431,7 +413,7 @@ async def test_cast_to_irpa_checked_by_iree(demo_path, work_dir):
     async with running(demo_path) as pilot:
         await pilot.press("down", "down", "c", *"bf16", "enter")  # blk.0.attn_norm.weight: f32 -> bf16
         await settle(pilot)
-        await _write(pilot, out)
+        await write_via_keys(pilot, out)
     src = open_archive(demo_path).by_name["blk.0.attn_norm.weight"]
     want = np.frombuffer(read_bytes(src), np.float32).astype(ml_dtypes.bfloat16).tobytes()
     assert oracle.load(out)["blk.0.attn_norm.weight"].data == want
@@ -465,8 +447,9 @@ def test_snapshot_format_and_cast_dialogs(snap_compare, demo_path, keys):
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 
 
-async def _edits(pilot) -> None:
-    """Edit the chat template, add a key, delete general.name."""
+async def _edit_chat_template(pilot) -> None:
+    """Open the metadata screen, the chat template's editor, and add a line
+    to the template (not yet set)."""
     await settle(pilot)
     await pilot.press("m")
     await settle(pilot)
@@ -474,7 +457,13 @@ async def _edits(pilot) -> None:
     await settle(pilot)
     await pilot.press("e")
     await settle(pilot, 0.1)
-    await pilot.press("down", "end", "enter", *"{{ bos_token }}", "ctrl+s")
+    await pilot.press("down", "end", "enter", *"{{ bos_token }}")
+
+
+async def _edits(pilot) -> None:
+    """Edit the chat template, add a key, delete general.name."""
+    await _edit_chat_template(pilot)
+    await pilot.press("ctrl+s")
     await settle(pilot)
     await pilot.press("a")
     await settle(pilot, 0.1)
@@ -494,14 +483,7 @@ def test_snapshot_metadata_with_edits(snap_compare, model):
 
 def test_snapshot_metadata_editor(snap_compare, model):
     async def run(pilot):
-        await settle(pilot)
-        await pilot.press("m")
-        await settle(pilot)
-        await pilot.press("slash", *"chat_template", "enter")
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot, 0.1)
-        await pilot.press("down", "end", "enter", *"{{ bos_token }}")
+        await _edit_chat_template(pilot)
         await settle(pilot)
 
     assert snap_compare(IrpaApp([model]), terminal_size=(120, 30), run_before=run)
