@@ -441,8 +441,6 @@ def test_snapshot_format_and_cast_dialogs(snap_compare, demo_path, keys):
             if k in ("w", "c"):
                 await settle(pilot, 0.1)
         await settle(pilot)
-        pilot.app.clear_notifications()  # a toast's timeout would make the picture depend on timing
-        await settle(pilot)
 
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 
@@ -472,8 +470,6 @@ async def _edits(pilot) -> None:
     await pilot.press("escape", "slash", *"general.name", "enter")
     await settle(pilot)
     await pilot.press("d", "escape")
-    await settle(pilot)
-    pilot.app.clear_notifications()  # a toast's timeout would make the picture depend on timing
     await settle(pilot)
 
 
