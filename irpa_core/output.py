@@ -20,6 +20,10 @@ format keeps (``filemeta`` says where it comes from):
   lists the others; setting a non-string value is an error), splats
   written as data.
 
+A GGUF output may be split into shards as llama.cpp's ``gguf-split`` does
+(``Output.split(Split(max_size=...))``, ``gguf_writer.shard_paths``): one
+``Output`` per shard file, written together by ``write.write_split``.
+
 ``target_chunks(target)`` is the byte stream a target must hold, whatever
 produces it (copied, pattern expanded, cast, generated): the writer writes
 it and verify compares against it.
@@ -69,6 +73,23 @@ def format_of(archive: Archive) -> Format:
         if f == fmt:
             return f
     raise ValueError(f"unknown format {fmt!r}")
+
+
+@dataclass(frozen=True)
+class Split:
+    """How to split a GGUF output, as ``gguf-split --split`` offers: at most
+    ``max_size`` bytes of tensor data per shard (each tensor rounded up to
+    the alignment, the header not counted) or at most ``max_tensors``
+    tensors per shard; exactly one of them (gguf-split takes one mode)."""
+
+    max_size: int = 0
+    max_tensors: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_size < 0 or self.max_tensors < 0:
+            raise PlanError(None, "a split limit must be positive")
+        if bool(self.max_size) == bool(self.max_tensors):
+            raise PlanError(None, "split by size or by tensor count: give exactly one limit")
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,33 @@ class Output:
                 "package's scripts expect: --set-metadata general.architecture=string:NAME"
             )
         return out
+
+    def split(self, split: Split) -> tuple[Output, ...]:
+        """The shards of this GGUF output (see ``gguf_writer``'s "Split
+        models"): every key/value in the first, the split keys in each.
+        PlanError for another format or more shards than ``split.count``
+        holds."""
+        if self.format != GGUF:
+            raise PlanError(None, f"only GGUF output can be split into shards, not {self.format}")
+        bounds = gguf_writer.shard_bounds(
+            [t.length for t in self.targets], self.alignment or GGUF_ALIGNMENT, split.max_size, split.max_tensors
+        )
+        count = len(bounds)
+        if count > gguf_writer.MAX_SHARDS:
+            raise PlanError(None, f"{count} shards: a split GGUF has at most {gguf_writer.MAX_SHARDS}")
+        # As gguf-split sets them: an existing split key is replaced, at the end.
+        kvs = tuple(b for b in self.kvs if gguf_writer.kv_key(b) not in gguf_writer.SPLIT_KEYS)
+        aligned = tuple(b for b in kvs if gguf_writer.kv_key(b) == "general.alignment")
+        total = len(self.targets)
+        return tuple(
+            replace(
+                self,
+                targets=self.targets[r.start : r.stop],
+                kvs=(kvs if no == 0 else aligned) + gguf_writer.split_kvs(no, count, total),
+                dropped=self.dropped if no == 0 else (),
+            )
+            for no, r in enumerate(bounds)
+        )
 
     def layout(self, alignment: int | None = None) -> Layout:
         """Header bytes, data offsets and file size. ``alignment``: irpa data

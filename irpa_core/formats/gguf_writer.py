@@ -18,6 +18,28 @@ it and a file built from the same content is byte-identical to theirs:
 The alignment is ``general.alignment`` when the key/values carry it (a u32
 power of two; both readers refuse any other type), else 32.
 
+Split models
+------------
+As llama.cpp's ``gguf-split --split`` writes them (tools/gguf-split/
+gguf-split.cpp; ``llama_split_path`` in src/llama.cpp names the files):
+
+- shard files ``PREFIX-00001-of-00003.gguf`` (``shard_paths``: the output
+  name without its ``.gguf``, or without an ``-NNNNN-of-NNNNN.gguf`` it
+  already has, is the prefix);
+- tensors in order, a new shard starting when the next tensor would take
+  the current one past ``max_size`` bytes of tensor data (each tensor's
+  size rounded up to the alignment; the header is not counted), or every
+  ``max_tensors`` tensors (``shard_bounds``). A tensor larger than
+  ``max_size`` goes alone in its shard (gguf-split refuses it when it is
+  the very first tensor; the ``gguf`` package's writer does the same as
+  here);
+- the first shard keeps every key/value, then ``split.no`` (u16, 0-based),
+  ``split.count`` (u16) and ``split.tensors.count`` (i32, the tensors of
+  all shards), set the way gguf-split sets them (an existing key of that
+  name is removed and the key appended); the other shards hold only these
+  three keys (``split_kvs``), and ``general.alignment`` when the output
+  sets one, so that every shard's data lies where its own header says.
+
 Values
 ------
 ``encode_kv(key, type_name, value)`` takes our GGUF type names (``u8 i8 u16
@@ -52,6 +74,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -588,3 +611,53 @@ def _no_ggml_reason(name: str, d: DType) -> str:
     hint = _CAST_HINT.get(d.name)
     tail = f": cast it, e.g. --cast={name}={hint}" if hint else ""
     return f"GGUF has no {what} tensor type ({d.name}){tail}"
+
+
+# ---------------------------------------------------------------------------
+# Split models
+
+SPLIT_NO = "split.no"
+SPLIT_COUNT = "split.count"
+SPLIT_TENSORS_COUNT = "split.tensors.count"
+SPLIT_KEYS = (SPLIT_NO, SPLIT_COUNT, SPLIT_TENSORS_COUNT)
+MAX_SHARDS = 0xFFFF  # split.count is a u16
+_SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
+
+
+def shard_bounds(lengths: Sequence[int], alignment: int, max_size: int = 0, max_tensors: int = 0) -> list[range]:
+    """The tensor indices of each shard, in order (see the module
+    docstring). ``max_size``: bytes of tensor data per shard, each tensor
+    rounded up to ``alignment``; ``max_tensors``: tensors per shard; 0 is no
+    limit. Never an empty shard, except the only one of an output without
+    tensors."""
+    bounds = []
+    start = size = 0
+    for i, n in enumerate(lengths):
+        padded = _round_up(n, alignment)
+        if i > start and ((max_tensors and i - start >= max_tensors) or (max_size and size + padded > max_size)):
+            bounds.append(range(start, i))
+            start, size = i, 0
+        size += padded
+    bounds.append(range(start, len(lengths)))
+    return bounds
+
+
+def split_kvs(no: int, count: int, tensors: int) -> tuple[bytes, bytes, bytes]:
+    """The three key/values of shard ``no`` (0-based) of ``count``, in the
+    order gguf-split writes them."""
+    return (
+        encode_kv(SPLIT_NO, "u16", no),
+        encode_kv(SPLIT_COUNT, "u16", count),
+        encode_kv(SPLIT_TENSORS_COUNT, "i32", tensors),
+    )
+
+
+def shard_paths(output: str, count: int) -> list[str]:
+    """The files of a model split in ``count`` shards written as ``output``:
+    ``DIR/model.gguf`` gives ``DIR/model-00001-of-00003.gguf`` and so on;
+    a name without ``.gguf`` is the prefix itself (gguf-split's OUT);
+    ``DIR/model-00001-of-00002.gguf`` gives the prefix ``DIR/model``."""
+    prefix = _SHARD_SUFFIX.sub("", output)
+    if prefix == output and output.lower().endswith(".gguf"):
+        prefix = output[: -len(".gguf")]
+    return [f"{prefix}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
