@@ -16,6 +16,9 @@ renamed over it, so the destination is either untouched or complete, and
 converting a file onto itself reads the old bytes until the very end. When
 fsyncing, writeback of each window is started as soon as it is written, so
 the disk works while we copy and the final fsync waits only for the tail.
+
+A split GGUF (``write_split``) writes every shard as a temporary the same
+way and renames them all into place only once every one is complete.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 
 from .errors import ArchiveError, Cancelled, WriteError
 from .model import DATA, Entry, source_of
-from .output import IRPA, Output, target_chunks
+from .output import IRPA, Output, Split, target_chunks
 from .plan import CAST_STREAM, COPY, Target
 from .sources import WINDOW, LocalSource, Source, pwrite_all
 
@@ -48,6 +51,8 @@ class Progress:
     count: int  # number of entries
     bytes_done: int  # data bytes copied so far, all entries
     bytes_total: int  # data bytes to copy in all
+    shard: int = 0  # the file being written (0-based), of a split GGUF
+    shards: int = 1  # files written
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class WriteResult:
     format: str = IRPA
     fetched: int = 0  # bytes fetched from remote sources while writing
     requests: int = 0  # HTTP requests made while writing
+    shards: tuple[WriteResult, ...] = ()  # each file of a split GGUF (``path`` is the first)
 
 
 def temp_name(output: str) -> str:
@@ -111,13 +117,16 @@ def write_archive(
     progress: Callable[[Progress], None] | None = None,
     cancel=None,
     fsync: bool = True,
+    temp: str | None = None,
 ) -> WriteResult:
     """Write an ``Output`` (``Plan.output``), or irpa ``targets``
     (``Plan.apply``), to ``output`` atomically. ``alignment``: see
     ``Output.layout`` (irpa default 64). ``fsync=False`` skips flushing to
     disk before the rename: still atomic if irpa dies, not if the machine
     loses power (like ``cp``). A target the format cannot hold is a
-    PlanError raised before anything is created."""
+    PlanError raised before anything is created. ``temp``: write the file
+    there (a new name) and leave it for the caller to rename (a shard of
+    ``write_split``); removed on failure."""
     out = targets if isinstance(targets, Output) else Output(IRPA, tuple(targets))
     targets = out.targets
     output = os.fspath(output)
@@ -134,8 +143,9 @@ def write_archive(
     snapshot = {src: src.stamp() for src in sources if isinstance(src, LocalSource)}
     remote = [src for src in sources if src.remote]
     before = sum(src.bytes_fetched for src in remote), sum(src.requests for src in remote)
-    clean_leftovers(output)
-    tmp = temp_name(output)
+    if temp is None:
+        clean_leftovers(output)
+    tmp = temp or temp_name(output)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError as e:
@@ -182,19 +192,97 @@ def write_archive(
             finally:
                 for src in sources:
                     src.release()
-        os.replace(tmp, output)
+        if temp is None:
+            os.replace(tmp, output)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
             raise WriteError(output, _os_reason(e)) from None
         raise
-    if fsync:
+    if fsync and temp is None:
         _fsync_dir(os.path.dirname(os.path.abspath(output)))
     fetched = sum(src.bytes_fetched for src in remote) - before[0]
     requests = sum(src.requests for src in remote) - before[1]
     seconds = time.perf_counter() - started
     return WriteResult(output, len(targets), lay.file_size, total, seconds, out.format, fetched, requests)
+
+
+def write_split(
+    out: Output,
+    output,
+    split: Split,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    cancel=None,
+    fsync: bool = True,
+) -> WriteResult:
+    """Write a GGUF ``out`` split into shards (``Output.split``) named after
+    ``output`` as llama.cpp names them (``gguf_writer.shard_paths``: ``DIR/
+    model.gguf`` gives ``DIR/model-00001-of-00003.gguf``...). All or
+    nothing: every shard is written as a temporary (as ``write_archive``
+    writes a file) and they are renamed into place together once all are
+    complete; on any error or cancel no shard and no temporary is left.
+    Progress counts entries and bytes over all shards and says the shard."""
+    from .formats.gguf_writer import shard_paths
+
+    output = os.fspath(output)
+    shards = out.split(split)
+    paths = shard_paths(output, len(shards))
+    for path, shard in zip(paths, shards):  # every refusal before any file exists
+        _check_destination(path)
+        clean_leftovers(path)
+        try:
+            shard.layout()
+        except ValueError as e:
+            raise WriteError(path, str(e)) from None
+        except UnicodeEncodeError:
+            raise WriteError(path, "a parameter name cannot be encoded as UTF-8") from None
+    started = time.perf_counter()
+    total = out.data_bytes
+    count = len(out.targets)
+    temps: list[str] = []
+    placed: list[str] = []
+    results = []
+    try:
+        first = done = 0
+        for no, (path, shard) in enumerate(zip(paths, shards)):
+
+            def report(ev: Progress, first=first, done=done, no=no) -> None:
+                assert progress is not None
+                progress(Progress(ev.name, first + ev.index, count, done + ev.bytes_done, total, no, len(shards)))
+
+            temps.append(temp_name(path))
+            results.append(
+                write_archive(
+                    shard, path, progress=report if progress else None, cancel=cancel, fsync=fsync, temp=temps[-1]
+                )
+            )
+            first += len(shard.targets)
+            done += shard.data_bytes
+        for tmp, path in zip(temps, paths):
+            os.replace(tmp, path)
+            placed.append(path)
+    except BaseException as e:
+        for p in temps + placed:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+        if isinstance(e, OSError):
+            raise WriteError(output, _os_reason(e)) from None
+        raise
+    if fsync:
+        _fsync_dir(os.path.dirname(os.path.abspath(paths[0])))
+    return WriteResult(
+        paths[0],
+        count,
+        sum(r.bytes for r in results),
+        total,
+        time.perf_counter() - started,
+        out.format,
+        sum(r.fetched for r in results),
+        sum(r.requests for r in results),
+        tuple(results),
+    )
 
 
 def _check_destination(output: str) -> None:
