@@ -12,7 +12,7 @@ from . import ArgumentParser, CliError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..output import Format
+    from ..output import Format, Split
     from ..plan import Op, Plan
 
 FORMAT_NAMES = ("irpa", "gguf", "safetensors")
@@ -287,9 +287,55 @@ def add_output_flags(p: ArgumentParser, *, ignored: bool = False) -> None:
         return
     p.add_argument("--output", "-o", metavar="FILE", help="the file to write: .irpa, .gguf or .safetensors")
     add_format_flags(p)
+    add_split_flags(p)
     p.add_argument("--save-plan", metavar="FILE", help="also save the edit as a plan JSON")
     p.add_argument(
         "--no-fsync",
         action="store_true",
         help="do not flush to disk before the final rename (faster; like cp, not power-loss safe)",
     )
+
+
+def add_split_flags(p: ArgumentParser) -> None:
+    """Split GGUF output, as llama.cpp's gguf-split --split (one of the two)."""
+    p.add_argument(
+        "--split-max-size", type=parse_split_size, metavar="N[K|M|G]",
+        help="split a .gguf output into shards of at most N bytes of tensor data each (K, M, G: powers of "
+        "1000, as llama.cpp's tools; a larger tensor gets a shard of its own): --output=DIR/model.gguf "
+        "writes DIR/model-00001-of-0000N.gguf, ... as gguf-split names them",
+    )  # fmt: skip
+    p.add_argument(
+        "--split-max-tensors", type=parse_split_tensors, metavar="N",
+        help="split a .gguf output into shards of at most N tensors each (named as with --split-max-size)",
+    )  # fmt: skip
+
+
+def parse_split_size(text: str) -> int:
+    """``N``, ``NK``, ``NM`` or ``NG`` bytes (powers of 1000, as
+    llama.cpp's ``convert_hf_to_gguf.py`` reads --split-max-size)."""
+    unit = {"K": 10**3, "M": 10**6, "G": 10**9}.get(text[-1:], 1)
+    digits = text[:-1] if unit > 1 else text
+    if not (digits.isascii() and digits.isdigit()) or int(digits) <= 0:
+        raise CliError(f"--split-max-size={text}: expected a positive number of bytes, optionally with K, M or G")
+    return int(digits) * unit
+
+
+def parse_split_tensors(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+        raise CliError(f"--split-max-tensors={text}: expected a positive number of tensors")
+    return int(text)
+
+
+def split_of(args, fmt: Format) -> Split | None:
+    """The ``Split`` the flags ask for, or None to write one file."""
+    from ..output import Split
+
+    size, tensors = args.split_max_size, args.split_max_tensors
+    if size is None and tensors is None:
+        return None
+    flag = "--split-max-size" if size is not None else "--split-max-tensors"
+    if size is not None and tensors is not None:
+        raise CliError("--split-max-size and --split-max-tensors: give one of them (as gguf-split)")
+    if fmt != "gguf":
+        raise CliError(f"{flag}: only .gguf output can be split into shards, not {fmt}")
+    return Split(max_size=size or 0, max_tensors=tensors or 0)

@@ -8,7 +8,8 @@ Reference flags: ``--parameters=FILE`` (repeatable, ``scope=FILE``),
 ``--plan FILE`` / ``--save-plan FILE``, ``--alignment N``, the output format
 (``.irpa``, ``.gguf``, ``.safetensors`` or ``--format``), ``--cast``, and
 the metadata flags (``--set-metadata``, ``--set-metadata-file``,
-``--unset-metadata``, ``--no-metadata``). A name holding ``=`` is written
+``--unset-metadata``, ``--no-metadata``), and a split GGUF output
+(``--split-max-size``, ``--split-max-tensors``, as llama.cpp's gguf-split). A name holding ``=`` is written
 with ``\\=`` (the reference cannot address it at all).
 """
 
@@ -18,7 +19,7 @@ import sys
 
 from ..errors import PlanError
 from . import ArgumentParser, CliError
-from .args import add_convert_flags, alignment_ops, bool_flag, escape_hint, output_format, plan_with_hints
+from .args import add_convert_flags, alignment_ops, bool_flag, escape_hint, output_format, plan_with_hints, split_of
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -30,7 +31,9 @@ def build_parser(prog: str) -> ArgumentParser:
         "__metadata__, an .irpa's __SHARK_DATASET__ entry) and is kept in every output format: GGUF "
         "key/values with their types, an .irpa's __SHARK_DATASET__ entry (sharktank's JSON, GGUF types "
         "kept, so .gguf -> .irpa -> .gguf gives back every key), safetensors __metadata__ (string values "
-        "only). GGUF and safetensors have no splats: splats are written as data there.",
+        "only). GGUF and safetensors have no splats: splats are written as data there. A split .gguf "
+        "(--split-max-size, --split-max-tensors) is written as llama.cpp's gguf-split writes it: every "
+        "key/value in the first shard, split.no/split.count/split.tensors.count in each; all shards or none.",
     )
     p.add_argument("inputs", nargs="*", metavar="FILE", help="input files (same as --parameters)")
     add_convert_flags(p)
@@ -78,7 +81,6 @@ def splat_warnings(plan, archive) -> list[str]:
 
 def run(args) -> int:
     from .. import open_archive
-    from ..write import write_archive
 
     inputs = [*args.parameters, *args.inputs]
     if not inputs:
@@ -86,6 +88,7 @@ def run(args) -> int:
     if not args.output:
         raise CliError("no output given (--output=FILE.irpa, .gguf or .safetensors)")
     fmt = output_format(args)
+    split = split_of(args, fmt)
     archive = open_archive(*inputs)
     plan = plan_with_hints(args, archive, fmt)
     for op in plan.unmatched(archive):
@@ -105,12 +108,12 @@ def run(args) -> int:
             raise PlanError(None, f"{args.save_plan}: cannot save plan: {e.strerror}") from None
     alignment = args.alignment if fmt == "irpa" else None
     if args.quiet:
-        write_archive(out, args.output, alignment=alignment, fsync=not args.no_fsync)
+        write_output(out, args.output, alignment, split, fsync=not args.no_fsync)
         return 0
-    result = _write_with_progress(out, args.output, alignment, not args.no_fsync)
+    result = _write_with_progress(out, args.output, alignment, not args.no_fsync, split)
     from .dump import format_table
 
-    sys.stdout.write(format_table(open_archive(args.output)))
+    sys.stdout.write(format_table(open_archive(result.path)))
     print(describe_result(result))
     fetched = fetch_summary(archive)
     if fetched:
@@ -118,9 +121,23 @@ def run(args) -> int:
     return 0
 
 
+def write_output(out, output, alignment, split, *, progress=None, fsync=True):
+    """``out`` written as one file, or as the shards of ``split``."""
+    from ..write import write_archive, write_split
+
+    if split is not None:
+        return write_split(out, output, split, progress=progress, fsync=fsync)
+    return write_archive(out, output, alignment=alignment, progress=progress, fsync=fsync)
+
+
 def describe_result(result) -> str:
     r = result
-    return f"wrote {r.path} ({r.format}): {r.entries} entries, {r.bytes} bytes in {r.seconds:.2f} s"
+    if not r.shards:
+        return f"wrote {r.path} ({r.format}): {r.entries} entries, {r.bytes} bytes in {r.seconds:.2f} s"
+    lines = [f"wrote {s.path} ({s.format}): {s.entries} entries, {s.bytes} bytes" for s in r.shards]
+    n = len(r.shards)
+    lines.append(f"{n} shard{'s' if n > 1 else ''}: {r.entries} entries, {r.bytes} bytes in {r.seconds:.2f} s")
+    return "\n".join(lines)
 
 
 def fetch_summary(archive) -> str:
@@ -143,12 +160,11 @@ def warn_about_metadata(out) -> None:
         print(f"irpa: warning: {line}", file=sys.stderr)
 
 
-def _write_with_progress(out, output, alignment, fsync=True):
+def _write_with_progress(out, output, alignment, fsync=True, split=None):
     from rich.markup import escape as rich_escape
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from ..display import escape
-    from ..write import write_archive
 
     total = out.data_bytes
     with Progress(
@@ -164,8 +180,9 @@ def _write_with_progress(out, output, alignment, fsync=True):
         def on_progress(ev):
             # The description is rich markup: a name from a file is data.
             name = rich_escape(escape(ev.name[:40]))
-            bar.update(task, completed=ev.bytes_done, description=f"{ev.index + 1}/{ev.count} {name}")
+            shard = f"shard {ev.shard + 1}/{ev.shards} " if split is not None else ""
+            bar.update(task, completed=ev.bytes_done, description=f"{shard}{ev.index + 1}/{ev.count} {name}")
 
-        result = write_archive(out, output, alignment=alignment, progress=on_progress, fsync=fsync)
+        result = write_output(out, output, alignment, split, progress=on_progress, fsync=fsync)
         bar.update(task, completed=total or 1)
     return result

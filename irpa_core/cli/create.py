@@ -7,7 +7,8 @@ repeated), ``--splat=NAME=SHAPExTYPE=VALUE`` declares a splat, plus
 reference, ``--data`` with a VALUE works (the reference fails with "write
 failed"), ``i1``/``bool`` values are accepted, and the output may be
 ``.gguf`` or ``.safetensors`` (splats written as data) with file metadata
-from ``--set-metadata``.
+from ``--set-metadata``, and a ``.gguf`` may be split into shards
+(``--split-max-size``, ``--split-max-tensors``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from . import ArgumentParser, CliError
 from .args import (
     add_format_flags,
     add_metadata_flags,
+    add_split_flags,
     alignment_ops,
     bool_flag,
     metadata_ops,
     output_format,
     repeatable,
+    split_of,
     split_unescaped,
 )
 
@@ -42,6 +45,7 @@ def build_parser(prog: str) -> ArgumentParser:
     repeatable(p, "--data", "NAME=SHAPExTYPE[=VALUE]", "a parameter with storage, zero-filled or filled with VALUE")
     repeatable(p, "--splat", "NAME=SHAPExTYPE=VALUE", "a splat parameter (no storage; data in .gguf/.safetensors)")
     add_format_flags(p)
+    add_split_flags(p)
     add_metadata_flags(p)
     p.add_argument("--output", "-o", metavar="FILE", help="the file to write: .irpa, .gguf or .safetensors")
     bool_flag(p, "--quiet", "no listing of the result")
@@ -89,12 +93,12 @@ def parse_decl(spec: str, flag: str, need_value: bool) -> Target:
 def run(args) -> int:
     from ..output import assemble
     from ..plan import Plan
-    from ..write import write_archive
-    from .convert import warn_about_metadata
+    from .convert import warn_about_metadata, write_output
 
     if not args.output:
         raise CliError("no output given (--output=FILE.irpa, .gguf or .safetensors)")
     fmt = output_format(args)
+    split = split_of(args, fmt)
     targets = [parse_decl(s, "splat", True) for s in args.splat] + [parse_decl(s, "data", False) for s in args.data]
     seen = set()
     for t in targets:
@@ -104,10 +108,10 @@ def run(args) -> int:
     ops = metadata_ops(args.metadata, Plan(), None, fmt) + alignment_ops(args, fmt)
     out = assemble(targets, fmt, ops)
     warn_about_metadata(out)
-    write_archive(out, args.output, alignment=args.alignment if fmt == "irpa" else None)
+    result = write_output(out, args.output, args.alignment if fmt == "irpa" else None, split)
     if not args.quiet:
         from .. import open_archive
         from .dump import format_table
 
-        sys.stdout.write(format_table(open_archive(args.output)))
+        sys.stdout.write(format_table(open_archive(result.path)))
     return 0
