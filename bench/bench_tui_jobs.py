@@ -6,7 +6,9 @@ TUI side is ``bench/tui_job.py`` (the app headless at 140x40, the browse
 screen first, then the job as the ``w``/``v`` keys start it). Whole-command
 times include the app's start-up (Textual and the first table); the job's
 own time (screen pushed -> result shown) is reported beside them, against
-the command line's whole time. ``python bench/bench_tui_jobs.py [ROUNDS]``.
+the command line's whole time. ``python bench/bench_tui_jobs.py [ROUNDS]
+[CASE...]``, cases ``small`` (the 10,000 tensors), ``verify`` and ``gguf``
+(all three when none is named).
 """
 
 from __future__ import annotations
@@ -82,47 +84,53 @@ def compare(title: str, cli: list[str], tui: list[str], times: str, rounds: int,
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    cases = set(sys.argv[2:]) or {"small", "verify", "gguf"}
+    if cases - {"small", "verify", "gguf"}:
+        raise SystemExit(f"unknown case(s): {', '.join(sorted(cases - {'small', 'verify', 'gguf'}))}")
     py, job = sys.executable, str(HERE / "tui_job.py")
     irpa = tool("irpa")
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
         times = os.path.join(d, "times")
 
-        src = os.path.join(d, "small.safetensors")
-        small_tensors(src, 10_000, 300)  # 12 MB
-        out = os.path.join(d, "small.irpa")
-        compare(
-            "write 10,000 small f32 tensors (12 MB)",
-            [irpa, "convert", f"--parameters={src}", f"--output={out}"],
-            [py, job, "write", src, os.path.join(d, "small-tui.irpa")],
-            times,
-            rounds,
-            1.5,
-        )
+        if "small" in cases:
+            src = os.path.join(d, "small.safetensors")
+            small_tensors(src, 10_000, 300)  # 12 MB
+            out = os.path.join(d, "small.irpa")
+            compare(
+                "write 10,000 small f32 tensors (12 MB)",
+                [irpa, "convert", f"--parameters={src}", f"--output={out}"],
+                [py, job, "write", src, os.path.join(d, "small-tui.irpa")],
+                times,
+                rounds,
+                1.5,
+            )
 
-        src = os.path.join(d, "many.safetensors")
-        small_tensors(src, 100_000, 2)
-        out = os.path.join(d, "many.irpa")
-        os.system(f"{irpa} convert --parameters={src} --output={out} --quiet")
-        compare(
-            "verify 100,000 entries",
-            [irpa, "verify", f"--parameters={src}", out, "--quiet"],
-            [py, job, "verify", src, out],
-            times,
-            rounds,
-            1.5,
-        )
+        if "verify" in cases:
+            src = os.path.join(d, "many.safetensors")
+            small_tensors(src, 100_000, 2)
+            out = os.path.join(d, "many.irpa")
+            os.system(f"{irpa} convert --parameters={src} --output={out} --quiet")
+            compare(
+                "verify 100,000 entries",
+                [irpa, "verify", f"--parameters={src}", out, "--quiet"],
+                [py, job, "verify", src, out],
+                times,
+                rounds,
+                1.5,
+            )
 
-        src = os.path.join(d, "model.gguf")
-        real_shaped_gguf(src, 250)
-        size = os.path.getsize(src)
-        compare(
-            f"write a {size / 1e6:.0f} MB GGUF (Q4_K/Q6_K, 32-byte aligned)",
-            [irpa, "convert", f"--parameters={src}", f"--output={os.path.join(d, 'model.irpa')}"],
-            [py, job, "write", src, os.path.join(d, "model-tui.irpa")],
-            times,
-            rounds,
-            1.2,
-        )
+        if "gguf" in cases:
+            src = os.path.join(d, "model.gguf")
+            real_shaped_gguf(src, 250)
+            size = os.path.getsize(src)
+            compare(
+                f"write a {size / 1e6:.0f} MB GGUF (Q4_K/Q6_K, 32-byte aligned)",
+                [irpa, "convert", f"--parameters={src}", f"--output={os.path.join(d, 'model.irpa')}"],
+                [py, job, "write", src, os.path.join(d, "model-tui.irpa")],
+                times,
+                rounds,
+                1.2,
+            )
 
 
 if __name__ == "__main__":
