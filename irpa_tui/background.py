@@ -11,33 +11,52 @@ GIL released, relays progress at a bounded rate and stops the child when the
 cancel event is set. Where processes cannot be made, the job runs in the
 calling thread instead (slower interface, same results).
 
-Entries cross without their open local ``Source`` (a descriptor does not
-cross processes: the child opens the file by path); a remote source crosses
-as its address and what its first answer said, so the child reads the
-ranges it needs without a new probe. The child reports what it fetched with
-each message; ``fetched()`` sums it over every job of this process (the
-interface's fetch meter adds it to its own sources' counters).
+Arguments cross as pickles, whatever holds the entries (an entry, a list,
+a write's ``Output`` and its targets). An open local ``Source`` crosses as
+its path and file identity (a descriptor does not cross processes): the
+child opens the path and checks that it names the same file; when it does
+not (the file was replaced since the interface opened it, e.g. written
+over), the job runs in the calling thread on the interface's own open
+file rather than read another file's bytes. A remote source crosses as its
+address and what its first answer said, so the child reads the ranges it
+needs without a new probe. The child reports what it fetched with each
+message; ``fetched()`` sums it over every job of this process (the
+interface's fetch meter adds it to its own sources' counters). The engine's
+errors cross as their class and fields (their constructors take more than
+the message pickle would hand back) and are raised again as they were.
+
+Cancelling terminates the child. A job that must clean up after itself
+(a write's temporary file) runs with ``grace``: the terminate signal only
+raises its cancel flag, the job stops at its next check and answers as it
+would in a thread, and only a child still running after ``grace`` seconds
+is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import multiprocessing as mp
 import os
+import pickle
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from irpa_core.errors import Cancelled
 from irpa_core.model import Entry
+from irpa_core.output import Output
+from irpa_core.plan import Target
+from irpa_core.sources import LocalSource, shared_source
 
 POLL = 0.02  # seconds between looks at the pipe and the cancel event
 RATE = 20  # progress messages per second at most, child to parent
 NICE = 10  # the child's scheduling priority by default: below the interface
-_PRELOAD = ["numpy", "gguf.quants", "irpa_core.stats", "irpa_core.scan", "irpa_core.heatmap"]
+_PRELOAD = ["numpy", "gguf.quants", "irpa_core.stats", "irpa_core.scan", "irpa_core.heatmap", "irpa_core.write"]
+_PRELOAD.append(__name__)  # the child's own entry point (imported by every job otherwise)
 
 _context: Any = None
 _context_lock = threading.Lock()
@@ -112,7 +131,48 @@ def _disable() -> None:
         _disabled, _context = True, None
 
 
-def _child(conn, fn: Callable[..., Any], args: tuple, kwargs: dict, rate: float | None, nice: int) -> None:
+class _Stop:
+    """A job's cancel flag in the child (``grace``): raised by the terminate
+    signal, or found raised once the interface's process is gone (a job such
+    as a write must not land after its user's process was killed)."""
+
+    def __init__(self, parent: int) -> None:
+        self._set = False
+        self._parent = parent
+        self._next = 0.0  # when to look for the parent again
+
+    def set(self) -> None:  # from the signal handler: no lock taken
+        self._set = True
+
+    def is_set(self) -> bool:
+        if not self._set:
+            now = time.monotonic()
+            if now >= self._next:
+                self._next = now + POLL
+                self._set = not _alive(self._parent)
+        return self._set
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _child(
+    conn,
+    fn: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+    rate: float | None,
+    nice: int,
+    grace: float,
+    parent: int,
+) -> None:
     # Below the interface in the scheduler's eyes: a key press gets the CPU
     # at once, and the job all that is left.
     if nice:
@@ -131,38 +191,95 @@ def _child(conn, fn: Callable[..., Any], args: tuple, kwargs: dict, rate: float 
             conn.send(("progress", values, fetched()))
 
     try:
+        if _moved:  # see _reopen_local: the interface runs the job itself
+            conn.send(("moved", _moved[0], fetched()))
+            return
+        if grace:
+            stop = _Stop(parent)
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            kwargs = {**kwargs, "cancel": stop}
         result = fn(*args, progress=progress, **kwargs)
         conn.send(("result", result, fetched()))
     except BaseException as e:  # sent back and raised in the parent
-        try:
-            conn.send(("error", e, fetched()))
-        except Exception:
-            conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}"), fetched()))
+        with contextlib.suppress(OSError):  # no parent left to tell
+            conn.send(("error", _error_payload(e), fetched()))
     finally:
         conn.close()
+
+
+def _error_payload(e: BaseException) -> tuple[type[BaseException], tuple, dict]:
+    """The exception as its class, arguments and fields: the engine's errors
+    take more than their message, so pickle alone would not rebuild them."""
+    args = (e.errno, e.strerror, e.filename) if isinstance(e, OSError) and e.errno is not None else e.args
+    payload = (type(e), args, dict(vars(e)))
+    try:
+        pickle.dumps(payload)
+    except Exception:
+        return (RuntimeError, (f"{type(e).__name__}: {e}",), {})
+    return payload
+
+
+def _rebuild(payload: tuple[type[BaseException], tuple, dict]) -> BaseException:
+    cls, args, fields = payload
+    if issubclass(cls, OSError):
+        return cls(*args)  # errno, strerror and filename are set by the constructor only
+    e: BaseException = cls.__new__(cls)
+    e.args = args
+    e.__dict__.update(fields)
+    return e
 
 
 def _remote_sources(args: tuple, kwargs: dict) -> list:
     """The remote sources the job's entries read (each once)."""
     seen: dict[int, Any] = {}
     for a in (*args, *kwargs.values()):
-        for x in a if isinstance(a, (list, tuple)) else (a,):
-            src = x.source if isinstance(x, Entry) else None
+        for e in _entries(a):
+            src = e.source
             if src is not None and src.remote:
                 seen.setdefault(id(src), src)
     return list(seen.values())
 
 
-def _portable(x: Any) -> Any:
-    """``x`` ready for the child: an entry without its open local ``Source``
-    (a descriptor does not cross processes; the child reads through
-    ``shared_source(file)``), also inside lists and tuples. A remote source
-    stays: it crosses as its address (``HttpSource.__reduce__``)."""
+def _entries(x: Any) -> Iterator[Entry]:
+    """The entries an argument holds: an entry, a write's targets or output,
+    or a list or tuple of these."""
     if isinstance(x, Entry):
-        return dataclasses.replace(x, source=None) if x.source is not None and not x.source.remote else x
-    if isinstance(x, (list, tuple)) and x and isinstance(x[0], Entry):
-        return type(x)(_portable(e) for e in x)
-    return x
+        yield x
+    elif isinstance(x, Target):
+        yield x.source
+    elif isinstance(x, Output):
+        yield from (t.source for t in x.targets)
+    elif isinstance(x, (list, tuple)):
+        for y in x:
+            if isinstance(y, (Entry, Target)):
+                yield from _entries(y)
+
+
+_moved: list[str] = []  # in a child: local files whose path names another file now
+
+
+def _reduce_local(src: LocalSource) -> tuple:
+    """An open local file crosses to a child as its path and identity."""
+    return (_reopen_local, (src.name, src.identity))
+
+
+def _reopen_local(path: str, identity: tuple[int, int]) -> LocalSource | None:
+    """In the child: the file at ``path`` (the cached open source every
+    entry without a source of its own reads too), noted in ``_moved``
+    unless it is the file the interface has open."""
+    try:
+        src = shared_source(path)
+    except Exception:  # gone since: the interface still reads its open copy
+        src = None
+    if not isinstance(src, LocalSource) or src.identity != identity:
+        _moved.append(path)
+        return None
+    return src
+
+
+# Only for pickles that cross to and from a child (``ForkingPickler``);
+# anywhere else a local source is not picklable, as before.
+ForkingPickler.register(LocalSource, _reduce_local)
 
 
 def run(
@@ -172,6 +289,7 @@ def run(
     cancel: threading.Event | None = None,
     rate: float | None = RATE,
     nice: int = NICE,
+    grace: float = 0.0,
     **kwargs: Any,
 ) -> Any:
     """``fn(*args, progress=..., **kwargs)`` in a child process; returns its
@@ -179,17 +297,20 @@ def run(
     Progress calls beyond ``rate`` a second are dropped (``None``: every
     call is delivered, for jobs that batch their own). ``nice``: how far
     below the interface the child runs (0 for a job the user waits on as a
-    whole, such as the scan, to run at full speed on a busy machine). ``fn`` must be a
+    whole, such as the scan, to run at full speed on a busy machine).
+    ``grace``: 0, a cancel kills the job where it is (it leaves nothing
+    behind); above 0, the job gets ``cancel=`` a flag that the cancel
+    raises, and its own answer (its ``Cancelled``, or its result if it had
+    finished) is returned, unless it is still running after ``grace``
+    seconds: then it is killed and ``Cancelled`` raised. ``fn`` must be a
     module-level function and its arguments picklable. Call from a thread,
     never from the event loop."""
     ctx = _ctx()
     if ctx is None:
         return _inline(fn, args, kwargs, progress, cancel)
-    args = tuple(_portable(a) for a in args)
-    kwargs = {k: _portable(v) for k, v in kwargs.items()}
     parent, child = ctx.Pipe(duplex=False)
     try:
-        proc = ctx.Process(target=_child, args=(child, fn, args, kwargs, rate, nice), daemon=True)
+        proc = ctx.Process(target=_child, args=(child, fn, args, kwargs, rate, nice, grace, os.getpid()), daemon=True)
         proc.start()
     except (OSError, ValueError):  # no server could be started (see warm_up): do it here
         parent.close()
@@ -198,33 +319,48 @@ def run(
         return _inline(fn, args, kwargs, progress, cancel)
     child.close()
     seen = [0, 0]
+    stopping: float | None = None  # when a job with grace was told to stop
+
+    def ended() -> Exception:
+        proc.join(1)
+        if stopping is not None:
+            return Cancelled("background job")
+        return RuntimeError(f"the background process ended without a result (exit code {proc.exitcode})")
+
     try:
         while True:
-            if cancel is not None and cancel.is_set():
+            if cancel is not None and cancel.is_set() and stopping is None:
                 proc.terminate()
+                if not grace:
+                    raise Cancelled("background job")
+                stopping = time.monotonic()
+            if stopping is not None and time.monotonic() - stopping > grace:
+                proc.kill()
                 raise Cancelled("background job")
             if parent.poll(POLL):
                 try:
                     kind, payload, counts = parent.recv()
-                    _add_fetched(counts, seen)
                 except EOFError:
-                    proc.join(1)
-                    raise RuntimeError(
-                        f"the background process ended without a result (exit code {proc.exitcode})"
-                    ) from None
+                    raise ended() from None
+                _add_fetched(counts, seen)
                 if kind == "progress":
                     if progress is not None:
                         progress(*payload)
                 elif kind == "result":
                     return payload
+                elif kind == "moved":
+                    return _inline(fn, args, kwargs, progress, cancel)
                 else:
-                    raise payload
+                    raise _rebuild(payload)
             elif not proc.is_alive() and not parent.poll(0):
-                raise RuntimeError(f"the background process ended without a result (exit code {proc.exitcode})")
+                raise ended()
     finally:
         parent.close()
         if proc.is_alive():
-            proc.terminate()
+            proc.terminate()  # with grace: the job's flag, then a kill if it will not end
+            proc.join(grace or 1)
+            if proc.is_alive():
+                proc.kill()
         proc.join(1)
 
 
