@@ -8,9 +8,13 @@ waits for the UI. The log of finished entries is a virtual list whose
 length is set once per update (a batch of any size costs the same), and
 nothing on the UI thread touches a file. Progress counts entries and bytes
 with an ETA from both, so a write of splats only, or of 10,000 small
-tensors, moves visibly. Escape asks before cancelling; a cancelled or
-failed write leaves no file (the engine's guarantee) and the plan is
-untouched. ``clock`` is injectable so tests get a stable screen and can
+tensors, moves visibly. The engine's write runs in a child process
+(``background``): a copy loop in a thread of this process shares the GIL
+and the CPU with the interface drawing the screen, and ran several times
+slower than the same copy alone. Escape asks before cancelling; a
+cancelled or failed write leaves no file (the engine's guarantee; the
+child is told to stop and cleans up, and what a killed child left is
+removed) and the plan is untouched. ``clock`` is injectable so tests get a stable screen and can
 count updates per second of fake time. A write from remote files says
 what it fetched so far (``FetchLine``: the sources' counters on a timer).
 """
@@ -36,14 +40,17 @@ from irpa_core.display import human
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.output import Output
 from irpa_core.plan import Target
-from irpa_core.write import Progress, write_archive
+from irpa_core.write import Progress, WriteResult, clean_leftovers, write_archive
 
+from .. import background
 from ..fetching import FetchMeter
 from ..widgets.fetch_line import FetchLine
 from ..widgets.lines import LineList
 from .base import IrpaScreen
 
 RATE = 20.0  # UI updates per second at most
+CHILD_RATE = 4 * RATE  # progress messages a second from a writing child (the coalescer keeps RATE of them)
+GRACE = 2.0  # seconds a cancelled writing child has to remove its temporary itself before it is killed
 
 
 class ProgressUpdate(Message):
@@ -184,13 +191,15 @@ class WriteScreen(IrpaScreen):
         output: str,
         alignment: int | None = 64,
         *,
-        writer: Callable = write_archive,
+        writer: Callable | None = None,
         clock: Callable[[], float] = time.monotonic,
         rate: float = RATE,
     ):
         """``targets``: the ``Output`` to write (any format, as ``irpa
         convert`` builds it), or irpa targets; ``alignment`` as
-        ``write_archive`` takes it (None: the format's own)."""
+        ``write_archive`` takes it (None: the format's own). ``writer``:
+        None, the engine's ``write_archive`` in a child process; a function
+        of the same signature (tests) runs in a thread of this process."""
         super().__init__()
         self.out = targets if isinstance(targets, Output) else None
         self.targets: Sequence[Target] = list(targets.targets) if isinstance(targets, Output) else targets
@@ -231,13 +240,14 @@ class WriteScreen(IrpaScreen):
 
     def _run(self) -> None:
         try:
-            result = self.writer(
-                self.out if self.out is not None else self.targets,
-                self.output,
-                alignment=self.alignment,
-                progress=Coalescer(self, self.rate, self.clock),
-                cancel=self.cancel_event,
-            )
+            job = self.out if self.out is not None else self.targets
+            progress = Coalescer(self, self.rate, self.clock)
+            if self.writer is None:
+                result = write_in_child(job, self.output, self.alignment, progress, self.cancel_event)
+            else:
+                result = self.writer(
+                    job, self.output, alignment=self.alignment, progress=progress, cancel=self.cancel_event
+                )
         except Cancelled:
             self.post_message(JobDone("cancelled", None))
         except (IrpaError, OSError) as e:
@@ -324,6 +334,35 @@ class WriteScreen(IrpaScreen):
 
     def action_open(self) -> None:
         self.irpa.open_written(self.output)
+
+
+def write_in_child(
+    job: Output | Sequence[Target],
+    output: str,
+    alignment: int | None,
+    progress: Callable[[Progress], None],
+    cancel: threading.Event,
+) -> WriteResult:
+    """``write_archive`` in a child process at full priority (the user waits
+    on it), its progress relayed; in this thread where no process can be
+    made. Cancelled: the child removes its temporary as a write in a thread
+    does; one killed before it could (see ``GRACE``) left it behind, and it
+    is removed here (its process is gone, which ``clean_leftovers`` checks)."""
+    try:
+        return background.run(
+            write_archive,
+            job,
+            output,
+            alignment=alignment,
+            progress=progress,
+            cancel=cancel,
+            rate=CHILD_RATE,
+            nice=0,
+            grace=GRACE,
+        )
+    except Cancelled:
+        clean_leftovers(output)
+        raise
 
 
 def _how(t: Target) -> str:
