@@ -11,6 +11,15 @@ GIL released, relays progress at a bounded rate and stops the child when the
 cancel event is set. Where processes cannot be made, the job runs in the
 calling thread instead (slower interface, same results).
 
+Each child runs one job, and the next one is started ahead (a spare, made
+in a thread of its own when the fork server starts and after each job),
+so a job does not wait for a fork and the child's start-up (multiprocessing
+runs the main script again in every child): it is one message to a process
+already waiting, which takes the interface's working directory, then the
+job. Starting a process takes several switches between this thread and the
+interface's, which is drawing the job's screen at that moment: tens of
+milliseconds, a good part of a short write.
+
 Arguments cross as pickles, whatever holds the entries (an entry, a list,
 a write's ``Output`` and its targets). An open local ``Source`` crosses as
 its path and file identity (a descriptor does not cross processes): the
@@ -63,6 +72,9 @@ _context_lock = threading.Lock()
 _disabled = False
 _fetched = [0, 0]  # bytes and requests fetched by children, all jobs
 _fetched_lock = threading.Lock()
+_spare: _Child | None = None  # a child started ahead, waiting for its job
+_spare_state = threading.Condition()  # guards _spare and _filling
+_filling = False  # a thread is starting the spare
 
 
 def fetched() -> tuple[int, int]:
@@ -114,8 +126,10 @@ def warm_up(remote: bool = False) -> None:
         forkserver.ensure_running()
     except (OSError, ValueError):
         _disable()
+        return
     finally:
         sys.stderr = saved
+    _refill()
 
 
 def _fileno(stream) -> int:
@@ -161,6 +175,83 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class _Child:
+    """A child process waiting for one job on a two-way pipe (``_serve``)."""
+
+    def __init__(self, ctx) -> None:
+        self.conn, theirs = ctx.Pipe()
+        try:
+            self.proc = ctx.Process(target=_serve, args=(theirs,), daemon=True)
+            self.proc.start()
+        except BaseException:
+            self.conn.close()
+            raise
+        finally:
+            theirs.close()
+
+    def discard(self) -> None:
+        self.conn.close()
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.proc.join(1)
+
+
+def _take_spare() -> _Child | None:
+    """The spare child; one being started is waited for (it is further on
+    than a new one would be)."""
+    global _spare
+    with _spare_state:
+        _spare_state.wait_for(lambda: _spare is not None or not _filling, timeout=5)
+        child, _spare = _spare, None
+    if child is not None and not child.proc.is_alive():
+        child.discard()
+        return None
+    return child
+
+
+def _refill() -> None:
+    """Start the next job's child in a thread (off any job's path), unless
+    there is one, or one is being started."""
+    global _filling
+    ctx = _ctx()
+    with _spare_state:
+        if ctx is None or _spare is not None or _filling:
+            return
+        _filling = True
+
+    def make() -> None:
+        global _spare, _filling
+        try:
+            child: _Child | None = _Child(ctx)
+        except (OSError, ValueError):
+            child = None
+        with _spare_state:
+            if _spare is None:
+                _spare, child = child, None
+            _filling = False
+            _spare_state.notify_all()
+        if child is not None:
+            child.discard()
+
+    threading.Thread(target=make, name="irpa-spare-child", daemon=True).start()
+
+
+def _serve(conn) -> None:
+    """A child's life: wait for the working directory and the job (none
+    comes when the interface ends first), run it, answer, end."""
+    try:
+        os.chdir(conn.recv())  # before the job: its paths may be relative
+        job = conn.recv()
+    except EOFError:
+        return
+    except BaseException as e:  # the job could not be read here (an import failed, say)
+        with contextlib.suppress(OSError):
+            conn.send(("error", _error_payload(e), (0, 0)))
+        conn.close()
+        return
+    _child(conn, *job)
 
 
 def _child(
@@ -308,16 +399,20 @@ def run(
     ctx = _ctx()
     if ctx is None:
         return _inline(fn, args, kwargs, progress, cancel)
-    parent, child = ctx.Pipe(duplex=False)
-    try:
-        proc = ctx.Process(target=_child, args=(child, fn, args, kwargs, rate, nice, grace, os.getpid()), daemon=True)
-        proc.start()
-    except (OSError, ValueError):  # no server could be started (see warm_up): do it here
-        parent.close()
-        child.close()
-        _disable()
-        return _inline(fn, args, kwargs, progress, cancel)
-    child.close()
+    job = (fn, args, kwargs, rate, nice, grace, os.getpid())
+    child = _take_spare()
+    if child is not None and not _send(child, job):
+        child = None  # it died: a new one
+    if child is None:
+        try:
+            child = _Child(ctx)
+        except (OSError, ValueError):  # no server could be started (see warm_up): do it here
+            _disable()
+            return _inline(fn, args, kwargs, progress, cancel)
+        if not _send(child, job):
+            _disable()
+            return _inline(fn, args, kwargs, progress, cancel)
+    parent, proc = child.conn, child.proc
     seen = [0, 0]
     stopping: float | None = None  # when a job with grace was told to stop
 
@@ -362,6 +457,23 @@ def run(
             if proc.is_alive():
                 proc.kill()
         proc.join(1)
+        _refill()  # now, not during the job: starting a child takes CPU from it
+
+
+def _send(child: _Child, job: tuple) -> bool:
+    """Hand ``job`` to ``child`` with this process's working directory;
+    False when the child is gone (it is discarded). A job that does not
+    pickle raises (the caller's error)."""
+    try:
+        child.conn.send(os.getcwd())
+        child.conn.send(job)
+    except OSError:
+        child.discard()
+        return False
+    except BaseException:
+        child.discard()
+        raise
+    return True
 
 
 def _inline(fn, args, kwargs, progress, cancel):

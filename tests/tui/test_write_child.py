@@ -15,6 +15,7 @@ import gguf
 import numpy as np
 import pytest
 
+from irpa_core import open_archive
 from irpa_core.cli import main
 from irpa_core.errors import ArchiveError, Cancelled, PlanError, WriteError
 from irpa_core.plan import Plan
@@ -219,3 +220,22 @@ def test_errors_cross_back_as_they_were(error: BaseException):
 
     got = background._rebuild(pickle.loads(pickle.dumps(background._error_payload(error))))
     assert type(got) is type(error) and str(got) == str(error) and vars(got) == vars(error)
+
+
+def test_spare_child_writes_in_the_current_directory(demo_path, tmp_path: Path, monkeypatch):
+    """The next job's child is started ahead, in whatever directory this
+    process was in then; the job runs in the directory of its start."""
+    import threading
+
+    background.warm_up()
+    with background._spare_state:
+        assert background._spare_state.wait_for(lambda: background._spare is not None, timeout=10)
+    monkeypatch.chdir(tmp_path)
+    events = []
+    result = P.write_in_child(
+        PLAN.output(open_archive(demo_path), "irpa"), "rel.irpa", None, events.append, threading.Event()
+    )
+    assert result.path == "rel.irpa" and events  # progress relayed (at most CHILD_RATE a second)
+    assert (tmp_path / "rel.irpa").read_bytes() == _cli(demo_path, tmp_path / "cli.irpa", PLAN, tmp_path)
+    with background._spare_state:  # and the next one is on its way
+        assert background._spare_state.wait_for(lambda: background._spare is not None, timeout=10)
