@@ -17,8 +17,8 @@ so a job does not wait for a fork and the child's start-up (multiprocessing
 runs the main script again in every child): it is one message to a process
 already waiting, which takes the interface's working directory, then the
 job. Starting a process takes several switches between this thread and the
-interface's, which is drawing the job's screen at that moment: tens of
-milliseconds, a good part of a short write.
+interface's, which is drawing the job's screen at that moment: a good part
+of a short write (bench/RESULTS.md).
 
 Arguments cross as pickles, whatever holds the entries (an entry, a list,
 a write's ``Output`` and its targets). An open local ``Source`` crosses as
@@ -223,10 +223,10 @@ def _refill() -> None:
 
     def make() -> None:
         global _spare, _filling
-        try:
-            child: _Child | None = _Child(ctx)
-        except (OSError, ValueError):
-            child = None
+        child: _Child | None = None
+        # No spare: the next job starts its own child, or finds why it cannot.
+        with contextlib.suppress(Exception):
+            child = _Child(ctx)
         with _spare_state:
             if _spare is None:
                 _spare, child = child, None
