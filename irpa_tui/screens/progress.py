@@ -10,11 +10,11 @@ nothing on the UI thread touches a file. Progress counts entries and bytes
 with an ETA from both, so a write of splats only, or of 10,000 small
 tensors, moves visibly. The engine's write runs in a child process
 (``background``): a copy loop in a thread of this process shares the GIL
-and the CPU with the interface drawing the screen, and ran several times
-slower than the same copy alone. Escape asks before cancelling; a
-cancelled or failed write leaves no file (the engine's guarantee; the
-child is told to stop and cleans up, and what a killed child left is
-removed) and the plan is untouched. ``clock`` is injectable so tests get a stable screen and can
+with the interface drawing the screen, and ran slower than the same copy
+alone (bench/RESULTS.md). Escape asks before cancelling; a cancelled or
+failed write leaves no file (the engine's guarantee; the child is told to
+stop and cleans up, and what a killed child left is removed) and the plan
+is untouched. ``clock`` is injectable so tests get a stable screen and can
 count updates per second of fake time. A write from remote files says
 what it fetched so far (``FetchLine``: the sources' counters on a timer).
 """
@@ -250,7 +250,7 @@ class WriteScreen(IrpaScreen):
                 )
         except Cancelled:
             self.post_message(JobDone("cancelled", None))
-        except (IrpaError, OSError) as e:
+        except (IrpaError, OSError, RuntimeError) as e:  # RuntimeError: the child died (see background.run)
             self.post_message(JobDone("failed", str(e)))
         else:
             self.post_message(JobDone("done", result))
@@ -346,8 +346,9 @@ def write_in_child(
     """``write_archive`` in a child process at full priority (the user waits
     on it), its progress relayed; in this thread where no process can be
     made. Cancelled: the child removes its temporary as a write in a thread
-    does; one killed before it could (see ``GRACE``) left it behind, and it
-    is removed here (its process is gone, which ``clean_leftovers`` checks)."""
+    does; one killed before it could (see ``GRACE``), or that died, left it
+    behind, and it is removed here (its process is gone, which
+    ``clean_leftovers`` checks)."""
     try:
         return background.run(
             write_archive,
@@ -360,7 +361,7 @@ def write_in_child(
             nice=0,
             grace=GRACE,
         )
-    except Cancelled:
+    except (Cancelled, RuntimeError):
         clean_leftovers(output)
         raise
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import gguf
@@ -124,14 +125,16 @@ async def test_child_writes_what_the_command_line_writes(demo_path, tmp_path: Pa
 
 
 @sync
-@pytest.mark.parametrize("grace", [P.GRACE, 0.0], ids=["child-cleans-up", "child-killed"])
+@pytest.mark.parametrize("how", ["child-cleans-up", "child-killed", "child-dies"])
 async def test_cancel_leaves_the_existing_output_and_no_temporary(
-    http_server: TestServer, model: Path, tmp_path: Path, monkeypatch, jobs, grace: float
+    http_server: TestServer, model: Path, tmp_path: Path, monkeypatch, jobs, how: str
 ):
     """A slow remote input keeps the child writing; escape + yes stops it.
     Told to stop, it removes its temporary itself; killed at once (no
-    grace), it cannot, and the screen removes what it left."""
-    monkeypatch.setattr(P, "GRACE", grace)
+    grace), it cannot, and the screen removes what it left; so too when
+    the child dies on its own (killed from outside: the write failed)."""
+    if how == "child-killed":
+        monkeypatch.setattr(P, "GRACE", 0.0)
     url = serve(http_server, model)
     work = tmp_path / "work"  # beside the server's directory
     work.mkdir()
@@ -145,13 +148,20 @@ async def test_cancel_leaves_the_existing_output_and_no_temporary(
         screen = app.screen
         await wait_until(pilot, lambda: [p for p in os.listdir(work) if TMP_MARK in p])
         temp = next(p for p in os.listdir(work) if TMP_MARK in p)
-        assert temp.split(TMP_MARK)[1].split("-")[0] != str(os.getpid())  # the child's
-        await pilot.press("escape")
-        await pilot.pause(0.1)
-        await pilot.press("y")
+        pid = int(temp.split(TMP_MARK)[1].split("-")[0])
+        assert pid != os.getpid()  # the child's
+        if how == "child-dies":
+            os.kill(pid, signal.SIGKILL)
+        else:
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+            await pilot.press("y")
         await wait_until(pilot, lambda: screen.state != "writing", timeout=P.GRACE + 3)
-        assert screen.state == "cancelled"
-        assert "not written" in str(screen.query_one("#write-title").render())
+        title = str(screen.query_one("#write-title").render())
+        if how == "child-dies":
+            assert screen.state == "failed" and title.endswith("ended without a result (exit code -9)"), title
+        else:
+            assert screen.state == "cancelled" and "not written" in title
         http_server.delay = 0.0
     assert jobs.count("write_archive") == 1
     assert out.read_bytes() == b"the user's earlier file"
