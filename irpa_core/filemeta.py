@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from .errors import ArchiveError
 from .formats import dataset_meta
+from .formats.gguf import SPLIT_KEYS
 from .formats.gguf_writer import MetadataEdit, apply_edits, parse_value
 from .model import SPLAT, Archive, Entry, SourceFile, read_bytes
 from .plan import EXCLUDE, SET_METADATA, UNSET_METADATA, Fate, Op, is_glob
@@ -35,7 +36,6 @@ if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
     from typing import Any
 
 DATASET = dataset_meta.NAME
-SPLIT_KEYS = ("split.no", "split.count", "split.tensors.count")
 # A GGUF type name followed by ':' at the start of a set_metadata value.
 _TYPE_PREFIX = re.compile(r"(u8|i8|u16|i16|u32|i32|u64|i64|f32|f64|bool|string|array\[[a-z0-9\[\]]+\]):")
 

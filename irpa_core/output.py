@@ -41,6 +41,7 @@ from .errors import Cancelled, PlanError
 from .filemeta import DATASET, FileMetadata
 from .formats import dataset_meta, gguf_writer, irpa_writer, pytorch_meta, safetensors_writer
 from .formats.gguf import DEFAULT_ALIGNMENT as GGUF_ALIGNMENT  # readers assume it without a general.alignment key
+from .formats.gguf import SPLIT_KEYS
 from .formats.irpa_writer import Layout
 from .model import CHUNK, DATA, SPLAT, Archive, Entry, iter_chunks
 from .plan import CAST_STREAM, COPY, EXPAND, MEMORY, Fate, Op, Plan, Target
@@ -161,7 +162,7 @@ class Output:
         if count > gguf_writer.MAX_SHARDS:
             raise PlanError(None, f"{count} shards: a split GGUF has at most {gguf_writer.MAX_SHARDS}")
         # As gguf-split sets them: an existing split key is replaced, at the end.
-        kvs = tuple(b for b in self.kvs if gguf_writer.kv_key(b) not in gguf_writer.SPLIT_KEYS)
+        kvs = tuple(b for b in self.kvs if gguf_writer.kv_key(b) not in SPLIT_KEYS)
         aligned = tuple(b for b in kvs if gguf_writer.kv_key(b) == "general.alignment")
         total = len(self.targets)
         return tuple(

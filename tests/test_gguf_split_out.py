@@ -130,6 +130,21 @@ def test_round_trip_and_merge_through_our_reader(tmp_path, model):
     assert back.read_bytes() == whole.read_bytes()
 
 
+def test_verify_takes_a_split_set_and_the_convert_line_that_wrote_it(tmp_path, model, capsys):
+    edit = ["--exclude=a.*", "--set-metadata=general.name=edited"]
+    out = tmp_path / "o.gguf"
+    convert(model, "-o", out, "--split-max-tensors=2", *edit)
+    first = shards_of(tmp_path / "o", 2)[0]  # 4 tensors left
+    # The first shard as OUTPUT: its split keys are layout, not metadata the plan did not ask for.
+    assert main(["verify", f"--parameters={model}", *edit, str(first), "--quiet"]) == 0
+    # The convert line as it was: --output names the set's prefix.
+    assert main(["verify", f"--parameters={model}", *edit, f"--output={out}", "--split-max-tensors=2", "--quiet"]) == 0
+    # A real difference is still one.
+    assert main(["verify", f"--parameters={model}", "--exclude=a.*", str(first), "--quiet"]) == 1
+    assert main(["verify", f"--parameters={model}", f"--output={tmp_path / 'none.gguf'}", "--split-max-size=1M"]) == 1
+    assert "none.gguf: no split set written there" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "flags",
     [

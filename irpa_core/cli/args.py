@@ -284,6 +284,11 @@ def add_output_flags(p: ArgumentParser, *, ignored: bool = False) -> None:
         p.add_argument("--format", choices=FORMAT_NAMES, help="accepted and ignored (the file says its format)")
         p.add_argument("--alignment", type=int, metavar="N", help="as for convert (a GGUF's general.alignment)")
         p.add_argument("--no-fsync", action="store_true", help="accepted and ignored (convert compatibility)")
+        p.add_argument(
+            "--split-max-size", metavar="N[K|M|G]",
+            help="as for convert: the output is the split set it wrote (found by its first shard)",
+        )  # fmt: skip
+        p.add_argument("--split-max-tensors", metavar="N", help="as --split-max-size")
         return
     p.add_argument("--output", "-o", metavar="FILE", help="the file to write: .irpa, .gguf or .safetensors")
     add_format_flags(p)

@@ -41,6 +41,8 @@ def run(args) -> int:
         raise CliError("give the archive to check once (OUTPUT or --output)")
     if not args.parameters:
         raise CliError("no sources given (--parameters=FILE)")
+    if (args.split_max_size or args.split_max_tensors) and not os.path.exists(target):
+        target = first_shard(target)
     sources, output = open_archive(*args.parameters), open_archive(target)
     fmt = format_of(output)
     plan = plan_from_args(args, sources, fmt)
@@ -61,6 +63,21 @@ def run(args) -> int:
                         print(" " * 17 + line)
         print(report.summary())
     return 0 if report.ok else 1
+
+
+def first_shard(output: str) -> str:
+    """The first shard of the split set that ``convert --output=OUTPUT
+    --split-...`` wrote (``DIR/model.gguf``: ``DIR/model-00001-of-N.gguf``)."""
+    import glob
+
+    from ..formats.gguf_writer import shard_paths
+
+    prefix = shard_paths(output, 1)[0][: -len("-00001-of-00001.gguf")]
+    found = sorted(glob.glob(glob.escape(prefix) + "-00001-of-[0-9][0-9][0-9][0-9][0-9].gguf"))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        raise CliError(f"{output}: {what} split set written there ({os.path.basename(prefix)}-00001-of-N.gguf)")
+    return found[0]
 
 
 def _file_of(sources, name: str | None) -> str:

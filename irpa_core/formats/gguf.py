@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
+# The keys of a split model's shards (llama.cpp's gguf-split): which shard,
+# how many, how many tensors in all. Layout, not metadata.
+SPLIT_NO = "split.no"
+SPLIT_COUNT = "split.count"
+SPLIT_TENSORS_COUNT = "split.tensors.count"
+SPLIT_KEYS = (SPLIT_NO, SPLIT_COUNT, SPLIT_TENSORS_COUNT)
 
 # value type id -> (name, struct format or None for string/array)
 T_STRING, T_ARRAY = 8, 9

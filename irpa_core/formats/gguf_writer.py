@@ -82,7 +82,17 @@ from dataclasses import dataclass
 from ..dtypes import DType
 from ..errors import PlanError
 from ..model import SourceFile
-from .gguf import DEFAULT_ALIGNMENT, MAGIC, T_ARRAY, T_STRING, TYPE_NAMES, GGUFArray
+from .gguf import (
+    DEFAULT_ALIGNMENT,
+    MAGIC,
+    SPLIT_COUNT,
+    SPLIT_NO,
+    SPLIT_TENSORS_COUNT,
+    T_ARRAY,
+    T_STRING,
+    TYPE_NAMES,
+    GGUFArray,
+)
 from .irpa_writer import Layout
 
 TYPE_CHECKING = False
@@ -616,10 +626,6 @@ def _no_ggml_reason(name: str, d: DType) -> str:
 # ---------------------------------------------------------------------------
 # Split models
 
-SPLIT_NO = "split.no"
-SPLIT_COUNT = "split.count"
-SPLIT_TENSORS_COUNT = "split.tensors.count"
-SPLIT_KEYS = (SPLIT_NO, SPLIT_COUNT, SPLIT_TENSORS_COUNT)
 MAX_SHARDS = 0xFFFF  # split.count is a u16
 _SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
 
