@@ -143,6 +143,10 @@ def test_verify_takes_a_split_set_and_the_convert_line_that_wrote_it(tmp_path, m
     assert main(["verify", f"--parameters={model}", "--exclude=a.*", str(first), "--quiet"]) == 1
     assert main(["verify", f"--parameters={model}", f"--output={tmp_path / 'none.gguf'}", "--split-max-size=1M"]) == 1
     assert "none.gguf: no split set written there" in capsys.readouterr().err
+    # Two sets under one name (a rewrite with another shard count leaves the old one, as gguf-split does): ask.
+    convert(model, "-o", out, "--split-max-tensors=1", *edit)
+    assert main(["verify", f"--parameters={model}", *edit, f"--output={out}", "--split-max-tensors=1"]) == 1
+    assert "2 split sets written there (o-00001-of-00002.gguf, o-00001-of-00004.gguf)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

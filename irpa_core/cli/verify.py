@@ -74,9 +74,11 @@ def first_shard(output: str) -> str:
 
     prefix = shard_paths(output, 1)[0][: -len("-00001-of-00001.gguf")]
     found = sorted(glob.glob(glob.escape(prefix) + "-00001-of-[0-9][0-9][0-9][0-9][0-9].gguf"))
-    if len(found) != 1:
-        what = "no" if not found else f"{len(found)}"
-        raise CliError(f"{output}: {what} split set written there ({os.path.basename(prefix)}-00001-of-N.gguf)")
+    if not found:
+        raise CliError(f"{output}: no split set written there ({os.path.basename(prefix)}-00001-of-N.gguf)")
+    if len(found) > 1:
+        names = ", ".join(os.path.basename(f) for f in found)
+        raise CliError(f"{output}: {len(found)} split sets written there ({names}): give the first shard as OUTPUT")
     return found[0]
 
 
