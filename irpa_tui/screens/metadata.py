@@ -539,11 +539,18 @@ class MetadataScreen(IrpaScreen):
         elif self.mode == "goto":
             self._goto(text)
 
-    def _search(self, text: str) -> None:
-        matches = self.model.search(text)
-        self.app.call_from_thread(self._found, text, matches)
+    class Found(Message):
+        """A search's matches, posted by its worker (no wait on the UI)."""
 
-    def _found(self, text: str, matches: list[Match]) -> None:
+        def __init__(self, text: str, matches: list[Match]) -> None:
+            super().__init__()
+            self.text, self.matches = text, matches
+
+    def _search(self, text: str) -> None:
+        self.post_message(self.Found(text, self.model.search(text)))
+
+    def on_metadata_screen_found(self, event: Found) -> None:
+        text, matches = event.text, event.matches
         if text != self.query_text:
             return
         if not matches:
