@@ -89,7 +89,7 @@ def clean_leftovers(output: str) -> list[str]:
         if not n.startswith(prefix):
             continue
         pid = n[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+        if pid.isdigit() and process_alive(int(pid)) and int(pid) != os.getpid():
             continue
         try:
             os.unlink(os.path.join(d, n))
@@ -99,7 +99,8 @@ def clean_leftovers(output: str) -> list[str]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

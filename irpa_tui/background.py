@@ -60,6 +60,7 @@ from irpa_core.model import Entry
 from irpa_core.output import Output
 from irpa_core.plan import Target
 from irpa_core.sources import LocalSource, shared_source
+from irpa_core.write import process_alive
 
 POLL = 0.02  # seconds between looks at the pipe and the cancel event
 RATE = 20  # progress messages per second at most, child to parent
@@ -163,18 +164,8 @@ class _Stop:
             now = time.monotonic()
             if now >= self._next:
                 self._next = now + POLL
-                self._set = not _alive(self._parent)
+                self._set = not process_alive(self._parent)
         return self._set
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Child:

@@ -19,14 +19,13 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static, TextArea
 
-from irpa_core.display import shape_str
+from irpa_core.display import escape, shape_str
 from irpa_core.model import Entry
 from irpa_core.output import FORMATS, format_for
 from irpa_core.plan import Op, check_splat
 from irpa_core.splat import splat_warning
 
 from ..editing import EditSession
-from ..widgets.lines import one_line
 from ..writing import WriteCheck
 
 if TYPE_CHECKING:
@@ -304,7 +303,7 @@ class RenameDialog(_Dialog):
 
 
 def _one(name: str) -> str:
-    return one_line(name if len(name) <= 60 else name[:59] + "…")
+    return escape(name if len(name) <= 60 else name[:59] + "…")
 
 
 class PathDialog(_Dialog):

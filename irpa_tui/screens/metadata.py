@@ -43,6 +43,7 @@ from irpa_core.plan import SET_METADATA, UNSET_METADATA, Op, Plan
 
 from ..editing import ADDED, DELETED, EDITED, EditSession, MetadataState
 from ..metadata_view import ARRAY, FILE, KEY, NOTE, OBJECT, Line, Match, MetadataModel, Node, value_text
+from ..widgets.lines import CURSOR_BINDINGS, scroll_into_view
 from .base import IrpaScreen
 
 VALUE_LIMIT = 400  # characters of a value drawn on its row
@@ -80,12 +81,7 @@ class MetaList(ScrollView, can_focus=True):
     MetaList > .meta-list--deleted { color: $error; text-style: strike; }
     """
     BINDINGS = [
-        Binding("up", "cursor(-1)", show=False),
-        Binding("down", "cursor(1)", show=False),
-        Binding("pageup", "page(-1)", show=False),
-        Binding("pagedown", "page(1)", show=False),
-        Binding("home", "jump(0)", show=False),
-        Binding("end", "jump(-1)", show=False),
+        *CURSOR_BINDINGS,
         Binding("enter,right", "expand", "Expand", show=False),
         Binding("left", "collapse", "Collapse", show=False),
     ]
@@ -113,12 +109,7 @@ class MetaList(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, self.model.row_count)
 
     def watch_cursor(self, value: int) -> None:
-        height = max(1, self.size.height)
-        top = int(self.scroll_y)
-        if value < top:
-            self.scroll_to(y=value, animate=False)
-        elif value >= top + height:
-            self.scroll_to(y=value - height + 1, animate=False)
+        scroll_into_view(self, value, max(1, self.size.height))
         self.refresh()
         self.post_message(self.Moved())
 

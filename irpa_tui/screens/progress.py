@@ -36,7 +36,7 @@ from textual.message_pump import MessagePump
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from irpa_core.display import human
+from irpa_core.display import escape, human
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.output import Output
 from irpa_core.plan import Target
@@ -234,7 +234,7 @@ class WriteScreen(IrpaScreen):
 
     def _log_line(self, i: int) -> Text:
         t = self.targets[i]
-        return Text.assemble(("✓ ", "green"), t.name, (f"  {_how(t)}  {human(t.length)}", "dim"))
+        return Text.assemble(("✓ ", "green"), escape(t.name), (f"  {_how(t)}  {human(t.length)}", "dim"))
 
     # -- the worker ---------------------------------------------------------
 
@@ -265,7 +265,7 @@ class WriteScreen(IrpaScreen):
         if ev.index < len(self.targets):
             t = self.targets[ev.index]
             self.query_one("#write-current", Line).set(
-                Text.assemble(("now: ", "bold"), t.name, f"  ({_how(t)}, {human(t.length)})")
+                Text.assemble(("now: ", "bold"), escape(t.name), f"  ({_how(t)}, {human(t.length)})")
             )
 
     def on_job_done(self, msg: JobDone) -> None:

@@ -36,14 +36,14 @@ from textual.widgets import Footer, Static
 from irpa_core import diff as D
 from irpa_core import stats as S
 from irpa_core import verify as V
-from irpa_core.display import shape_str
+from irpa_core.display import escape, shape_str
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.locate import Difference, decode_dtypes
 from irpa_core.model import Entry
 
 from ..fetching import REMOTE_SPOTS, SPOT_VALUES, FetchMeter, dear, entry_is_remote
 from ..widgets.fetch_line import FetchLine
-from ..widgets.lines import LineList, one_line
+from ..widgets.lines import LineList
 from .progress import RATE, Coalescer, JobDone, JobProgress, ProgressUpdate
 
 OK_STATUSES = (V.SAME, D.IDENTICAL, D.WITHIN)
@@ -271,7 +271,7 @@ class VerifyScreen(Screen):
 
     def _line(self, i: int) -> Text:
         r = self.rows[self.shown[i]]
-        name = one_line(r.name)
+        name = escape(r.name)
         if len(name) > self.name_width:
             name = name[: self.name_width - 1] + "…"
         return Text.assemble(
@@ -337,7 +337,7 @@ class VerifyScreen(Screen):
                 t.add_row(label, x, y, style="yellow" if x != y else "")
         elif _decodable(r.a, r.b) or _decodable(r.b, r.a):
             t.add_row(Text("statistics", "italic"), Text("computing…", "dim"), Text("computing…", "dim"))
-        head = Text.assemble((one_line(r.name), "bold"), "\n", (r.status, STATUS_STYLE.get(r.status, "")))
+        head = Text.assemble((escape(r.name), "bold"), "\n", (r.status, STATUS_STYLE.get(r.status, "")))
         parts: list = [head]
         if r.note:
             parts.append(Text(r.note))

@@ -27,8 +27,29 @@ from textual.strip import Strip
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def one_line(text: str) -> str:
-    """``text`` with control characters escaped (a name may hold a newline)."""
+# The keys of a line-based list with a cursor (actions cursor, page, jump).
+CURSOR_BINDINGS = [
+    Binding("up", "cursor(-1)", "Up", show=False),
+    Binding("down", "cursor(1)", "Down", show=False),
+    Binding("pageup", "page(-1)", "Page up", show=False),
+    Binding("pagedown", "page(1)", "Page down", show=False),
+    Binding("home", "jump(0)", "Top", show=False),
+    Binding("end", "jump(-1)", "Bottom", show=False),
+]
+
+
+def scroll_into_view(view: ScrollView, row: int, height: int) -> None:
+    """Scroll ``view`` (``height`` rows of lines shown) the least that shows ``row``."""
+    top = int(view.scroll_y)
+    if row < top:
+        view.scroll_to(y=row, animate=False)
+    elif row >= top + height:
+        view.scroll_to(y=row - height + 1, animate=False)
+
+
+def _one_line(text: str) -> str:
+    """A safety net under the callers' ``display.escape``: no control
+    character reaches a line (a newline would break it)."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text) if _CONTROL.search(text) else text
 
 
@@ -44,14 +65,7 @@ class LineList(ScrollView, can_focus=True):
     LineList > .line-list--cursor { background: $accent 40%; }
     LineList:focus > .line-list--cursor { background: $accent; color: $text; }
     """
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "Top", show=False),
-        Binding("end", "jump(-1)", "Bottom", show=False),
-    ]
+    BINDINGS = [*CURSOR_BINDINGS]
 
     cursor_row = reactive(0, always_update=True)
 
@@ -107,12 +121,7 @@ class LineList(ScrollView, can_focus=True):
     def watch_cursor_row(self, value: int) -> None:
         if not self.cursor:
             return
-        height = max(1, self.size.height - self._top)
-        top = int(self.scroll_y)
-        if value < top:
-            self.scroll_to(y=value, animate=False)
-        elif value >= top + height:
-            self.scroll_to(y=value - height + 1, animate=False)
+        scroll_into_view(self, value, max(1, self.size.height - self._top))
         self.refresh()
         row = value if self.count else None
         if row != self._sent:
@@ -154,7 +163,7 @@ class LineList(ScrollView, can_focus=True):
     def _strip(self, text: Text, width: int, extra: Style | None) -> Strip:
         base = self.rich_style
         segs = [
-            Segment(one_line(s.text), base + (s.style if isinstance(s.style, Style) else Style()))
+            Segment(_one_line(s.text), base + (s.style if isinstance(s.style, Style) else Style()))
             for s in text.render(self.app.console)
             if s.text
         ]

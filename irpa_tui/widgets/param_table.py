@@ -33,6 +33,7 @@ from textual.strip import Strip
 from irpa_core.display import escape, human, num, shape_str
 
 from ..view import TableView, TreeRow
+from .lines import CURSOR_BINDINGS, scroll_into_view
 
 MarkFn = Callable[[int], tuple[str, str]]  # entry index -> (text, style name)
 NAME_MIN = 24  # columns the name keeps before optional columns go
@@ -77,12 +78,7 @@ class ParamTable(ScrollView, can_focus=True):
     ParamTable > .param-table--flag { color: $warning; text-style: bold; }
     """
     BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "Top", show=False),
-        Binding("end", "jump(-1)", "Bottom", show=False),
+        *CURSOR_BINDINGS,
         Binding("enter,right", "expand", "Expand", show=False),
         Binding("left", "collapse", "Collapse", show=False),
     ]
@@ -166,12 +162,7 @@ class ParamTable(ScrollView, can_focus=True):
             self.post_message(self.Highlighted(index))
 
     def _scroll_cursor_into_view(self) -> None:
-        height = max(1, self.size.height - 1)
-        top = int(self.scroll_y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False)
-        elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False)
+        scroll_into_view(self, self.cursor, max(1, self.size.height - 1))
 
     # -- actions ----------------------------------------------------------------
 

@@ -184,13 +184,15 @@ async def test_write_progress_and_verify_screens(corpus, tmp_path):
         screen = app.screen
         await wait_until(pilot, lambda: getattr(screen, "state", "") != "writing")
         assert screen.state == "done"
-        # The log of written entries (its own escaping: \x1b where ours says \e).
+        # The log of written entries, escaped as every other screen escapes names.
         literal(clean(app), "[@click=app.quit]x[/]", "[2J")
+        assert "\\e[2J" in screen_text(app) and "\\x1b" not in screen_text(app)
         await pilot.press("v")
         await settle(pilot, 0.5)
         await wait_until(pilot, lambda: "OK" in screen_text(app) or "DIFFERENT" in screen_text(app))
         text = clean(app)
         literal(text, "[b]x[/b]")
+        assert "\\e[2J" in screen_text(app) and "\\x1b" not in screen_text(app)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
