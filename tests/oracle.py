@@ -59,3 +59,22 @@ def run_tool(name: str, *args: str, check: bool = True) -> subprocess.CompletedP
     if check and proc.returncode != 0:
         raise AssertionError(f"{name} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def gguf_kvs(path) -> dict:
+    """Every key/value of a GGUF as the gguf package reads it: key -> (types, contents)."""
+    import gguf
+
+    return {
+        k: (f.types, f.contents()) for k, f in gguf.GGUFReader(str(path)).fields.items() if not k.startswith("GGUF.")
+    }
+
+
+def gguf_tensors(path) -> dict:
+    """name -> (ggml type, dims in GGUF order, bytes), by the gguf package, in file order."""
+    import gguf
+
+    return {
+        t.name: (t.tensor_type, tuple(int(d) for d in t.shape), t.data.tobytes())
+        for t in gguf.GGUFReader(str(path)).tensors
+    }

@@ -19,6 +19,8 @@ from irpa_core.output import Split
 from irpa_core.plan import Plan
 from irpa_core.write import TMP_MARK, write_split
 from tests.fixtures import make_gguf, quantized_bytes
+from tests.oracle import gguf_kvs as kvs
+from tests.oracle import gguf_tensors as tensors
 
 V = gguf.GGUFValueType
 SPLIT_KEYS = ("split.no", "split.count", "split.tensors.count")
@@ -26,21 +28,6 @@ SPLIT_KEYS = ("split.no", "split.count", "split.tensors.count")
 
 def convert(*args) -> None:
     assert main(["convert", *map(str, args), "--quiet"]) == 0
-
-
-def kvs(path) -> dict:
-    """key -> (types, contents), by the gguf package, in file order."""
-    return {
-        k: (f.types, f.contents()) for k, f in gguf.GGUFReader(str(path)).fields.items() if not k.startswith("GGUF.")
-    }
-
-
-def tensors(path) -> dict:
-    """name -> (ggml type, dims in GGUF order, bytes), by the gguf package, in file order."""
-    return {
-        t.name: (t.tensor_type, tuple(int(d) for d in t.shape), t.data.tobytes())
-        for t in gguf.GGUFReader(str(path)).tensors
-    }
 
 
 def shards_of(prefix, n: int) -> list:

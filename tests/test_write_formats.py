@@ -18,6 +18,8 @@ from irpa_core.cli import main
 from irpa_core.formats import dataset_meta
 from tests import oracle
 from tests.fixtures import GGUF_PLAIN, NUMPY_PLAIN, make_gguf, make_safetensors, quantized_bytes
+from tests.oracle import gguf_kvs as kvs
+from tests.oracle import gguf_tensors as tensors
 
 V = gguf.GGUFValueType
 CHAT = "{% for m in messages %}<|{{ m['role'] }}|>: {{ m['content'] }}\n{% endfor %}"
@@ -29,21 +31,6 @@ def convert(*args) -> None:
 
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "irpa_core.cli", *map(str, args)], capture_output=True, text=True)
-
-
-def kvs(path) -> dict:
-    """Every key/value of a GGUF as the gguf package reads it: key -> (types, contents)."""
-    return {
-        k: (f.types, f.contents()) for k, f in gguf.GGUFReader(str(path)).fields.items() if not k.startswith("GGUF.")
-    }
-
-
-def tensors(path) -> dict:
-    """name -> (ggml type, dims in GGUF order, bytes), by the gguf package."""
-    return {
-        t.name: (t.tensor_type, tuple(int(d) for d in t.shape), t.data.tobytes())
-        for t in gguf.GGUFReader(str(path)).tensors
-    }
 
 
 def verified(*args) -> None:

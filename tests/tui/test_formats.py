@@ -23,6 +23,7 @@ from irpa_tui.screens.metadata import MetadataScreen
 from irpa_tui.screens.verify import VerifyScreen
 from tests import oracle
 from tests.fixtures import make_gguf, make_safetensors, quantized_bytes
+from tests.oracle import gguf_kvs as kvs
 from tests.tui.helpers import SIZE, running, screen_text, settle, sync, wait_until, write_via_keys
 
 CHAT = "{% for m in messages %}<|{{ m['role'] }}|>: {{ m['content'] }}\n{% endfor %}"
@@ -73,13 +74,6 @@ def st_model(tmp_path):
     }
     path = make_safetensors(tmp_path / "model.safetensors", tensors, metadata={"format": "pt", "note": "x"})
     return str(path), tensors
-
-
-def kvs(path) -> dict:
-    """Every key/value as the gguf package reads it: key -> (types, contents)."""
-    return {
-        k: (f.types, f.contents()) for k, f in gguf.GGUFReader(str(path)).fields.items() if not k.startswith("GGUF.")
-    }
 
 
 def tensors(path) -> dict:
