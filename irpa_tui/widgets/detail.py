@@ -229,6 +229,7 @@ class DetailPane(VerticalScroll):
         self.as_dtype = None
         self.last_stats: S.Stats | None = None
         self._cached = False
+        self._note: str | None = None  # why the exact pass stopped, kept across redraws
         self._values: DetailPane.ValuesResult | None = None
         self.show_bins = False
         self.defer_exact = False  # a scan is running: it brings the exact result
@@ -254,6 +255,7 @@ class DetailPane(VerticalScroll):
             self._timer.stop()
         self.entry = entry
         self.last_stats = None
+        self._note = None
         self._values = None
         self.query_one("#info", Static).update(self._info(entry, shown_name, as_dtype))
         self.query_one("#stats", Static).update(Text("…", style="dim") if entry else "")
@@ -384,6 +386,7 @@ class DetailPane(VerticalScroll):
         if msg.entry is not self.entry:
             return
         self.query_one("#stats-progress", ProgressBar).remove_class("running")
+        self._note = msg.note
         if self.last_stats is not None:
             self.query_one("#stats", Static).update(self._stats_renderable(self.last_stats, note=msg.note))
 
@@ -400,7 +403,8 @@ class DetailPane(VerticalScroll):
     def on_resize(self) -> None:
         # Everything below is laid out for a width: draw it again.
         if self.last_stats is not None:
-            self.query_one("#stats", Static).update(self._stats_renderable(self.last_stats, cached=self._cached))
+            stats = self._stats_renderable(self.last_stats, note=self._note, cached=self._cached)
+            self.query_one("#stats", Static).update(stats)
             self._draw_hist(self.last_stats)
         if self._values is not None:
             self._draw_values(self._values)
@@ -421,6 +425,7 @@ class DetailPane(VerticalScroll):
     def _show_stats(self, st: S.Stats, cached: bool = False) -> None:
         self.last_stats = st
         self._cached = cached
+        self._note = None
         if st.exact:
             self.query_one("#stats-progress", ProgressBar).remove_class("running")
         self.query_one("#stats", Static).update(self._stats_renderable(st, cached=cached))

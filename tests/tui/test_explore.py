@@ -270,6 +270,10 @@ async def test_exact_stats_are_cached_and_escape_clears_the_filter_first(tmp_pat
         await wait_until(pilot, lambda: not pane.running)
         await pilot.pause()
         assert "pass cancelled" in " ".join(screen_text(pilot.app).split())
+        # A redraw (here a resize; the filter bar closing is another) keeps the note.
+        await pilot.resize_terminal(150, 46)
+        await settle(pilot)
+        assert "pass cancelled" in " ".join(screen_text(pilot.app).split())
 
 
 # -- metadata, summary, heatmap, scan ----------------------------------------------
