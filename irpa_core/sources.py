@@ -34,7 +34,7 @@ import errno
 import mmap
 import os
 import stat
-import threading
+from _thread import allocate_lock  # threading's Lock without importing threading (start-up)
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
@@ -42,6 +42,7 @@ from .errors import ArchiveError, Cancelled
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    import threading
     from types import TracebackType
 
     from typing_extensions import Self  # typing.Self is 3.11+
@@ -218,7 +219,7 @@ class LocalSource(Source):
         self.identity = (st.st_dev, st.st_ino)
         self._fd = fd
         # The copy window: a populated read-only map of [_start, _end).
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._map: mmap.mmap | None = None
         self._view: memoryview | None = None
         self._start = self._end = 0
@@ -463,7 +464,7 @@ def open_source(
 
 _SHARED: OrderedDict[str, Source] = OrderedDict()
 _SHARED_MAX = 16
-_shared_lock = threading.Lock()
+_shared_lock = allocate_lock()
 
 
 def shared_source(spec: str) -> Source:
