@@ -12,10 +12,10 @@ cannot drift, and an id we do not know is looked up there lazily.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DType:
     """``name`` is what the UI and JSON show. A tensor of ``n`` elements
     takes ``n // block_size * type_size`` bytes (block_size 1 for plain

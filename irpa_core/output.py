@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
 
 from . import dtypes, filemeta
 from .cast import iter_cast
@@ -45,6 +44,7 @@ from .formats.gguf import SPLIT_KEYS
 from .formats.irpa_writer import Layout
 from .model import CHUNK, DATA, SPLAT, Archive, Entry, iter_chunks
 from .plan import CAST_STREAM, COPY, EXPAND, MEMORY, Fate, Op, Plan, Target
+from .record import record, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
@@ -76,7 +76,7 @@ def format_of(archive: Archive) -> Format:
     raise ValueError(f"unknown format {fmt!r}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Split:
     """How to split a GGUF output, as ``gguf-split --split`` offers: at most
     ``max_size`` bytes of tensor data per shard (each tensor rounded up to
@@ -93,7 +93,7 @@ class Split:
             raise PlanError(None, "split by size or by tensor count: give exactly one limit")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Output:
     """One file to write: targets in write order and file-level metadata."""
 

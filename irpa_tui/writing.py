@@ -12,7 +12,6 @@ to write. It runs in a worker: building the output may read a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from irpa_core.display import escape, human
@@ -20,6 +19,7 @@ from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
 from irpa_core.output import GGUF, GGUF_ALIGNMENT, IRPA, IRPA_ALIGNMENT, Output
 from irpa_core.plan import SET_METADATA, Fate, Op, Plan
+from irpa_core.record import record
 
 from .editing import ADDED, DELETED, EDITED, EditSession
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from irpa_core.output import Format
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WriteCheck:
     format: Format
     alignment: int | None  # what ``write_archive`` takes (irpa), None for the others

@@ -10,8 +10,7 @@ file padded with zeros to a multiple of 4096.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..record import record
 from .irpa import (
     DATA_TAIL,
     ENTRY,
@@ -27,7 +26,7 @@ from .irpa import (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layout:
     head: bytes  # header + entry table + metadata, from byte 0
     offsets: tuple[int | None, ...]  # absolute file offset of each target's data

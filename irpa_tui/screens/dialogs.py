@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -23,6 +22,7 @@ from irpa_core.display import escape, shape_str
 from irpa_core.model import Entry
 from irpa_core.output import FORMATS, format_for
 from irpa_core.plan import Op, check_splat
+from irpa_core.record import record
 from irpa_core.splat import splat_warning
 
 from ..editing import EditSession
@@ -675,7 +675,7 @@ def cast_length_or_none(e: Entry, dst) -> int | None:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MetadataInput:
     """What the metadata dialog gives back."""
 
