@@ -51,6 +51,10 @@ CHUNK = 8 << 20
 WINDOW = 2 * CHUNK  # bytes per local copy step: the mapped window, and how often progress and cancel are seen
 READ_AHEAD = 1 << 20  # what a reader asks for first when it does not know how long a header is
 _COPY_BUF = 1 << 20
+# At most this much per pwrite: single 16 MiB writes stalled 0.2-0.4 s in
+# about one copy in five on the test VM (inside the kernel; the cause is not
+# pinned down), 4 MiB ones never, at the same median (bench/RESULTS.md).
+WRITE_STEP = 4 << 20
 
 REMOTE_SCHEMES = ("http://", "https://", "hf://")
 
@@ -337,6 +341,7 @@ class LocalSource(Source):
         if self._view is None or not (self._start <= in_off and in_off + n <= self._end):
             self._remap(in_off, n, what)
         assert self._view is not None
+        n = min(n, WRITE_STEP)
         with self._view[in_off - self._start : in_off + n - self._start] as part:
             try:
                 return os.pwrite(out_fd, part, out_off)
@@ -435,7 +440,7 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> No
     """``os.pwrite`` until all of ``data`` is written (pwrite may write less)."""
     view = memoryview(data)
     while view:
-        k = os.pwrite(fd, view, offset)
+        k = os.pwrite(fd, view[:WRITE_STEP], offset)
         view = view[k:]
         offset += k
 
