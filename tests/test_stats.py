@@ -281,3 +281,7 @@ def test_cli_json_and_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "blk.1.q" in out and "Q8_0" in out and "out" in out
     assert main(["stats", str(p), "--name", "nope"]) == 1
+    capsys.readouterr()
+    # A parameter's name where a file goes: the error says how to pick it.
+    assert main(["stats", str(p), "blk.1.q"]) == 1
+    assert "blk.1.q: no such file (to pick a parameter, give --name=blk.1.q)" in capsys.readouterr().err

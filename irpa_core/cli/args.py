@@ -55,6 +55,15 @@ def input_paths(args, command: str) -> list[str]:
     paths = [*args.parameters, *args.files]
     if not paths:
         raise CliError(f"no input file given (irpa {command} FILE...)")
+    if getattr(args, "name", None) is not None and len(paths) > 1:
+        # ``irpa stats FILE NAME``: a parameter's name given where a file goes.
+        import os
+
+        from ..sources import is_remote
+
+        for p in paths:
+            if not is_remote(p) and "=" not in p and not os.path.exists(p):
+                raise CliError(f"{p}: no such file (to pick a parameter, give --name={p})")
     return paths
 
 
