@@ -46,7 +46,7 @@ VALUES_DIFFER: Final = "values differ"
 BYTES_DIFFER: Final = "bytes differ"
 ONLY_A: Final = "only in A"
 ONLY_B: Final = "only in B"
-CHANGED: Final = "changed"  # kind, dtype, shape or length differ and values cannot be compared
+CHANGED: Final = "changed"  # kind, dtype, shape or length differ; the values, where comparable, within tolerance
 TRUNCATED: Final = "truncated"  # a side's file ends inside its data
 STATUSES: tuple[Status, ...] = (IDENTICAL, WITHIN, VALUES_DIFFER, BYTES_DIFFER, CHANGED, TRUNCATED, ONLY_A, ONLY_B)
 OK_STATUSES: tuple[Status, ...] = (IDENTICAL, WITHIN)
@@ -260,7 +260,9 @@ def compare_pair(
         return Pair(name, IDENTICAL, a, b)
     m = value_metrics(a, b, cancel, atol=atol, rtol=rtol)
     if m is not None:
-        status: Status = WITHIN if m.outside == 0 and not notes else VALUES_DIFFER
+        # Every value within tolerance under another dtype (a lossless cast)
+        # is a change of dtype, not of values.
+        status: Status = VALUES_DIFFER if m.outside else CHANGED if notes else WITHIN
         return Pair(name, status, a, b, tuple(notes), m, difference)
     return Pair(name, CHANGED if notes else BYTES_DIFFER, a, b, tuple(notes), None, difference)
 

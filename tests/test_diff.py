@@ -54,6 +54,17 @@ def test_same_bytes_other_dtype_is_a_change(tmp_path):
     assert main(["diff", str(a), str(b)]) == 1
 
 
+def test_lossless_cast_is_a_change_of_dtype_not_of_values(tmp_path):
+    x = np.array([0.5, -2.0, 1024.0, 0.0], np.float32)  # every value exact in f16
+    y = np.array([0.1, 1.0, 2.0, 3.0], np.float32)  # 0.1 is not
+    a = make_safetensors(tmp_path / "a.safetensors", {"x": x, "y": y})
+    b = make_safetensors(tmp_path / "b.safetensors", {"x": x.astype(np.float16), "y": y.astype(np.float16)})
+    by = {p.name: p for p in diff(open_archive(a), open_archive(b)).pairs}
+    assert by["x"].status == "changed" and by["x"].metrics.max_abs == 0
+    assert any("dtype f32 -> f16" in n for n in by["x"].notes)
+    assert by["y"].status == "values differ" and by["y"].metrics.outside == 1
+
+
 def test_rename_collision_keeps_both_entries(tmp_path):
     one = np.ones(3, np.float32)
     a = make_safetensors(tmp_path / "a.safetensors", {"x.a": one, "y.a": one * 2})
