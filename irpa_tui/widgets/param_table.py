@@ -379,7 +379,10 @@ class ParamTable(ScrollView, can_focus=True):
             if c.key == "mark":
                 text, style = mark_text, base + self.get_component_rich_style(f"param-table--{mark_style}")
             elif c.key == "name":
-                text = ("  " * row.depth + "  " + escape(row.label)) if isinstance(row, TreeRow) else escape(e.name)
+                if not isinstance(row, TreeRow):
+                    segs.append(Segment(sep + fit_name(escape(e.name), w), style))
+                    continue
+                text = "  " * row.depth + "  " + escape(row.label)
             elif c.key == "dtype":
                 text = e.dtype_name or "?"
             elif c.key == "shape":
@@ -409,6 +412,34 @@ def _scan_cell(key: str, r) -> str:
     if key == "nonfinite":
         return f"{r.nonfinite:,}" if r.nonfinite else "0"
     return ""
+
+
+def fit_name(name: str, w: int) -> str:
+    """``name`` in exactly ``w`` cells. A dotted name too long for them
+    shortens its parts to their first character, from the left, keeping
+    numbers and the last part whole (encoder.layer.0.attention.output.dense.bias
+    -> e.l.0.a.output.dense.bias): the rows of a model differ at the end and
+    in their block number, which an ordinary cut would hide. Still too long,
+    it is cut in the middle."""
+    if cell_len(name) <= w or w < 2:
+        return _fit(name, w)
+    parts = name.split(".")
+    n = cell_len(name)
+    for i in range(len(parts) - 1):
+        p = parts[i]
+        if len(p) > 1 and not p.isdigit():
+            n -= cell_len(p) - cell_len(p[0])
+            parts[i] = p[0]
+            if n <= w:
+                return _fit(".".join(parts), w)
+    short = ".".join(parts)
+    tail_w = (w - 1) * 3 // 5
+    tail, cells = "", 0
+    for ch in reversed(short):
+        if cells + cell_len(ch) > tail_w:
+            break
+        tail, cells = ch + tail, cells + cell_len(ch)
+    return _fit(set_cell_size(short, w - 1 - cells) + "…" + tail, w)
 
 
 def _fit(t: str, w: int, right: bool = False) -> str:

@@ -150,6 +150,34 @@ async def test_layout_name_first_and_pane_placement(demo_path):
         assert not screen.query_one(DetailPane).display
 
 
+def test_long_dotted_names_keep_their_block_number_and_end():
+    from irpa_tui.widgets.param_table import fit_name
+
+    name = "encoder.layer.0.attention.output.LayerNorm.bias"
+    assert fit_name(name, 60) == name + " " * 13
+    assert fit_name(name, 27) == "e.l.0.a.o.LayerNorm.bias   "
+    assert fit_name("model.layers.12.self_attn.q_proj.weight", 30) == "m.l.12.self_attn.q_proj.weight"
+    assert fit_name(name, 12) == "e.l.0…L.bias"  # still too long: cut in the middle
+    assert fit_name("a" * 30, 10) == "aaaa…aaaaa"
+
+
+@sync
+async def test_bert_names_at_100_columns_stay_apart(tmp_path):
+    # A real BERT checkpoint's names are 40-50 characters: at 100 columns
+    # every row must still say which tensor it is.
+    names = [f"encoder.layer.{i}.attention.output.{p}" for i in (0, 1) for p in ("LayerNorm.bias", "dense.weight")]
+    tensors = {n: np.zeros((4, 3), np.float32) for n in names}
+    p = make_safetensors(
+        tmp_path / "bert.safetensors", {"embeddings.word_embeddings.weight": np.zeros((512, 384)), **tensors}
+    )
+    async with running(str(p), size=(100, 30)) as pilot:
+        lines = screen_text(pilot.app).splitlines()
+        rows = [line.split("│")[0].split()[0] for line in lines[2:7]]
+        assert rows[0] == "e.word_embeddings.weight", rows
+        assert len(set(rows[1:])) == 4 and all(r.endswith(("LayerNorm.bias", "dense.weight")) for r in rows[1:]), rows
+        assert rows[1].startswith("e.l.0.") and rows[4].startswith("e.l.1."), rows
+
+
 @sync
 async def test_marks_show_every_edit(demo_path):
     async with running(demo_path, size=(200, 50)) as pilot:
