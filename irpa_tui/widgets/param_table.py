@@ -416,16 +416,16 @@ def _scan_cell(key: str, r) -> str:
 
 def fit_name(name: str, w: int) -> str:
     """``name`` in exactly ``w`` cells. A dotted name too long for them
-    shortens its parts to their first character, from the left, keeping
-    numbers and the last part whole (encoder.layer.0.attention.output.dense.bias
-    -> e.l.0.a.output.dense.bias): the rows of a model differ at the end and
-    in their block number, which an ordinary cut would hide. Still too long,
-    it is cut in the middle."""
+    shortens its parts to their first character, from the left, as far as
+    needed, keeping numbers and the last two parts whole
+    (encoder.layer.0.attention.output.dense.bias -> e.l.0.a.output.dense.bias):
+    the rows of a model differ at the end and in their block number, which
+    an ordinary cut would hide. Still too long, it is cut in the middle."""
     if cell_len(name) <= w or w < 2:
         return _fit(name, w)
     parts = name.split(".")
     n = cell_len(name)
-    for i in range(len(parts) - 1):
+    for i in range(len(parts) - 2):
         p = parts[i]
         if len(p) > 1 and not p.isdigit():
             n -= cell_len(p) - cell_len(p[0])
