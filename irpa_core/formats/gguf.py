@@ -73,6 +73,15 @@ class GGUFArray:
             raise ArchiveError(self.path, self.offset, "a metadata array lies outside the header that was read")
         return bytes(self.header[self.offset : self.offset + self.nbytes])
 
+    def encoded(self, prefix: bytes) -> bytes:
+        """``prefix``, then the array as GGUF encodes it (element type,
+        count, items), in one copy from the header: a 262,144-token
+        vocabulary is megabytes, and each copy into fresh memory costs."""
+        if self.offset + self.nbytes > len(self.header):
+            raise ArchiveError(self.path, self.offset, "a metadata array lies outside the header that was read")
+        with memoryview(self.header) as view, view[self.offset : self.offset + self.nbytes] as items:
+            return b"".join((prefix, _U32.pack(self.type), _U64.pack(self.count), items))
+
     @property
     def type_name(self) -> str:
         return TYPE_NAMES.get(self.type, str(self.type))

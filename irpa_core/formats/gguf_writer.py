@@ -156,6 +156,8 @@ def encode_kv(key: str, type_name: str, value: Any) -> bytes:
     Raises ValueError (a sentence naming the key) for a value its type
     cannot hold."""
     try:
+        if isinstance(value, GGUFArray) and type_name.startswith("array"):
+            return value.encoded(_string(key, "the key") + _U32.pack(T_ARRAY))  # one copy of the items
         return _string(key, "the key") + _value(type_name, value)
     except (ValueError, TypeError) as e:
         raise ValueError(f"metadata key '{key}': {e}") from None
@@ -218,14 +220,13 @@ def _scalar(type_name: str, v: Any) -> Any:
 
 def _array(value: Any) -> bytes:
     if isinstance(value, GGUFArray):
-        return _U32.pack(T_ARRAY) + _copied_items(value)
+        return value.encoded(_U32.pack(T_ARRAY))
     return _U32.pack(T_ARRAY) + _array_body(value)
 
 
 def _copied_items(arr: GGUFArray) -> bytes:
     """Element type, count and the encoded items copied from the source header."""
-    raw = arr.raw()
-    return _U32.pack(arr.type) + _U64.pack(arr.count) + raw
+    return arr.encoded(b"")
 
 
 def _array_body(value: Any) -> bytes:
@@ -546,9 +547,10 @@ def layout(
         rel_offsets.append(rel)
         rel += _round_up(t.length, align)
 
-    head = b"".join([_HEADER.pack(MAGIC, VERSION, len(targets), len(kv_blobs)), *kv_blobs, *infos])
-    data_start = _round_up(len(head), align)
-    head += bytes(data_start - len(head))
+    parts = [_HEADER.pack(MAGIC, VERSION, len(targets), len(kv_blobs)), *kv_blobs, *infos]
+    size = sum(len(p) for p in parts)
+    data_start = _round_up(size, align)
+    head = b"".join([*parts, bytes(data_start - size)])  # one copy of the key/values, padding included
     return Layout(head, tuple(data_start + r for r in rel_offsets), data_start, data_start + rel)
 
 
