@@ -76,6 +76,25 @@ def format_of(archive: Archive) -> Format:
     raise ValueError(f"unknown format {fmt!r}")
 
 
+def parse_split_size(text: str) -> int:
+    """A split's ``max_size`` as the CLI and the TUI take it: ``N``, ``NK``,
+    ``NM`` or ``NG`` bytes (powers of 1000, as llama.cpp's
+    ``convert_hf_to_gguf.py`` reads --split-max-size). PlanError (the reason
+    only: the caller names the field) otherwise."""
+    unit = {"K": 10**3, "M": 10**6, "G": 10**9}.get(text[-1:], 1)
+    digits = text[:-1] if unit > 1 else text
+    if not (digits.isascii() and digits.isdigit()) or int(digits) <= 0:
+        raise PlanError(None, "expected a positive number of bytes, optionally with K, M or G")
+    return int(digits) * unit
+
+
+def parse_split_tensors(text: str) -> int:
+    """A split's ``max_tensors``: a positive integer (PlanError otherwise)."""
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+        raise PlanError(None, "expected a positive number of tensors")
+    return int(text)
+
+
 @record(frozen=True)
 class Split:
     """How to split a GGUF output, as ``gguf-split --split`` offers: at most

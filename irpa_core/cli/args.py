@@ -325,19 +325,21 @@ def add_split_flags(p: ArgumentParser) -> None:
 
 
 def parse_split_size(text: str) -> int:
-    """``N``, ``NK``, ``NM`` or ``NG`` bytes (powers of 1000, as
-    llama.cpp's ``convert_hf_to_gguf.py`` reads --split-max-size)."""
-    unit = {"K": 10**3, "M": 10**6, "G": 10**9}.get(text[-1:], 1)
-    digits = text[:-1] if unit > 1 else text
-    if not (digits.isascii() and digits.isdigit()) or int(digits) <= 0:
-        raise CliError(f"--split-max-size={text}: expected a positive number of bytes, optionally with K, M or G")
-    return int(digits) * unit
+    from ..output import parse_split_size
+
+    try:
+        return parse_split_size(text)
+    except PlanError as e:
+        raise CliError(f"--split-max-size={text}: {e.reason}") from None
 
 
 def parse_split_tensors(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
-        raise CliError(f"--split-max-tensors={text}: expected a positive number of tensors")
-    return int(text)
+    from ..output import parse_split_tensors
+
+    try:
+        return parse_split_tensors(text)
+    except PlanError as e:
+        raise CliError(f"--split-max-tensors={text}: {e.reason}") from None
 
 
 def split_of(args, fmt: Format) -> Split | None:
