@@ -232,7 +232,8 @@ class IrpaApp(App):
     # -- writing, verifying, reopening ---------------------------------------
 
     def start_write(self, targets, output: str, alignment: int | None = 64, **kw) -> None:
-        """Write an ``Output`` (or irpa targets) with the progress screen."""
+        """Write an ``Output`` (or irpa targets) with the progress screen
+        (``split=``: a GGUF ``Output`` as shards; see ``WriteScreen``)."""
         from .screens.progress import WriteScreen
 
         self.push_screen(WriteScreen(targets, output, alignment, **kw))

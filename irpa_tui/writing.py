@@ -6,8 +6,11 @@ GGUF as its ``general.alignment`` key), lays it out to know the real file
 size, and sums up what the format does to the plan: splats written as data,
 casts, metadata it cannot keep. A format that cannot hold the plan gets the
 engine's own one-line refusal (naming the tensor and the fix) and nothing
-to write. It runs in a worker: building the output may read a
-``__SHARK_DATASET__`` entry, and lays out every entry.
+to write. A GGUF split into shards (``split``) is checked as
+``irpa convert --split-max-...`` splits it: the shard count, the size of
+all the files, or the engine's refusal (too many shards). It runs in a
+worker: building the output may read a ``__SHARK_DATASET__`` entry, and
+lays out every entry.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING
 from irpa_core.display import escape, human
 from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
-from irpa_core.output import GGUF, GGUF_ALIGNMENT, IRPA, IRPA_ALIGNMENT, Output
+from irpa_core.output import GGUF, GGUF_ALIGNMENT, IRPA, IRPA_ALIGNMENT, Output, Split
 from irpa_core.plan import SET_METADATA, Fate, Op, Plan
 from irpa_core.record import record
 
@@ -32,7 +35,9 @@ class WriteCheck:
     format: Format
     alignment: int | None  # what ``write_archive`` takes (irpa), None for the others
     output: Output | None  # None: the format cannot hold the plan
-    size: int = 0  # bytes of the file
+    size: int = 0  # bytes of the file (of all the shards)
+    split: Split | None = None  # the GGUF is written as shards (``write_split``)
+    shards: int = 0  # how many (0: not split)
     problem: str | None = None
     notes: tuple[str, ...] = ()  # what the format does to the plan
     warnings: tuple[str, ...] = ()  # what it leaves out that a reader may expect
@@ -50,10 +55,17 @@ def default_alignment(session: EditSession, fmt: Format) -> int | None:
 
 
 def check_output(
-    plan: Plan, archive: Archive, fates: list[Fate], fmt: Format, alignment: int | None, default: int | None
+    plan: Plan,
+    archive: Archive,
+    fates: list[Fate],
+    fmt: Format,
+    alignment: int | None,
+    default: int | None,
+    split: Split | None = None,
 ) -> WriteCheck:
     """The output of ``plan`` in ``fmt`` and what to say about it.
-    ``alignment``: the one chosen (None or ``default``: the format's own)."""
+    ``alignment``: the one chosen (None or ``default``: the format's own);
+    ``split``: a GGUF written as shards."""
     write_alignment = None
     if fmt == IRPA:
         write_alignment = alignment or default
@@ -62,15 +74,25 @@ def check_output(
         plan = plan.add(Op(SET_METADATA, "general.alignment", value=str(alignment), type="u32"))
     try:
         out = plan.output(archive, fmt, fates)
-        size = out.layout(write_alignment).file_size
+        if split is None:
+            size, shards = out.layout(write_alignment).file_size, 0
+        else:
+            files = out.split(split)
+            size, shards = sum(f.layout().file_size for f in files), len(files)
     except (IrpaError, ValueError) as e:
-        return WriteCheck(fmt, write_alignment, None, problem=str(e))
-    return WriteCheck(fmt, write_alignment, out, size, None, tuple(_notes(out, size)), tuple(out.warnings()))
+        return WriteCheck(fmt, write_alignment, None, split=split, problem=str(e))
+    notes = tuple(_notes(out, size, shards))
+    return WriteCheck(
+        fmt, write_alignment, out, size, split=split, shards=shards, notes=notes, warnings=tuple(out.warnings())
+    )
 
 
-def _notes(out: Output, size: int) -> list[str]:
+def _notes(out: Output, size: int, shards: int = 0) -> list[str]:
     n = len(out.targets)
-    lines = [f"{out.format}: {n:,} {'entries' if out.format == IRPA else 'tensors'}, {human(size)} ({size:,} bytes)"]
+    what = f"{n:,} {'entries' if out.format == IRPA else 'tensors'}"
+    if shards:
+        what += f" in {shards:,} shard{'s' if shards != 1 else ''}"
+    lines = [f"{out.format}: {what}, {human(size)} ({size:,} bytes)"]
     count, nbytes, zeros = out.expanded()
     if count:
         if zeros == nbytes:

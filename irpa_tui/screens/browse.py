@@ -756,13 +756,13 @@ class BrowseScreen(IrpaScreen):
         defaults = {fmt: default_alignment(session, fmt) for fmt in FORMATS}
         default = _beside(session.archive, ".stripped.irpa")
 
-        def check(fmt, alignment):  # in the dialog's worker: the session is not touched
-            return check_output(plan, archive, fates, fmt, alignment, defaults[fmt])
+        def check(fmt, alignment, split):  # in the dialog's worker: the session is not touched
+            return check_output(plan, archive, fates, fmt, alignment, defaults[fmt], split)
 
         def done(result) -> None:
             if result:
-                path, output, alignment = result
-                self.irpa.start_write(output, path, alignment)
+                path, output, alignment, split = result
+                self.irpa.start_write(output, path, alignment, split=split)
 
         self.app.push_screen(WriteDialog(default, check, defaults.get, plan_lines(session)), done)
 

@@ -17,6 +17,10 @@ stop and cleans up, and what a killed child left is removed) and the plan
 is untouched. ``clock`` is injectable so tests get a stable screen and can
 count updates per second of fake time. A write from remote files says
 what it fetched so far (``FetchLine``: the sources' counters on a timer).
+A GGUF split into shards (``split``: the engine's ``write_split``) says
+which shard it is writing; the shards are renamed into place together at
+the end, so a cancel or failure leaves none; done, it names every shard,
+and verify and open start from the first (the reader finds the others).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from rich.console import Group
 from rich.table import Table
@@ -38,9 +43,10 @@ from textual.widgets import Footer, Static
 
 from irpa_core.display import escape, human
 from irpa_core.errors import Cancelled, IrpaError
-from irpa_core.output import Output
+from irpa_core.formats.gguf_writer import shard_paths
+from irpa_core.output import Output, Split
 from irpa_core.plan import Target
-from irpa_core.write import Progress, WriteResult, clean_leftovers, write_archive
+from irpa_core.write import Progress, WriteResult, clean_leftovers, write_archive, write_split
 
 from .. import background
 from ..fetching import FetchMeter
@@ -50,6 +56,7 @@ from .base import IrpaScreen
 
 RATE = 20.0  # UI updates per second at most
 CHILD_RATE = 4 * RATE  # progress messages a second from a writing child (the coalescer keeps RATE of them)
+SHOWN = 8  # shards a finished split write names
 GRACE = 2.0  # seconds a cancelled writing child has to remove its temporary itself before it is killed
 
 
@@ -191,19 +198,24 @@ class WriteScreen(IrpaScreen):
         output: str,
         alignment: int | None = 64,
         *,
+        split: Split | None = None,
         writer: Callable | None = None,
         clock: Callable[[], float] = time.monotonic,
         rate: float = RATE,
     ):
         """``targets``: the ``Output`` to write (any format, as ``irpa
         convert`` builds it), or irpa targets; ``alignment`` as
-        ``write_archive`` takes it (None: the format's own). ``writer``:
-        None, the engine's ``write_archive`` in a child process; a function
-        of the same signature (tests) runs in a thread of this process."""
+        ``write_archive`` takes it (None: the format's own). ``split``: a
+        GGUF ``Output`` written as shards named after ``output``
+        (``write_split``). ``writer``: None, the engine's ``write_archive``
+        (``write_split``) in a child process; a function of the same
+        signature (tests) runs in a thread of this process."""
         super().__init__()
         self.out = targets if isinstance(targets, Output) else None
         self.targets: Sequence[Target] = list(targets.targets) if isinstance(targets, Output) else targets
-        self.output, self.alignment = output, alignment
+        self.output, self.alignment, self.split = output, alignment, split
+        self.written = output  # the file to verify and open: a split set's first shard
+        self.shard = -1  # the shard being written (a split)
         self.writer, self.clock, self.rate = writer, clock, rate
         self.cancel_event = threading.Event()
         self.state = "writing"  # writing, done, cancelled, failed
@@ -243,7 +255,10 @@ class WriteScreen(IrpaScreen):
             job = self.out if self.out is not None else self.targets
             progress = Coalescer(self, self.rate, self.clock)
             if self.writer is None:
-                result = write_in_child(job, self.output, self.alignment, progress, self.cancel_event)
+                result = write_in_child(job, self.output, self.alignment, progress, self.cancel_event, self.split)
+            elif self.split is not None:
+                assert isinstance(job, Output)
+                result = self.writer(job, self.output, self.split, progress=progress, cancel=self.cancel_event)
             else:
                 result = self.writer(
                     job, self.output, alignment=self.alignment, progress=progress, cancel=self.cancel_event
@@ -262,10 +277,19 @@ class WriteScreen(IrpaScreen):
         self.ui_updates += 1
         self.query_one(JobProgress).show(ev.index, ev.bytes_done, self.clock() - self.started)
         self.query_one(LineList).set_count(ev.index)  # the entries before this one are done
+        shard = ""
+        if self.split is not None:
+            shard = f"shard {ev.shard + 1:,} of {ev.shards:,}  "
+            if ev.shard != self.shard:  # (a Static update relayouts: only when the file changes)
+                self.shard = ev.shard
+                path = shard_paths(self.output, ev.shards)[ev.shard]
+                self.query_one("#write-title", Static).update(
+                    Text.assemble(("Writing ", "bold"), f"shard {ev.shard + 1:,} of {ev.shards:,}: ", path)
+                )
         if ev.index < len(self.targets):
             t = self.targets[ev.index]
             self.query_one("#write-current", Line).set(
-                Text.assemble(("now: ", "bold"), escape(t.name), f"  ({_how(t)}, {human(t.length)})")
+                Text.assemble(("now: ", "bold"), shard, escape(t.name), f"  ({_how(t)}, {human(t.length)})")
             )
 
     def on_job_done(self, msg: JobDone) -> None:
@@ -277,11 +301,13 @@ class WriteScreen(IrpaScreen):
             line.poll()  # the final figures at once
         if state == "done":
             self.result = payload
-            self.irpa.last_written = self.output
+            if self.split is not None:
+                self.written = payload.path
+            self.irpa.last_written = self.written
             self.query_one(LineList).set_count(len(self.targets))
             secs = self.clock() - self.started
             self.query_one(JobProgress).show(len(self.targets), self.total, secs)
-            self.query_one("#write-title", Static).update(Text.assemble(("Written ", "bold green"), self.output))
+            self.query_one("#write-title", Static).update(self._written_text(payload))
             self.query_one("#write-current", Line).set(
                 Text.assemble(
                     (f"{payload.entries:,} entries, {human(payload.bytes)} ", "bold"),
@@ -295,8 +321,9 @@ class WriteScreen(IrpaScreen):
                 )
             )
         elif state == "cancelled":
+            what = f"{self.output} was not written" if self.split is None else f"no shard of {self.output} was written"
             self.query_one("#write-title", Static).update(
-                Text.assemble(("Cancelled: ", "bold yellow"), f"{self.output} was not written (plan kept)")
+                Text.assemble(("Cancelled: ", "bold yellow"), f"{what} (plan kept)")
             )
             self.query_one("#write-current", Line).set(Text("enter: back to the table", style="dim"))
         else:
@@ -305,6 +332,22 @@ class WriteScreen(IrpaScreen):
                 Text("Nothing was written; the plan is kept. enter: back to the table", style="dim")
             )
         self.refresh_bindings()
+
+    def _written_text(self, result: WriteResult) -> Text:
+        """The title of a finished write: the file, or every shard (at most
+        ``SHOWN`` of them named) with its entries and size."""
+        if self.split is None or not result.shards:
+            return Text.assemble(("Written ", "bold green"), self.output)
+        n = len(result.shards)
+        parts: list[str | tuple[str, str]] = [
+            ("Written ", "bold green"),
+            f"{n:,} shard{'s' if n != 1 else ''}:",
+        ]
+        for r in result.shards[:SHOWN]:
+            parts += ["\n  ", r.path, (f"  {r.entries:,} entries, {human(r.bytes)}", "dim")]
+        if n > SHOWN:
+            parts.append(f"\n  and {n - SHOWN:,} more, to {result.shards[-1].path}")
+        return Text.assemble(*parts)
 
     # -- keys ---------------------------------------------------------------
 
@@ -330,10 +373,10 @@ class WriteScreen(IrpaScreen):
         self.app.pop_screen()
 
     def action_verify(self) -> None:
-        self.irpa.verify_written(self.out if self.out is not None else self.targets, self.output)
+        self.irpa.verify_written(self.out if self.out is not None else self.targets, self.written)
 
     def action_open(self) -> None:
-        self.irpa.open_written(self.output)
+        self.irpa.open_written(self.written)
 
 
 def write_in_child(
@@ -342,27 +385,26 @@ def write_in_child(
     alignment: int | None,
     progress: Callable[[Progress], None],
     cancel: threading.Event,
+    split: Split | None = None,
 ) -> WriteResult:
-    """``write_archive`` in a child process at full priority (the user waits
-    on it), its progress relayed; in this thread where no process can be
-    made. Cancelled: the child removes its temporary as a write in a thread
-    does; one killed before it could (see ``GRACE``), or that died, left it
-    behind, and it is removed here (its process is gone, which
-    ``clean_leftovers`` checks)."""
+    """``write_archive`` (``write_split`` for a ``split``) in a child
+    process at full priority (the user waits on it), its progress relayed;
+    in this thread where no process can be made. Cancelled: the child
+    removes its temporaries as a write in a thread does; one killed before
+    it could (see ``GRACE``), or that died, left them behind, and they are
+    removed here (its process is gone, which ``clean_leftovers`` checks)."""
+    kw: dict[str, Any] = {"progress": progress, "cancel": cancel, "rate": CHILD_RATE, "nice": 0, "grace": GRACE}
     try:
-        return background.run(
-            write_archive,
-            job,
-            output,
-            alignment=alignment,
-            progress=progress,
-            cancel=cancel,
-            rate=CHILD_RATE,
-            nice=0,
-            grace=GRACE,
-        )
+        if split is None:
+            return background.run(write_archive, job, output, alignment=alignment, **kw)
+        return background.run(write_split, job, output, split, **kw)
     except (Cancelled, RuntimeError):
-        clean_leftovers(output)
+        if split is None:
+            clean_leftovers(output)
+        else:
+            assert isinstance(job, Output)
+            for path in shard_paths(output, len(job.split(split))):
+                clean_leftovers(path)
         raise
 
 
