@@ -78,7 +78,8 @@ async def main():
     await shot("help", path, ["question_mark"])
     await shot("marks", path, MARK_KEYS)
     await shot("splat-dialog", path, ["down", "down", "s", *"f32=abc"])
-    await shot("write-dialog", path, ["slash", *"ffn", "enter", "x", "w", "_", "ctrl+u", *f"{WORK}/demo.repro.gguf"])
+    write = ["slash", *"ffn", "enter", "x", "w", "_", "ctrl+u", *f"{WORK}/demo.repro.gguf"]
+    await shot("write-dialog", path, [*write, "tab", "tab", "tab", *"2M"])  # split in shards of 2 MB
     await shot("rename-dialog", path, ["slash", *"blk.", "enter", "r", *r"re:blk\.(\d+)\.", "tab", *r"layers.\1."])
     out = os.path.join(WORK, "demo.stripped.irpa")
 
