@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import interleaved, mib, tool
+from bench.common import installed_irpa, interleaved, mib
 
 # A gguf_new_metadata.py-style copy, written for this benchmark with the
 # gguf package's public API: read every field and tensor, write them anew.
@@ -109,9 +109,9 @@ def report(title: str, r: dict, n: int, base: str = "cp") -> None:
 def main():
     mb = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    irpa = tool("irpa")
     py = sys.executable
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
+        irpa = installed_irpa(d)  # started as a user's wheel install starts (bench/common.py)
         g = os.path.join(d, "model.gguf")
         st = os.path.join(d, "model.safetensors")
         make_gguf(g, mb)
