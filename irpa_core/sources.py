@@ -52,7 +52,7 @@ WINDOW = 2 * CHUNK  # bytes per local copy step: the mapped window, and how ofte
 READ_AHEAD = 1 << 20  # what a reader asks for first when it does not know how long a header is
 _COPY_BUF = 1 << 20
 # At most this much per pwrite: on the test VM, pwrites of 4 MiB and more
-# stalled 0.2-0.4 s in up to half the copies made right after another
+# stalled 0.2-0.5 s in up to half the copies made right after another
 # process wrote and deleted a big file (inside the kernel; the cause is not
 # pinned down), 2 MiB and less never, at the same median (bench/RESULTS.md).
 WRITE_STEP = 1 << 20

@@ -285,3 +285,5 @@ def test_cli_json_and_table(tmp_path, capsys):
     # A parameter's name where a file goes: the error says how to pick it.
     assert main(["stats", str(p), "blk.1.q"]) == 1
     assert "blk.1.q: no such file (to pick a parameter, give --name=blk.1.q)" in capsys.readouterr().err
+    assert main(["stats", str(p), "other.gguf"]) == 1  # a mistyped file: no hint
+    assert "--name" not in capsys.readouterr().err

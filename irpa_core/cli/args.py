@@ -62,7 +62,8 @@ def input_paths(args, command: str) -> list[str]:
         from ..sources import is_remote
 
         for p in paths:
-            if not is_remote(p) and "=" not in p and not os.path.exists(p):
+            looks_like_a_file = os.sep in p or os.path.splitext(p)[1].lower() in (".irpa", ".gguf", ".safetensors")
+            if not (looks_like_a_file or is_remote(p) or "=" in p or os.path.exists(p)):
                 raise CliError(f"{p}: no such file (to pick a parameter, give --name={p})")
     return paths
 
