@@ -57,8 +57,6 @@ def input_paths(args, command: str) -> list[str]:
         raise CliError(f"no input file given (irpa {command} FILE...)")
     if getattr(args, "name", None) is not None and len(paths) > 1:
         # ``irpa stats FILE NAME``: a parameter's name given where a file goes.
-        import os
-
         from ..sources import is_remote
 
         for p in paths:

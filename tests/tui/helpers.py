@@ -75,6 +75,19 @@ def screen_text(app: Any) -> str:
     return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
 
 
+async def open_write_dialog(pilot, path: str) -> Any:
+    """``w``, the output path typed; the write dialog, settled (its check done)."""
+    from irpa_tui.screens.dialogs import WriteDialog
+
+    await pilot.press("w")
+    await settle(pilot, 0.1)
+    dlg = pilot.app.screen
+    assert isinstance(dlg, WriteDialog)
+    await pilot.press("ctrl+u", *path)
+    await settle(pilot)
+    return dlg
+
+
 async def write_via_keys(pilot, path: str) -> Any:
     """``w``, the output path typed (the format follows its extension),
     enter, ``y`` if the file exists; waits for the write to end, checks it

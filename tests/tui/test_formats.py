@@ -18,13 +18,13 @@ from irpa_core.cli import main
 from irpa_core.plan import Plan
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
-from irpa_tui.screens.dialogs import CastDialog, MetadataDialog, WriteDialog
+from irpa_tui.screens.dialogs import CastDialog, MetadataDialog
 from irpa_tui.screens.metadata import MetadataScreen
 from irpa_tui.screens.verify import VerifyScreen
 from tests import oracle
 from tests.fixtures import make_gguf, make_safetensors, quantized_bytes
 from tests.oracle import gguf_kvs as kvs
-from tests.tui.helpers import SIZE, running, screen_text, settle, sync, wait_until, write_via_keys
+from tests.tui.helpers import SIZE, open_write_dialog, running, screen_text, settle, sync, wait_until, write_via_keys
 
 CHAT = "{% for m in messages %}<|{{ m['role'] }}|>: {{ m['content'] }}\n{% endfor %}"
 FIXED = "/tmp/irpa-tui-tests/formats"
@@ -116,12 +116,7 @@ async def test_write_gguf_keeps_every_key_and_verifies(model, work_dir):
     async with running(model) as pilot:
         await pilot.press("slash", *"blk.0.", "enter", "x")  # strip blk.0.*: GGUF writes zeros
         await pilot.press("slash", "ctrl+a", "ctrl+k", "escape")
-        await pilot.press("w")
-        await settle(pilot, 0.1)
-        dlg = pilot.app.screen
-        assert isinstance(dlg, WriteDialog)
-        await pilot.press("ctrl+u", *out)
-        await settle(pilot)
+        dlg = await open_write_dialog(pilot, out)
         assert dlg.format == "gguf" and dlg.query_one("#fmt-gguf").value
         summary = str(dlg.query_one("#summary").render())
         size = dlg._current().size

@@ -27,7 +27,7 @@ from tests.fixtures import make_gguf, quantized_bytes
 from tests.httpserver import TestServer, http_server
 from tests.oracle import gguf_kvs, gguf_tensors
 from tests.test_remote_archives import model, serve
-from tests.tui.helpers import SIZE, running, screen_text, settle, sync, wait_until
+from tests.tui.helpers import SIZE, open_write_dialog, running, screen_text, settle, sync, wait_until
 
 __all__ = ["http_server", "model"]  # fixtures, imported for pytest
 
@@ -53,17 +53,6 @@ def shards(prefix: str, n: int) -> list[str]:
     return [f"{prefix}-{i:05d}-of-{n:05d}.gguf" for i in range(1, n + 1)]
 
 
-async def _dialog(pilot, path: str) -> WriteDialog:
-    """``w``, the path typed; the dialog, settled."""
-    await pilot.press("w")
-    await settle(pilot, 0.1)
-    dlg = pilot.app.screen
-    assert isinstance(dlg, WriteDialog)
-    await pilot.press("ctrl+u", *path)
-    await settle(pilot)
-    return dlg
-
-
 async def _to(pilot, dlg: WriteDialog, field: str) -> None:
     """Tab from the path to a split field (path, format, alignment, size, tensors)."""
     assert pilot.app.focused is dlg.query_one("#path")
@@ -83,7 +72,7 @@ async def test_write_split_gguf_with_the_keys(gguf_model, work_dir):
     names = shards("out", 2)
     Path(names[1]).write_bytes(b"an earlier shard")
     async with running(gguf_model) as pilot:
-        dlg = await _dialog(pilot, "out.gguf")
+        dlg = await open_write_dialog(pilot, "out.gguf")
         assert dlg.query_one("#split-box").display  # GGUF: the split fields are offered
         await _to(pilot, dlg, "split-tensors")
         await pilot.press("3")
@@ -135,7 +124,7 @@ async def test_write_split_gguf_with_the_keys(gguf_model, work_dir):
 @sync
 async def test_invalid_split_is_an_inline_error_and_writes_nothing(gguf_model, work_dir):
     async with running(gguf_model) as pilot:
-        dlg = await _dialog(pilot, "bad.gguf")
+        dlg = await open_write_dialog(pilot, "bad.gguf")
         await _to(pilot, dlg, "split-size")
         for text, reason in [
             ("4X", "split: bytes per shard '4X': expected a positive number of bytes, optionally with K, M or G"),
