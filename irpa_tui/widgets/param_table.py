@@ -427,7 +427,7 @@ def fit_name(name: str, w: int) -> str:
     n = cell_len(name)
     for i in range(len(parts) - 2):
         p = parts[i]
-        if len(p) > 1 and not p.isdigit():
+        if len(p) > 1 and not p.isdigit() and not p.startswith("\\"):  # (an escaped control stays in sight)
             n -= cell_len(p) - cell_len(p[0])
             parts[i] = p[0]
             if n <= w:

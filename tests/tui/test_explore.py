@@ -151,6 +151,7 @@ async def test_layout_name_first_and_pane_placement(demo_path):
 
 
 def test_long_dotted_names_keep_their_block_number_and_end():
+    from irpa_core.display import escape
     from irpa_tui.widgets.param_table import fit_name
 
     name = "encoder.layer.0.attention.output.LayerNorm.bias"
@@ -159,6 +160,8 @@ def test_long_dotted_names_keep_their_block_number_and_end():
     assert fit_name("model.layers.12.self_attn.q_proj.weight", 30) == "m.l.12.self_attn.q_proj.weight"
     assert fit_name(name, 12) == "e.l.0…m.bias"  # still too long: cut in the middle
     assert fit_name("a" * 30, 10) == "aaaa…aaaaa"
+    # An escaped control character is never shortened out of sight.
+    assert fit_name(escape("blk.0.\x1b[2J.attention.output.weight"), 24) == "b.0.\\e[2J.…output.weight"
 
 
 @sync
