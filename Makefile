@@ -1,40 +1,76 @@
-# Two entry points for a fresh machine with Python 3.11 and pip:
+# Two entry points for a fresh machine with Python 3.11+ and pip:
 #   make run   -> .venv, install, open the TUI on a generated demo archive
 #   make test  -> .venv, install with test extras, lint + type gate, the whole suite
+# Both install exactly the versions in requirements.lock (the set the suite
+# passed with). `make lock` refreshes it on purpose; `make test-latest` runs
+# the same gate and suite on the newest releases, in .venv-latest.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements.lock
+# --no-build-isolation: the locked setuptools in the venv builds the package,
+# not whatever setuptools is newest that day.
+INSTALL := python -m pip install --quiet --constraint $(LOCK) --no-build-isolation
 
-.PHONY: run test screenshots bench clean
+.PHONY: run test test-latest lock screenshots bench clean
 
-$(BIN)/python:
+$(VENV)/.base: $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/$(INSTALL) pip setuptools
+	touch $@
 
 # Byte-compiled once at install, as a wheel install would be: with
 # PYTHONDONTWRITEBYTECODE set, an editable install otherwise recompiles
 # every module at each start (cost: bench/RESULTS.md, start-up).
-COMPILE := $(BIN)/python -m compileall -q irpa_core irpa_tui
+COMPILE = $(1)/python -m compileall -q irpa_core irpa_tui
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
-	$(COMPILE)
+$(VENV)/.installed: pyproject.toml $(VENV)/.base
+	$(BIN)/$(INSTALL) -e .
+	$(call COMPILE,$(BIN))
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(COMPILE)
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.base
+	$(BIN)/$(INSTALL) -e '.[test]'
+	$(call COMPILE,$(BIN))
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/irpa-tui --demo
 
-# The lint and type gate first (seconds), then the suite.
+# The lint and type gate first (seconds), then the suite: most tests over
+# both cores (pytest-xdist), then the few marked `alone` (they time a
+# cancel or a quit, and must not share the machine with the suite).
+define SUITE
+	$(1)/ruff check .
+	$(1)/ruff format --check .
+	$(1)/mypy
+	$(1)/python -m pytest -q -n auto -m 'not alone'
+	$(1)/python -m pytest -q -m alone
+endef
+
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(call SUITE,$(BIN))
+
+# The newest release of every dependency the ranges in pyproject.toml allow:
+# drift shows here before users see it. Green: `make lock` takes it in.
+LATEST := .venv-latest
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip setuptools
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --no-build-isolation -e '.[test]'
+	$(call COMPILE,$(LATEST)/bin)
+	$(LATEST)/bin/python -m pip list
+	$(call SUITE,$(LATEST)/bin)
+
+# Every dependency, direct and transitive, pinned for every platform (uv's
+# universal resolution), with pip, setuptools and uv itself. Run it to take
+# in new releases (after `make test-latest` passed) or after changing the
+# dependencies in pyproject.toml, then `make test` and commit the lock.
+lock: $(VENV)/.base
+	$(BIN)/$(INSTALL) uv
+	printf 'pip\nsetuptools>=77\nuv\n' | $(BIN)/uv pip compile --quiet --universal --python-version 3.11 \
+		--extra test --custom-compile-command 'make lock' -o $(LOCK) pyproject.toml -
 
 screenshots: $(VENV)/.installed-test
 	$(BIN)/python screenshots/make_screenshots.py
@@ -43,4 +79,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LATEST) build *.egg-info

@@ -4,7 +4,7 @@ Allowed casts (``cast_problem`` says why any other is refused):
 
 - float to float among f64, f32, f16, bf16 and the fp8 kinds, rounding to
   nearest even once, from the source value, as numpy and ml_dtypes
-  ``astype`` do. One exception needs care: ml_dtypes (0.6) converts f64 to
+  ``astype`` do. One exception needs care: ml_dtypes before 0.7 converts f64 to
   bf16 and fp8 through f32, rounding twice (1 + 2**-8 + 2**-30 becomes 1.0 in
   bf16, not 1.0078125). We round f64 to f32 *to odd* first (round to
   nearest, then step to the odd neighbour when inexact): with 16 or more

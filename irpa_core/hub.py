@@ -108,26 +108,39 @@ def same_origin(a: str, b: str) -> bool:
     return _origin(a) == _origin(b)
 
 
+def stored_token_path() -> str:
+    """Where ``hf auth login`` keeps the token, as the Hub documents it:
+    ``HF_TOKEN_PATH``, else ``$HF_HOME/token``; ``HF_HOME`` defaults to
+    ``$XDG_CACHE_HOME/huggingface``, else ``~/.cache/huggingface``."""
+    path = os.environ.get("HF_TOKEN_PATH")
+    if path:
+        return os.path.expanduser(path)
+    home = os.environ.get("HF_HOME")
+    if not home:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+        home = os.path.join(cache, "huggingface")
+    return os.path.join(os.path.expanduser(home), "token")
+
+
 def token_for(url: str) -> str | None:
     """The Hub token, but only for a URL on the Hub endpoint's own origin:
-    ``HF_TOKEN``, else the token huggingface_hub stores (``hf auth login``)."""
+    ``HF_TOKEN``, else the stored one (``stored_token_path``)."""
     if not same_origin(url, endpoint()):
         return None
     token = os.environ.get("HF_TOKEN", "").strip()
     if token:
         return token
+    path = stored_token_path()
     try:
-        from huggingface_hub import get_token
-    except ImportError:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+    except FileNotFoundError:
         return None
-    try:
-        return get_token()
-    except Exception as e:  # a failed token refresh or OIDC exchange, whatever its type: one line
+    except (OSError, UnicodeDecodeError) as e:
         raise ArchiveError(
-            url,
-            None,
-            f"cannot get the stored Hugging Face token ({one_line(str(e))}); set HF_TOKEN or run `hf auth login`",
+            path, None, f"cannot read the stored Hugging Face token ({one_line(str(e))}); set HF_TOKEN instead"
         ) from None
+    return token or None
 
 
 def one_line(text: str, limit: int = 200) -> str:

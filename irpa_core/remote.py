@@ -1,9 +1,9 @@
 """Remote files over HTTP(S): ``HttpSource``, ``open_remote``, ``expand_remote``.
 
-Built on httpx2, the httpx fork that huggingface_hub 2.x itself depends on
-(HTTP/1.1, one persistent client per source, keep-alive, redirects followed:
-the Hub answers ``resolve`` URLs with a redirect to a CDN, whose address is
-then used directly). Reads are ``Range`` GETs:
+Built on httpx2, the maintained fork of httpx (HTTP/1.1, one persistent
+client per source, keep-alive, redirects followed: the Hub answers
+``resolve`` URLs with a redirect to a CDN, whose address is then used
+directly). Reads are ``Range`` GETs:
 
 - small reads go through a bounded LRU cache of fixed-size blocks; big reads
   stream straight into the caller's buffer; ``copy_range_to`` streams a big
@@ -13,7 +13,7 @@ then used directly). Reads are ``Range`` GETs:
   with exponential backoff, resuming at the byte reached;
 - a server that ignores ``Range`` (200 instead of 206) is refused for files
   over ``IRPA_NO_RANGE_LIMIT`` (64 MiB) and read once and kept for smaller ones;
-- the token (``HF_TOKEN`` or huggingface_hub's stored one) goes only to the
+- the token (``HF_TOKEN`` or the one ``hf auth login`` stored) goes only to the
   Hub endpoint's origin; httpx drops ``Authorization`` on a redirect to
   another origin, and requests sent straight to a CDN never carry it;
 - the cancel flag is checked between pieces of at most 64 KiB; with a flag
@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-import httpx2 as httpx  # the HTTP client huggingface_hub itself is built on: one stack, not two
+import httpx2 as httpx
 
 from . import hub
 from .errors import ArchiveError

@@ -9,7 +9,7 @@ the bytes it fetched.
 ``open_source`` picks the kind from the spec: a local path gives a
 ``LocalSource`` (one descriptor, ``os.pread``/``os.preadv``); ``http://``,
 ``https://`` and ``hf://`` give an ``irpa_core.remote.HttpSource``. The remote
-module, and with it httpx and huggingface_hub, is imported only when a URL is
+module, and with it the HTTP client (httpx2), is imported only when a URL is
 given, so working on local files never pays for them.
 
 ``LocalSource.copy_range_to`` copies without Python objects the size of a
@@ -44,8 +44,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
     import threading
     from types import TracebackType
-
-    from typing_extensions import Self  # typing.Self is 3.11+
+    from typing import Self
 
 CHUNK = 8 << 20
 WINDOW = 2 * CHUNK  # bytes per local copy step: the mapped window, and how often progress and cancel are seen

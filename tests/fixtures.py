@@ -77,6 +77,26 @@ def make_gguf(path, tensors: dict, kv: dict | None = None, arch: str = "llama", 
     return Path(path)
 
 
+REMOTE_VOCAB = 100_000  # a header of about 2.8 MB: more than two read-ahead blocks
+
+
+def make_remote_model(path) -> Path:
+    """A llama-shaped GGUF for the remote tests: a big tokenizer header,
+    then about 7 MB of Q8_0/Q4_K/F32 tensors in 3 blocks."""
+    kv = {
+        "tokenizer.ggml.tokens": [f"t{i}{'x' * (i % 13)}" for i in range(REMOTE_VOCAB)],
+        "tokenizer.ggml.scores": [float(i) for i in range(REMOTE_VOCAB)],
+        "tokenizer.ggml.token_type": [1] * REMOTE_VOCAB,
+    }
+    tensors: dict = {"token_embd.weight": ("Q8_0", quantized_bytes("Q8_0", 8192, 512, seed=1))}
+    for b in range(3):
+        tensors[f"blk.{b}.attn_norm.weight"] = np.full(512, b + 1, np.float32)
+        tensors[f"blk.{b}.attn_q.weight"] = ("Q8_0", quantized_bytes("Q8_0", 512, 512, seed=10 + b))
+        tensors[f"blk.{b}.ffn_up.weight"] = ("Q4_K", quantized_bytes("Q4_K", 1024, 1024, seed=20 + b))
+    tensors["output_norm.weight"] = np.ones(512, np.float32)
+    return make_gguf(path, tensors, kv)
+
+
 def make_irpa_with_iree(path, *create_flags: str) -> Path:
     """An archive written by the reference ``iree-create-parameters``."""
     oracle.run_tool("iree-create-parameters", f"--output={path}", *create_flags)

@@ -13,23 +13,23 @@ Hub-like layout, with the files of a repository revision under
 - ``token`` set: those two answer 401 without ``Authorization: Bearer TOKEN``;
   a repository in ``gated`` answers 403; Hub error codes in ``X-Error-Code``.
 
-Use the ``http_server`` fixture: ``from tests.httpserver import http_server``.
+The ``http_server`` fixture (tests/conftest.py) gives each test a fresh
+``TestServer`` (its own root, counters and switches) on one server per test
+process: a request reads ``server.ts`` when it arrives.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
-
-import pytest
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -266,17 +266,10 @@ def start(root: Path) -> tuple[TestServer, _Server]:
     return ts, httpd
 
 
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[TestServer]:
-    """A fresh server over ``tmp_path / "srv"`` for one test."""
-    root = tmp_path / "srv"
-    root.mkdir()
-    ts, httpd = start(root)
-    try:
-        yield ts
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def serve(ts: TestServer, path: Path, name: str = "model.gguf") -> str:
+    """A copy of ``path`` served as ``name``: its URL."""
+    shutil.copy(path, ts.root / name)
+    return f"{ts.url}/{name}"
 
 
 def write_random(path: Path, size: int, seed: int = 0) -> bytes:
@@ -289,4 +282,4 @@ def write_random(path: Path, size: int, seed: int = 0) -> bytes:
     return data
 
 
-__all__ = ["Hit", "TestServer", "http_server", "start", "write_random"]
+__all__ = ["Hit", "TestServer", "serve", "start", "write_random"]

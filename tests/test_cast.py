@@ -1,5 +1,6 @@
-"""Casting against numpy/ml_dtypes ``astype`` element by element, against an
-exact rounding reference where ml_dtypes rounds twice, and against
+"""Casting against numpy/ml_dtypes ``astype`` element by element where that
+rounds once, against an exact rounding reference (Fractions, bit patterns)
+where an ml_dtypes release may round twice, and against
 ``gguf.quants`` for (de)quantizing."""
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ DEQUANTIZABLE = [
     for d in dtypes.QUANT
     if d.name in gguf.GGMLQuantizationType.__members__ and gguf.GGMLQuantizationType[d.name] in quants._type_traits
 ]
-# f64 -> these: ml_dtypes rounds through f32 (twice); we round once.
+# f64 -> these: ml_dtypes before 0.7 rounds through f32 (twice); we round once.
 DOUBLE_ROUNDED = {("f64", n) for n in FLOATS if n not in ("f64", "f32", "f16")}
 
 
@@ -185,11 +186,15 @@ def test_f64_rounds_once(tmp_path, dst):
     assert bad.size == 0, [(x[i], got[i], ref[i]) for i in bad[:5]]
 
 
-def test_ml_dtypes_rounds_f64_twice_and_we_do_not(tmp_path):
-    x = np.array([1 + 2.0**-8 + 2.0**-30])
-    assert x.astype(ml_dtypes.bfloat16).astype(np.float64)[0] == 1.0  # ml_dtypes 0.6: via f32
-    got = np.frombuffer(_cast(_entry(tmp_path, "x", x.tobytes(), "f64", (1,)), "bf16"), ml_dtypes.bfloat16)
-    assert got.astype(np.float64)[0] == 1 + 2.0**-7
+def test_f64_to_bf16_rounds_once_where_rounding_through_f32_would_not(tmp_path):
+    """1 + 2**-8 + 2**-30 lies just above the midpoint of the bf16 values 1.0
+    and 1 + 2**-7: correctly rounded it is 1 + 2**-7 (bits 0x3F81). Through
+    f32 first (as some ml_dtypes releases do) the 2**-30 is lost, the
+    midpoint ties to even, and the result is 1.0 (0x3F80)."""
+    x = np.array([1 + 2.0**-8 + 2.0**-30, -(1 + 2.0**-8 + 2.0**-30), 1 + 2.0**-8, 1 + 3 * 2.0**-8])
+    got = np.frombuffer(_cast(_entry(tmp_path, "x", x.tobytes(), "f64", x.shape), "bf16"), np.uint16)
+    # the exact midpoint 1 + 2**-8 ties to the even 1.0; 1 + 3 * 2**-8 to the even 1 + 2**-6
+    assert [hex(b) for b in got] == ["0x3f81", "0xbf81", "0x3f80", "0x3f82"]
 
 
 @pytest.mark.parametrize("src", INTS)

@@ -141,6 +141,7 @@ def test_plan_glob_only_when_it_selects_the_same_rows():
     assert v.plan_glob() is None
 
 
+@pytest.mark.alone
 def test_fast_on_100k_names():
     import time
 

@@ -7,7 +7,16 @@ import json
 import pytest
 
 from irpa_core import ArchiveError
-from irpa_core.hub import HfPath, index_shards, parse_hf, pick_file, same_origin, split_gguf_shards, token_for
+from irpa_core.hub import (
+    HfPath,
+    index_shards,
+    parse_hf,
+    pick_file,
+    same_origin,
+    split_gguf_shards,
+    stored_token_path,
+    token_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -72,20 +81,33 @@ def test_token_only_for_the_endpoint_origin(monkeypatch: pytest.MonkeyPatch) -> 
     assert same_origin("http://a:80/x", "http://a/y")
 
 
-def test_stored_token_when_no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub
-
+def test_stored_token_when_no_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.example")
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "stored")
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "token"))
+    assert token_for("https://hub.example/x") is None  # no file: no token
+    (tmp_path / "token").write_text("stored\n")
     assert token_for("https://hub.example/x") == "stored"
-
-    def broken() -> str:
-        raise RuntimeError("refresh failed\nbadly")
-
-    monkeypatch.setattr(huggingface_hub, "get_token", broken)
-    with pytest.raises(ArchiveError, match=r"cannot get the stored Hugging Face token .*hf auth login"):
+    assert token_for("https://cdn.example/x") is None
+    monkeypatch.setenv("HF_TOKEN", "env")  # the environment wins over the file
+    assert token_for("https://hub.example/x") == "env"
+    monkeypatch.delenv("HF_TOKEN")
+    (tmp_path / "token").write_bytes(b"\xff\xfe")
+    with pytest.raises(ArchiveError, match=r"token: cannot read the stored Hugging Face token .*set HF_TOKEN"):
         token_for("https://hub.example/x")
+
+
+def test_stored_token_path_as_the_hub_documents(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for var in ("HF_TOKEN_PATH", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert stored_token_path() == str(tmp_path / ".cache" / "huggingface" / "token")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
+    assert stored_token_path() == "/xdg/huggingface/token"
+    monkeypatch.setenv("HF_HOME", "/hf")
+    assert stored_token_path() == "/hf/token"
+    monkeypatch.setenv("HF_TOKEN_PATH", "~/tok")
+    assert stored_token_path() == str(tmp_path / "tok")
 
 
 REPO = HfPath("org/repo")

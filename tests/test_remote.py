@@ -6,8 +6,6 @@ import json
 import os
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,10 +17,8 @@ from irpa_core import ArchiveError, Cancelled
 from irpa_core.remote import HttpSource, expand_remote, open_remote
 from irpa_core.sources import LocalSource, open_source
 from tests.fixtures import make_gguf, make_safetensors
-from tests.httpserver import TestServer, http_server, write_random
+from tests.httpserver import TestServer, write_random
 from tests.test_sources import random_ranges
-
-__all__ = ["http_server"]  # the fixture, imported for pytest
 
 KB = 1 << 10
 BLOCK = 64 * KB
@@ -33,17 +29,6 @@ def source(ts: TestServer, path: str, **kw: object) -> HttpSource:
     opts: dict = {"block_size": BLOCK, "cache_size": 8 * BLOCK, "backoff": 0.01, "part_size": 256 * KB}
     opts.update(kw)
     return HttpSource(f"{ts.url}/{path}", **opts)
-
-
-@pytest.fixture
-def hub_env(http_server: TestServer, monkeypatch: pytest.MonkeyPatch) -> TestServer:
-    """HF_ENDPOINT at the test server, no token anywhere."""
-    import huggingface_hub
-
-    monkeypatch.setenv("HF_ENDPOINT", http_server.url)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
-    return http_server
 
 
 # -- reading ----------------------------------------------------------------------
@@ -189,13 +174,14 @@ def test_copy_range_to_cancel(http_server: TestServer, tmp_path: Path) -> None:
     write_random(http_server.root / "f.bin", 2048 * KB)
     cancel = threading.Event()
     with source(http_server, "f.bin") as src:
-        http_server.delay, http_server.piece = 0.05, 4 * KB
+        # 4 KiB per 0.2 s: the whole copy would take 25 s or more on its parallel requests
+        http_server.delay, http_server.piece = 0.2, 4 * KB
         fd = os.open(tmp_path / "out.bin", os.O_RDWR | os.O_CREAT)
         try:
             when = cancel_later(cancel, 0.3)
             with pytest.raises(Cancelled):
                 src.copy_range_to(fd, 0, src.size, 0, cancel=cancel)
-            assert time.monotonic() - when[0] < 1.0
+            assert time.monotonic() - when[0] < 5  # within a second or so; generous on a busy machine
         finally:
             os.close(fd)
 
@@ -270,7 +256,7 @@ def test_connection_refused_fails_fast() -> None:
     started = time.monotonic()
     with pytest.raises(ArchiveError, match=r"cannot connect to 127\.0\.0\.1:\d+ \(connection refused\)"):
         HttpSource(f"http://127.0.0.1:{port}/x")
-    assert time.monotonic() - started < 2  # no retries
+    assert time.monotonic() - started < 5  # no retries (with them: 15 s of backoff)
 
 
 def test_no_range_server_small_file_kept_big_refused(http_server: TestServer) -> None:
@@ -321,29 +307,29 @@ def test_slow_server_read_is_cancelled_within_a_second(http_server: TestServer) 
     write_random(http_server.root / "f.bin", 40 * BLOCK)
     cancel = threading.Event()
     with source(http_server, "f.bin", cancel=cancel) as src:
-        # A trickle: one small piece every 0.2 s.
+        # A trickle: one small piece every 0.2 s (the read would take minutes).
         http_server.delay, http_server.piece = 0.2, 1 * KB
         when = cancel_later(cancel, 0.3)
         with pytest.raises(Cancelled):
             src.read(BLOCK, 10 * BLOCK)
-        assert time.monotonic() - when[0] < 1.0
-        # A server that sends nothing at all: the short read timeout notices.
+        assert time.monotonic() - when[0] < 5  # within a second or so; generous on a busy machine
+        # A server that sends nothing at all for a minute: the short read timeout notices.
         cancel.clear()
-        http_server.delay = 5.0
+        http_server.delay = 60.0
         when = cancel_later(cancel, 0.2)
         with pytest.raises(Cancelled):
             src.read(20 * BLOCK, 10)
-        assert time.monotonic() - when[0] < 1.5
+        assert time.monotonic() - when[0] < 10
 
 
 def test_stalled_server_without_cancel_times_out(http_server: TestServer) -> None:
     write_random(http_server.root / "f.bin", 4 * BLOCK)
     with source(http_server, "f.bin", timeout=0.5, poll=0.2) as src:
-        http_server.delay = 3.0
+        http_server.delay = 60.0
         started = time.monotonic()
         with pytest.raises(ArchiveError, match=r"the server sent nothing for 0\.5 s"):
             src.read(2 * BLOCK, 10)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 10  # not the minute the server waits
 
 
 # -- the Hub ----------------------------------------------------------------------
@@ -415,12 +401,11 @@ def test_hub_401_403_and_the_token(hub_env: TestServer, monkeypatch: pytest.Monk
     )
 
 
-def test_stored_token_is_used(hub_env: TestServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub
-
+def test_stored_token_is_used(hub_env: TestServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     write_random(hub_env.add_repo("org/private") / "x.bin", 10)
     hub_env.token = "stored"
-    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "stored")
+    (tmp_path / "token").write_text("stored\n")
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "token"))
     with open_source("hf://org/private/x.bin") as src:
         assert src.size == 10
 
@@ -492,19 +477,6 @@ def test_expand_bare_repo_single_files(hub_env: TestServer) -> None:
         expand_remote("hf://org/none")
     with pytest.raises(ArchiveError, match="is a repository, not a file"):
         open_remote("hf://org/st")
-
-
-def test_huggingface_hub_imported_only_for_the_hub_token(http_server: TestServer) -> None:
-    write_random(http_server.root / "f.bin", 10)
-    code = (
-        "import sys\n"
-        "from irpa_core.sources import open_source\n"
-        "with open_source(sys.argv[1]) as src: assert src.read(0, 10)\n"
-        "sys.exit('huggingface_hub' in sys.modules)\n"
-    )
-    env = {**os.environ, "HF_ENDPOINT": "https://hub.invalid"}
-    r = subprocess.run([sys.executable, "-c", code, f"{http_server.url}/f.bin"], check=False, env=env, timeout=60)
-    assert r.returncode == 0
 
 
 def test_expand_urls(http_server: TestServer) -> None:

@@ -253,6 +253,7 @@ class DetailPane(VerticalScroll):
         self.as_dtype = as_dtype
         if self._timer is not None:
             self._timer.stop()
+            self._timer = None
         self.entry = entry
         self.last_stats = None
         self._note = None
@@ -268,7 +269,17 @@ class DetailPane(VerticalScroll):
         hit = S.cached_stats(entry, as_dtype) if S.can_decode(entry, as_dtype) else None
         if hit is not None:
             self._show_stats(hit, cached=True)
-        self._timer = self.set_timer(DEBOUNCE, lambda: self._start(entry, hit is not None))
+        self._timer = self.set_timer(DEBOUNCE, lambda: self._fire(entry, hit is not None))
+
+    def _fire(self, entry: Entry, have_stats: bool) -> None:
+        self._timer = None
+        self._start(entry, have_stats)
+
+    @property
+    def debouncing(self) -> bool:
+        """A statistics pass is waiting for the cursor to rest (its worker not
+        started yet): what a test waits out before it looks."""
+        return self._timer is not None
 
     def _start(self, entry: Entry, have_stats: bool) -> None:
         if entry is not self.entry:

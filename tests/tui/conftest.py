@@ -75,8 +75,18 @@ def quick_idle_checks(monkeypatch):
     from textual import _wait
 
     # (a private module: if a Textual release renames these, the tests only get slower)
-    monkeypatch.setattr(_wait, "SLEEP_GRANULARITY", 1 / 200, raising=False)
-    monkeypatch.setattr(_wait, "SLEEP_IDLE", 1 / 200 / 20, raising=False)
+    monkeypatch.setattr(_wait, "SLEEP_GRANULARITY", 1 / 500, raising=False)
+    monkeypatch.setattr(_wait, "SLEEP_IDLE", 1 / 500 / 20, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def short_debounce(monkeypatch):
+    """The detail pane waits 0.12 s for the cursor to rest before its
+    statistics pass; tests wait for the pass itself (``settle``), so a
+    shorter rest only takes the waiting out."""
+    from irpa_tui.widgets import detail
+
+    monkeypatch.setattr(detail, "DEBOUNCE", 0.02)
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 SIZE = (140, 40)
+POLL = 0.01  # seconds between two looks at a condition
 # On the demo: exclude token_embd, strip every attn_v, splat the f32 tensor
 # blk.0.attn_norm with f32=2 (the marked table of the tests and of README's
 # screenshot).
@@ -22,30 +24,44 @@ MARK_KEYS = ("down", "space", "slash", *"attn_v", "enter", "x", "slash", "ctrl+a
 MARK_KEYS += ("home", "down", "down", "s", *"f32=2", "enter")
 
 
-async def settle(pilot, delay: float = 0.3) -> None:
-    """Let debounce timers fire and every worker finish; stop cursor blink
+async def settle(pilot, timeout: float = 30.0) -> None:
+    """Wait until the app is quiet: every message handled, no worker
+    running, no detail pane waiting out its debounce. Stops cursor blink
     (a blinking cursor makes screenshots depend on timing)."""
     from textual.widgets import Input, TextArea
 
-    for w in pilot.app.screen.query(Input):
+    from irpa_tui.widgets.detail import DetailPane
+
+    app = pilot.app
+    for w in app.screen.query(Input):
         w.cursor_blink = False
-    for t in pilot.app.screen.query(TextArea):
+    for t in app.screen.query(TextArea):
         t.cursor_blink = False
-    await pilot.pause(delay)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.05)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+
+    def busy() -> bool:
+        if any(w.is_running for w in app.workers):
+            return True
+        return any(p.debouncing for screen in app.screen_stack for p in screen.query(DetailPane))
+
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not busy():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app is still busy after {timeout} s")
+        await pilot.pause(POLL)
 
 
-async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 10.0, step: float = 0.05) -> None:
+async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 10.0, step: float = POLL) -> None:
     """Pause the pilot until ``predicate()`` is true; fail after ``timeout``."""
-    waited = 0.0
+    deadline = time.monotonic() + timeout
     while not predicate():
-        if waited >= timeout:
+        if time.monotonic() > deadline:
             raise AssertionError(f"condition not met after {timeout} s")
         await pilot.pause(step)
-        waited += step
 
 
 @asynccontextmanager
@@ -80,7 +96,7 @@ async def open_write_dialog(pilot, path: str) -> Any:
     from irpa_tui.screens.dialogs import WriteDialog
 
     await pilot.press("w")
-    await settle(pilot, 0.1)
+    await settle(pilot)
     dlg = pilot.app.screen
     assert isinstance(dlg, WriteDialog)
     await pilot.press("ctrl+u", *path)
@@ -96,13 +112,13 @@ async def write_via_keys(pilot, path: str) -> Any:
     from irpa_tui.screens.progress import WriteScreen
 
     await pilot.press("w")
-    await settle(pilot, 0.1)
+    await settle(pilot)
     assert isinstance(pilot.app.screen, WriteDialog)
     await pilot.press("ctrl+u", *path, "enter")
-    await settle(pilot, 0.2)
+    await settle(pilot)
     if type(pilot.app.screen).__name__ == "ConfirmDialog":  # the file exists: replace it
         await pilot.press("y")
-        await settle(pilot, 0.2)
+        await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, WriteScreen), screen_text(pilot.app)
     await wait_until(pilot, lambda: screen.state != "writing")

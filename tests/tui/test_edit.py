@@ -109,7 +109,7 @@ async def test_plan_saved_in_tui_replays_byte_identical(demo_path, work_dir):
         app = pilot.app
         await pilot.press("x", "slash", *"attn_q", "enter", "k", "space")
         await pilot.press("ctrl+s", "ctrl+u", *plan, "enter")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         assert os.path.exists(plan) and not app.screen.session.dirty
         await write_via_keys(pilot, tui_out)
     assert main(["convert", f"--parameters={demo_path}", f"--plan={plan}", f"--output={cli_out}", "--quiet"]) == 0
@@ -163,7 +163,7 @@ def test_snapshot_progress_mid_write(snap_compare, demo_path, fixed_dir):
         s = pilot.app.screen
         targets = s.session.plan.add(Op("strip", "*.ffn_*")).apply(s.session.archive)
         pilot.app.start_write(targets, "/tmp/irpa-tui-tests/work/out.irpa", writer=writer, clock=_fake_clock())
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: pilot.app.screen.ui_updates == 12)  # the writer's 12 events shown
 
     try:
         assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
@@ -197,9 +197,9 @@ def test_snapshot_dialogs(snap_compare, demo_path, keys):
     async def run(pilot):
         await settle(pilot)
         await pilot.press("down", "down", *keys[:1])
-        await settle(pilot, 0.1)
+        await settle(pilot)
         await pilot.press(*keys[1:])
-        await settle(pilot, 0.1)
+        await settle(pilot)
 
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 
@@ -229,7 +229,7 @@ async def test_verify_after_write_and_open(demo_path, work_dir):
         await pilot.press("slash", *"attn", "enter", "x")
         await write_via_keys(pilot, out)
         await pilot.press("v")
-        await settle(pilot, 0.5)
+        await settle(pilot)
         vs = app.screen
         assert type(vs).__name__ == "VerifyScreen"
         assert len(vs.rows) == 41 and all(r.status == "same" for r in vs.rows)
@@ -240,18 +240,23 @@ async def test_verify_after_write_and_open(demo_path, work_dir):
 
 @sync
 async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
-    """The real writer, slowed down (small chunks, a pause per progress
-    event), cancelled with escape + confirm: no file, no temporary."""
-    import time as _time
-
+    """The real writer, held after its first progress event (small chunks),
+    cancelled with escape + confirm: no file, no temporary."""
     import irpa_core.write as W
 
     monkeypatch.setattr(W, "WINDOW", 16 << 10)
     out = os.path.join(work_dir, "cancelled.irpa")
 
     def slow_writer(targets, output, **kw):
-        report = kw["progress"]
-        kw["progress"] = lambda ev: (_time.sleep(0.01), report(ev))
+        # After its first progress event the write waits for the cancel, so
+        # it cannot end before the test presses the keys, however slow.
+        report, cancel = kw["progress"], kw["cancel"]
+
+        def progress(ev):
+            report(ev)
+            cancel.wait(60)
+
+        kw["progress"] = progress
         return W.write_archive(targets, output, **kw)
 
     async with running(demo_path) as pilot:
@@ -259,10 +264,10 @@ async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
         s = app.screen
         app.start_write(s.session.plan.apply(s.session.archive), out, writer=slow_writer)
         ws = app.screen
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: ws.ui_updates > 0)
         assert ws.state == "writing" and [p for p in os.listdir(work_dir) if ".irpa-tmp-" in p]
         await pilot.press("escape")
-        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmDialog")
         await pilot.press("y")
         await wait_until(pilot, lambda: ws.state != "writing")
         assert ws.state == "cancelled"
@@ -312,10 +317,10 @@ async def test_verify_key_checks_an_archive_on_disk(demo_path, work_dir):
         # The plan in the TUI: strip all, keep blk.0.* (same as the CLI line).
         await pilot.press("x", "slash", *"blk.0.", "enter", "k", "slash", "ctrl+a", "ctrl+k", "escape")
         await pilot.press("v", "ctrl+u", *out, "enter")
-        await settle(pilot, 0.5)
+        await settle(pilot)
         vs = app.screen
         assert type(vs).__name__ == "VerifyScreen"
         assert len(vs.rows) == 41 and all(r.status == "same" for r in vs.rows)
         await pilot.press("escape", "u", "v", "ctrl+u", *out, "enter")  # undo the keep: now it differs
-        await settle(pilot, 0.5)
+        await settle(pilot)
         assert {r.status for r in app.screen.rows} == {"same", "kind differs"}

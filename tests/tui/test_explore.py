@@ -93,7 +93,7 @@ def test_snapshot_summary(snap_compare, model):
 def test_snapshot_heatmap(snap_compare, demo_path):
     async def run(pilot):
         await pilot.press("down", "down", "down", "h")  # blk.0.attn_q
-        await settle(pilot, 0.5)
+        await settle(pilot)
         await pilot.press("right", "right", "down")
         await settle(pilot)
 
@@ -103,7 +103,7 @@ def test_snapshot_heatmap(snap_compare, demo_path):
 def test_snapshot_metadata_search(snap_compare, model):
     async def run(pilot):
         await pilot.press("m", "slash", *"[/INST]", "enter")
-        await settle(pilot, 0.5)
+        await settle(pilot)
 
     assert snap_compare(IrpaApp([model]), terminal_size=(120, 30), run_before=run)
 

@@ -82,7 +82,7 @@ def tensors(path) -> dict:
 
 async def _verify_after_write(pilot) -> None:
     await pilot.press("v")
-    await settle(pilot, 0.5)
+    await settle(pilot)
     vs = pilot.app.screen
     assert isinstance(vs, VerifyScreen)
     await wait_until(pilot, lambda: bool(vs.rows))
@@ -155,7 +155,7 @@ async def test_write_safetensors_keeps_metadata_and_verifies(st_model, work_dir)
 async def test_format_follows_the_extension_and_the_choice_changes_it(demo_path):
     async with running(demo_path) as pilot:
         await pilot.press("w")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         dlg = pilot.app.screen
         path = dlg.query_one("#path")
         assert dlg.format == "irpa" and path.value.endswith(".irpa")
@@ -174,7 +174,7 @@ async def test_a_refused_format_cannot_be_confirmed(demo_path, work_dir):
     out = os.path.join(work_dir, "demo.safetensors")
     async with running(demo_path) as pilot:
         await pilot.press("w")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         dlg = pilot.app.screen
         await pilot.press("ctrl+u", *out, "enter")  # enter while checking: confirms only if it passes
         await settle(pilot)
@@ -213,7 +213,7 @@ async def test_chat_template_edit_undo_redo_save_and_replay(model, work_dir):
         screen = app.screen
         await _to_key(pilot, "tokenizer.chat_template")
         await pilot.press("e")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         dlg = app.screen
         assert isinstance(dlg, MetadataDialog)
         assert dlg.query_one("#text").text == CHAT  # the multi-line editor holds it exactly
@@ -234,10 +234,10 @@ async def test_chat_template_edit_undo_redo_save_and_replay(model, work_dir):
         await settle(pilot)
         assert "1 metadata key" in str(app.screen.query_one("#plan-bar").render())
         await pilot.press("ctrl+s", "ctrl+u", *plan, "enter")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         assert os.path.exists(plan) and not session.dirty
         await pilot.press("w")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         lines = str(app.screen.query_one("#plan-lines").render())
         assert "plan: 5 kept" in lines and "metadata edited: tokenizer.chat_template" in lines
         await pilot.press("escape")
@@ -268,19 +268,19 @@ async def test_add_and_delete_keys(model, work_dir):
         await settle(pilot)
         screen = app.screen
         await pilot.press("a")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         dlg = app.screen
         assert isinstance(dlg, MetadataDialog)
         await pilot.press(*"general.name")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         assert "exists" in str(dlg.query_one("#problem").render()) and dlg.query_one("#ok").disabled
         await pilot.press("ctrl+u", *"my.flag", "tab", "enter")  # the type list
-        await settle(pilot, 0.1)
+        await settle(pilot)
         await pilot.press(*"bool", "enter")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         assert dlg.type_name == "bool"
         await pilot.press("tab", *"maybe")  # the one-line editor
-        await settle(pilot, 0.1)
+        await settle(pilot)
         assert "not a bool" in str(dlg.query_one("#problem").render()) and dlg.query_one("#ok").disabled
         await pilot.press("ctrl+s")
         assert app.screen is dlg  # refused
@@ -295,10 +295,10 @@ async def test_add_and_delete_keys(model, work_dir):
         # A number keeps its type and is checked with the engine's parsing.
         await _to_key(pilot, "llama.context_length")
         await pilot.press("e")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         dlg = app.screen
         await pilot.press("ctrl+u", *"-1")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         assert "u32" in str(dlg.query_one("#problem").render()) and dlg.query_one("#ok").disabled
         await pilot.press("ctrl+u", *"4096", "enter")
         await settle(pilot)
@@ -324,7 +324,7 @@ async def test_safetensors_metadata_keys_are_strings(st_model, work_dir):
         await pilot.press("m")
         await settle(pilot)
         await pilot.press("a")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         dlg = pilot.app.screen
         assert isinstance(dlg, MetadataDialog) and dlg.types == ("string",)
         await pilot.press(*"license", "tab", *"mit", "ctrl+s")
@@ -347,11 +347,11 @@ async def test_cast_rows_in_view_bit_exact(st_model, work_dir):
     async with running(path) as pilot:
         app = pilot.app
         await pilot.press("slash", *"layers.0.", "enter", "c")  # weight, bias (f32) and ids (i32)
-        await settle(pilot, 0.1)
+        await settle(pilot)
         dlg = app.screen
         assert isinstance(dlg, CastDialog)
         await pilot.press(*"f16", "tab", "space")  # all rows in view
-        await settle(pilot, 0.1)
+        await settle(pilot)
         info = str(dlg.query_one("#info").render())
         assert "2 of 3 rows cast to f16" in info and "1 stay as they are" in info
         await pilot.press("shift+tab", "enter")
@@ -371,11 +371,11 @@ async def test_cast_rows_in_view_bit_exact(st_model, work_dir):
         assert screen.session.summary().bytes_after == after
         # One row: a cast the engine refuses is named and cannot be confirmed.
         await pilot.press("slash", "ctrl+a", "ctrl+k", *"layers.1.weight", "enter", "c")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         dlg = app.screen
         assert "Cast model.layers.1.weight" in screen_text(app)
         await pilot.press(*"i8")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         assert "model.layers.1.weight" in str(dlg.query_one("#problem").render()) and dlg.query_one("#ok").disabled
         await pilot.press("ctrl+a", "ctrl+k", *"f32", "enter")
         await settle(pilot)
@@ -428,7 +428,7 @@ def test_snapshot_format_and_cast_dialogs(snap_compare, demo_path, keys):
         for k in keys:
             await pilot.press(k)
             if k in ("w", "c"):
-                await settle(pilot, 0.1)
+                await settle(pilot)
         await settle(pilot)
 
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
@@ -443,7 +443,7 @@ async def _edit_chat_template(pilot) -> None:
     await pilot.press("slash", *"chat_template", "enter")
     await settle(pilot)
     await pilot.press("e")
-    await settle(pilot, 0.1)
+    await settle(pilot)
     await pilot.press("down", "end", "enter", *"{{ bos_token }}")
 
 
@@ -453,7 +453,7 @@ async def _edits(pilot) -> None:
     await pilot.press("ctrl+s")
     await settle(pilot)
     await pilot.press("a")
-    await settle(pilot, 0.1)
+    await settle(pilot)
     await pilot.press(*"general.license", "tab", "tab", *"Apache-2.0", "ctrl+s")
     await settle(pilot)
     await pilot.press("escape", "slash", *"general.name", "enter")

@@ -37,7 +37,7 @@ async def _visit_rows(pilot, app):
     table = app.screen.table
     for _ in range(table.row_count):
         await pilot.press("down")
-        await pilot.pause(0.02)
+        await pilot.pause()
         clean(app)
     await settle(pilot)
     clean(app)
@@ -116,17 +116,17 @@ async def test_summary_heatmap_scan_help_dialogs(corpus, fmt):
         await settle(pilot)
         literal(clean(app), "Model summary", "[/INST]")
         await pilot.press("escape", "slash", *"click", "enter", "h")
-        await settle(pilot, 0.5)
+        await settle(pilot)
         assert type(app.screen).__name__ == "HeatmapScreen"
         literal(clean(app), "[@click=app.quit]x[/]")
         await pilot.press("plus", "m", "minus")
-        await settle(pilot, 0.5)
+        await settle(pilot)
         clean(app)
         while not isinstance(app.screen, BrowseScreen):
             await pilot.press("escape")
             await settle(pilot)
         await pilot.press("escape", "S")
-        await settle(pilot, 1.0)
+        await settle(pilot)
         text = clean(app)
         literal(text, "scanned", "nan")
         await pilot.press("question_mark")
@@ -178,9 +178,9 @@ async def test_write_progress_and_verify_screens(corpus, tmp_path):
     async with running(str(corpus["safetensors"]), size=SIZE) as pilot:
         app = pilot.app
         await pilot.press("w")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         await pilot.press("ctrl+u", *out, "enter")
-        await settle(pilot, 0.2)
+        await settle(pilot)
         screen = app.screen
         await wait_until(pilot, lambda: getattr(screen, "state", "") != "writing")
         assert screen.state == "done"
@@ -188,7 +188,7 @@ async def test_write_progress_and_verify_screens(corpus, tmp_path):
         literal(clean(app), "[@click=app.quit]x[/]", "[2J")
         assert "\\e[2J" in screen_text(app) and "\\x1b" not in screen_text(app)
         await pilot.press("v")
-        await settle(pilot, 0.5)
+        await settle(pilot)
         await wait_until(pilot, lambda: "OK" in screen_text(app) or "DIFFERENT" in screen_text(app))
         text = clean(app)
         literal(text, "[b]x[/b]")

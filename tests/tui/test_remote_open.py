@@ -4,10 +4,8 @@ import shutil
 
 from irpa_tui.app import _title
 from irpa_tui.screens.browse import BrowseScreen
-from tests.httpserver import TestServer, http_server
+from tests.httpserver import TestServer
 from tests.tui.helpers import running, sync
-
-__all__ = ["http_server"]  # the fixture, imported for pytest
 
 
 def test_url_titles() -> None:

@@ -33,12 +33,9 @@ from irpa_tui.screens.progress import WriteScreen
 from irpa_tui.widgets.detail import DetailPane
 from irpa_tui.widgets.fetch_line import FetchLine
 from tests import oracle
-from tests.httpserver import TestServer, http_server
-from tests.test_remote import hub_env
-from tests.test_remote_archives import header_size, kept_bytes, model, serve
+from tests.httpserver import TestServer, serve
+from tests.test_remote_archives import header_size, kept_bytes
 from tests.tui.helpers import SIZE, screen_text, settle, sync, wait_until
-
-__all__ = ["http_server", "hub_env", "model"]  # fixtures, imported for pytest
 
 MiB = 1 << 20
 
@@ -101,8 +98,8 @@ async def test_remote_reproducer_from_the_tui(http_server: TestServer, model: Pa
         await wait_until(pilot, lambda: isinstance(app.screen, WriteScreen) and app.screen.state != "writing")
         screen = app.screen
         assert screen.state == "done", screen.result
-        await pilot.pause(0.2)
         line = screen.query_one(FetchLine)
+        await wait_until(pilot, lambda: line.fetched.bytes >= screen.result.fetched)  # its next poll
         kept = kept_bytes(model, "blk.0.")
         # The write fetched the kept tensors and nothing else; the screen says so.
         assert screen.result.fetched == kept == http_server.bytes_sent()
@@ -126,7 +123,7 @@ async def test_remote_reproducer_from_the_tui(http_server: TestServer, model: Pa
 @sync
 async def test_escape_cancels_a_slow_open(http_server: TestServer, model: Path):
     url = serve(http_server, model)
-    http_server.delay = 0.05  # 16 KiB per 50 ms: the 2.8 MB header would take 9 s
+    http_server.delay = 0.25  # 16 KiB per 250 ms: the 2.8 MB header would take 45 s
     app = IrpaApp([url])
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, LoadingScreen))
@@ -136,8 +133,8 @@ async def test_escape_cancels_a_slow_open(http_server: TestServer, model: Path):
         pressed = time.monotonic()
         await pilot.press("escape")
         assert "cancelling" in screen_text(app)
-        await wait_until(pilot, lambda: app.return_code is not None, timeout=5)
-        assert time.monotonic() - pressed < 2.5
+        await wait_until(pilot, lambda: app.return_code is not None, timeout=15)
+        assert time.monotonic() - pressed < 10  # within a second or so; generous on a busy machine
     assert app.return_code == CANCELLED
 
 
@@ -148,7 +145,7 @@ async def test_escape_cancels_a_slow_write(http_server: TestServer, model: Path,
     app = IrpaApp([url])
     async with app.run_test(size=SIZE) as pilot:
         await _open(pilot)
-        http_server.delay = 0.05  # now slow: the write fetches 16 KiB per 50 ms
+        http_server.delay = 0.25  # now slow: the write fetches 16 KiB per 250 ms (minutes in all)
         await pilot.press("w")
         await wait_until(pilot, lambda: isinstance(app.screen, WriteDialog))
         await pilot.press("ctrl+u", *str(out), "enter")
@@ -159,8 +156,8 @@ async def test_escape_cancels_a_slow_write(http_server: TestServer, model: Path,
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         pressed = time.monotonic()
         await pilot.press("y")
-        await wait_until(pilot, lambda: screen.state != "writing", timeout=5)
-        assert screen.state == "cancelled" and time.monotonic() - pressed < 2.5
+        await wait_until(pilot, lambda: screen.state != "writing", timeout=15)
+        assert screen.state == "cancelled" and time.monotonic() - pressed < 10
         assert not out.exists() and not [p for p in tmp_path.iterdir() if TMP_MARK in p.name]
         await pilot.press("enter")  # responsive: back to the table
         assert isinstance(app.screen, BrowseScreen)
@@ -178,13 +175,12 @@ async def test_diff_of_a_remote_file_and_its_local_copy(http_server: TestServer,
         screen = app.screen
         assert all(r.ok for r in screen.rows) and len(screen.rows) == len(open_archive(model).entries)
         assert screen.title_text.startswith("Diff A model.gguf -> B model.gguf")
-        await pilot.pause(0.3)
         # Every tensor compared: fetched, but for the block the open had read already.
-        assert screen.query_one(FetchLine).fetched.bytes >= kept_bytes(model, "") - MiB
+        await wait_until(pilot, lambda: screen.query_one(FetchLine).fetched.bytes >= kept_bytes(model, "") - MiB)
 
 
 _QUIT_WHILE_READING = """
-import asyncio, sys, time
+import asyncio, os, sys, time
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
 from tests.tui.helpers import settle, wait_until
@@ -194,10 +190,12 @@ async def main():
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, BrowseScreen), timeout=20)
         await settle(pilot)
-        open(sys.argv[2], "w").close()  # the test slows the server down now
-        time.sleep(0.2)
+        open(sys.argv[2], "w").close()  # the test slows the server down now,
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sys.argv[2] + ".slow") and time.monotonic() < deadline:
+            time.sleep(0.01)  # and says so
         await pilot.press("end")  # a row whose preview and estimate start fetching, slowly
-        await pilot.pause(0.5)
+        await wait_until(pilot, lambda: any(w.is_running for w in app.workers))
         print("quitting", flush=True)
         await pilot.press("q")
 
@@ -226,15 +224,18 @@ def test_quit_while_a_remote_read_is_in_flight_exits_at_once(http_server: TestSe
     deadline = time.monotonic() + 60
     while not flag.exists() and time.monotonic() < deadline and p.poll() is None:
         time.sleep(0.02)
-    http_server.delay = 0.2  # 16 KiB per 200 ms: a 1 MiB block takes 13 s
+    http_server.delay = 1.0  # 16 KiB a second: a 1 MiB block takes a minute
+    flag.with_name("slow.slow").touch()
     line = p.stdout.readline()
     assert line.startswith("quitting"), line
     quit_at = time.monotonic()
-    rest = p.communicate(timeout=30)[0]
+    rest = p.communicate(timeout=90)[0]
     took = time.monotonic() - quit_at
     http_server.delay = 0.0
     assert p.returncode == 0 and "exited" in rest
-    assert took < 4, took  # a read in flight stops within its 1 s poll, not after the block
+    # A read in flight stops within its 1 s poll, not after the block's minute
+    # (generous: the child's exit and interpreter shutdown on a busy machine).
+    assert took < 20, took
 
 
 @pytest.mark.parametrize("case", ["401", "404"])
@@ -346,5 +347,9 @@ class _LoadingApp(App):
         self.push_screen(LoadingScreen([_Source.name], meter, threading.Event(), clock=lambda: next(times, 102.5)))
 
 
+def _loading_shown(pilot):
+    return wait_until(pilot, lambda: isinstance(pilot.app.screen, LoadingScreen) and pilot.app.screen.is_mounted)
+
+
 def test_snapshot_loading_screen(snap_compare) -> None:
-    assert snap_compare(_LoadingApp(), terminal_size=SIZE, run_before=lambda pilot: pilot.pause(0.2))
+    assert snap_compare(_LoadingApp(), terminal_size=SIZE, run_before=_loading_shown)

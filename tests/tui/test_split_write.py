@@ -24,12 +24,9 @@ from irpa_tui.screens.dialogs import WriteDialog
 from irpa_tui.screens.progress import WriteScreen
 from irpa_tui.screens.verify import VerifyScreen
 from tests.fixtures import make_gguf, quantized_bytes
-from tests.httpserver import TestServer, http_server
+from tests.httpserver import TestServer, serve
 from tests.oracle import gguf_kvs, gguf_tensors
-from tests.test_remote_archives import model, serve
 from tests.tui.helpers import SIZE, open_write_dialog, running, screen_text, settle, sync, wait_until
-
-__all__ = ["http_server", "model"]  # fixtures, imported for pytest
 
 RNG = np.random.default_rng(3)
 TENSORS = {
@@ -82,11 +79,11 @@ async def test_write_split_gguf_with_the_keys(gguf_model, work_dir):
         size = dlg._current().size
         assert "1 of the 2 shard files exist" in _problem(dlg)
         await pilot.press("enter")
-        await settle(pilot, 0.2)
+        await settle(pilot)
         assert type(pilot.app.screen).__name__ == "ConfirmDialog"
         assert "Replace existing shard files?" in screen_text(pilot.app) and names[1] in screen_text(pilot.app)
         await pilot.press("y")
-        await settle(pilot, 0.2)
+        await settle(pilot)
         ws = pilot.app.screen
         assert isinstance(ws, WriteScreen)
         await wait_until(pilot, lambda: ws.state != "writing")
@@ -96,7 +93,7 @@ async def test_write_split_gguf_with_the_keys(gguf_model, work_dir):
         assert ws.result.shards and sum(r.bytes for r in ws.result.shards) == size  # the size the dialog said
         assert pilot.app.last_written == names[0]
         await pilot.press("v")
-        await settle(pilot, 0.5)
+        await settle(pilot)
         vs = pilot.app.screen
         assert isinstance(vs, VerifyScreen)
         await wait_until(pilot, lambda: bool(vs.rows))
@@ -224,7 +221,7 @@ async def test_cancel_in_the_child_leaves_no_shard(
         temp = next(p for p in os.listdir(work) if TMP_MARK in p)
         assert temp.startswith(".s-00001-of-00003.gguf") and int(temp.split(TMP_MARK)[1].split("-")[0]) != os.getpid()
         await pilot.press("escape")
-        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmDialog")
         await pilot.press("y")
         await wait_until(pilot, lambda: screen.state != "writing", timeout=P.GRACE + 3)
         assert screen.state == "cancelled"
@@ -239,7 +236,7 @@ def test_snapshot_write_dialog_split(snap_compare, demo_path):
     async def run(pilot):
         await settle(pilot)
         await pilot.press("w")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         await pilot.press("ctrl+u", *"/tmp/irpa-tui-tests/work/split.gguf", "tab", "tab", "tab", *"2M")
         await settle(pilot)
 

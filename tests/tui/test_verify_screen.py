@@ -149,7 +149,7 @@ async def test_diff_pane_reads_a_raw_side_as_the_other_sides_dtype(work_dir):
     Path(raw).write_bytes(bytes(blob))
     async with running(size=SIZE, diff=(str(a), raw)) as pilot:
         vs = pilot.app.screen
-        await settle(pilot, 0.3)
+        await settle(pilot)
         (row,) = vs.rows
         assert row.status == "values differ" and row.metrics.max_index == (1, 1)
         pane = _pane_text(vs)

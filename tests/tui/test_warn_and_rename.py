@@ -54,14 +54,14 @@ async def test_write_onto_an_existing_file_asks(demo_path, work_dir):
     async with running(demo_path) as pilot:
         app = pilot.app
         await pilot.press("x", "w", "ctrl+u", *out, "enter")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmDialog) and "Replace" in str(app.screen.query_one(".title").render())
         await pilot.press("n")
         assert isinstance(app.screen, WriteDialog)  # back to choose another path
         with open(out, "rb") as f:
             assert f.read() == b"old"
         await pilot.press("enter", "y")
-        await settle(pilot, 0.1)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, WriteScreen)
         await wait_until(pilot, lambda: screen.state != "writing")
@@ -231,7 +231,7 @@ def test_snapshot_new_dialogs(snap_compare, demo_path, keys):
     async def run(pilot):
         await settle(pilot)
         await pilot.press(*keys)
-        await settle(pilot, 0.1)
+        await settle(pilot)
 
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 
@@ -244,7 +244,7 @@ def test_snapshot_overwrite_question(snap_compare, demo_path, fixed_dir):
     async def run(pilot):
         await settle(pilot)
         await pilot.press("w", "ctrl+u", *out, "enter")
-        await settle(pilot, 0.1)
+        await settle(pilot)
 
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
 

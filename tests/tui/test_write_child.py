@@ -27,11 +27,8 @@ from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.progress import WriteScreen
 from irpa_tui.widgets.fetch_line import FetchLine
 from tests import oracle
-from tests.httpserver import TestServer, http_server
-from tests.test_remote_archives import model, serve
+from tests.httpserver import TestServer, serve
 from tests.tui.helpers import running, screen_text, settle, sync, wait_until
-
-__all__ = ["http_server", "model"]  # fixtures, imported for pytest
 
 # Every kind of target: copied, excluded, renamed, a splat (written as data
 # outside irpa), a cast, and edited file metadata.
@@ -154,7 +151,7 @@ async def test_cancel_leaves_the_existing_output_and_no_temporary(
             os.kill(pid, signal.SIGKILL)
         else:
             await pilot.press("escape")
-            await pilot.pause(0.1)
+            await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmDialog")
             await pilot.press("y")
         await wait_until(pilot, lambda: screen.state != "writing", timeout=P.GRACE + 3)
         title = str(screen.query_one("#write-title").render())
@@ -179,7 +176,7 @@ async def test_remote_input_written_by_the_child(http_server: TestServer, model:
         assert screen.state == "done"
         fetched = http_server.bytes_sent()
         assert screen.result.fetched == fetched > 0
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: screen.query_one(FetchLine).fetched.bytes >= fetched)  # its next poll
         assert screen.query_one(FetchLine).fetched.bytes == fetched  # relayed from the child
     assert jobs.count("write_archive") == 1
     assert (tmp_path / "tui.gguf").read_bytes() == _cli(url, tmp_path / "cli.gguf", plan, tmp_path)
