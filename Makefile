@@ -37,15 +37,18 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.base
 run: $(VENV)/.installed
 	$(BIN)/irpa-tui --demo
 
-# The lint and type gate first (seconds), then the suite: most tests over
-# both cores (pytest-xdist), then the few marked `alone` (they time a
-# cancel or a quit, and must not share the machine with the suite).
+# The lint and type gate first (seconds), then the suite: every test over
+# all cores (pytest-xdist; worksteal evens out the long TUI tests), then the
+# few marked `alone` (they measure throughput: a neighbour would skew them).
+# PYTHONDONTWRITEBYTECODE off for pytest, so the test modules it rewrites
+# are cached between runs.
+PYTEST = PYTHONDONTWRITEBYTECODE= $(1)/python -m pytest -q
 define SUITE
 	$(1)/ruff check .
 	$(1)/ruff format --check .
 	$(1)/mypy
-	$(1)/python -m pytest -q -n auto -m 'not alone'
-	$(1)/python -m pytest -q -m alone
+	$(call PYTEST,$(1)) -n auto --dist worksteal -m 'not alone'
+	$(call PYTEST,$(1)) -m alone
 endef
 
 test: $(VENV)/.installed-test

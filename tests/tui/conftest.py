@@ -80,6 +80,16 @@ def quick_idle_checks(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def no_animations(monkeypatch):
+    """Apps start with ``TEXTUAL_ANIMATIONS=none``: a pilot waits for every
+    animation (a scroll, a fade) after each key, and the tests look only at
+    where they end. A fifth of the TUI tests' time."""
+    from textual import constants
+
+    monkeypatch.setattr(constants, "TEXTUAL_ANIMATIONS", "none")
+
+
+@pytest.fixture(autouse=True)
 def short_debounce(monkeypatch):
     """The detail pane waits 0.12 s for the cursor to rest before its
     statistics pass; tests wait for the pass itself (``settle``), so a

@@ -15,7 +15,7 @@ from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.dialogs import RenameDialog, SplatDialog
 from tests import oracle
-from tests.tui.helpers import MARK_KEYS, SIZE, running, settle, sync, wait_until, write_via_keys
+from tests.tui.helpers import MARK_KEYS, SIZE, fill, running, settle, sync, wait_until, write_via_keys
 
 
 @sync
@@ -108,7 +108,9 @@ async def test_plan_saved_in_tui_replays_byte_identical(demo_path, work_dir):
     async with running(demo_path) as pilot:
         app = pilot.app
         await pilot.press("x", "slash", *"attn_q", "enter", "k", "space")
-        await pilot.press("ctrl+s", "ctrl+u", *plan, "enter")
+        await pilot.press("ctrl+s")
+        await fill(pilot, plan)
+        await pilot.press("enter")
         await settle(pilot)
         assert os.path.exists(plan) and not app.screen.session.dirty
         await write_via_keys(pilot, tui_out)
@@ -316,11 +318,15 @@ async def test_verify_key_checks_an_archive_on_disk(demo_path, work_dir):
         app = pilot.app
         # The plan in the TUI: strip all, keep blk.0.* (same as the CLI line).
         await pilot.press("x", "slash", *"blk.0.", "enter", "k", "slash", "ctrl+a", "ctrl+k", "escape")
-        await pilot.press("v", "ctrl+u", *out, "enter")
+        await pilot.press("v")
+        await fill(pilot, out)
+        await pilot.press("enter")
         await settle(pilot)
         vs = app.screen
         assert type(vs).__name__ == "VerifyScreen"
         assert len(vs.rows) == 41 and all(r.status == "same" for r in vs.rows)
-        await pilot.press("escape", "u", "v", "ctrl+u", *out, "enter")  # undo the keep: now it differs
+        await pilot.press("escape", "u", "v")  # undo the keep: now it differs
+        await fill(pilot, out)
+        await pilot.press("enter")
         await settle(pilot)
         assert {r.status for r in app.screen.rows} == {"same", "kind differs"}

@@ -24,7 +24,17 @@ from irpa_tui.screens.verify import VerifyScreen
 from tests import oracle
 from tests.fixtures import make_gguf, make_safetensors, quantized_bytes
 from tests.oracle import gguf_kvs as kvs
-from tests.tui.helpers import SIZE, open_write_dialog, running, screen_text, settle, sync, wait_until, write_via_keys
+from tests.tui.helpers import (
+    SIZE,
+    fill,
+    open_write_dialog,
+    running,
+    screen_text,
+    settle,
+    sync,
+    wait_until,
+    write_via_keys,
+)
 
 CHAT = "{% for m in messages %}<|{{ m['role'] }}|>: {{ m['content'] }}\n{% endfor %}"
 FIXED = "/tmp/irpa-tui-tests/formats"
@@ -176,7 +186,8 @@ async def test_a_refused_format_cannot_be_confirmed(demo_path, work_dir):
         await pilot.press("w")
         await settle(pilot)
         dlg = pilot.app.screen
-        await pilot.press("ctrl+u", *out, "enter")  # enter while checking: confirms only if it passes
+        await fill(pilot, out)
+        await pilot.press("enter")  # enter while checking: confirms only if it passes
         await settle(pilot)
         problem = str(dlg.query_one("#problem").render())
         # The engine's one line: the tensor, why, and the cast that fixes it.
@@ -233,7 +244,9 @@ async def test_chat_template_edit_undo_redo_save_and_replay(model, work_dir):
         await pilot.press("q")
         await settle(pilot)
         assert "1 metadata key" in str(app.screen.query_one("#plan-bar").render())
-        await pilot.press("ctrl+s", "ctrl+u", *plan, "enter")
+        await pilot.press("ctrl+s")
+        await fill(pilot, plan)
+        await pilot.press("enter")
         await settle(pilot)
         assert os.path.exists(plan) and not session.dirty
         await pilot.press("w")

@@ -7,7 +7,7 @@ import pytest
 
 from irpa_tui.screens.browse import BrowseScreen
 from tests.fixtures import make_hostile
-from tests.tui.helpers import running, screen_text, settle, sync, wait_until
+from tests.tui.helpers import fill, running, screen_text, settle, sync, wait_until
 
 FORMATS = ("safetensors", "gguf", "irpa")
 SIZE = (160, 45)
@@ -179,7 +179,8 @@ async def test_write_progress_and_verify_screens(corpus, tmp_path):
         app = pilot.app
         await pilot.press("w")
         await settle(pilot)
-        await pilot.press("ctrl+u", *out, "enter")
+        await fill(pilot, out)
+        await pilot.press("enter")
         await settle(pilot)
         screen = app.screen
         await wait_until(pilot, lambda: getattr(screen, "state", "") != "writing")

@@ -35,7 +35,7 @@ from irpa_tui.widgets.fetch_line import FetchLine
 from tests import oracle
 from tests.httpserver import TestServer, serve
 from tests.test_remote_archives import header_size, kept_bytes
-from tests.tui.helpers import SIZE, screen_text, settle, sync, wait_until
+from tests.tui.helpers import SIZE, fill, screen_text, settle, sync, wait_until
 
 MiB = 1 << 20
 
@@ -45,7 +45,9 @@ def _pane(app) -> DetailPane:
 
 
 async def _filter(pilot, text: str) -> None:
-    await pilot.press("slash", "ctrl+a", "ctrl+k", *text, "enter")
+    await pilot.press("slash")
+    await fill(pilot, text)
+    await pilot.press("enter")
 
 
 async def _open(pilot) -> None:
@@ -148,7 +150,8 @@ async def test_escape_cancels_a_slow_write(http_server: TestServer, model: Path,
         http_server.delay = 0.25  # now slow: the write fetches 16 KiB per 250 ms (minutes in all)
         await pilot.press("w")
         await wait_until(pilot, lambda: isinstance(app.screen, WriteDialog))
-        await pilot.press("ctrl+u", *str(out), "enter")
+        await fill(pilot, str(out))
+        await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, WriteScreen))
         screen = app.screen
         await wait_until(pilot, lambda: screen.query_one(FetchLine).fetched.bytes > 0)

@@ -26,7 +26,7 @@ from irpa_tui.screens.verify import VerifyScreen
 from tests.fixtures import make_gguf, quantized_bytes
 from tests.httpserver import TestServer, serve
 from tests.oracle import gguf_kvs, gguf_tensors
-from tests.tui.helpers import SIZE, open_write_dialog, running, screen_text, settle, sync, wait_until
+from tests.tui.helpers import SIZE, fill, open_write_dialog, running, screen_text, settle, sync, wait_until
 
 RNG = np.random.default_rng(3)
 TENSORS = {
@@ -237,7 +237,8 @@ def test_snapshot_write_dialog_split(snap_compare, demo_path):
         await settle(pilot)
         await pilot.press("w")
         await settle(pilot)
-        await pilot.press("ctrl+u", *"/tmp/irpa-tui-tests/work/split.gguf", "tab", "tab", "tab", *"2M")
+        await fill(pilot, "/tmp/irpa-tui-tests/work/split.gguf")
+        await pilot.press("tab", "tab", "tab", *"2M")
         await settle(pilot)
 
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)

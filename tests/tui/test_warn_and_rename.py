@@ -15,7 +15,7 @@ from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.dialogs import ConfirmDialog, RenameDialog, SplatDialog, WriteDialog
 from irpa_tui.screens.progress import WriteScreen
-from tests.tui.helpers import SIZE, running, settle, sync, wait_until
+from tests.tui.helpers import SIZE, fill, running, settle, sync, wait_until
 
 # -- a splat whose width does not match the dtype ---------------------------
 
@@ -53,7 +53,9 @@ async def test_write_onto_an_existing_file_asks(demo_path, work_dir):
         f.write(b"old")
     async with running(demo_path) as pilot:
         app = pilot.app
-        await pilot.press("x", "w", "ctrl+u", *out, "enter")
+        await pilot.press("x", "w")
+        await fill(pilot, out)
+        await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmDialog) and "Replace" in str(app.screen.query_one(".title").render())
         await pilot.press("n")
@@ -243,7 +245,9 @@ def test_snapshot_overwrite_question(snap_compare, demo_path, fixed_dir):
 
     async def run(pilot):
         await settle(pilot)
-        await pilot.press("w", "ctrl+u", *out, "enter")
+        await pilot.press("w")
+        await fill(pilot, out)
+        await pilot.press("enter")
         await settle(pilot)
 
     assert snap_compare(IrpaApp([demo_path]), terminal_size=SIZE, run_before=run)
