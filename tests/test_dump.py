@@ -77,3 +77,21 @@ def test_dump_imports_nothing_heavy(tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_reader_that_has_gone_is_no_error(tmp_path):
+    """``irpa --help | head``, ``irpa dump ... | head``: when the reader
+    closes the pipe, exit 0 without a traceback or a complaint at exit."""
+    import os
+
+    p = make_gguf(tmp_path / "m.gguf", {f"w{i}": np.ones(4, np.float32) for i in range(50)})
+    for argv in (["--help"], ["dump", str(p)], ["dump", "--json", str(p)]):
+        r, w = os.pipe()
+        os.close(r)  # every write fails with EPIPE
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "irpa_core.cli", *argv], stdout=w, stderr=subprocess.PIPE, timeout=60
+            )
+        finally:
+            os.close(w)
+        assert done.returncode == 0 and done.stderr == b"", (argv, done.stderr[-500:])

@@ -85,6 +85,15 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `irpa ... | head`: the reader has gone, and so has our output
+        # Python would flush stdout again at exit and complain: point it at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
@@ -107,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("irpa: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":  # python -m irpa_core.cli

@@ -14,9 +14,10 @@ FIXED = "/tmp/irpa-tui-tests"
 
 @pytest.fixture(scope="session")
 def demo_path():
-    """The demo is deterministic: reuse it when a complete one is there (so
-    concurrent test runs never rebuild it under each other), else build it
-    in a private directory and move it into place atomically."""
+    """The demo is deterministic: reuse it when a complete one is there, else
+    build it in a private directory and move the file into place with one
+    atomic rename, so that test runs side by side (xdist workers, another
+    checkout's suite) never see it missing or half written."""
     d = os.path.join(FIXED, "demo")
     path = os.path.join(d, "demo.irpa")
     try:
@@ -28,13 +29,11 @@ def demo_path():
             return path
     except Exception:
         pass
-    os.makedirs(FIXED, exist_ok=True)
+    os.makedirs(d, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=FIXED)
-    make_demo(tmp)
-    shutil.rmtree(d, ignore_errors=True)
     try:
-        os.rename(tmp, d)
-    except OSError:  # another run got there first: use theirs
+        os.replace(make_demo(tmp), path)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
 
