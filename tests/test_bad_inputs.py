@@ -6,6 +6,7 @@ output file (nor temporary), and the inputs byte-for-byte untouched.
 
 import hashlib
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -114,11 +115,16 @@ CASES = [
 @pytest.mark.parametrize("case, argv, message, output", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(tmp_path, case, argv, message, output):
     _setup(tmp_path)
-    as_user = {}
+    as_user: dict = {}
+    prefix: list[str] = []
     if case == "unreadable file" and os.geteuid() == 0:
-        # Root reads anything: run this case as 'nobody' so the mode bites.
-        os.chmod(tmp_path, 0o755)
-        as_user = {"user": 65534, "group": 65534}
+        # Root reads anything: without the capabilities that override file
+        # modes (setpriv, util-linux), or else as 'nobody', the mode bites.
+        if shutil.which("setpriv"):
+            prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+        else:
+            os.chmod(tmp_path, 0o755)
+            as_user = {"user": 65534, "group": 65534}
     if case == "file size limit mid-write":
         make_safetensors(tmp_path / "big.safetensors", {f"t{i}": np.zeros(1 << 18, np.float32) for i in range(4)})
     inputs = [str(p) for p in tmp_path.iterdir()]
@@ -129,7 +135,9 @@ def test_bad_input(tmp_path, case, argv, message, output):
         args = args[1:]
         code = "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)); " + code
     try:
-        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd="/", **as_user)
+        r = subprocess.run(
+            [*prefix, sys.executable, "-c", code, *args], capture_output=True, text=True, cwd="/", **as_user
+        )
     except PermissionError:
         pytest.skip("running as root and 'nobody' cannot run this Python: permissions cannot bite here")
     assert r.returncode == 1, (r.stdout, r.stderr)

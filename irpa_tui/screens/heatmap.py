@@ -174,9 +174,9 @@ class HeatmapScreen(IrpaScreen):
                     self.post_message(self.Progress(job, done, total))
 
             try:
-                hm = background.run(
+                hm = background.run(  # nice=0: the user waits on it as a whole (as on a write or the scan)
                     H.compute, entry, height, width, mode=mode, region=region, as_dtype=view,
-                    progress=progress, cancel=cancel,
+                    progress=progress, cancel=cancel, nice=0,
                 )  # fmt: skip
                 self.post_message(self.Done(job, hm))
             except Cancelled:

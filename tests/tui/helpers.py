@@ -24,7 +24,7 @@ MARK_KEYS = ("down", "space", "slash", *"attn_v", "enter", "x", "slash", "ctrl+a
 MARK_KEYS += ("home", "down", "down", "s", *"f32=2", "enter")
 
 
-async def settle(pilot, timeout: float = 30.0) -> None:
+async def settle(pilot, timeout: float = 60.0) -> None:
     """Wait until the app is quiet: every message handled, no worker
     running, no detail pane waiting out its debounce. Stops cursor blink
     (a blinking cursor makes screenshots depend on timing)."""
@@ -55,7 +55,7 @@ async def settle(pilot, timeout: float = 30.0) -> None:
         await pilot.pause(POLL)
 
 
-async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 10.0, step: float = POLL) -> None:
+async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 60.0, step: float = POLL) -> None:
     """Pause the pilot until ``predicate()`` is true; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while not predicate():
