@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .errors import Cancelled
 from .locate import Difference, decode_dtypes, format_value, json_value, row_major, shape_for
 from .model import Archive, Entry
 from .plan import Plan
-from .record import field, record
 from .verify import Buffers, compare_entries, present
 from .write import Progress
 
@@ -52,7 +52,7 @@ STATUSES: tuple[Status, ...] = (IDENTICAL, WITHIN, VALUES_DIFFER, BYTES_DIFFER, 
 OK_STATUSES: tuple[Status, ...] = (IDENTICAL, WITHIN)
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Metrics:
     """Value figures of a pair. ``rel_l2`` and ``cosine`` are None where
     they are undefined (an all-zero side), never a made-up 0 or 1."""
@@ -112,7 +112,7 @@ def _undef(x: float | None, spec: str) -> str:
     return "undefined" if x is None else format(x, spec)
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Pair:
     name: str  # name in B (A's name after renames)
     status: Status
@@ -137,7 +137,7 @@ class Pair:
         }
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class DiffReport:
     pairs: tuple[Pair, ...]
     counts: dict[Status, int] = field(default_factory=dict)

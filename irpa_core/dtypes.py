@@ -12,10 +12,10 @@ cannot drift, and an id we do not know is looked up there lazily.
 
 from __future__ import annotations
 
-from .record import record
+from dataclasses import dataclass
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class DType:
     """``name`` is what the UI and JSON show. A tensor of ``n`` elements
     takes ``n // block_size * type_size`` bytes (block_size 1 for plain

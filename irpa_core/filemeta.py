@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 
 from .errors import ArchiveError
 from .formats import dataset_meta
@@ -29,7 +30,6 @@ from .formats.gguf import SPLIT_KEYS
 from .formats.gguf_writer import MetadataEdit, apply_edits, parse_value
 from .model import SPLAT, Archive, Entry, SourceFile, read_bytes
 from .plan import EXCLUDE, SET_METADATA, UNSET_METADATA, Fate, Op, is_glob
-from .record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
@@ -40,7 +40,7 @@ DATASET = dataset_meta.NAME
 _TYPE_PREFIX = re.compile(r"(u8|i8|u16|i16|u32|i32|u64|i64|f32|f64|bool|string|array\[[a-z0-9\[\]]+\]):")
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class FileMetadata:
     """Key/values (as the readers give them: arrays are ``GGUFArray`` or
     ``(element_type, items)`` pairs), their GGUF type names, and the other
@@ -54,7 +54,7 @@ class FileMetadata:
     entry: Entry | None = None  # the irpa __SHARK_DATASET__ entry they come from
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Origin:
     """The input the file metadata comes from (before reading it)."""
 

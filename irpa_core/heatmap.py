@@ -19,13 +19,13 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import stats as S
 from .errors import Cancelled
 from .model import Entry, read_bytes
-from .record import record
 
 MEAN = "mean"
 ABSMAX = "absmax"
@@ -37,7 +37,7 @@ DIVERGING = ((33, 102, 172), (103, 169, 207), (247, 247, 247), (239, 138, 98), (
 SEQUENTIAL = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))  # viridis anchors
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Region:
     """Rows ``[row0, row1)`` and columns ``[col0, col1)`` of the matrix."""
 
@@ -55,7 +55,7 @@ class Region:
         return self.col1 - self.col0
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Heatmap:
     """``values[i, j]`` is the mean (or abs-max) of the matrix rows
     ``row_edges[i]:row_edges[i+1]`` and columns ``col_edges[j]:col_edges[j+1]``

@@ -12,10 +12,10 @@ import json
 import os
 import posixpath
 import re
+from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import ArchiveError
-from .record import record, replace
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -35,7 +35,7 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class HfPath:
     """One parsed ``hf://`` spec. ``path`` is empty for a bare repository."""
 

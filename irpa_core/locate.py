@@ -17,10 +17,10 @@ numpy is imported and used only for chunks that differ.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from .dtypes import DType
 from .model import SPLAT, Entry
-from .record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     Value = int | float | bool | complex | None
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Difference:
     """How two byte streams of an entry differ (only made when they do)."""
 

@@ -9,10 +9,10 @@ remote one read by ranges), so opening an archive never touches tensor data.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from .dtypes import DType
-from .record import field, record
 from .sources import Source, shared_source
 
 TYPE_CHECKING = False
@@ -28,7 +28,7 @@ KINDS: tuple[Kind, ...] = (DATA, SPLAT, EXTERNAL)
 CHUNK = 8 << 20  # bytes per read when streaming an entry: bounds memory, paces progress and cancel
 
 
-@record(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
     """One parameter.
 
@@ -77,7 +77,7 @@ class Entry:
         return self.dtype.name if self.dtype is not None else None
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class SourceFile:
     """One opened file. ``metadata`` is the format's file-level key/values
     (GGUF kv pairs, safetensors ``__metadata__``); GGUF arrays stay lazy
@@ -95,7 +95,7 @@ class SourceFile:
     source: Source | None = field(default=None, compare=False, repr=False)
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Archive:
     """Entries of one or more files, in file order."""
 

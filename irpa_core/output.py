@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 
 from . import dtypes, filemeta
 from .cast import iter_cast
@@ -44,7 +45,6 @@ from .formats.gguf import SPLIT_KEYS
 from .formats.irpa_writer import Layout
 from .model import CHUNK, DATA, SPLAT, Archive, Entry, iter_chunks
 from .plan import CAST_STREAM, COPY, EXPAND, MEMORY, Fate, Op, Plan, Target
-from .record import record, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
@@ -95,7 +95,7 @@ def parse_split_tensors(text: str) -> int:
     return int(text)
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Split:
     """How to split a GGUF output, as ``gguf-split --split`` offers: at most
     ``max_size`` bytes of tensor data per shard (each tensor rounded up to
@@ -112,7 +112,7 @@ class Split:
             raise PlanError(None, "split by size or by tensor count: give exactly one limit")
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Output:
     """One file to write: targets in write order and file-level metadata."""
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from . import dtypes
@@ -49,7 +50,6 @@ from .dtypes import DType
 from .errors import PlanError
 from .formats import pytorch_meta
 from .model import DATA, SPLAT, Archive, Entry
-from .record import record
 from .splat import SplatValueError, check_pattern, parse_splat
 
 TYPE_CHECKING = False
@@ -90,7 +90,7 @@ def is_glob(pattern: str) -> bool:
     return bool(_GLOB_CHARS.search(pattern))
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Op:
     action: Action
     pattern: str
@@ -184,7 +184,7 @@ def cast_dtype(name: str) -> DType | None:
     return dtypes.by_name(name) or dtypes.from_iree(name) or dtypes.from_safetensors(name.upper())
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Fate:
     """What the plan does to one source entry."""
 
@@ -195,7 +195,7 @@ class Fate:
     cast: str = ""  # dtype its values are cast to ("" = none)
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Target:
     """One entry of the file to write: its name, the dtype/shape/length it
     is written with, and where its bytes come from (``how``)."""
@@ -228,7 +228,7 @@ class Target:
         return COPY
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Plan:
     ops: tuple[Op, ...] = ()
 

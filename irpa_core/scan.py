@@ -20,11 +20,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from . import naming
 from .display import num
 from .model import SPLAT, Entry
-from .record import record
 from .stats import DecodeError, Stats, stats_many
 
 NAN = "nan"
@@ -37,7 +37,7 @@ STD_FACTOR = 10.0
 MIN_SIBLINGS = 4
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """The figures of one entry the table shows and sorts by: small, so a
     scan of 100,000 entries stays a few MB."""
@@ -68,7 +68,7 @@ class Row:
         return self.nans + self.infs
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Flag:
     kind: str  # one of FLAGS
     text: str  # a sentence for people

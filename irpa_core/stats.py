@@ -41,6 +41,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,7 +49,6 @@ from . import dtypes
 from .dtypes import DType
 from .errors import Cancelled, IrpaError
 from .model import SPLAT, Entry, read_bytes
-from .record import record
 from .sources import is_remote
 
 _LITTLE = _sys.byteorder == "little"
@@ -69,7 +69,7 @@ class DecodeError(IrpaError):
     """An entry cannot be turned into numbers (unknown or raw dtype)."""
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Stats:
     """``percentiles_exact``: every percentile is the true value of its rank
     (else within ``percentile_error``, relative). ``integer``: the histogram
@@ -328,7 +328,7 @@ def _is_integer(d: DType | None) -> bool:
     return d is not None and d.kind in ("int", "uint", "bool")
 
 
-@record
+@dataclass
 class _Ints:
     """Exact counts of integer values over ``[base, base + len(counts))``."""
 
@@ -373,7 +373,7 @@ class _Ints:
         return np.arange(self.base, self.base + len(self.counts), dtype=np.float64), self.counts
 
 
-@record
+@dataclass
 class _Acc:
     """Partial statistics of some values; ``merge`` combines two.
     ``integer``: the values are integers, counted exactly while their range

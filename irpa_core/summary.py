@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass, field
 
 from . import naming
 from .errors import IrpaError
 from .formats import dataset_meta
 from .model import DATA, Archive, Entry, read_bytes
-from .record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
@@ -36,7 +36,7 @@ UNKNOWN = "unknown"
 METADATA_ENTRIES = (dataset_meta.NAME, "__SHARK_INFERENCE_TENSORS__")
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Fact:
     """A figure and where it comes from (``value`` None: unknown)."""
 
@@ -51,7 +51,7 @@ class Fact:
         return {"value": self.value, "source": self.source or None}
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Share:
     """Tensors of one dtype: how many, their elements and bytes."""
 
@@ -74,7 +74,7 @@ class Share:
         }
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Group:
     """Tensors of one role across the blocks (``ffn_down``): the dtype of
     each, most frequent first."""
@@ -108,7 +108,7 @@ class Group:
         }
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Summary:
     files: tuple[tuple[str, str], ...]  # (path, format)
     architecture: Fact
@@ -157,7 +157,7 @@ class Summary:
 # Where figures come from
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class _Source:
     """A mapping of keys to values and how to name it in a ``Fact``."""
 

@@ -20,13 +20,13 @@ there; reading the bytes (``compare_entries``, ``compare_target``,
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .errors import ArchiveError, Cancelled
 from .locate import Difference, Locator
 from .model import CHUNK, DATA, SPLAT, Archive, Entry, read_bytes, source_of
 from .output import GGUF, SAFETENSORS, Output, format_of, target_chunks
 from .plan import CAST_STREAM, COPY, MEMORY, Plan, Target
-from .record import field, record
 from .write import Progress
 
 TYPE_CHECKING = False
@@ -70,7 +70,7 @@ STATUSES: tuple[Status, ...] = (
 )
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Check:
     name: str
     status: Status
@@ -94,7 +94,7 @@ class Check:
         }
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Report:
     checks: tuple[Check, ...]
     bytes_compared: int = 0
@@ -312,7 +312,7 @@ class Buffers:
         return pair
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Compared:
     difference: Difference | None  # None: the compared bytes are equal
     compared: int  # bytes compared: the shorter present length

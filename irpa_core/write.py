@@ -29,12 +29,12 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from .errors import ArchiveError, Cancelled, WriteError
 from .model import DATA, Entry, source_of
 from .output import IRPA, Output, Split, target_chunks
 from .plan import CAST_STREAM, COPY, Target
-from .record import record
 from .sources import WINDOW, LocalSource, Source, pwrite_all
 
 TYPE_CHECKING = False
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 TMP_MARK = ".irpa-tmp-"
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Progress:
     name: str  # entry being written
     index: int  # its position (0-based)
@@ -55,7 +55,7 @@ class Progress:
     shards: int = 1  # files written
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class WriteResult:
     path: str
     entries: int

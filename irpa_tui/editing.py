@@ -13,6 +13,8 @@ edit, as the engine's ``filemeta`` computes it for the output.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from irpa_core import filemeta
 from irpa_core.cast import cast_length, cast_problem
 from irpa_core.dtypes import DType
@@ -20,12 +22,11 @@ from irpa_core.errors import IrpaError, PlanError
 from irpa_core.filemeta import FileMetadata
 from irpa_core.model import SPLAT, Archive, Entry
 from irpa_core.plan import CAST, EXCLUDE, KEEP, SPLAT_OP, Fate, Op, Plan, Target, cast_dtype
-from irpa_core.record import field, record
 
 EDITED, ADDED, DELETED = "edited", "added", "deleted"
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Summary:
     kept: int
     excluded: int
@@ -36,7 +37,7 @@ class Summary:
     cast: int = 0  # entries written with other values than their source's
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class MetadataState:
     """The output's file metadata under a plan: ``base`` before the plan's
     metadata ops, ``edited`` after them, and what happened to each key

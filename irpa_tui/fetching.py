@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from irpa_core.display import human
 from irpa_core.model import DATA, Entry
-from irpa_core.record import record
 from irpa_core.sources import Source, is_remote
 
 from . import background
@@ -34,7 +34,7 @@ REMOTE_SPOTS = 4  # places the quick estimate of a remote tensor reads
 SPOT_VALUES = 4096  # values per place (as the local estimate: 64 x 4096)
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Fetched:
     """Bytes received and HTTP requests made."""
 

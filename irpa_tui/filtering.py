@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from irpa_core.model import Entry
-from irpa_core.record import record
 
 HELP = (
     ("word", "matches anywhere in the name, any case (grep-like); ^word / word$ anchor"),
@@ -59,7 +59,7 @@ class FilterError(ValueError):
         self.term = term
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Row:
     """What a predicate can ask about one entry (by index)."""
 
@@ -76,7 +76,7 @@ class Row:
 Predicate = Callable[[int], bool]
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Term:
     text: str  # as typed
     negate: bool
@@ -87,7 +87,7 @@ class Term:
     test: Callable[[Row, int], bool] | None = None
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Filter:
     query: str
     terms: tuple[Term, ...]

@@ -26,13 +26,13 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from irpa_core import read_bytes
 from irpa_core.formats import dataset_meta
 from irpa_core.metadata import array_items, describe, enum_decoder, scalar_text
 from irpa_core.model import Archive, Entry, SourceFile
-from irpa_core.record import field, record
 
 # Archive-level JSON blobs that model-packaging tools store as entries.
 KNOWN_JSON_ENTRIES = (dataset_meta.NAME, "__SHARK_INFERENCE_TENSORS__")
@@ -41,7 +41,7 @@ FILE, KEY, ARRAY, OBJECT, NOTE = "file", "key", "array", "object", "note"
 GGUF_KEYVALUES = "GGUF key/values"  # an irpa __SHARK_DATASET__ entry holding GGUF key/values
 
 
-@record(eq=False)
+@dataclass(eq=False)
 class Node:
     kind: str  # FILE, KEY, ARRAY, OBJECT, NOTE
     label: str  # key, path, or note text
@@ -85,7 +85,7 @@ class Node:
         return self.kind in (FILE, OBJECT) and bool(self.children)
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Line:
     """What one visible row shows: a node, or item ``index`` of an array."""
 
@@ -97,7 +97,7 @@ class Line:
         return self.node.depth + (1 if self.index is not None else 0)
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Match:
     node: Node
     index: int | None  # array item, None for the key or value itself

@@ -13,10 +13,10 @@ import fnmatch
 import math
 import re
 from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass
 
 from irpa_core.model import Archive
 from irpa_core.plan import EXCLUDE, SPLAT_OP, Fate
-from irpa_core.record import record
 from irpa_core.scan import Row as ScanRow
 
 from .filtering import Filter, FilterError, Row, parse
@@ -57,7 +57,7 @@ def filter_glob(query: str) -> str | None:
     return q if q.startswith("*") and q.endswith("*") else f"*{q}*"
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class TreeRow:
     depth: int
     label: str

@@ -15,6 +15,7 @@ lays out every entry.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from irpa_core.display import escape, human
@@ -22,7 +23,6 @@ from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
 from irpa_core.output import GGUF, GGUF_ALIGNMENT, IRPA, IRPA_ALIGNMENT, Output, Split
 from irpa_core.plan import SET_METADATA, Fate, Op, Plan
-from irpa_core.record import record
 
 from .editing import ADDED, DELETED, EDITED, EditSession
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from irpa_core.output import Format
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class WriteCheck:
     format: Format
     alignment: int | None  # what ``write_archive`` takes (irpa), None for the others

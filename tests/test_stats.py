@@ -1,5 +1,6 @@
 """Statistics against numpy (float64 reference) and gguf.quants.dequantize."""
 
+import dataclasses
 import math
 import os
 import threading
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from gguf import quants
 
-from irpa_core import Cancelled, dtypes, open_archive, record
+from irpa_core import Cancelled, dtypes, open_archive
 from irpa_core import stats as S
 from irpa_core.model import Entry
 from tests.fixtures import make_gguf, make_irpa_with_iree, make_safetensors, quantized_bytes
@@ -199,7 +200,7 @@ def _mem_entry(vals):
 def test_splat_stats_read_no_data(tmp_path):
     p = make_irpa_with_iree(tmp_path / "s.irpa", "--splat=s=1000xf32=2.5", "--splat=z=64xf16=0")
     by = {e.name: e for e in open_archive(p)}
-    s = record.replace(by["s"], file="/nonexistent", dtype=dtypes.by_name("f32"), shape=(1000,))
+    s = dataclasses.replace(by["s"], file="/nonexistent", dtype=dtypes.by_name("f32"), shape=(1000,))
     st = S.compute_stats(s)
     assert (st.count, st.min, st.max, st.mean, st.std, st.zeros) == (1000, 2.5, 2.5, 2.5, 0.0, 0)
     assert st.percentiles["50"] == 2.5

@@ -77,11 +77,11 @@ import math
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ..dtypes import DType
 from ..errors import PlanError
 from ..model import SourceFile
-from ..record import record
 from .gguf import (
     DEFAULT_ALIGNMENT,
     MAGIC,
@@ -416,7 +416,7 @@ def type_spec(type_name: str, value: Any) -> str:
 # Edits
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class MetadataEdit:
     """Set or unset one file-level key (see the module docstring)."""
 

@@ -10,7 +10,8 @@ file padded with zeros to a multiple of 4096.
 
 from __future__ import annotations
 
-from ..record import record
+from dataclasses import dataclass
+
 from .irpa import (
     DATA_TAIL,
     ENTRY,
@@ -26,7 +27,7 @@ from .irpa import (
 )
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Layout:
     head: bytes  # header + entry table + metadata, from byte 0
     offsets: tuple[int | None, ...]  # absolute file offset of each target's data

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -27,7 +28,6 @@ from irpa_core.dtypes import DType
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.output import FORMATS
 from irpa_core.plan import CAST, EXCLUDE, SPLAT_OP, Op, Plan, cast_dtype
-from irpa_core.record import record
 from irpa_core.sources import is_remote
 
 from .. import background
@@ -42,7 +42,7 @@ SIDE_MIN_WIDTH = 100  # the detail pane goes beside the table from this width
 BELOW_MIN_HEIGHT = 30  # else below it from this height, else hidden
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Key:
     """One key of the main screen: the binding, the footer, the help screen
     and the command palette are all generated from the table below."""

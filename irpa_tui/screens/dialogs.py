@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -24,7 +25,6 @@ from irpa_core.formats.gguf_writer import shard_paths
 from irpa_core.model import Entry
 from irpa_core.output import FORMATS, GGUF, Split, format_for, parse_split_size, parse_split_tensors
 from irpa_core.plan import Op, check_splat
-from irpa_core.record import record
 from irpa_core.splat import splat_warning
 
 from ..editing import EditSession
@@ -749,7 +749,7 @@ def cast_length_or_none(e: Entry, dst) -> int | None:
         return None
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class MetadataInput:
     """What the metadata dialog gives back."""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rich.console import Group
 from rich.table import Table
@@ -39,7 +40,6 @@ from irpa_core.display import escape, shape_str
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.locate import Difference, decode_dtypes
 from irpa_core.model import Entry
-from irpa_core.record import record
 
 from ..fetching import REMOTE_SPOTS, SPOT_VALUES, FetchMeter, dear, entry_is_remote
 from ..widgets.fetch_line import FetchLine
@@ -67,7 +67,7 @@ VERIFY_ROLES = ("expected", "written")
 DIFF_ROLES = ("A", "B")
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class VerifyRow:
     name: str
     status: V.Status | D.Status

@@ -17,6 +17,7 @@ and control characters cannot break a row.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -30,7 +31,6 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from irpa_core.display import escape, human, num, shape_str
-from irpa_core.record import record
 
 from ..view import TableView, TreeRow
 from .lines import CURSOR_BINDINGS, scroll_into_view
@@ -40,7 +40,7 @@ NAME_MIN = 24  # columns the name keeps before optional columns go
 NAME_MAX_NEED = 120  # a longer name is cut rather than squeezing every other column
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Column:
     key: str
     title: str
