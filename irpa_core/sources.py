@@ -43,7 +43,7 @@ from .errors import ArchiveError, Cancelled
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
     import threading
-    from types import TracebackType
+    from types import ModuleType, TracebackType
     from typing import Self
 
 CHUNK = 8 << 20
@@ -56,12 +56,25 @@ _COPY_BUF = 1 << 20
 # pinned down), 2 MiB and less never, at the same median (bench/RESULTS.md).
 WRITE_STEP = 1 << 20
 
-REMOTE_SCHEMES = ("http://", "https://", "hf://")
+# Remote schemes, registered with the module that opens them (its
+# ``open_remote`` and ``expand_remote``). The module is imported on first
+# use, so a local path never loads the HTTP client; it imports this module,
+# never the other way round.
+REMOTE_HANDLERS = {"http://": "irpa_core.remote", "https://": "irpa_core.remote", "hf://": "irpa_core.remote"}
+REMOTE_SCHEMES = tuple(REMOTE_HANDLERS)
 
 
 def is_remote(spec: str) -> bool:
     """True for ``http://``, ``https://`` and ``hf://`` specs (scheme in any case)."""
     return spec[:8].lower().startswith(REMOTE_SCHEMES)
+
+
+def remote_handler(spec: str) -> ModuleType:
+    """The module registered for a remote spec's scheme, imported."""
+    import importlib
+
+    low = spec[:8].lower()
+    return importlib.import_module(next(m for scheme, m in REMOTE_HANDLERS.items() if low.startswith(scheme)))
 
 
 class Source:
@@ -458,9 +471,7 @@ def open_source(
     first answer arrives."""
     spec = os.fspath(spec)
     if is_remote(spec):
-        from .remote import open_remote
-
-        return open_remote(spec, cancel=cancel, opened=opened)
+        return remote_handler(spec).open_remote(spec, cancel=cancel, opened=opened)
     src = LocalSource(spec, cancel=cancel)
     if opened is not None:
         opened(src)

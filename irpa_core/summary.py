@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import naming
+from .display import escape
 from .errors import IrpaError
 from .formats import dataset_meta
 from .model import DATA, Archive, Entry, read_bytes
@@ -401,3 +402,39 @@ def _counts(entries: tuple[Entry, ...]) -> dict:
         "by_dtype": by_dtype,
         "groups": group_list,
     }
+
+
+# -- text shared by the front ends (irpa info, the TUI's summary) --------------
+
+LABELS = {
+    "architecture": "architecture",
+    "name": "name",
+    "blocks": "blocks",
+    "embedding": "embedding width",
+    "heads": "attention heads",
+    "heads_kv": "key/value heads",
+    "context": "context length",
+    "vocabulary": "vocabulary",
+}
+
+
+def fact_text(value) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    return escape(str(value))
+
+
+def short_count(n: int) -> str:
+    """268065920 -> '268.1M'."""
+    for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def bpw(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"

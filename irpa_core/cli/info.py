@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..display import escape, human, shown
+from ..summary import LABELS, bpw, fact_text, short_count
 from . import ArgumentParser, print_json
 from .args import add_files_flags, input_paths
 
@@ -31,40 +32,6 @@ def run(args) -> int:
     else:
         sys.stdout.write(format_summary(s))
     return 0
-
-
-LABELS = {
-    "architecture": "architecture",
-    "name": "name",
-    "blocks": "blocks",
-    "embedding": "embedding width",
-    "heads": "attention heads",
-    "heads_kv": "key/value heads",
-    "context": "context length",
-    "vocabulary": "vocabulary",
-}
-
-
-def fact_text(value) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    return escape(str(value))
-
-
-def short_count(n: int) -> str:
-    """268065920 -> '268.1M'."""
-    for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div:
-            return f"{n / div:.1f}{unit}"
-    return str(n)
-
-
-def bpw(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
 
 
 def format_summary(s) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from ..errors import ArchiveError, reading
 from ..model import Archive, Entry, SourceFile
-from ..sources import Source, is_remote, open_source
+from ..sources import Source, is_remote, open_source, remote_handler
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 _SPLIT_GGUF = re.compile(r"^(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
@@ -72,9 +72,7 @@ def expand(path: str, cancel=None) -> list[str]:
     directory gives its shards, the first shard of a split GGUF gives all;
     a bare ``hf://ORG/REPO`` gives the files its listing points to."""
     if is_remote(path):
-        from ..remote import expand_remote
-
-        return expand_remote(path, cancel=cancel)
+        return remote_handler(path).expand_remote(path, cancel=cancel)
     if os.path.isdir(path):
         index = os.path.join(path, SAFETENSORS_INDEX)
         if not os.path.isfile(index):

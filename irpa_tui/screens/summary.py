@@ -10,10 +10,9 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from irpa_core.cli.info import LABELS, bpw, fact_text, short_count
 from irpa_core.display import human, shown
 from irpa_core.model import Archive
-from irpa_core.summary import Summary, summarize
+from irpa_core.summary import LABELS, Summary, bpw, fact_text, short_count, summarize
 
 from .base import IrpaScreen
 
