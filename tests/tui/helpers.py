@@ -25,9 +25,10 @@ MARK_KEYS += ("home", "down", "down", "s", *"f32=2", "enter")
 
 
 async def settle(pilot, timeout: float = 60.0) -> None:
-    """Wait until the app is quiet: every message handled, no worker
-    running, no detail pane waiting out its debounce. Stops cursor blink
-    (a blinking cursor makes screenshots depend on timing)."""
+    """Wait until the app is quiet: no worker running, no detail pane
+    waiting out its debounce, and the pilot's idle check passed after both
+    (pending messages handled). Stops cursor blink (a blinking cursor makes
+    screenshots depend on timing)."""
     from textual.widgets import Input, TextArea
 
     from irpa_tui.widgets.detail import DetailPane
