@@ -41,13 +41,13 @@ run: $(VENV)/.installed
 # all cores (pytest-xdist; worksteal evens out the long TUI tests), then the
 # few marked `alone` (they measure throughput: a neighbour would skew them).
 # PYTHONDONTWRITEBYTECODE off for pytest, so the test modules it rewrites
-# are cached between runs.
+# are cached between runs. The 25 slowest tests are listed: keep an eye on them.
 PYTEST = PYTHONDONTWRITEBYTECODE= $(1)/python -m pytest -q
 define SUITE
 	$(1)/ruff check .
 	$(1)/ruff format --check .
 	$(1)/mypy
-	$(call PYTEST,$(1)) -n auto --dist worksteal -m 'not alone'
+	$(call PYTEST,$(1)) -n auto --dist worksteal -m 'not alone' --durations=25
 	$(call PYTEST,$(1)) -m alone
 endef
 
