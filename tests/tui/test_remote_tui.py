@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -183,7 +184,7 @@ async def test_diff_of_a_remote_file_and_its_local_copy(http_server: TestServer,
 
 
 _QUIT_WHILE_READING = """
-import asyncio, os, sys, time
+import asyncio, sys, time
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
 from tests.tui.helpers import settle, wait_until
@@ -193,10 +194,8 @@ async def main():
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, BrowseScreen), timeout=20)
         await settle(pilot)
-        open(sys.argv[2], "w").close()  # the test slows the server down now,
-        deadline = time.monotonic() + 60
-        while not os.path.exists(sys.argv[2] + ".slow") and time.monotonic() < deadline:
-            time.sleep(0.01)  # and says so
+        print("ready", flush=True)
+        sys.stdin.readline()  # the test slows the server down, then answers
         await pilot.press("end")  # a row whose preview and estimate start fetching, slowly
         await wait_until(pilot, lambda: any(w.is_running for w in app.workers))
         print("quitting", flush=True)
@@ -208,33 +207,38 @@ if __name__ == "__main__":
 """
 
 
-def test_quit_while_a_remote_read_is_in_flight_exits_at_once(http_server: TestServer, model: Path, tmp_path: Path):
+def test_quit_while_a_remote_read_is_in_flight_exits_at_once(http_server: TestServer, model: Path):
     """Python waits for worker threads at exit: the app stops their remote
     reads (and the background job) when it exits."""
     import subprocess
     import sys
 
     url = serve(http_server, model)
-    flag = tmp_path / "slow"
     root = Path(__file__).parents[2]
     p = subprocess.Popen(
-        [sys.executable, "-c", _QUIT_WHILE_READING, url, str(flag)],
+        [sys.executable, "-c", _QUIT_WHILE_READING, url],
         cwd=root,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert p.stdout is not None
-    deadline = time.monotonic() + 60
-    while not flag.exists() and time.monotonic() < deadline and p.poll() is None:
-        time.sleep(0.02)
-    http_server.delay = 1.0  # 16 KiB a second: a 1 MiB block takes a minute
-    flag.with_name("slow.slow").touch()
-    line = p.stdout.readline()
-    assert line.startswith("quitting"), line
-    quit_at = time.monotonic()
-    rest = p.communicate(timeout=90)[0]
-    took = time.monotonic() - quit_at
-    http_server.delay = 0.0
+    assert p.stdin is not None and p.stdout is not None
+    watchdog = threading.Timer(180, p.kill)  # a hung child fails the test, never the run
+    watchdog.start()
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("ready"), line
+        http_server.delay = 1.0  # 16 KiB a second: a 1 MiB block takes a minute
+        p.stdin.write("slow\n")
+        p.stdin.flush()
+        line = p.stdout.readline()
+        assert line.startswith("quitting"), line
+        quit_at = time.monotonic()
+        rest = p.communicate(timeout=90)[0]
+        took = time.monotonic() - quit_at
+    finally:
+        watchdog.cancel()
+        http_server.delay = 0.0
     assert p.returncode == 0 and "exited" in rest
     # A read in flight stops within its 1 s poll, not after the block's minute
     # (generous: the child's exit and interpreter shutdown on a busy machine).
