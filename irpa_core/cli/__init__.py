@@ -9,6 +9,7 @@ Every ``IrpaError`` becomes ``irpa: error: ...`` and exit 1, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -88,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:  # `irpa ... | head`: the reader has gone, and so has our output
-        # Python would flush stdout again at exit and complain: point it at /dev/null.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # Python would flush stdout again at exit and complain: point it at
+        # /dev/null (a stdout without a descriptor has nothing to flush there).
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 
