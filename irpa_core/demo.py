@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import dtypes
 from .model import DATA, SPLAT, Archive, Entry, SourceFile
+from .output import apply
 from .plan import Plan
 from .write import write_archive
 
@@ -106,6 +107,6 @@ def make_demo(directory: str | os.PathLike, seed: int = 0) -> Path:
         )
     archive = Archive((SourceFile(str(raw), "raw", raw.stat().st_size),), tuple(entries))
     path = d / "demo.irpa"
-    write_archive(Plan().apply(archive), path)
+    write_archive(apply(Plan(), archive), path)
     raw.unlink()
     return path

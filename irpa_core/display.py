@@ -125,3 +125,9 @@ def _tidy(text: str) -> str:
     if "e" not in text and "." not in text and "n" not in text:
         return text + ".0"
     return text
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Server- or file-supplied text made safe for a one-line message."""
+    text = "".join(c if c.isprintable() else " " for c in text).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."

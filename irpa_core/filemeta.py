@@ -25,9 +25,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from .errors import ArchiveError
-from .formats import dataset_meta
+from .formats import dataset_meta, registry
 from .formats.gguf import SPLIT_KEYS
 from .formats.gguf_writer import MetadataEdit, apply_edits, parse_value
+from .formats.registry import DATASET_ENTRY
 from .model import SPLAT, Archive, Entry, SourceFile, read_bytes
 from .plan import EXCLUDE, SET_METADATA, UNSET_METADATA, Fate, Op, is_glob
 
@@ -70,12 +71,14 @@ def origin(archive: Archive, fates: Sequence[Fate]) -> Origin | None:
         if e.name == DATASET and e.kind != SPLAT and f.action != EXCLUDE and not f.renamed:
             datasets.setdefault(e.file, e)
     for sf in archive.files:
-        if sf.format == "gguf" and any(k not in SPLIT_KEYS for k in sf.metadata):
+        spec = registry.find(sf.format)
+        if spec is None:
+            continue  # a plain data file
+        if spec.file_metadata == DATASET_ENTRY:
+            if sf.path in datasets:
+                return Origin(sf, datasets[sf.path])
+        elif any(k not in SPLIT_KEYS for k in sf.metadata):  # a split's own keys say where its shards are
             return Origin(sf, None)
-        if sf.format == "safetensors" and sf.metadata:
-            return Origin(sf, None)
-        if sf.format == "irpa" and sf.path in datasets:
-            return Origin(sf, datasets[sf.path])
     return None
 
 

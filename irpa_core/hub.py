@@ -2,7 +2,7 @@
 
 Pure functions (no network): parsing, the ``resolve`` and API URLs under
 ``HF_ENDPOINT``, which origin may receive the token, which file of a listing
-a bare repository stands for, and the shards of an index or a split GGUF.
+a bare repository stands for (``shards`` names the files of a sharded model).
 ``irpa_core.remote`` does the fetching.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import re
 from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote, urlsplit
 
+from .display import one_line
 from .errors import ArchiveError
+from .shards import SAFETENSORS_INDEX, first_shard
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-SAFETENSORS_INDEX = "model.safetensors.index.json"
 # URL prefix -> repo type; models have no prefix in resolve URLs.
 _PREFIXES = {"datasets": "dataset", "spaces": "space", "models": "model"}
 _URL_PREFIX = {"dataset": "datasets/", "space": "spaces/", "model": ""}
@@ -26,7 +26,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # refs/pr/N and refs/convert/NAME contain slashes; other revisions with a
 # slash must be written quoted (%2F).
 _HF = re.compile(r"(?P<org>[^/@]+)/(?P<repo>[^/@]+)(?:@(?P<rev>refs/(?:pr|convert)/[^/]+|[^/]*))?(?:/(?P<path>.*))?")
-SPLIT_GGUF = re.compile(r"(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf")
 USAGE = "expected hf://ORG/REPO[@REVISION][/PATH]"
 
 
@@ -143,12 +142,6 @@ def token_for(url: str) -> str | None:
     return token or None
 
 
-def one_line(text: str, limit: int = 200) -> str:
-    """Server- or file-supplied text made safe for a one-line message."""
-    text = "".join(c if c.isprintable() else " " for c in text).strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _listed(names: list[str], limit: int = 8) -> str:
     shown = ", ".join(one_line(n, 120) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -173,8 +166,7 @@ def pick_file(repo: HfPath, files: list[str]) -> str:
         )
     ggufs: list[str] = []
     for f in sorted(f for f in files if f.lower().endswith(".gguf")):
-        m = SPLIT_GGUF.fullmatch(f)
-        first = f"{m['stem']}-00001-of-{m['count']}.gguf" if m else f
+        first = first_shard(f)
         if first not in ggufs:
             ggufs.append(first)
     if len(ggufs) == 1:
@@ -196,36 +188,3 @@ def siblings(spec: str, raw: bytes) -> list[str]:
     if not all(isinstance(n, str) for n in names):
         raise ArchiveError(spec, None, "the Hub's file listing has a file name that is not a string")
     return names
-
-
-def index_shards(spec: str, raw: bytes) -> list[str]:
-    """Shard file names of a ``*.safetensors.index.json``, relative to its
-    directory, in first-use order (the checks of the local reader)."""
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise ArchiveError(spec, None, f"not valid JSON: {one_line(str(e))}") from None
-    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
-    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-        raise ArchiveError(spec, None, "has no 'weight_map' object of tensor name -> shard file")
-    shards: list[str] = []
-    for name in weight_map.values():
-        if name not in shards:
-            if name.startswith("/") or "\\" in name or ".." in name.split("/") or "://" in name:
-                raise ArchiveError(spec, None, f"shard path {one_line(name)!r} points outside the directory")
-            shards.append(name)
-    return shards
-
-
-def split_gguf_shards(path: str) -> list[str] | None:
-    """All shard paths when ``path`` is the first shard of a split GGUF
-    (``NAME-00001-of-0000N.gguf``, N > 1), else None."""
-    m = SPLIT_GGUF.fullmatch(path)
-    if not m or int(m["index"]) != 1 or int(m["count"]) < 2:
-        return None
-    count = int(m["count"])
-    return [f"{m['stem']}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
-
-
-def is_index(path: str) -> bool:
-    return posixpath.basename(path).endswith(".safetensors.index.json")

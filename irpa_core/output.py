@@ -1,7 +1,7 @@
 """What one output file holds, for each format we write, and the bytes of
 each of its targets.
 
-``build(plan, archive, format)`` (``Plan.output``) gives an ``Output``: the
+``build(plan, archive, format)`` gives an ``Output``: the
 targets in the order they are written and the file-level metadata the
 format keeps (``filemeta`` says where it comes from):
 
@@ -21,7 +21,7 @@ format keeps (``filemeta`` says where it comes from):
   written as data.
 
 A GGUF output may be split into shards as llama.cpp's ``gguf-split`` does
-(``Output.split(Split(max_size=...))``, ``gguf_writer.shard_paths``): one
+(``Output.split(Split(max_size=...))``, ``shards.shard_paths``): one
 ``Output`` per shard file, written together by ``write.write_split``.
 
 ``target_chunks(target)`` is the byte stream a target must hold, whatever
@@ -39,41 +39,57 @@ from . import dtypes, filemeta
 from .cast import iter_cast
 from .errors import Cancelled, PlanError
 from .filemeta import DATASET, FileMetadata
-from .formats import dataset_meta, gguf_writer, irpa_writer, pytorch_meta, safetensors_writer
-from .formats.gguf import DEFAULT_ALIGNMENT as GGUF_ALIGNMENT  # readers assume it without a general.alignment key
+from .formats import dataset_meta, gguf_writer, irpa_writer, pytorch_meta, registry, safetensors_writer
 from .formats.gguf import SPLIT_KEYS
 from .formats.irpa_writer import Layout
+from .formats.registry import DATASET_ENTRY, KEY_VALUES, FileFormat
 from .model import CHUNK, DATA, SPLAT, Archive, Entry, iter_chunks
-from .plan import CAST_STREAM, COPY, EXPAND, MEMORY, Fate, Op, Plan, Target
+from .plan import CAST_STREAM, COPY, EXPAND, MEMORY, SET_METADATA, Fate, Op, Plan, Target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
-    from typing import Any, Final, Literal
+    from typing import Any
 
-    Format = Literal["irpa", "gguf", "safetensors"]
-
-IRPA: Final = "irpa"
-GGUF: Final = "gguf"
-SAFETENSORS: Final = "safetensors"
-FORMATS: tuple[Format, ...] = (IRPA, GGUF, SAFETENSORS)
-IRPA_ALIGNMENT = 64  # what the reference tools use
-
-
-_EXTENSIONS: dict[str, Format] = {".irpa": IRPA, ".gguf": GGUF, ".safetensors": SAFETENSORS}
+Format = str  # a format's name: one of ``registry.NAMES``
 
 
 def format_for(path: str | os.PathLike) -> Format | None:
     """The output format a file name asks for by its extension, or None."""
-    return _EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+    f = registry.for_path(path)
+    return f.name if f is not None else None
 
 
 def format_of(archive: Archive) -> Format:
     """The format of a written file, as its reader found it."""
-    fmt = archive.files[0].format
-    for f in FORMATS:
-        if f == fmt:
-            return f
-    raise ValueError(f"unknown format {fmt!r}")
+    return registry.get(archive.files[0].format).name
+
+
+def aligned(plan: Plan, format: Format, alignment: int | None) -> tuple[Plan, int | None]:
+    """An alignment chosen for an output (``--alignment``; None: the
+    format's own) as the plan and the writer's ``alignment`` take it: an
+    irpa's is the writer's; a GGUF's is its ``general.alignment`` key (u32),
+    as GGUFWriter's custom alignment does; safetensors data is packed
+    (PlanError: there is nothing to choose)."""
+    f = registry.get(format)
+    if alignment is None:
+        return plan, None
+    if f.default_alignment is None:
+        raise PlanError(None, f"{f.name} data is packed, there is no alignment to choose")
+    if f.alignment_key is not None:
+        return plan.add(Op(SET_METADATA, f.alignment_key, value=str(alignment), type="u32")), None
+    return plan, alignment
+
+
+def default_alignment(format: Format, metadata: dict[str, Any]) -> int | None:
+    """The data alignment an output gets when none is chosen, given its
+    file metadata values: irpa 64, gguf its ``general.alignment`` key (when
+    valid) or 32, safetensors None (packed)."""
+    f = registry.get(format)
+    if f.alignment_key is not None:
+        value = metadata.get(f.alignment_key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return f.default_alignment
 
 
 def parse_split_size(text: str) -> int:
@@ -129,15 +145,19 @@ class Output:
         return sum(t.length for t in self.targets if t.kind == DATA)
 
     @property
+    def spec(self) -> FileFormat:
+        """The record of its format (``registry``)."""
+        return registry.get(self.format)
+
+    @property
     def alignment(self) -> int | None:
         """The data alignment written when none is chosen: irpa 64, gguf its
         ``general.alignment`` key or 32, safetensors None (packed). PlanError
         for a ``general.alignment`` readers refuse."""
-        if self.format == IRPA:
-            return IRPA_ALIGNMENT
-        if self.format == GGUF:
-            return gguf_writer.kv_alignment(self.kvs) or GGUF_ALIGNMENT
-        return None
+        f = self.spec
+        if f.alignment_key is not None:
+            return gguf_writer.kv_alignment(self.kvs) or f.default_alignment
+        return f.default_alignment
 
     def expanded(self) -> tuple[int, int, int]:
         """Targets whose bytes are a pattern repeated (splats, which GGUF and
@@ -156,15 +176,13 @@ class Output:
         sentence each (``irpa convert`` prints them; the TUI's write dialog
         shows them)."""
         out = []
+        f = self.spec
         if self.dropped:
             shown = ", ".join(self.dropped[:5]) + (", ..." if len(self.dropped) > 5 else "")
-            why = "holds only strings" if self.format == SAFETENSORS else "cannot hold sharktank properties"
-            out.append(f"{len(self.dropped)} metadata key(s) not written ({self.format} {why}): {shown}")
-        if self.format == GGUF and not any(gguf_writer.kv_key(b) == "general.architecture" for b in self.kvs):
-            out.append(
-                "the GGUF has no general.architecture, which llama.cpp's loader and the gguf "
-                "package's scripts expect: --set-metadata general.architecture=string:NAME"
-            )
+            out.append(f"{len(self.dropped)} metadata key(s) not written ({f.drops}): {shown}")
+        if f.expected_keys:
+            keys = {gguf_writer.kv_key(b) for b in self.kvs}
+            out += [why for key, why in f.expected_keys if key not in keys]
         return out
 
     def split(self, split: Split) -> tuple[Output, ...]:
@@ -172,17 +190,17 @@ class Output:
         models"): every key/value in the first, the split keys in each.
         PlanError for another format or more shards than ``split.count``
         holds."""
-        if self.format != GGUF:
+        if not self.spec.shards:
             raise PlanError(None, f"only GGUF output can be split into shards, not {self.format}")
         bounds = gguf_writer.shard_bounds(
-            [t.length for t in self.targets], self.alignment or GGUF_ALIGNMENT, split.max_size, split.max_tensors
+            [t.length for t in self.targets], self.alignment or 0, split.max_size, split.max_tensors
         )
         count = len(bounds)
         if count > gguf_writer.MAX_SHARDS:
             raise PlanError(None, f"{count} shards: a split GGUF has at most {gguf_writer.MAX_SHARDS}")
         # As gguf-split sets them: an existing split key is replaced, at the end.
         kvs = tuple(b for b in self.kvs if gguf_writer.kv_key(b) not in SPLIT_KEYS)
-        aligned = tuple(b for b in kvs if gguf_writer.kv_key(b) == "general.alignment")
+        aligned = tuple(b for b in kvs if gguf_writer.kv_key(b) == self.spec.alignment_key)
         total = len(self.targets)
         return tuple(
             replace(
@@ -199,28 +217,37 @@ class Output:
         alignment (default 64); for gguf it must agree with the key/values
         (``general.alignment``, else 32); safetensors has none. Raises
         ValueError or PlanError (a target the format cannot hold, named)."""
-        if self.format == IRPA:
-            return irpa_writer.layout(self.targets, alignment or IRPA_ALIGNMENT)
-        if self.format == GGUF:
-            return gguf_writer.layout(self.targets, self.kvs, alignment or GGUF_ALIGNMENT)
+        f = self.spec
+        if f.file_metadata == DATASET_ENTRY:
+            return irpa_writer.layout(self.targets, alignment or f.default_alignment or 1)
+        if f.file_metadata == KEY_VALUES:
+            return gguf_writer.layout(self.targets, self.kvs, alignment or f.default_alignment or 1)
         if alignment is not None:
-            raise ValueError("safetensors data is packed: there is no alignment to choose")
+            raise ValueError(f"{f.name} data is packed: there is no alignment to choose")
         return safetensors_writer.layout(self.targets, self.metadata)
 
 
 def build(plan: Plan, archive: Archive, format: Format, fates: list[Fate] | None = None) -> Output:
     """The ``Output`` of ``plan`` applied to ``archive`` in ``format``,
     validated (PlanError naming the parameter or the metadata key)."""
-    if format not in FORMATS:
-        raise ValueError(f"unknown output format {format!r}")
+    f = registry.get(format)
     if fates is None:
         fates = plan.fates(archive)
     targets = plan.tensor_targets(archive, fates)
     ops = plan.metadata_ops
     org = filemeta.origin(archive, fates)
-    if format == IRPA and not ops and (org is None or org.entry is not None):
-        return Output(IRPA, tuple(targets))  # an irpa's dataset entry, if any, is copied as it is
+    if f.file_metadata == DATASET_ENTRY and not ops and (org is None or org.entry is not None):
+        return Output(f.name, tuple(targets))  # an irpa's dataset entry, if any, is copied as it is
     return assemble(targets, format, ops, filemeta.read(org))
+
+
+def apply(plan: Plan, archive: Archive, format: Format = "irpa", fates: list[Fate] | None = None) -> list[Target]:
+    """The entries of ``plan`` applied to ``archive`` in ``format``, in write
+    order, validated: PlanError naming the parameter for a rename
+    collision, a splat pattern that does not fit the parameter, a cast that
+    is not possible, or a bad value (``build`` gives the file metadata too).
+    ``fates``: the plan's ``fates(archive)`` when the caller has them."""
+    return list(build(plan, archive, format, fates).targets)
 
 
 def assemble(
@@ -228,13 +255,16 @@ def assemble(
 ) -> Output:
     """An ``Output`` of ``format`` from parameter targets, the file metadata
     of the sources and the metadata ops (``irpa create`` has no sources)."""
+    f = registry.get(format)
     edited, was_set = filemeta.edit(meta or FileMetadata(), ops)
-    if format == IRPA:
-        return Output(IRPA, tuple(_with_dataset(targets, edited)))
-    tensors = tuple(replace(t, kind=DATA) if t.kind == SPLAT else t for t in targets if not _is_dataset(t))
-    if format == GGUF:
+    if f.file_metadata == DATASET_ENTRY:
+        return Output(f.name, tuple(_with_dataset(targets, edited)))
+    tensors = tuple(t for t in targets if not _is_dataset(t))
+    if not f.splats:
+        tensors = tuple(replace(t, kind=DATA) if t.kind == SPLAT else t for t in tensors)
+    if f.file_metadata == KEY_VALUES:
         kvs = gguf_writer.kv_blobs(edited.values, edited.types)
-        return Output(GGUF, tensors, kvs=tuple(kvs), dropped=tuple(edited.properties))
+        return Output(f.name, tensors, kvs=tuple(kvs), dropped=tuple(edited.properties))
     metadata: dict[str, str] = {}
     dropped = []
     for key, value in edited.values.items():
@@ -243,11 +273,11 @@ def assemble(
             metadata[key] = value
         elif key in was_set:
             raise PlanError(
-                None, f"metadata key '{key}' is {type_name}: safetensors __metadata__ holds only strings (string:VALUE)"
+                None, f"metadata key '{key}' is {type_name}: {f.name} __metadata__ holds only strings (string:VALUE)"
             )
         else:
             dropped.append(key)
-    return Output(SAFETENSORS, tensors, metadata=metadata or None, dropped=(*dropped, *edited.properties))
+    return Output(f.name, tensors, metadata=metadata or None, dropped=(*dropped, *edited.properties))
 
 
 def _is_dataset(t: Target) -> bool:

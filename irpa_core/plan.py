@@ -31,9 +31,9 @@ orders the reference tool's flags so that it behaves exactly like
 ``iree-convert-parameters``: exclude beats splat, splat beats strip, and
 the first matching --rename/--splat wins.
 
-``Plan.apply(archive)`` validates everything before any byte is written and
-returns the ``Target`` entries the writer lays out; ``Plan.output(archive,
-format)`` adds what a given output format holds besides (``output.Output``).
+``Plan.tensor_targets(archive)`` validates everything before any byte is
+written and returns the ``Target`` entries of the parameters; ``output.build``
+adds what a given output format holds besides (``output.Output``).
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Final, Literal
-
-    from .output import Format, Output
 
     Action = Literal["exclude", "keep", "splat", "strip", "rename", "cast", "set_metadata", "unset_metadata"]
     FateAction = Literal["keep", "exclude", "splat"]
@@ -335,6 +333,15 @@ class Plan:
         c = _last_match(exact.get(name), globs, name)
         return c is not None and is_glob(c[1].pattern)
 
+    def splats(self, archive: Archive, fates: list[Fate] | None = None) -> Iterator[tuple[str, str, DType | None]]:
+        """(name, splat value, dtype written) of each parameter splatted to a
+        value other than zero (what ``splat.splat_warnings`` takes)."""
+        if not any(op.action == SPLAT_OP and op.value for op in self.ops):
+            return
+        for e, f in zip(archive.entries, fates or self.fates(archive)):
+            if f.action == SPLAT_OP and f.value:
+                yield e.name, f.value, written_dtype(e, f)
+
     def unmatched(self, archive: Archive) -> list[Op]:
         """Ops whose exact name or glob matches no parameter (likely typos)."""
         names = [e.name for e in archive]
@@ -350,31 +357,13 @@ class Plan:
                 out.append(op)
         return out
 
-    def apply(self, archive: Archive, fates: list[Fate] | None = None, *, format: Format = "irpa") -> list[Target]:
-        """Target entries of an output of ``format``, validated: raises
-        ``PlanError`` naming the parameter for a rename collision, a splat
-        pattern that does not fit the parameter, a cast that is not
-        possible, or a bad value. ``fates``: this plan's ``fates(archive)``
-        when the caller already has them. Besides the parameters, an irpa
-        output holds the file metadata of a GGUF or safetensors source (or
-        the edited metadata) as a ``__SHARK_DATASET__`` entry; see
-        ``output.build``."""
-        return list(self.output(archive, format, fates).targets)
-
-    def output(self, archive: Archive, format: Format = "irpa", fates: list[Fate] | None = None) -> Output:
-        """Everything an output file of ``format`` holds: targets and file
-        metadata (``output.build``)."""
-        from .output import build
-
-        return build(self, archive, format, fates)
-
     def tensor_targets(self, archive: Archive, fates: list[Fate] | None = None) -> list[Target]:
         """The targets of the source parameters, in source order, validated
-        (``apply`` without the file metadata of an output format)."""
+        (``output.apply`` without the file metadata of an output format)."""
         return [_target(e, f, pattern, dst, n) for e, f, pattern, dst, n in self._resolve(archive, fates)]
 
     def validate(self, archive: Archive, fates: list[Fate] | None = None) -> None:
-        """The checks of ``apply`` without building targets (cheaper: the
+        """The checks of ``tensor_targets`` without building targets (cheaper: the
         TUI runs this on every bulk edit)."""
         for _ in self._resolve(archive, fates):
             pass
@@ -423,7 +412,7 @@ class Plan:
     def fates(self, archive: Archive) -> list[Fate]:
         """``fate`` of every entry, in order (no ops: all kept, fast). Not
         cached here: a caller that needs them twice keeps them (the TUI's
-        edit session does) and passes them to ``apply``/``validate``."""
+        edit session does) and passes them to ``output.build``/``validate``."""
         if not self.ops:
             return [Fate(KEEP, e.name) for e in archive.entries]
         fate = self.fate
@@ -494,6 +483,12 @@ def _last_match(exact: tuple[int, Op] | None, globs: list[tuple[int, Op]], name:
         if op.matches(name):
             return i, op
     return exact
+
+
+def written_dtype(entry: Entry, fate: Fate) -> DType | None:
+    """The dtype ``entry`` is written with under ``fate``: its cast's, else
+    its own."""
+    return (cast_dtype(fate.cast) if fate.cast else None) or entry.dtype
 
 
 def check_splat(entry: Entry, spec: str) -> str | None:

@@ -40,7 +40,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx2 as httpx
 
-from . import hub
+from . import hub, shards
+from .display import one_line
 from .errors import ArchiveError
 from .sources import CHUNK, Source, pwrite_all
 
@@ -282,7 +283,7 @@ class HttpSource(Source):
             raise ArchiveError(
                 self.name,
                 None,
-                f"the server compressed the file (Content-Encoding: {hub.one_line(encoding)}) although asked not to",
+                f"the server compressed the file (Content-Encoding: {one_line(encoding)}) although asked not to",
             )
         if r.history and str(r.url) != self.url:
             self._target = str(r.url)
@@ -297,7 +298,7 @@ class HttpSource(Source):
         status = r.status_code
         is_hub = hub.same_origin(self.url, hub.endpoint())
         code = r.headers.get("x-error-code", "")
-        message = hub.one_line(r.headers.get("x-error-message", ""))
+        message = one_line(r.headers.get("x-error-message", ""))
         detail = f" ({message})" if message else ""
         what = f"HTTP {status}{' ' + r.reason_phrase if r.reason_phrase else ''}"
         login = "set HF_TOKEN or run `hf auth login`"
@@ -375,7 +376,7 @@ class HttpSource(Source):
             if isinstance(cause, socket.gaierror):
                 return f"cannot resolve the host {host}; check the URL (or HF_ENDPOINT) and the network"
             if isinstance(cause, ssl.SSLError):
-                return f"TLS failed with {host}: {hub.one_line(str(cause))}"
+                return f"TLS failed with {host}: {one_line(str(cause))}"
             if isinstance(cause, ConnectionRefusedError) and not self._connected:
                 return (
                     f"cannot connect to {host} (connection refused); "
@@ -385,7 +386,7 @@ class HttpSource(Source):
         if isinstance(e, httpx.TooManyRedirects):
             return "too many redirects; check the URL"
         if isinstance(e, (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError, httpx.ProxyError)):
-            return f"cannot request it: {hub.one_line(str(e))}"
+            return f"cannot request it: {one_line(str(e))}"
         return None
 
     def _sleep(self, delay: float, events: tuple[threading.Event | None, ...]) -> None:
@@ -731,7 +732,7 @@ def _describe(e: Exception) -> str:
     if isinstance(e, (_Retry, _ShortBody)):
         return str(e)
     cause = _root_cause(e)
-    text = hub.one_line(str(cause) or type(cause).__name__, 120)
+    text = one_line(str(cause) or type(cause).__name__, 120)
     return f"{type(e).__name__}: {text}"
 
 
@@ -787,20 +788,20 @@ def expand_remote(spec: str, *, cancel: threading.Event | None = None) -> list[s
                 path = path.child(prefix + hub.pick_file(path, inside))
                 picked = True
         directory = posixpath.dirname(path.path)
-        if hub.is_index(path.path):
-            shards = hub.index_shards(str(path), fetch(str(path), url=path.resolve_url(), cancel=cancel))
-            return [str(path.child(posixpath.join(directory, s))) for s in shards]
-        split = hub.split_gguf_shards(path.path)
+        if shards.is_index(path.path):
+            names = shards.index_shards(str(path), fetch(str(path), url=path.resolve_url(), cancel=cancel))
+            return [str(path.child(posixpath.join(directory, s))) for s in names]
+        split = shards.split_gguf_shards(path.path)
         if split:
             return [str(path.child(s)) for s in split]
         return [str(path)] if picked else [spec]
     parts = urlsplit(spec)
     name = unquote(posixpath.basename(parts.path))
     base = urlunsplit((parts.scheme, parts.netloc, posixpath.dirname(parts.path).rstrip("/") + "/", "", ""))
-    if hub.is_index(name):
-        shards = hub.index_shards(spec, fetch(spec, cancel=cancel))
-        return [base + quote(s, safe="/") for s in shards]
-    split = hub.split_gguf_shards(name)
+    if shards.is_index(name):
+        names = shards.index_shards(spec, fetch(spec, cancel=cancel))
+        return [base + quote(s, safe="/") for s in names]
+    split = shards.split_gguf_shards(name)
     if split:
         return [base + quote(s, safe="") for s in split]
     return [spec]

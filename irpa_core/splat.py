@@ -18,6 +18,11 @@ Where the reference is lenient with garbage (``i8=1.5`` -> 1, ``x8=zz`` -> 0,
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_PATTERN = 16
 _INT = re.compile(r"^(?P<sign>[su]?)i(?P<bits>8|16|32|64)$")
@@ -194,6 +199,53 @@ def splat_warning(spec: str, dtype) -> str | None:
         values += f", not {_short(meant)}"
     width = f" (a {len(pattern)}-byte pattern on {size}-byte elements)" if len(pattern) != size else ""
     return f"{spec} onto {dtype.name}{width}: the elements would read as {values}"
+
+
+def splat_warnings(splats: Iterable[tuple[str, str, Any]]) -> list[str]:
+    """One line per (splat value, dtype) that ``splat_warning`` warns about,
+    naming the first parameters it concerns. ``splats``: (parameter name,
+    splat value, the ``DType`` it is written with: its cast's, else its
+    own; ``plan.splats``). The reference accepts such splats, so these are
+    warnings, not errors (``irpa convert`` prints them)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    why: dict[tuple[str, str], str | None] = {}
+    for name, value, dtype in splats:
+        if not value or dtype is None:
+            continue
+        key = (value, dtype.name)
+        if key not in why:
+            why[key] = splat_warning(value, dtype)
+        if why[key] is not None:
+            groups.setdefault(key, []).append(name)
+    lines = []
+    for key, names in groups.items():
+        shown = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
+        lines.append(f"splat of {shown}: {why[key]}")
+    return lines
+
+
+def splat_warning_of_rows(value: str, dtypes: Sequence[Any]) -> str | None:
+    """The warning for splatting ``value`` onto rows written with these
+    ``DType``s (the TUI's splat dialog): the first warning, and how many of
+    the rows it concerns when there are several (computed once per dtype:
+    few in a model)."""
+    if not value:
+        return None
+    per_dtype: dict[str, str | None] = {}
+    hit = 0
+    first: str | None = None
+    for d in dtypes:
+        if d is None:
+            continue
+        if d.name not in per_dtype:
+            per_dtype[d.name] = splat_warning(value, d)
+        w = per_dtype[d.name]
+        if w is not None:
+            hit += 1
+            first = first or w
+    if first is None:
+        return None
+    return first if len(dtypes) == 1 else f"{first} ({hit:,} of {len(dtypes):,} rows)"
 
 
 def _short(v) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from . import naming
 from .display import escape
 from .errors import IrpaError
-from .formats import dataset_meta
+from .formats import dataset_meta, registry
 from .model import DATA, Archive, Entry, read_bytes
 
 TYPE_CHECKING = False
@@ -182,9 +182,12 @@ def _sources(archive: Archive) -> tuple[list[_Source], list[_Source], list[str]]
     notes: list[str] = []
     seen_dirs: set[str] = set()
     for f in archive.files:
-        if f.format == "gguf":
+        spec = registry.find(f.format)
+        if spec is None:
+            continue  # a plain data file
+        if spec.file_metadata == registry.KEY_VALUES:
             gguf.append(_Source("GGUF key", dict(f.metadata)))
-        elif f.format == "safetensors":
+        elif spec.config_beside:
             if f.metadata:
                 hf.append(_Source("__metadata__", dict(f.metadata)))
             d = os.path.dirname(os.path.abspath(f.path))

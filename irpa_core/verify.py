@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import ArchiveError, Cancelled
+from .formats.registry import DATASET_ENTRY, KEY_VALUES
 from .locate import Difference, Locator
 from .model import CHUNK, DATA, SPLAT, Archive, Entry, read_bytes, source_of
-from .output import GGUF, SAFETENSORS, Output, format_of, target_chunks
+from .output import Output, build, format_of, target_chunks
 from .plan import CAST_STREAM, COPY, MEMORY, Plan, Target
 from .write import Progress
 
@@ -133,11 +134,11 @@ def verify(
     progress: Callable[[Progress], None] | None = None,
     cancel=None,
 ) -> Report:
-    """Check ``output`` against ``plan.output(sources, its format)``.
+    """Check ``output`` against ``build(plan, sources, its format)``.
     ``progress`` gets a ``Progress`` (entry index and count, bytes compared
     and to compare) as each entry starts and after each chunk;
     ``cancel.is_set()`` stops."""
-    expected = plan.output(sources, format_of(output))
+    expected = build(plan, sources, format_of(output))
     return compare_targets(list(expected.targets), output, progress=progress, cancel=cancel, metadata=expected)
 
 
@@ -265,12 +266,13 @@ def _type_difference(t: Target, e: Entry) -> str:
 def compare_metadata(expected: Output, output: Archive) -> list[Check]:
     """One check per file metadata key that is missing, unexpected or
     different (GGUF: type and encoded value; safetensors: the string)."""
-    if expected.format not in (GGUF, SAFETENSORS):
+    kind = expected.spec.file_metadata
+    if kind == DATASET_ENTRY:
         return []  # irpa: the __SHARK_DATASET__ entry is compared as an entry
     got_file = output.files[0]
     want: dict[str, object]
     got: dict[str, object]
-    if expected.format == GGUF:
+    if kind == KEY_VALUES:
         from .formats.gguf import SPLIT_KEYS
         from .formats.gguf_writer import kv_blobs_from, kv_key
 
@@ -285,7 +287,7 @@ def compare_metadata(expected: Output, output: Archive) -> list[Check]:
         if key not in got:
             checks.append(Check(f"[metadata] {key}", METADATA_DIFFERS, "expected, not found"))
         elif got[key] != value:
-            what = "type or value" if expected.format == GGUF else "value"
+            what = "type or value" if kind == KEY_VALUES else "value"
             checks.append(Check(f"[metadata] {key}", METADATA_DIFFERS, f"{what} differs from the expected one"))
     for key in got:
         if key not in want:

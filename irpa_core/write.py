@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from .errors import ArchiveError, Cancelled, WriteError
 from .model import DATA, Entry, source_of
-from .output import IRPA, Output, Split, target_chunks
+from .output import Output, Split, target_chunks
 from .plan import CAST_STREAM, COPY, Target
 from .sources import WINDOW, LocalSource, Source, pwrite_all
 
@@ -62,7 +62,7 @@ class WriteResult:
     bytes: int  # size of the written file
     data_bytes: int  # tensor bytes written
     seconds: float
-    format: str = IRPA
+    format: str = "irpa"
     fetched: int = 0  # bytes fetched from remote sources while writing
     requests: int = 0  # HTTP requests made while writing
     shards: tuple[WriteResult, ...] = ()  # each file of a split GGUF (``path`` is the first)
@@ -128,7 +128,7 @@ def write_archive(
     PlanError raised before anything is created. ``temp``: write the file
     there (a new name) and leave it for the caller to rename (a shard of
     ``write_split``); removed on failure."""
-    out = targets if isinstance(targets, Output) else Output(IRPA, tuple(targets))
+    out = targets if isinstance(targets, Output) else Output("irpa", tuple(targets))
     targets = out.targets
     output = os.fspath(output)
     started = time.perf_counter()
@@ -219,13 +219,13 @@ def write_split(
     fsync: bool = True,
 ) -> WriteResult:
     """Write a GGUF ``out`` split into shards (``Output.split``) named after
-    ``output`` as llama.cpp names them (``gguf_writer.shard_paths``: ``DIR/
+    ``output`` as llama.cpp names them (``shards.shard_paths``: ``DIR/
     model.gguf`` gives ``DIR/model-00001-of-00003.gguf``...). All or
     nothing: every shard is written as a temporary (as ``write_archive``
     writes a file) and they are renamed into place together once all are
     complete; on any error or cancel no shard and no temporary is left.
     Progress counts entries and bytes over all shards and says the shard."""
-    from .formats.gguf_writer import shard_paths
+    from .shards import shard_paths
 
     output = os.fspath(output)
     shards = out.split(split)

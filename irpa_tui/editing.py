@@ -21,6 +21,7 @@ from irpa_core.dtypes import DType
 from irpa_core.errors import IrpaError, PlanError
 from irpa_core.filemeta import FileMetadata
 from irpa_core.model import SPLAT, Archive, Entry
+from irpa_core.output import apply
 from irpa_core.plan import CAST, EXCLUDE, KEEP, SPLAT_OP, Fate, Op, Plan, Target, cast_dtype
 
 EDITED, ADDED, DELETED = "edited", "added", "deleted"
@@ -224,7 +225,7 @@ class EditSession:
 
     def targets(self) -> list[Target]:
         """The current plan applied (raises ``PlanError``)."""
-        return self.plan.apply(self.archive, self.fates)
+        return apply(self.plan, self.archive, fates=self.fates)
 
     def substitute(self, indices: list[int], old: str, new: str) -> list[tuple[int, str]]:
         """(entry index, new name) for each row whose current target name

@@ -1,8 +1,8 @@
 """What the write dialog says about an output before it is written.
 
 ``check_output`` builds the ``Output`` of the session's plan for a format
-exactly as ``irpa convert`` does (``Plan.output``, and ``--alignment`` of a
-GGUF as its ``general.alignment`` key), lays it out to know the real file
+exactly as ``irpa convert`` does (``output.build``, and ``--alignment`` of a
+GGUF as its ``general.alignment`` key: ``output.aligned``), lays it out to know the real file
 size, and sums up what the format does to the plan: splats written as data,
 casts, metadata it cannot keep. A format that cannot hold the plan gets the
 engine's own one-line refusal (naming the tensor and the fix) and nothing
@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from irpa_core import output
 from irpa_core.display import escape, human
 from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
-from irpa_core.output import GGUF, GGUF_ALIGNMENT, IRPA, IRPA_ALIGNMENT, Output, Split
-from irpa_core.plan import SET_METADATA, Fate, Op, Plan
+from irpa_core.output import Output, Split
+from irpa_core.plan import Fate, Plan
 
 from .editing import ADDED, DELETED, EDITED, EditSession
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class WriteCheck:
     format: Format
-    alignment: int | None  # what ``write_archive`` takes (irpa), None for the others
+    alignment: int | None  # what ``write_archive`` takes (None: the format's own)
     output: Output | None  # None: the format cannot hold the plan
     size: int = 0  # bytes of the file (of all the shards)
     split: Split | None = None  # the GGUF is written as shards (``write_split``)
@@ -44,14 +45,9 @@ class WriteCheck:
 
 
 def default_alignment(session: EditSession, fmt: Format) -> int | None:
-    """The data alignment a format gets when none is chosen: irpa 64, gguf
-    the (edited) ``general.alignment`` key or 32, safetensors none."""
-    if fmt == IRPA:
-        return IRPA_ALIGNMENT
-    if fmt == GGUF:
-        value = session.metadata().edited.values.get("general.alignment")
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else GGUF_ALIGNMENT
-    return None
+    """The data alignment a format gets when none is chosen, with the
+    session's edited file metadata (``output.default_alignment``)."""
+    return output.default_alignment(fmt, session.metadata().edited.values)
 
 
 def check_output(
@@ -67,13 +63,10 @@ def check_output(
     ``alignment``: the one chosen (None or ``default``: the format's own);
     ``split``: a GGUF written as shards."""
     write_alignment = None
-    if fmt == IRPA:
-        write_alignment = alignment or default
-    elif fmt == GGUF and alignment is not None and alignment != default:
-        # As irpa convert --alignment: the GGUF's general.alignment key.
-        plan = plan.add(Op(SET_METADATA, "general.alignment", value=str(alignment), type="u32"))
     try:
-        out = plan.output(archive, fmt, fates)
+        # As irpa convert --alignment; the format's own one is no choice.
+        plan, write_alignment = output.aligned(plan, fmt, None if alignment == default else alignment)
+        out = output.build(plan, archive, fmt, fates)
         if split is None:
             size, shards = out.layout(write_alignment).file_size, 0
         else:
@@ -89,7 +82,7 @@ def check_output(
 
 def _notes(out: Output, size: int, shards: int = 0) -> list[str]:
     n = len(out.targets)
-    what = f"{n:,} {'entries' if out.format == IRPA else 'tensors'}"
+    what = f"{n:,} {out.spec.noun}"
     if shards:
         what += f" in {shards:,} shard{'s' if shards != 1 else ''}"
     lines = [f"{out.format}: {what}, {human(size)} ({size:,} bytes)"]

@@ -230,6 +230,7 @@ def make_hostile(directory) -> dict[str, Path]:
 
     from irpa_core import open_archive
     from irpa_core.formats import dataset_meta
+    from irpa_core.output import apply
     from irpa_core.plan import Plan
     from irpa_core.write import write_archive
 
@@ -263,7 +264,7 @@ def make_hostile(directory) -> dict[str, Path]:
         {**tensors, "PLACEHOLDER_": np.zeros(4, np.float32), dataset_meta.NAME: np.frombuffer(ds_blob, np.uint8)},
         metadata=None,
     )
-    targets = Plan().apply(open_archive(src))
+    targets = apply(Plan(), open_archive(src))
     irpa = d / "hostile.irpa"
     write_archive(targets, str(irpa), fsync=False)
     blob = irpa.read_bytes()

@@ -14,9 +14,10 @@ import pytest
 from irpa_core import open_archive, read_bytes
 from irpa_core.cli import main
 from irpa_core.errors import Cancelled, PlanError
-from irpa_core.formats.gguf_writer import shard_bounds, shard_paths
-from irpa_core.output import Split
+from irpa_core.formats.gguf_writer import shard_bounds
+from irpa_core.output import Split, build
 from irpa_core.plan import Plan
+from irpa_core.shards import shard_paths
 from irpa_core.write import TMP_MARK, write_split
 from tests.fixtures import make_gguf, quantized_bytes
 from tests.oracle import gguf_kvs as kvs
@@ -265,7 +266,7 @@ def test_a_create_refusal(tmp_path, capsys):
 
 
 def _write(tmp_path, model, progress, cancel=None):
-    out = Plan().output(open_archive(model), "gguf")
+    out = build(Plan(), open_archive(model), "gguf")
     return write_split(out, tmp_path / "o.gguf", Split(max_tensors=2), progress=progress, cancel=cancel)
 
 
@@ -308,4 +309,4 @@ def test_engine_refusals(tmp_path, model):
     with pytest.raises(PlanError, match="exactly one limit"):
         Split()
     with pytest.raises(PlanError, match="only GGUF output can be split"):
-        Plan().output(open_archive(model), "irpa").split(Split(max_tensors=1))
+        build(Plan(), open_archive(model), "irpa").split(Split(max_tensors=1))

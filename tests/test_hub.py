@@ -7,16 +7,8 @@ import json
 import pytest
 
 from irpa_core import ArchiveError
-from irpa_core.hub import (
-    HfPath,
-    index_shards,
-    parse_hf,
-    pick_file,
-    same_origin,
-    split_gguf_shards,
-    stored_token_path,
-    token_for,
-)
+from irpa_core.hub import HfPath, parse_hf, pick_file, same_origin, stored_token_path, token_for
+from irpa_core.shards import index_shards, split_gguf_shards
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,7 @@ def test_format_for():
 def test_progress_and_cancel_while_casting(tmp_path):
     big = make_gguf(tmp_path / "b.gguf", {"w": np.ones((256, 1 << 14), np.float32)})  # 16 MiB
     ar = open_archive(big)
-    out = Plan().cast("w", "f16").output(ar, "gguf")
+    out = build(Plan().cast("w", "f16"), ar, "gguf")
     events = []
     write_archive(out, tmp_path / "o.gguf", progress=events.append)
     done = [e.bytes_done for e in events]
@@ -140,7 +140,7 @@ def test_progress_and_cancel_while_casting(tmp_path):
 def test_generated_dataset_entry_loads_in_iree(tmp_path, st):
     ar = open_archive(st)
     out = tmp_path / "o.irpa"
-    write_archive(Plan().set_metadata("general.name", "n", "string").output(ar, "irpa"), out)
+    write_archive(build(Plan().set_metadata("general.name", "n", "string"), ar, "irpa"), out)
     ref = oracle.load(out)
     assert next(iter(ref)) == "__SHARK_DATASET__" and b'"general.name":"n"' in ref["__SHARK_DATASET__"].data
     assert b'"format":"pt"' in ref["__SHARK_DATASET__"].data

@@ -6,6 +6,7 @@ import pytest
 
 from irpa_core import PlanError
 from irpa_core.model import Archive, Entry, SourceFile
+from irpa_core.output import apply
 from irpa_core.plan import Op, Plan, check_splat
 
 
@@ -21,7 +22,7 @@ A = _archive(("blk.0.attn", 16), ("blk.0.ffn_up", 32), ("blk.1.ffn_up", 32), ("b
 
 
 def test_default_keeps_everything():
-    ts = Plan().apply(A)
+    ts = apply(Plan(), A)
     assert [(t.name, t.kind) for t in ts] == [(e.name, "data") for e in A]
 
 
@@ -58,26 +59,26 @@ def test_reference_precedence():
 
 def test_glob_rename_carries_captures():
     p = Plan().rename("blk.*.ffn_up", "layers.*.mlp.up")
-    assert [t.name for t in p.apply(A)][1:4] == ["layers.0.mlp.up", "layers.1.mlp.up", "layers.10.mlp.up"]
+    assert [t.name for t in apply(p, A)][1:4] == ["layers.0.mlp.up", "layers.1.mlp.up", "layers.10.mlp.up"]
 
 
 def test_rename_collisions_are_named():
     with pytest.raises(PlanError, match="'out'"):
-        Plan().rename("blk.0.attn", "out").apply(A)
+        apply(Plan().rename("blk.0.attn", "out"), A)
     with pytest.raises(PlanError, match="collides"):
-        Plan().rename("blk.0.attn", "x").rename("out", "x").apply(A)
+        apply(Plan().rename("blk.0.attn", "x").rename("out", "x"), A)
     # Renaming onto a name that is itself renamed away is fine.
-    ts = Plan().rename("out", "tmp").rename("blk.0.attn", "out").apply(A)
+    ts = apply(Plan().rename("out", "tmp").rename("blk.0.attn", "out"), A)
     assert {t.name for t in ts} >= {"out", "tmp"}
     # Renaming onto an excluded name is fine too.
-    Plan().exclude("out").rename("blk.0.attn", "out").apply(A)
+    apply(Plan().exclude("out").rename("blk.0.attn", "out"), A)
     assert Plan().check_rename(A, "blk.0.attn", "out") is not None
     assert Plan().check_rename(A, "blk.0.attn", "fresh") is None
 
 
 def test_splat_validation_names_the_parameter():
     with pytest.raises(PlanError, match=r"parameter 'out'.*multiple of the 4-byte"):
-        Plan().splat("out", "f32=1").apply(A)
+        apply(Plan().splat("out", "f32=1"), A)
     with pytest.raises(PlanError, match="unknown splat type"):
         Plan().splat("out", "q7=1")
     assert check_splat(A.by_name["out"], "f16=1") is None

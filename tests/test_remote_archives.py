@@ -15,6 +15,7 @@ import pytest
 from irpa_core import ArchiveError, Cancelled, open_archive
 from irpa_core.cli import main
 from irpa_core.formats import _split_scope
+from irpa_core.output import apply
 from irpa_core.plan import Plan
 from irpa_core.sources import LocalSource
 from irpa_core.verify import verify
@@ -132,7 +133,7 @@ def test_engine_reports_what_the_write_fetched(http_server: TestServer, model: P
     archive = open_archive(url)
     opened, asked = http_server.bytes_sent(), http_server.requests
     plan = Plan.from_reference_flags(strip=True, keep=["token_embd.weight"])
-    result = write_archive(plan.apply(archive), tmp_path / "o.irpa")
+    result = write_archive(apply(plan, archive), tmp_path / "o.irpa")
     assert result.fetched == http_server.bytes_sent() - opened == kept_bytes(model, "token_embd")
     assert result.requests == http_server.requests - asked >= 1
     assert verify(open_archive(model), plan, open_archive(tmp_path / "o.irpa")).ok
@@ -222,7 +223,7 @@ def test_dropped_connection_mid_copy_is_resumed(http_server: TestServer, model: 
     http_server.drop_after = 300_000  # the next response dies after 300 kB
     out = tmp_path / "o.irpa"
     plan = Plan.from_reference_flags(strip=True, keep=["token_embd.weight", "blk.1.*"])
-    write_archive(plan.apply(archive), out)
+    write_archive(apply(plan, archive), out)
     assert archive.sources[0].retries >= 1  # type: ignore[attr-defined]
     assert verify(open_archive(model), plan, open_archive(out)).ok
 
@@ -249,7 +250,7 @@ def test_cancel_stops_a_slow_remote_open_and_copy(http_server: TestServer, model
     threading.Timer(0.3, cancel.set).start()
     t = time.monotonic()
     with pytest.raises(Cancelled):
-        write_archive(Plan().apply(archive), out, cancel=cancel)
+        write_archive(apply(Plan(), archive), out, cancel=cancel)
     assert time.monotonic() - t < 10
     assert out.read_bytes() == b"before" and not [p for p in tmp_path.iterdir() if TMP_MARK in p.name]
 

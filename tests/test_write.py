@@ -13,6 +13,7 @@ from irpa_core import ArchiveError, Cancelled, WriteError, open_archive
 from irpa_core import sources as S
 from irpa_core import write as W
 from irpa_core.cli import main
+from irpa_core.output import apply
 from irpa_core.plan import Plan
 from irpa_core.write import TMP_MARK, clean_leftovers, write_archive
 from tests import oracle
@@ -25,7 +26,7 @@ def test_same_bytes_as_reference_layout(tmp_path):
     src = make_irpa_with_iree(tmp_path / "s.irpa", "--data=a=5xf32", "--data=b=3xi8", "--data=c=70xi16")
     ref, ours = tmp_path / "ref.irpa", tmp_path / "ours.irpa"
     oracle.run_tool("iree-convert-parameters", f"--parameters={src}", f"--output={ref}", "--quiet")
-    write_archive(Plan().apply(open_archive(src)), ours)
+    write_archive(apply(Plan(), open_archive(src)), ours)
     assert ours.read_bytes() == ref.read_bytes()
 
 
@@ -33,7 +34,7 @@ def test_same_bytes_as_reference_layout(tmp_path):
 def test_alignment_option(tmp_path, alignment):
     src = make_safetensors(tmp_path / "s.safetensors", {"a": np.ones(5, np.float32), "b": np.ones(3, np.int8)})
     out = tmp_path / "o.irpa"
-    write_archive(Plan().apply(open_archive(src)), out, alignment=alignment)
+    write_archive(apply(Plan(), open_archive(src)), out, alignment=alignment)
     got = oracle.load(out)
     assert all(e.offset % alignment == 0 for e in got.values() if e.kind == "data")
     assert os.path.getsize(out) % 4096 == 0
@@ -48,7 +49,7 @@ def _big_source(tmp_path, n=6, size=1 << 20):
 def test_progress_events(tmp_path):
     src = _big_source(tmp_path)
     events = []
-    write_archive(Plan().apply(open_archive(src)), tmp_path / "o.irpa", progress=events.append)
+    write_archive(apply(Plan(), open_archive(src)), tmp_path / "o.irpa", progress=events.append)
     assert events[0].bytes_done == 0 and events[-1].bytes_done == events[-1].bytes_total == 6 << 20
     assert [e.index for e in events] == sorted(e.index for e in events)
     assert {e.name for e in events} == {f"t{i}" for i in range(6)}
@@ -65,14 +66,14 @@ def test_cancel_leaves_destination_as_it_was(tmp_path):
             cancel.set()
 
     with pytest.raises(Cancelled):
-        write_archive(Plan().apply(open_archive(src)), out, progress=on_progress, cancel=cancel)
+        write_archive(apply(Plan(), open_archive(src)), out, progress=on_progress, cancel=cancel)
     assert out.read_bytes() == b"previous content"
     assert not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
 
 
 def test_failures_are_write_errors(tmp_path):
     src = _big_source(tmp_path, n=1)
-    targets = Plan().apply(open_archive(src))
+    targets = apply(Plan(), open_archive(src))
     with pytest.raises(WriteError, match="does not exist"):
         write_archive(targets, tmp_path / "no" / "o.irpa")
     with pytest.raises(WriteError, match="is a directory"):
@@ -104,7 +105,7 @@ def test_source_changing_during_copy_is_refused(tmp_path):
             os.utime(src, ns=(1, 1))
 
     with pytest.raises(ArchiveError, match="changed while it was being copied"):
-        write_archive(Plan().apply(open_archive(src)), out, progress=on_progress)
+        write_archive(apply(Plan(), open_archive(src)), out, progress=on_progress)
     assert not out.exists()
 
 
@@ -144,7 +145,7 @@ def test_every_copy_method_writes_the_sources_bytes(tmp_path, monkeypatch, metho
     monkeypatch.setattr(S, "_methods", {k: k == method for k in S._methods})
     src = _odd_source(tmp_path)
     out = tmp_path / "o.irpa"
-    write_archive(Plan().apply(open_archive(src)), out)
+    write_archive(apply(Plan(), open_archive(src)), out)
     assert {k: e.data for k, e in oracle.load(out).items()} == {k: e.data for k, e in oracle.load(src).items()}
     assert [k for k, on in S._methods.items() if on] == ([method] if method in S._methods else [])
 
@@ -157,7 +158,7 @@ def test_unmappable_source_falls_back_to_copy_file_range(tmp_path, monkeypatch):
     monkeypatch.setattr(S.mmap, "mmap", refuse)
     src = _odd_source(tmp_path)
     out = tmp_path / "o.irpa"
-    write_archive(Plan().apply(open_archive(src)), out)
+    write_archive(apply(Plan(), open_archive(src)), out)
     assert {k: e.data for k, e in oracle.load(out).items()} == {k: e.data for k, e in oracle.load(src).items()}
     assert S._methods["mmap"] is False
 
@@ -177,7 +178,7 @@ def test_source_shrinking_during_a_mapped_copy_is_an_error(tmp_path, monkeypatch
             os.truncate(src, 512 << 10)
 
     with pytest.raises(ArchiveError, match="shrank while the data of 't0' was being copied"):
-        write_archive(Plan().apply(open_archive(src)), out, progress=on_progress)
+        write_archive(apply(Plan(), open_archive(src)), out, progress=on_progress)
     assert out.read_bytes() == b"previous content"
     assert not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
     assert S._methods["mmap"], "a shrunken source must not switch the fast copy off"
@@ -198,7 +199,7 @@ def test_efault_inside_a_mapped_copy_is_an_error(tmp_path, monkeypatch):
     src = _big_source(tmp_path, n=1)
     out = tmp_path / "o.irpa"
     with pytest.raises(ArchiveError, match="shrank while the data of 't0' was being copied"):
-        write_archive(Plan().apply(open_archive(src)), out)
+        write_archive(apply(Plan(), open_archive(src)), out)
     assert not out.exists() and not [p for p in os.listdir(tmp_path) if TMP_MARK in p]
 
 
@@ -207,7 +208,7 @@ def test_source_descriptors_are_closed_after_every_write(tmp_path):
     # write that succeeds, fails or is cancelled.
     a = make_safetensors(tmp_path / "a.safetensors", {"x": np.ones(300_000, np.float32)})
     b = make_safetensors(tmp_path / "b.safetensors", {"y": np.zeros(5, np.int8), "z": np.ones(7, np.float16)})
-    targets = Plan().apply(open_archive(a, b))
+    targets = apply(Plan(), open_archive(a, b))
     fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
     before = fds()
     write_archive(targets, tmp_path / "o.irpa")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from ..errors import PlanError, WriteError
+from ..formats import registry
 from . import ArgumentParser, CliError
 
 TYPE_CHECKING = False
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from ..output import Format, Split
     from ..plan import Op, Plan
 
-FORMAT_NAMES = ("irpa", "gguf", "safetensors")
+FORMAT_NAMES = registry.NAMES
 SET_METADATA_HELP = (
     "set a file metadata key (GGUF key/value, safetensors __metadata__, or the .irpa's __SHARK_DATASET__ "
     "entry). An existing key keeps its type; a new key takes KEY=TYPE:VALUE with a GGUF type (u8..u64, "
@@ -130,6 +131,18 @@ def split_unescaped(text: str) -> tuple[str, str | None]:
     return text.replace("\\=", "="), None
 
 
+def rename_pairs(specs: list[str]) -> list[tuple[str, str]]:
+    """``--rename OLD=NEW`` flags as (old, new) pairs ('=' inside a name
+    written as '\\=')."""
+    pairs = []
+    for spec in specs:
+        old, new = split_unescaped(spec)
+        if new is None or not old or not new:
+            raise CliError(f"--rename={spec}: expected OLD=NEW")
+        pairs.append((old, new.replace("\\=", "=")))
+    return pairs
+
+
 def plan_from_args(args, archive=None, fmt: Format = "irpa"):
     """The Plan described by --plan plus the edit flags (flags after the
     plan). ``archive``/``fmt``: the sources and the output format, which say
@@ -137,12 +150,7 @@ def plan_from_args(args, archive=None, fmt: Format = "irpa"):
     from ..plan import Plan
 
     plan = Plan.load(args.plan) if args.plan else Plan()
-    renames = []
-    for spec in args.rename:
-        old, new = split_unescaped(spec)
-        if new is None or not old or not new:
-            raise CliError(f"--rename={spec}: expected OLD=NEW")
-        renames.append((old, new.replace("\\=", "=")))
+    renames = rename_pairs(args.rename)
     splats = []
     for spec in args.splat:
         name, value = split_unescaped(spec)
@@ -183,7 +191,7 @@ def metadata_ops(flags: list[tuple[str, str]], plan: Plan, archive, fmt: Format)
     if archive is not None and any(kind != "unset" for kind, _ in flags):
         meta = filemeta.read(filemeta.origin(archive, plan.fates(archive)))
         known = set(meta.values) | set(meta.properties)
-    default_type = "string" if fmt == "safetensors" else ""
+    default_type = registry.get(fmt).new_key_type
     ops = []
     for kind, spec in flags:
         if kind == "unset":
@@ -232,16 +240,15 @@ def output_format(args) -> Format:
     return fmt
 
 
-def alignment_ops(args, fmt: Format) -> list[Op]:
-    """``--alignment`` of a GGUF output is its ``general.alignment`` key (u32),
-    as GGUFWriter's custom alignment does; safetensors has none."""
-    from ..plan import SET_METADATA, Op
+def aligned_for(args, plan: Plan, fmt: Format) -> tuple[Plan, int | None]:
+    """``--alignment`` as the plan and the writer take it (``output.aligned``:
+    a GGUF's is its ``general.alignment`` key)."""
+    from ..output import aligned
 
-    if args.alignment is None or fmt == "irpa":
-        return []
-    if fmt == "safetensors":
-        raise CliError("--alignment: safetensors data is packed, there is no alignment to choose")
-    return [Op(SET_METADATA, "general.alignment", value=str(args.alignment), type="u32")]
+    try:
+        return aligned(plan, fmt, args.alignment)
+    except PlanError as e:
+        raise CliError(f"--alignment: {e.reason}") from None
 
 
 def plan_with_hints(args, archive, fmt: Format = "irpa"):
@@ -351,6 +358,6 @@ def split_of(args, fmt: Format) -> Split | None:
     flag = "--split-max-size" if size is not None else "--split-max-tensors"
     if size is not None and tensors is not None:
         raise CliError("--split-max-size and --split-max-tensors: give one of them (as gguf-split)")
-    if fmt != "gguf":
+    if not registry.get(fmt).shards:
         raise CliError(f"{flag}: only .gguf output can be split into shards, not {fmt}")
     return Split(max_size=size or 0, max_tensors=tensors or 0)

@@ -19,7 +19,7 @@ import sys
 
 from ..errors import PlanError
 from . import ArgumentParser, CliError
-from .args import add_convert_flags, alignment_ops, bool_flag, escape_hint, output_format, plan_with_hints, split_of
+from .args import add_convert_flags, aligned_for, bool_flag, escape_hint, output_format, plan_with_hints, split_of
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -50,37 +50,10 @@ def strict_check(plan, archive) -> None:
         raise PlanError(None, f"--strict: {len(unmatched)} edit(s) match no parameter ({ops}); nothing written")
 
 
-def splat_warnings(plan, archive) -> list[str]:
-    """One line per (splat value, dtype) whose pattern does not make values
-    of that dtype (bf16=1.0 onto f32): the reference accepts them, so they
-    are warnings, not errors."""
-    from ..dtypes import by_name
-    from ..splat import splat_warning
-
-    if not any(op.action == "splat" and op.value for op in plan.ops):
-        return []
-    groups: dict[tuple[str, str], list[str]] = {}
-    why: dict[tuple[str, str], str] = {}
-    for e, f in zip(archive.entries, plan.fates(archive)):
-        dtype = by_name(f.cast) if f.cast else e.dtype  # the dtype it is written with
-        if f.action != "splat" or not f.value or dtype is None:
-            continue
-        key = (f.value, dtype.name)
-        if key not in why:
-            w = splat_warning(f.value, dtype)
-            if w is None:
-                continue
-            why[key] = w
-        groups.setdefault(key, []).append(e.name)
-    lines = []
-    for key, names in groups.items():
-        shown = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
-        lines.append(f"splat of {shown}: {why[key]}")
-    return lines
-
-
 def run(args) -> int:
     from .. import open_archive
+    from ..output import build
+    from ..splat import splat_warnings
 
     inputs = [*args.parameters, *args.inputs]
     if not inputs:
@@ -97,16 +70,16 @@ def run(args) -> int:
         )
     if args.strict:
         strict_check(plan, archive)
-    out = plan.add(*alignment_ops(args, fmt)).output(archive, fmt)
+    aligned_plan, alignment = aligned_for(args, plan, fmt)
+    out = build(aligned_plan, archive, fmt)
     warn_about_metadata(out)
-    for line in splat_warnings(plan, archive):
+    for line in splat_warnings(plan.splats(archive)):
         print(f"irpa: warning: {line}", file=sys.stderr)
     if args.save_plan:
         try:
             plan.save(args.save_plan)
         except OSError as e:
             raise PlanError(None, f"{args.save_plan}: cannot save plan: {e.strerror}") from None
-    alignment = args.alignment if fmt == "irpa" else None
     if args.quiet:
         write_output(out, args.output, alignment, split, fsync=not args.no_fsync)
         return 0

@@ -26,7 +26,7 @@ from .args import (
     add_format_flags,
     add_metadata_flags,
     add_split_flags,
-    alignment_ops,
+    aligned_for,
     bool_flag,
     metadata_ops,
     output_format,
@@ -105,10 +105,10 @@ def run(args) -> int:
         if t.name in seen:
             raise PlanError(t.name, "declared twice")
         seen.add(t.name)
-    ops = metadata_ops(args.metadata, Plan(), None, fmt) + alignment_ops(args, fmt)
-    out = assemble(targets, fmt, ops)
+    plan, alignment = aligned_for(args, Plan().add(*metadata_ops(args.metadata, Plan(), None, fmt)), fmt)
+    out = assemble(targets, fmt, plan.metadata_ops)
     warn_about_metadata(out)
-    result = write_output(out, args.output, args.alignment if fmt == "irpa" else None, split)
+    result = write_output(out, args.output, alignment, split)
     if not args.quiet:
         from .. import open_archive
         from .dump import format_table

@@ -7,7 +7,7 @@ import os
 import sys
 
 from . import ArgumentParser, CliError
-from .args import repeatable, split_unescaped
+from .args import rename_pairs, repeatable
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -38,12 +38,7 @@ def run(args) -> int:
     from ..display import escape
     from ..plan import Plan
 
-    renames = []
-    for spec in args.rename:
-        old, new = split_unescaped(spec)
-        if new is None or not old or not new:
-            raise CliError(f"--rename={spec}: expected OLD=NEW")
-        renames.append((old, new.replace("\\=", "=")))
+    renames = rename_pairs(args.rename)
     if args.atol < 0 or args.rtol < 0 or args.atol != args.atol or args.rtol != args.rtol:
         raise CliError("--atol and --rtol must be numbers >= 0")
     plan = Plan.from_reference_flags(rename=renames)

@@ -11,6 +11,7 @@ import sys
 
 from .. import open_archive
 from ..display import escape, human, shape_str
+from ..formats import registry
 from ..model import Archive
 from . import ArgumentParser, print_json
 from .args import add_files_flags, input_paths
@@ -73,12 +74,18 @@ def format_table(archive: Archive) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _declares(format: str) -> bool:
+    spec = registry.find(format)
+    return spec is not None and spec.external
+
+
 def _declaring_file(archive: Archive, opened: set[str], entry) -> str:
     # External entries point at their data file; list them under the irpa
     # archive that declared them.
     if entry.file in opened:
         return entry.file
-    return next((f.path for f in archive.files if f.scope == entry.scope and f.format == "irpa"), entry.file)
+    declaring = (f.path for f in archive.files if f.scope == entry.scope and _declares(f.format))
+    return next(declaring, entry.file)
 
 
 def entry_json(e) -> dict:

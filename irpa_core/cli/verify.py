@@ -8,7 +8,7 @@ import os
 import sys
 
 from . import ArgumentParser, CliError
-from .args import add_convert_flags, alignment_ops, bool_flag, plan_from_args
+from .args import add_convert_flags, aligned_for, bool_flag, plan_from_args
 from .convert import strict_check
 
 
@@ -48,7 +48,7 @@ def run(args) -> int:
     plan = plan_from_args(args, sources, fmt)
     if args.strict:
         strict_check(plan, sources)
-    report = verify(sources, plan.add(*alignment_ops(args, fmt)), output)
+    report = verify(sources, aligned_for(args, plan, fmt)[0], output)
     if args.json:
         json.dump(report.to_json(args.all), sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -70,7 +70,7 @@ def first_shard(output: str) -> str:
     --split-...`` wrote (``DIR/model.gguf``: ``DIR/model-00001-of-N.gguf``)."""
     import glob
 
-    from ..formats.gguf_writer import shard_paths
+    from ..shards import shard_paths
 
     prefix = shard_paths(output, 1)[0][: -len("-00001-of-00001.gguf")]
     found = sorted(glob.glob(glob.escape(prefix) + "-00001-of-[0-9][0-9][0-9][0-9][0-9].gguf"))

@@ -1,49 +1,42 @@
 """Format detection and ``open_archive``: one reader module per format.
 
-The format comes from the file's first bytes, never its extension. Each
-reader module exposes ``read_<format>(source, scope) -> (entries, metadata,
-metadata_types)``, reading through an open ``Source`` (local or remote: see
-``irpa_core.sources``), and is imported only when a file of its format is
-opened, so ``irpa dump`` of an irpa file never pays for the gguf reader.
+The format comes from the file's first bytes, never its extension, and
+``registry`` says which reader reads it: ``read_<format>(source, scope) ->
+(entries, metadata, metadata_types)``, reading through an open ``Source``
+(local or remote: see ``irpa_core.sources``), imported only when a file of
+its format is opened.
 Remote specs (``https://``, ``hf://``) are expanded and opened through
 ``irpa_core.remote``, imported only for them.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Callable
 
+from .. import shards
 from ..errors import ArchiveError, reading
 from ..model import Archive, Entry, SourceFile
+from ..shards import SAFETENSORS_INDEX
 from ..sources import Source, is_remote, open_source, remote_handler
-
-SAFETENSORS_INDEX = "model.safetensors.index.json"
-_SPLIT_GGUF = re.compile(r"^(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
+from . import registry
 
 
 def detect(source: Source | str) -> str:
-    """``irpa``, ``gguf`` or ``safetensors`` from the first bytes of a
-    source (or of the file at a path)."""
+    """The format name of a source (or of the file at a path) from its first
+    bytes (``registry``)."""
     if not isinstance(source, Source):
         with _open(source) as src:
             return detect(src)
-    path = source.name
     head = source.read(0, min(16, source.size))
-    if head[:4] == b"IRPA":
-        return "irpa"
-    if head[:4] == b"GGUF":
-        return "gguf"
-    if head[:4] == b"FUGG":
-        raise ArchiveError(path, 0, "big-endian GGUF files are not supported")
-    # safetensors: u64 header size, then a JSON object starting with '{'.
-    if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"
     if not head:
-        raise ArchiveError(path, 0, "file is empty")
-    raise ArchiveError(path, 0, "not an IRPA, GGUF or safetensors file (unrecognised first bytes)")
+        raise ArchiveError(source.name, 0, "file is empty")
+    found = registry.sniff(head)
+    if isinstance(found, str):
+        raise ArchiveError(source.name, 0, found)
+    if found is None:
+        raise ArchiveError(source.name, 0, "not an IRPA, GGUF or safetensors file (unrecognised first bytes)")
+    return found.name
 
 
 def _open(spec: str, cancel=None, opened: Callable[[Source], None] | None = None) -> Source:
@@ -69,8 +62,9 @@ def _split_scope(spec) -> tuple[str, str]:
 
 def expand(path: str, cancel=None) -> list[str]:
     """The files one user-given path stands for: a sharded safetensors
-    directory gives its shards, the first shard of a split GGUF gives all;
-    a bare ``hf://ORG/REPO`` gives the files its listing points to."""
+    directory (or its index) gives its shards, the first shard of a split
+    GGUF gives all (``shards`` names them); a bare ``hf://ORG/REPO`` gives
+    the files its listing points to."""
     if is_remote(path):
         return remote_handler(path).expand_remote(path, cancel=cancel)
     if os.path.isdir(path):
@@ -78,58 +72,21 @@ def expand(path: str, cancel=None) -> list[str]:
         if not os.path.isfile(index):
             raise ArchiveError(path, None, f"is a directory without a {SAFETENSORS_INDEX}")
         return _index_shards(path, index)
-    if os.path.basename(path) == SAFETENSORS_INDEX:
+    if shards.is_index(path):
         return _index_shards(os.path.dirname(path) or ".", path)
-    m = _SPLIT_GGUF.match(path)
-    if m and int(m["index"]) == 1 and int(m["count"]) > 1:
-        count = int(m["count"])
-        shards = [f"{m['stem']}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
-        for s in shards:
-            if not os.path.isfile(s):
-                raise ArchiveError(
-                    s, None, f"missing shard {os.path.basename(s)} of the split model {os.path.basename(path)}"
-                )
-        return shards
-    return [path]
+    names = shards.split_gguf_shards(path)
+    for s in names or ():
+        if not os.path.isfile(s):
+            raise ArchiveError(
+                s, None, f"missing shard {os.path.basename(s)} of the split model {os.path.basename(path)}"
+            )
+    return names or [path]
 
 
 def _index_shards(directory: str, index: str) -> list[str]:
-    try:
-        with reading(index), open(index, "rb") as f:
-            doc = json.loads(f.read(64 << 20))
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise ArchiveError(index, None, f"not valid JSON: {e}") from None
-    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
-    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-        raise ArchiveError(index, None, "has no 'weight_map' object of tensor name -> shard file")
-    shards: list[str] = []
-    for name in weight_map.values():
-        if name not in shards:
-            if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
-                raise ArchiveError(index, None, f"shard path {name!r} points outside the directory")
-            shards.append(name)
-    return [os.path.join(directory, s) for s in shards]
-
-
-Reader = Callable[[Source, str], tuple[list[Entry], dict, dict[str, str]]]
-
-
-def reader_for(fmt: str) -> Reader:
-    """The reader of one format, imported on first use (so ``irpa dump`` of
-    an irpa file never pays for the gguf reader)."""
-    if fmt == "irpa":
-        from .irpa import read_irpa
-
-        return read_irpa
-    if fmt == "gguf":
-        from .gguf import read_gguf
-
-        return read_gguf
-    if fmt == "safetensors":
-        from .safetensors import read_safetensors
-
-        return read_safetensors
-    raise ValueError(f"no reader for format {fmt!r}")
+    with reading(index), open(index, "rb") as f:
+        raw = f.read(64 << 20)
+    return [os.path.join(directory, s) for s in shards.index_shards(index, raw)]
 
 
 def read_file(
@@ -141,7 +98,7 @@ def read_file(
     src = _open(path, cancel, opened)
     try:
         fmt = detect(src)
-        entries, metadata, types = reader_for(fmt)(src, scope)
+        entries, metadata, types = registry.get(fmt).read(src, scope)
     except BaseException:
         src.close()
         raise

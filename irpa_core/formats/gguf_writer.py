@@ -23,7 +23,7 @@ Split models
 As llama.cpp's ``gguf-split --split`` writes them (tools/gguf-split/
 gguf-split.cpp; ``llama_split_path`` in src/llama.cpp names the files):
 
-- shard files ``PREFIX-00001-of-00003.gguf`` (``shard_paths``: the output
+- shard files ``PREFIX-00001-of-00003.gguf`` (``shards.shard_paths``: the output
   name without its ``.gguf``, or without an ``-NNNNN-of-NNNNN.gguf`` it
   already has, is the prefix);
 - tensors in order, a new shard starting when the next tensor would take
@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -629,7 +628,6 @@ def _no_ggml_reason(name: str, d: DType) -> str:
 # Split models
 
 MAX_SHARDS = 0xFFFF  # split.count is a u16
-_SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
 
 
 def shard_bounds(lengths: Sequence[int], alignment: int, max_size: int = 0, max_tensors: int = 0) -> list[range]:
@@ -658,14 +656,3 @@ def split_kvs(no: int, count: int, tensors: int) -> tuple[bytes, bytes, bytes]:
         encode_kv(SPLIT_COUNT, "u16", count),
         encode_kv(SPLIT_TENSORS_COUNT, "i32", tensors),
     )
-
-
-def shard_paths(output: str, count: int) -> list[str]:
-    """The files of a model split in ``count`` shards written as ``output``:
-    ``DIR/model.gguf`` gives ``DIR/model-00001-of-00003.gguf`` and so on;
-    a name without ``.gguf`` is the prefix itself (gguf-split's OUT);
-    ``DIR/model-00001-of-00002.gguf`` gives the prefix ``DIR/model``."""
-    prefix = _SHARD_SUFFIX.sub("", output)
-    if prefix == output and output.lower().endswith(".gguf"):
-        prefix = output[: -len(".gguf")]
-    return [f"{prefix}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]

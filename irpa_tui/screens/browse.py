@@ -26,7 +26,8 @@ from irpa_core import stats as S
 from irpa_core.display import clip, escape, human, shown
 from irpa_core.dtypes import DType
 from irpa_core.errors import Cancelled, IrpaError
-from irpa_core.output import FORMATS
+from irpa_core.formats import registry
+from irpa_core.output import build
 from irpa_core.plan import CAST, EXCLUDE, SPLAT_OP, Op, Plan, cast_dtype
 from irpa_core.sources import is_remote
 
@@ -753,7 +754,7 @@ class BrowseScreen(IrpaScreen):
             self.notify(shown(problem, 500), severity="error", markup=False)
             return
         plan, archive, fates = session.plan, session.archive, session.fates
-        defaults = {fmt: default_alignment(session, fmt) for fmt in FORMATS}
+        defaults = {fmt: default_alignment(session, fmt) for fmt in registry.NAMES}
         default = _beside(session.archive, ".stripped.irpa")
 
         def check(fmt, alignment, split):  # in the dialog's worker: the session is not touched
@@ -778,7 +779,7 @@ class BrowseScreen(IrpaScreen):
         default = self.irpa.last_written or _beside(self.session.archive, ".stripped.irpa")
 
         def expected(fmt):  # in the verify worker, once the file says its format
-            return plan.output(archive, fmt, fates)
+            return build(plan, archive, fmt, fates)
 
         def done(path) -> None:
             if path:

@@ -21,10 +21,11 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSe
 
 from irpa_core.display import escape, shape_str
 from irpa_core.errors import PlanError
-from irpa_core.formats.gguf_writer import shard_paths
+from irpa_core.formats import registry
 from irpa_core.model import Entry
-from irpa_core.output import FORMATS, GGUF, Split, format_for, parse_split_size, parse_split_tensors
+from irpa_core.output import Split, format_for, parse_split_size, parse_split_tensors
 from irpa_core.plan import Op, check_splat
+from irpa_core.shards import shard_paths
 from irpa_core.splat import splat_warning
 
 from ..editing import EditSession
@@ -394,7 +395,7 @@ class WriteDialog(PathDialog):
     ):
         super().__init__("Write the edited archive to", default)
         self.check = check or (lambda fmt, a, split: WriteCheck(fmt, a, None, problem="nothing to check"))
-        self.default_alignment = default_alignment or (lambda fmt: 64 if fmt == "irpa" else None)
+        self.default_alignment = default_alignment or (lambda fmt: registry.get(fmt).default_alignment)
         self.plan_lines = list(plan_lines)
         self.format: Format = format_for(default) or "irpa"
         self.checks: dict[CheckKey, WriteCheck] = {}
@@ -403,7 +404,7 @@ class WriteDialog(PathDialog):
 
     def extra(self):
         with RadioSet(id="format"):
-            for fmt in FORMATS:
+            for fmt in registry.NAMES:
                 yield RadioButton(fmt, value=fmt == self.format, id=f"fmt-{fmt}")
         with Vertical(id="align-box"):
             yield Static(id="align-label")
@@ -427,13 +428,15 @@ class WriteDialog(PathDialog):
     def _set_alignment_field(self) -> None:
         default = self.default_alignment(self.format)
         self.query_one("#align-box").display = default is not None
-        what = "tensor data" if self.format == "irpa" else "tensor data (general.alignment)"
+        key = registry.get(self.format).alignment_key
+        what = f"tensor data ({key})" if key else "tensor data"
         self.query_one("#align-label", Static).update(Text(f"alignment of {what}: bytes, a power of two", style="dim"))
         self.query_one("#alignment", Input).value = "" if default is None else str(default)
-        self.query_one("#split-box").display = self.format == GGUF  # (what was typed stays, for a way back)
+        # (what was typed stays, for a way back)
+        self.query_one("#split-box").display = registry.get(self.format).shards
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
-        fmt = FORMATS[event.radio_set.pressed_index]
+        fmt = registry.NAMES[event.radio_set.pressed_index]
         if fmt == self.format:
             return
         self.format = fmt
@@ -465,7 +468,7 @@ class WriteDialog(PathDialog):
     def _split(self) -> tuple[Split | None, str | None]:
         """(the split asked for or None for one file, problem), with the
         command line's syntax and reasons; only a GGUF is split."""
-        if self.format != GGUF:
+        if not registry.get(self.format).shards:
             return None, None
         size = self.query_one("#split-size", Input).value.strip()
         tensors = self.query_one("#split-tensors", Input).value.strip()

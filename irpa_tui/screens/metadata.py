@@ -36,6 +36,7 @@ from textual.widgets import Footer, Input, Static
 from irpa_core.display import clip, escape, shown
 from irpa_core.errors import PlanError
 from irpa_core.filemeta import FileMetadata
+from irpa_core.formats import registry
 from irpa_core.formats.gguf_writer import SCALAR_TYPES, array_element, type_spec
 from irpa_core.metadata import array_items
 from irpa_core.model import Archive
@@ -639,4 +640,5 @@ def _strings_only(session: EditSession, state: MetadataState) -> bool:
     values are all strings."""
     f = state.base.file
     fmt = f.format if f is not None else (session.archive.files[0].format if session.archive.files else "")
-    return fmt == "safetensors"
+    spec = registry.find(fmt)
+    return spec is not None and spec.file_metadata == registry.STRINGS

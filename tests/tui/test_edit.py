@@ -9,6 +9,7 @@ import pytest
 
 from irpa_core import open_archive, read_bytes
 from irpa_core.cli import main
+from irpa_core.output import apply
 from irpa_core.plan import Op
 from irpa_core.write import Progress, WriteResult
 from irpa_tui.app import IrpaApp
@@ -163,7 +164,7 @@ def test_snapshot_progress_mid_write(snap_compare, demo_path, fixed_dir):
     async def run(pilot):
         await settle(pilot)
         s = pilot.app.screen
-        targets = s.session.plan.add(Op("strip", "*.ffn_*")).apply(s.session.archive)
+        targets = apply(s.session.plan.add(Op("strip", "*.ffn_*")), s.session.archive)
         pilot.app.start_write(targets, "/tmp/irpa-tui-tests/work/out.irpa", writer=writer, clock=_fake_clock())
         await wait_until(pilot, lambda: pilot.app.screen.ui_updates == 12)  # the writer's 12 events shown
 
@@ -264,7 +265,7 @@ async def test_cancel_leaves_no_file(demo_path, work_dir, monkeypatch):
     async with running(demo_path) as pilot:
         app = pilot.app
         s = app.screen
-        app.start_write(s.session.plan.apply(s.session.archive), out, writer=slow_writer)
+        app.start_write(apply(s.session.plan, s.session.archive), out, writer=slow_writer)
         ws = app.screen
         await wait_until(pilot, lambda: ws.ui_updates > 0)
         assert ws.state == "writing" and [p for p in os.listdir(work_dir) if ".irpa-tmp-" in p]
@@ -288,7 +289,7 @@ async def test_failed_write_shows_reason_and_keeps_plan(demo_path):
         s = app.screen
         plan = s.session.plan
         # /sys exists but refuses new files, even to root: the write fails.
-        app.start_write(plan.apply(s.session.archive), "/sys/irpa-test.irpa")
+        app.start_write(apply(plan, s.session.archive), "/sys/irpa-test.irpa")
         ws = app.screen
         await wait_until(pilot, lambda: ws.state != "writing")
         assert ws.state == "failed"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from irpa_core.output import Split
+from irpa_core.output import Split, build
 from irpa_core.plan import Plan
 from irpa_core.write import TMP_MARK, write_split
 from irpa_tui.app import IrpaApp
@@ -178,7 +178,7 @@ async def test_cancel_in_the_second_shard_leaves_no_shard(gguf_model, work_dir):
     async with running(gguf_model) as pilot:
         app = pilot.app
         s = app.screen
-        out = Plan().output(s.session.archive, "gguf")
+        out = build(Plan(), s.session.archive, "gguf")
         app.start_write(out, "c.gguf", None, split=Split(max_tensors=2), writer=held, clock=lambda: float(next(t)))
         ws = app.screen
         await wait_until(pilot, reached.is_set)
@@ -214,7 +214,7 @@ async def test_cancel_in_the_child_leaves_no_shard(
         await settle(pilot)
         app = pilot.app
         http_server.delay = 0.05  # now slow: 16 KiB per 50 ms
-        out = Plan().output(app.screen.session.archive, "gguf")
+        out = build(Plan(), app.screen.session.archive, "gguf")
         app.start_write(out, str(work / "s.gguf"), None, split=Split(max_tensors=4))
         screen = app.screen
         await wait_until(pilot, lambda: [p for p in os.listdir(work) if TMP_MARK in p])

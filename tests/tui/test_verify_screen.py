@@ -7,6 +7,7 @@ import numpy as np
 
 from irpa_core import open_archive
 from irpa_core.cli import main
+from irpa_core.output import apply
 from irpa_core.plan import Plan
 from irpa_core.verify import compare_targets
 from irpa_tui.app import IrpaApp
@@ -55,7 +56,7 @@ def _fixture(d):
     blob[e.offset] ^= 0xFF  # bytes differ
     Path(out).write_bytes(bytes(blob))
     extra = make_irpa_with_iree(os.path.join(d, "extra.irpa"), "--data=g=8xf32")  # length differs
-    expected = Plan().splat("b", "f32=1").splat("c").apply(open_archive(src))
+    expected = apply(Plan().splat("b", "f32=1").splat("c"), open_archive(src))
     return expected, open_archive(out, extra)
 
 

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from irpa_core.output import apply
 from irpa_core.plan import Plan
 from irpa_core.write import Progress, WriteResult
 from irpa_tui.app import IrpaApp
@@ -206,7 +207,7 @@ async def test_progress_updates_are_coalesced_to_about_20_per_second(demo_path, 
         app = pilot.app
         s = app.screen
         out = os.path.join(work_dir, "x.irpa")
-        app.start_write(s.session.plan.apply(s.session.archive), out, writer=writer, clock=clock)
+        app.start_write(apply(s.session.plan, s.session.archive), out, writer=writer, clock=clock)
         ws = app.screen
         await wait_until(pilot, lambda: ws.state != "writing", timeout=60)
         assert ws.state == "done" and writer.done.is_set()

@@ -19,6 +19,7 @@ import pytest
 from irpa_core import open_archive
 from irpa_core.cli import main
 from irpa_core.errors import ArchiveError, Cancelled, PlanError, WriteError
+from irpa_core.output import build
 from irpa_core.plan import Plan
 from irpa_core.write import TMP_MARK
 from irpa_tui import background
@@ -87,7 +88,7 @@ async def test_child_writes_what_the_command_line_writes(demo_path, tmp_path: Pa
         archive = app.screen.session.archive
         screens = {}
         for fmt in ("irpa", "gguf", "safetensors"):
-            screens[fmt] = await _write(pilot, PLAN.output(archive, fmt), tmp_path / f"tui.{fmt}")
+            screens[fmt] = await _write(pilot, build(PLAN, archive, fmt), tmp_path / f"tui.{fmt}")
             assert screens[fmt].state == "done", screens[fmt].query_one("#write-title").render()
             assert "Written" in screen_text(app)
             # Every entry is in the log, as after a write in a thread.
@@ -141,7 +142,7 @@ async def test_cancel_leaves_the_existing_output_and_no_temporary(
         await _opened(pilot)
         app = pilot.app
         http_server.delay = 0.05  # now slow: 16 KiB per 50 ms
-        app.start_write(Plan().output(app.screen.session.archive, "irpa"), str(out))
+        app.start_write(build(Plan(), app.screen.session.archive, "irpa"), str(out))
         screen = app.screen
         await wait_until(pilot, lambda: [p for p in os.listdir(work) if TMP_MARK in p])
         temp = next(p for p in os.listdir(work) if TMP_MARK in p)
@@ -172,7 +173,7 @@ async def test_remote_input_written_by_the_child(http_server: TestServer, model:
     async with running(url) as pilot:
         await _opened(pilot)
         http_server.reset()
-        screen = await _write(pilot, plan.output(pilot.app.screen.session.archive, "gguf"), tmp_path / "tui.gguf")
+        screen = await _write(pilot, build(plan, pilot.app.screen.session.archive, "gguf"), tmp_path / "tui.gguf")
         assert screen.state == "done"
         fetched = http_server.bytes_sent()
         assert screen.result.fetched == fetched > 0
@@ -194,7 +195,7 @@ async def test_input_replaced_since_it_was_opened(demo_path, tmp_path: Path, job
         other = tmp_path / "other.irpa"
         assert main(["convert", f"--parameters={demo_path}", "--strip", f"--output={other}", "--quiet"]) == 0
         os.replace(other, src)
-        screen = await _write(pilot, PLAN.output(archive, "irpa"), tmp_path / "tui.irpa")
+        screen = await _write(pilot, build(PLAN, archive, "irpa"), tmp_path / "tui.irpa")
         assert screen.state == "done"
     assert jobs.count("write_archive") == 1
     assert (tmp_path / "tui.irpa").read_bytes() == want
@@ -204,7 +205,7 @@ async def test_input_replaced_since_it_was_opened(demo_path, tmp_path: Path, job
 async def test_error_in_the_child_is_one_line_and_nothing_written(demo_path, tmp_path: Path, jobs):
     out = tmp_path / "missing" / "out.gguf"
     async with running(demo_path) as pilot:
-        screen = await _write(pilot, PLAN.output(pilot.app.screen.session.archive, "gguf"), out)
+        screen = await _write(pilot, build(PLAN, pilot.app.screen.session.archive, "gguf"), out)
         assert screen.state == "failed"
         title = str(screen.query_one("#write-title").render())
         assert title == f"Failed: {out}: directory {out.parent} does not exist"
@@ -240,7 +241,7 @@ def test_spare_child_writes_in_the_current_directory(demo_path, tmp_path: Path, 
     monkeypatch.chdir(tmp_path)
     events = []
     result = P.write_in_child(
-        PLAN.output(open_archive(demo_path), "irpa"), "rel.irpa", None, events.append, threading.Event()
+        build(PLAN, open_archive(demo_path), "irpa"), "rel.irpa", None, events.append, threading.Event()
     )
     assert result.path == "rel.irpa" and events  # progress relayed (at most CHILD_RATE a second)
     assert (tmp_path / "rel.irpa").read_bytes() == _cli(demo_path, tmp_path / "cli.irpa", PLAN, tmp_path)
