@@ -14,6 +14,7 @@ from gguf import quants
 from irpa_core import Cancelled, dtypes, open_archive
 from irpa_core import stats as S
 from irpa_core.model import Entry
+from irpa_core.stats import api, decoding
 from tests.fixtures import make_gguf, make_irpa_with_iree, make_safetensors, quantized_bytes
 
 
@@ -92,7 +93,7 @@ def test_integer_ids_exact_percentiles_and_bins(tmp_path):
 
 
 def test_integer_range_too_wide_falls_back_to_buckets(tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "CHUNK_VALUES", 4096)
+    monkeypatch.setattr(decoding, "CHUNK_VALUES", 4096)
     rng = np.random.default_rng(9)
     wide = np.concatenate([rng.integers(0, 100, 30_000), rng.integers(0, 1 << 40, 30_000)]).astype(np.int64)
     st = S.compute_stats(_mem_entry(wide), threads=2)
@@ -108,8 +109,8 @@ def test_exact_results_are_cached_until_the_file_changes(tmp_path, monkeypatch):
     first = S.compute_stats(e)
     assert S.cached_stats(e) is first
     reads = []
-    real = S.read_bytes
-    monkeypatch.setattr(S, "read_bytes", lambda *a, **k: reads.append(a) or real(*a, **k))
+    real = api.read_bytes
+    monkeypatch.setattr(api, "read_bytes", lambda *a, **k: reads.append(a) or real(*a, **k))
     assert S.compute_stats(e) is first and not reads  # revisiting reads nothing
     # The file changed in place (same size, new bytes, a new modification
     # time): the open entry reads the new bytes, so the result is dropped.
@@ -154,7 +155,9 @@ def test_safetensors_and_sample_estimate(tmp_path):
     assert abs(est.mean - 1) < 0.05 and abs(est.std - 2) < 0.05
 
 
-QUANT = [d for d in dtypes.QUANT if d.name in gguf.GGMLQuantizationType.__members__ and S._quant_type(d) is not None]
+QUANT = [
+    d for d in dtypes.QUANT if d.name in gguf.GGMLQuantizationType.__members__ and decoding._quant_type(d) is not None
+]
 
 
 @pytest.mark.parametrize("d", QUANT, ids=lambda d: d.name)
@@ -220,7 +223,7 @@ def test_preview_and_first_values(tmp_path):
 
 
 def test_progress_and_cancel(tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "CHUNK_VALUES", 1024)
+    monkeypatch.setattr(decoding, "CHUNK_VALUES", 1024)
     a = np.arange(100_000, dtype=np.float32)
     e = open_archive(make_safetensors(tmp_path / "m.safetensors", {"a": a})).entries[0]
     seen = []
