@@ -4,13 +4,13 @@
 ``accumulate``: the streaming accumulator (exact counts for integers, fine
 buckets for floats) and how exact its percentiles are. ``api``: splats from
 their pattern, quick samples, exact passes over one entry or many.
-``result``: ``Stats``. Memory stays flat whatever the tensor size. ``cache``: exact
-results kept per entry until its file changes.
+``result``: ``Stats``. Memory stays flat whatever the tensor size. The engine
+keeps no results between calls: a cache is the caller's (``stats_many``'s
+``cached`` and ``on_result``).
 """
 
 from .accumulate import FINE_BITS, INT_SPAN, PERCENTILE_ERROR, PERCENTILES
-from .api import SAMPLE_SPOTS, SAMPLE_VALUES, compute_stats, sample_stats, splat_stats, stats_many
-from .cache import CACHE_ENTRIES, cached_stats, clear_cache, file_identity, forget_file, remember
+from .api import SAMPLE_SPOTS, SAMPLE_VALUES, Cached, OnResult, compute_stats, sample_stats, splat_stats, stats_many
 from .decoding import (
     CHUNK_VALUES,
     DecodeError,
@@ -30,7 +30,6 @@ from .decoding import _need as _need
 from .result import Stats
 
 __all__ = [
-    "CACHE_ENTRIES",
     "CHUNK_VALUES",
     "FINE_BITS",
     "INT_SPAN",
@@ -38,23 +37,20 @@ __all__ = [
     "PERCENTILE_ERROR",
     "SAMPLE_SPOTS",
     "SAMPLE_VALUES",
+    "Cached",
     "DecodeError",
+    "OnResult",
     "Stats",
-    "cached_stats",
     "can_decode",
     "can_decode_dtype",
     "chunk_bytes",
-    "clear_cache",
     "compute_stats",
     "decode",
     "element_count",
-    "file_identity",
     "first_values",
-    "forget_file",
     "iter_values",
     "matrix_shape",
     "preview",
-    "remember",
     "sample_stats",
     "splat_stats",
     "stats_many",

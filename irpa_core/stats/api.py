@@ -1,7 +1,7 @@
 """The statistics API: splats from their pattern, quick samples, exact streaming passes.
 
-Exact results are kept (``cache``) and a pass over an entry seen before
-reads nothing.
+Nothing is kept between calls: a caller that wants to reuse results (the
+TUI) passes ``cached`` and ``on_result`` to the exact pass.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from ..errors import Cancelled
 from ..model import SPLAT, Entry, read_bytes
 from ..sources import is_remote
 from .accumulate import _Acc, _new_acc
-from .cache import cached_stats, remember
 from .decoding import DecodeError, _decoder, _need, _unit, chunk_bytes, element_count
 from .result import Stats
 
 SAMPLE_VALUES = 1 << 18  # values read for the quick estimate
 SAMPLE_SPOTS = 64  # evenly spaced places they come from
+# Hooks for a cache the caller keeps (see stats_many): its answer for
+# (entry, dtype read as, bins), and each exact result read now.
+Cached = Callable[[Entry, DType, int], Stats | None]
+OnResult = Callable[[Entry, Stats, DType, int], None]
 
 
 def splat_stats(entry: Entry, as_dtype=None, bins: int = 64) -> Stats:
@@ -41,13 +44,22 @@ def splat_stats(entry: Entry, as_dtype=None, bins: int = 64) -> Stats:
 
 
 def sample_stats(
-    entry: Entry, as_dtype=None, bins: int = 64, budget: int = SAMPLE_VALUES, spots: int = SAMPLE_SPOTS, cancel=None
+    entry: Entry,
+    as_dtype=None,
+    bins: int = 64,
+    budget: int = SAMPLE_VALUES,
+    spots: int = SAMPLE_SPOTS,
+    cancel=None,
+    *,
+    cached: Cached | None = None,
+    on_result: OnResult | None = None,
 ) -> Stats:
     """A quick estimate from about ``budget`` values read at ``spots``
     evenly spaced places; exact (and flagged so) when the tensor is that
-    small. Fewer spots suit a remote file, where each place read costs a
-    request and a cache block. ``cancel.is_set()`` stops between places
-    with ``Cancelled``."""
+    small: then it is ``compute_stats``, with ``cached`` and ``on_result``.
+    Fewer spots suit a remote file, where each place read costs a request
+    and a cache block. ``cancel.is_set()`` stops between places with
+    ``Cancelled``."""
     if entry.kind == SPLAT:
         return splat_stats(entry, as_dtype, bins)
     d = _need(entry, as_dtype)
@@ -55,7 +67,7 @@ def sample_stats(
     units = entry.length // unit
     total = element_count(entry, d)
     if total <= budget:
-        return compute_stats(entry, as_dtype=as_dtype, bins=bins, cancel=cancel)
+        return compute_stats(entry, as_dtype=as_dtype, bins=bins, cancel=cancel, cached=cached, on_result=on_result)
     dec = _decoder(entry, d)
     spots = max(2, spots)
     per_spot = max(1, budget // spots // d.block_size)
@@ -76,10 +88,12 @@ def compute_stats(
     progress: Callable[[int, int], None] | None = None,
     cancel=None,
     threads: int | None = None,
+    cached: Cached | None = None,
+    on_result: OnResult | None = None,
 ) -> Stats:
-    """The exact statistics, in one streaming pass (or from the cache).
-    ``progress(done, total)`` in bytes after each chunk; ``cancel.is_set()``
-    stops with ``Cancelled``."""
+    """The exact statistics, in one streaming pass (or ``cached``'s answer:
+    see ``stats_many``). ``progress(done, total)`` in bytes after each
+    chunk; ``cancel.is_set()`` stops with ``Cancelled``."""
     for _entry, result in stats_many(
         [entry],
         as_dtype=as_dtype,
@@ -87,6 +101,8 @@ def compute_stats(
         cancel=cancel,
         threads=threads,
         progress=(lambda done, total, _e: progress(done, total)) if progress else None,
+        cached=cached,
+        on_result=on_result,
     ):
         if isinstance(result, Exception):
             raise result
@@ -103,14 +119,22 @@ def stats_many(
     cancel=None,
     threads: int | None = None,
     skip_undecodable: bool = False,
+    cached: Cached | None = None,
+    on_result: OnResult | None = None,
 ) -> Iterator[tuple[Entry, Stats | Exception]]:
     """Exact statistics of many entries, in order, through one pool of
     ``threads`` workers that keeps chunks of the next entries in flight (a
     file of many small tensors keeps both cores busy). Yields ``(entry,
     Stats)``, or ``(entry, DecodeError)`` for an entry that cannot be
     decoded (left out with ``skip_undecodable``). ``progress(done, total,
-    entry)`` counts bytes over all entries; cached results cost nothing.
-    ``cancel.is_set()`` stops with ``Cancelled``."""
+    entry)`` counts bytes over all entries. ``cancel.is_set()`` stops with
+    ``Cancelled``.
+
+    The caller's cache, if it keeps one: ``cached(entry, dtype, bins)``
+    answers before any byte is read (a result it returns costs nothing),
+    and ``on_result(entry, stats, dtype, bins)`` hears each result read
+    from an entry's bytes (not a splat's, not a cached one); ``dtype`` is
+    what the bytes are read as."""
     decoders: dict[int, Callable[[bytes], np.ndarray]] = {}
     plans: list[tuple[Entry, DType | None, list[tuple[int, int]], Stats | Exception | None]] = []
     for e in entries:
@@ -120,7 +144,7 @@ def stats_many(
             if not skip_undecodable:
                 plans.append((e, None, [], err))
             continue
-        hit = cached_stats(e, as_dtype, bins)
+        hit = cached(e, d, bins) if cached is not None else None
         if hit is not None or e.kind == SPLAT:
             plans.append((e, d, [], hit if hit is not None else splat_stats(e, as_dtype, bins)))
             continue
@@ -182,7 +206,8 @@ def stats_many(
                 if progress:
                     progress(done, total, e)
             st = acc.result(True, bins, dt.name)
-            remember(e, st, as_dtype, bins)
+            if on_result is not None:
+                on_result(e, st, dt, bins)
             yield e, st
     finally:
         if pool is not None:
