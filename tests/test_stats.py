@@ -2,7 +2,6 @@
 
 import dataclasses
 import math
-import os
 import threading
 
 import gguf
@@ -14,6 +13,7 @@ from gguf import quants
 from irpa_core import Cancelled, dtypes, open_archive
 from irpa_core import stats as S
 from irpa_core.model import Entry
+from irpa_core.stats import decoding
 from tests.fixtures import make_gguf, make_irpa_with_iree, make_safetensors, quantized_bytes
 
 
@@ -92,37 +92,12 @@ def test_integer_ids_exact_percentiles_and_bins(tmp_path):
 
 
 def test_integer_range_too_wide_falls_back_to_buckets(tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "CHUNK_VALUES", 4096)
+    monkeypatch.setattr(decoding, "CHUNK_VALUES", 4096)
     rng = np.random.default_rng(9)
     wide = np.concatenate([rng.integers(0, 100, 30_000), rng.integers(0, 1 << 40, 30_000)]).astype(np.int64)
     st = S.compute_stats(_mem_entry(wide), threads=2)
     assert not st.percentiles_exact and st.integer
     _ref_check(st, wide)
-
-
-def test_exact_results_are_cached_until_the_file_changes(tmp_path, monkeypatch):
-    a = np.random.default_rng(10).standard_normal(5000).astype(np.float32)
-    p = make_safetensors(tmp_path / "c.safetensors", {"a": a})
-    e = open_archive(p).entries[0]
-    assert S.cached_stats(e) is None
-    first = S.compute_stats(e)
-    assert S.cached_stats(e) is first
-    reads = []
-    real = S.read_bytes
-    monkeypatch.setattr(S, "read_bytes", lambda *a, **k: reads.append(a) or real(*a, **k))
-    assert S.compute_stats(e) is first and not reads  # revisiting reads nothing
-    # The file changed in place (same size, new bytes, a new modification
-    # time): the open entry reads the new bytes, so the result is dropped.
-    b = (a * 2).astype(np.float32)
-    with open(p, "r+b") as f:
-        f.seek(e.offset)
-        f.write(b.tobytes())
-    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns + 10**9))
-    assert S.cached_stats(e) is None
-    again = S.compute_stats(e)
-    assert reads and math.isclose(again.max, float(b.max()))
-    # Reopened, the same bytes: a new entry object, the same cached result.
-    assert S.cached_stats(open_archive(p).entries[0]) is again
 
 
 def test_stats_many_matches_one_by_one(tmp_path):
@@ -134,7 +109,6 @@ def test_stats_many_matches_one_by_one(tmp_path):
     seen = []
     got = list(S.stats_many(entries, threads=2, progress=lambda d, t, e: seen.append((d, t))))
     assert [e.name for e, _ in got] == [e.name for e in entries]
-    S.clear_cache()
     for e, st in got:
         assert isinstance(st, S.Stats)
         _ref_check(st, tensors[e.name])
@@ -154,7 +128,9 @@ def test_safetensors_and_sample_estimate(tmp_path):
     assert abs(est.mean - 1) < 0.05 and abs(est.std - 2) < 0.05
 
 
-QUANT = [d for d in dtypes.QUANT if d.name in gguf.GGMLQuantizationType.__members__ and S._quant_type(d) is not None]
+QUANT = [
+    d for d in dtypes.QUANT if d.name in gguf.GGMLQuantizationType.__members__ and decoding._quant_type(d) is not None
+]
 
 
 @pytest.mark.parametrize("d", QUANT, ids=lambda d: d.name)
@@ -220,7 +196,7 @@ def test_preview_and_first_values(tmp_path):
 
 
 def test_progress_and_cancel(tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "CHUNK_VALUES", 1024)
+    monkeypatch.setattr(decoding, "CHUNK_VALUES", 1024)
     a = np.arange(100_000, dtype=np.float32)
     e = open_archive(make_safetensors(tmp_path / "m.safetensors", {"a": a})).entries[0]
     seen = []

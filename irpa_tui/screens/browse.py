@@ -34,6 +34,7 @@ from irpa_core.sources import is_remote
 from .. import background
 from ..editing import EditSession, cast_check
 from ..fetching import POLL, Fetched, FetchMeter, asks, remote_bytes
+from ..stats_cache import CACHE
 from ..view import SCAN_SORTS, SORT_LABELS, SORTS, FilterError, TableView
 from ..widgets.detail import DetailPane
 from ..widgets.param_table import ParamTable
@@ -500,7 +501,7 @@ class BrowseScreen(IrpaScreen):
         self._scan_rows = {}
         self._scan_state = "scan starting…"
         self._update_plan_bar()
-        keep = len(entries) <= S.CACHE_ENTRIES  # full results for the detail pane's cache
+        keep = len(entries) <= CACHE.size  # full results for the detail pane's cache
         # One pass over the file, not two: the pane waits for the scan's results.
         pane = self.query_one(DetailPane)
         pane.defer_exact = True
@@ -529,7 +530,7 @@ class BrowseScreen(IrpaScreen):
         n = len(entries)
         self._scan_rows.update(msg.rows)
         for i, st in msg.full.items():
-            S.remember(entries[i], st)
+            CACHE.remember(entries[i], st)
         pane = self.query_one(DetailPane)
         if msg.full:
             pane.cached_arrived()

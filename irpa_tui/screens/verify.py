@@ -42,6 +42,7 @@ from irpa_core.locate import Difference, decode_dtypes
 from irpa_core.model import Entry
 
 from ..fetching import REMOTE_SPOTS, SPOT_VALUES, FetchMeter, dear, entry_is_remote
+from ..stats_cache import CACHE
 from ..widgets.fetch_line import FetchLine
 from ..widgets.lines import LineList
 from .progress import RATE, Coalescer, JobDone, JobProgress, ProgressUpdate
@@ -407,10 +408,19 @@ def _stats(e: Entry | None, other: Entry | None, cancel: threading.Event, exact:
     d = _usable_dtype(e, other)
     try:
         if exact:
-            return S.compute_stats(e, as_dtype=d, cancel=cancel)
+            return S.compute_stats(e, as_dtype=d, cancel=cancel, cached=CACHE.get, on_result=CACHE.remember)
         if entry_is_remote(e):
-            return S.sample_stats(e, as_dtype=d, budget=REMOTE_SPOTS * SPOT_VALUES, spots=REMOTE_SPOTS, cancel=cancel)
-        return S.sample_stats(e, as_dtype=d)
+            budget = REMOTE_SPOTS * SPOT_VALUES
+            return S.sample_stats(
+                e,
+                as_dtype=d,
+                budget=budget,
+                spots=REMOTE_SPOTS,
+                cancel=cancel,
+                cached=CACHE.get,
+                on_result=CACHE.remember,
+            )
+        return S.sample_stats(e, as_dtype=d, cached=CACHE.get, on_result=CACHE.remember)
     except Cancelled:
         raise
     except IrpaError:

@@ -2,7 +2,7 @@
 
 Statistics arrive in two steps from a thread worker: a sampled estimate at
 once, then the exact streaming pass with a progress bar. An exact result
-seen before comes from the engine's cache at once (``stats.cached_stats``).
+seen before comes from the app's cache at once (``stats_cache.CACHE``).
 Moving to another row cancels the running job (its cancel event is set and
 the worker is exclusive), and a short debounce means scrolling fast through
 rows does not start work for rows the user only passed over. The worker
@@ -43,6 +43,7 @@ from irpa_core.model import Entry
 
 from .. import background
 from ..fetching import REMOTE_SPOTS, SPOT_VALUES, dear, entry_is_remote
+from ..stats_cache import CACHE
 
 BARS = " ▁▂▃▄▅▆▇█"
 DEBOUNCE = 0.12
@@ -266,7 +267,7 @@ class DetailPane(VerticalScroll):
         self.query_one("#stats-progress", ProgressBar).remove_class("running")
         if entry is None:
             return
-        hit = S.cached_stats(entry, as_dtype) if S.can_decode(entry, as_dtype) else None
+        hit = CACHE.get(entry, as_dtype) if S.can_decode(entry, as_dtype) else None
         if hit is not None:
             self._show_stats(hit, cached=True)
         self._timer = self.set_timer(DEBOUNCE, lambda: self._fire(entry, hit is not None))
@@ -293,7 +294,7 @@ class DetailPane(VerticalScroll):
         """The exact result of the shown entry is in the cache now (the
         scan computed it): show it."""
         if self.entry is not None and (self.last_stats is None or not self.last_stats.exact):
-            hit = S.cached_stats(self.entry, self.as_dtype) if S.can_decode(self.entry, self.as_dtype) else None
+            hit = CACHE.get(self.entry, self.as_dtype) if S.can_decode(self.entry, self.as_dtype) else None
             if hit is not None:
                 self._show_stats(hit, cached=True)
 
@@ -354,12 +355,20 @@ class DetailPane(VerticalScroll):
             remote = entry_is_remote(entry)
             if remote and entry.length <= REMOTE_SPOTS * getattr(entry.source, "block_size", 1 << 20):
                 # The places an estimate reads cost a block each: read it all.
-                est = S.compute_stats(entry, as_dtype=view, cancel=cancel)
+                est = S.compute_stats(entry, as_dtype=view, cancel=cancel, cached=CACHE.get, on_result=CACHE.remember)
             elif remote:
                 budget = REMOTE_SPOTS * SPOT_VALUES
-                est = S.sample_stats(entry, as_dtype=view, budget=budget, spots=REMOTE_SPOTS, cancel=cancel)
+                est = S.sample_stats(
+                    entry,
+                    as_dtype=view,
+                    budget=budget,
+                    spots=REMOTE_SPOTS,
+                    cancel=cancel,
+                    cached=CACHE.get,
+                    on_result=CACHE.remember,
+                )
             else:
-                est = S.sample_stats(entry, as_dtype=view)
+                est = S.sample_stats(entry, as_dtype=view, cached=CACHE.get, on_result=CACHE.remember)
             self.post_message(self.StatsResult(entry, est))
             if est.exact or cancel.is_set():
                 return
@@ -379,7 +388,7 @@ class DetailPane(VerticalScroll):
             self.post_message(self.StatsProgress(entry, 0, 1))
             # In a child process: the interface keeps the whole GIL.
             exact = background.run(S.compute_stats, entry, as_dtype=view, progress=progress, cancel=cancel)
-            S.remember(entry, exact, view)
+            CACHE.remember(entry, exact, view)
             self.post_message(self.StatsResult(entry, exact))
         except Cancelled:
             self.post_message(self.StatsCancelled(entry))

@@ -59,9 +59,9 @@ def work_dir(tmp_path, monkeypatch):
 def fresh_stats_cache():
     """Each app starts with an empty statistics cache, as a new process does
     (else a snapshot would say "cached" depending on the order of tests)."""
-    from irpa_core import stats
+    from irpa_tui.stats_cache import CACHE
 
-    stats.clear_cache()
+    CACHE.clear()
     yield
 
 

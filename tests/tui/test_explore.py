@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from irpa_core import heatmap as H
-from irpa_core import stats as S
 from irpa_core.plan import Op
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
+from irpa_tui.stats_cache import CACHE
 from irpa_tui.widgets.detail import DetailPane
 from irpa_tui.widgets.heatmap import rich_color
 from irpa_tui.widgets.param_table import ParamTable
@@ -251,7 +251,7 @@ async def test_tree_follows_the_sort_and_arrows_open_and_close(demo_path):
 
 @sync
 async def test_exact_stats_are_cached_and_escape_clears_the_filter_first(tmp_path, monkeypatch):
-    S.clear_cache()
+    CACHE.clear()
     rng = np.random.default_rng(1)
     p = make_safetensors(
         tmp_path / "m.safetensors",
@@ -291,7 +291,7 @@ async def test_exact_stats_are_cached_and_escape_clears_the_filter_first(tmp_pat
             raise Cancelled("test")
 
         monkeypatch.setattr(background, "run", endless)
-        S.clear_cache()
+        CACHE.clear()
         await go("ids")
         await pilot.press("slash", *"big", "enter")
         await wait_until(pilot, lambda: pane.running, timeout=5)

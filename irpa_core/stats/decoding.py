@@ -1,0 +1,177 @@
+"""Entries turned into numbers: value dtypes, decoders, values in chunks, previews.
+
+Every plain dtype decodes through numpy/ml_dtypes, GGUF block-quantized
+types through ``gguf.quants.dequantize``, and an entry without a dtype (a
+raw irpa entry) can be viewed as any dtype with ``as_dtype``. Values come
+as 1-D float32 or float64, a bounded chunk at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import dtypes
+from ..dtypes import DType
+from ..errors import Cancelled, IrpaError
+from ..model import Entry, read_bytes
+
+CHUNK_VALUES = 1 << 20  # values per chunk: float64 temporaries stay ~8 MB
+
+
+class DecodeError(IrpaError):
+    """An entry cannot be turned into numbers (unknown or raw dtype)."""
+
+
+def value_dtype(entry: Entry, as_dtype: DType | str | None = None) -> DType | None:
+    if as_dtype is not None:
+        return dtypes.by_name(as_dtype) if isinstance(as_dtype, str) else as_dtype
+    return entry.dtype
+
+
+def can_decode(entry: Entry, as_dtype: DType | str | None = None) -> bool:
+    d = value_dtype(entry, as_dtype)
+    return d is not None and can_decode_dtype(d)
+
+
+def can_decode_dtype(d: DType) -> bool:
+    """Whether values of ``d`` can be decoded (``can_decode`` without an entry)."""
+    if d.kind == "raw":
+        return False
+    if d.kind == "quant":
+        return _quant_type(d) is not None
+    return d.numpy is not None
+
+
+def decode(data: bytes, d: DType) -> np.ndarray:
+    """Whole elements (or blocks) of ``d`` -> their values, 1-D float32 or
+    float64 (as ``iter_values`` yields them)."""
+    return _decoder(Entry(name="", kind="data", length=len(data), file=""), d)(data)
+
+
+def _quant_type(d: DType):
+    import gguf
+    from gguf import quants
+
+    if d.ggml is None:
+        return None
+    try:
+        qt = gguf.GGMLQuantizationType(d.ggml)
+    except ValueError:
+        return None
+    # dequantize raises NotImplementedError for the few it lacks (Q8_1, Q8_K).
+    return qt if qt in quants._type_traits else None
+
+
+def element_count(entry: Entry, d: DType) -> int:
+    if d.block_size == 0:
+        return 0
+    return entry.length // d.type_size * d.block_size
+
+
+def _decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
+    """bytes (whole elements/blocks) -> 1-D float32/float64 values."""
+    if d.kind == "quant":
+        qt = _quant_type(d)
+        if qt is None:
+            raise DecodeError(f"'{entry.name}': {d.name} cannot be decoded (gguf.quants has no dequantizer)")
+        from gguf import quants
+
+        def dq(b: bytes) -> np.ndarray:
+            # One long row: gguf splits its input into row groups, and one
+            # group per 34-byte block would cost a Python call per block.
+            raw = np.frombuffer(b, np.uint8).reshape(1, -1)
+            with np.errstate(all="ignore"):
+                return quants.dequantize(raw, qt).reshape(-1)
+
+        return dq
+    npd = d.numpy_dtype()
+    if npd is None:
+        raise DecodeError(f"'{entry.name}': dtype {d.name} cannot be decoded")
+    target = np.float64 if d.name in ("f64", "i64", "u64", "i32", "u32", "c128") else np.float32
+
+    def plain(b: bytes) -> np.ndarray:
+        a = np.frombuffer(b, npd)
+        if a.dtype.kind == "c":
+            a = a.view(a.real.dtype)  # complex: both components, interleaved
+        return a.astype(target)
+
+    return plain
+
+
+def _unit(d: DType) -> int:
+    """Bytes per decodable unit: one element, or one block."""
+    return d.type_size
+
+
+def _need(entry: Entry, as_dtype=None) -> DType:
+    d = value_dtype(entry, as_dtype)
+    if d is None or not can_decode(entry, as_dtype):
+        name = d.name if d is not None else "unknown"
+        raise DecodeError(
+            f"'{entry.name}': dtype {name} cannot be decoded"
+            + (" (choose a dtype to view it as)" if d is None or d.kind == "raw" else "")
+        )
+    return d
+
+
+def chunk_bytes(d: DType) -> int:
+    """Bytes per chunk so that a chunk decodes to about CHUNK_VALUES values."""
+    return max(1, CHUNK_VALUES // d.block_size) * d.type_size
+
+
+def iter_values(entry: Entry, as_dtype=None, cancel=None):
+    """The entry's values in order, a bounded chunk at a time."""
+    d = _need(entry, as_dtype)
+    dec = _decoder(entry, d)
+    unit = _unit(d)
+    usable = entry.length - entry.length % unit
+    step = chunk_bytes(d)
+    pos = 0
+    while pos < usable:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("statistics")
+        n = min(step, usable - pos)
+        yield dec(read_bytes(entry, pos, n))
+        pos += n
+
+
+def first_values(entry: Entry, n: int, as_dtype=None) -> np.ndarray:
+    d = _need(entry, as_dtype)
+    unit = _unit(d)
+    per_unit = d.block_size
+    units = min(-(-n // per_unit), entry.length // unit)
+    if units == 0:
+        return np.zeros(0, np.float32)
+    return _decoder(entry, d)(read_bytes(entry, 0, units * unit))[:n]
+
+
+def matrix_shape(entry: Entry, d: DType) -> tuple[int, int]:
+    """The entry seen as a 2-D (rows, columns) matrix: the last dimension
+    is the columns, the others are flattened into rows."""
+    count = element_count(entry, d)
+    shape = entry.shape if entry.shape is not None and entry.dtype is d else None
+    if not shape:
+        return (1, count) if count else (0, 0)
+    cols = shape[-1]
+    rows = count // cols if cols else 0
+    return rows, cols
+
+
+def preview(entry: Entry, rows: int, cols: int, row0: int = 0, col0: int = 0, as_dtype=None) -> np.ndarray:
+    """A decoded (rows x cols) window of the matrix view, read row by row."""
+    d = _need(entry, as_dtype)
+    dec = _decoder(entry, d)
+    R, C = matrix_shape(entry, d)
+    row0, col0 = max(0, min(row0, R)), max(0, min(col0, C))
+    rows, cols = max(0, min(rows, R - row0)), max(0, min(cols, C - col0))
+    out = np.zeros((rows, cols), np.float64)
+    bs, ts = d.block_size, d.type_size
+    for i in range(rows):
+        first = (row0 + i) * C + col0  # element index
+        b0 = first // bs  # first block/element
+        b1 = -(-(first + cols) // bs)
+        vals = dec(read_bytes(entry, b0 * ts, (b1 - b0) * ts))
+        out[i] = vals[first - b0 * bs : first - b0 * bs + cols]
+    return out
