@@ -63,7 +63,7 @@ def cast_problem(src: DType, dst: DType) -> str | None:
     if src.kind == "quant":
         if dst.name not in DEQUANTIZE_TO:
             return f"{src.name} dequantizes only to f32, f16 or bf16, not {dst.name}"
-        if _quant_type(src) is None:
+        if src.gguf_quant_type() is None:
             return f"gguf.quants has no dequantizer for {src.name}"
         return None
     if src.name in FLOATS and dst.name in FLOATS:
@@ -80,20 +80,6 @@ def _widens(src: DType, dst: DType) -> bool:
     if src.kind == "int":
         return dst.kind == "int" and wider
     return wider and dst.kind in ("uint", "int")
-
-
-def _quant_type(d: DType) -> Any:
-    """The gguf package's type for a quantized dtype it can dequantize."""
-    import gguf
-    from gguf import quants
-
-    if d.ggml is None:
-        return None
-    try:
-        qt = gguf.GGMLQuantizationType(d.ggml)
-    except ValueError:
-        return None
-    return qt if qt in quants._type_traits else None  # the package's own registry
 
 
 def _elements(entry: Entry, src: DType) -> int:
@@ -191,7 +177,7 @@ def _converter(src: DType, dst: DType) -> Callable[[bytes], bytes]:
     if src.kind == "quant":
         from gguf import quants
 
-        qt = _quant_type(src)
+        qt = src.gguf_quant_type()
 
         def dequantize(b: bytes) -> bytes:
             raw = np.frombuffer(b, np.uint8).reshape(1, -1)

@@ -45,6 +45,21 @@ class DType:
             raise ValueError(f"{elements} elements is not a multiple of the {self.name} block size {self.block_size}")
         return elements // self.block_size * self.type_size
 
+    def gguf_quant_type(self):
+        """The gguf package's quantization type for a block type it can
+        dequantize (and quantize), or None. Imports gguf."""
+        if self.ggml is None or self.kind != "quant":
+            return None
+        import gguf
+        from gguf import quants
+
+        try:
+            qt = gguf.GGMLQuantizationType(self.ggml)
+        except ValueError:
+            return None
+        # dequantize raises NotImplementedError for the few it lacks (Q8_1, Q8_K).
+        return qt if qt in quants._type_traits else None  # the package's own registry
+
     def numpy_dtype(self):
         """The numpy dtype (bf16/fp8 through ml_dtypes); None for quant/raw."""
         if self.numpy is None:

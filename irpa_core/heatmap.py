@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import stats as S
 from .errors import Cancelled
 from .model import Entry, read_bytes
+from .stats.decoding import CHUNK_VALUES, DecodeError, decoder, matrix_shape, need_dtype
 
 MEAN = "mean"
 ABSMAX = "absmax"
@@ -122,12 +122,12 @@ def compute(
     ``height x width`` cells. ``progress(rows_done, rows_total)``."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    d = S._need(entry, as_dtype)
-    R, C = S.matrix_shape(entry, d)
+    d = need_dtype(entry, as_dtype)
+    R, C = matrix_shape(entry, d)
     if entry.shape is not None and len(entry.shape) < 2:
-        raise S.DecodeError(f"'{entry.name}' has {len(entry.shape)} dimension(s): a heatmap needs 2 or more")
+        raise DecodeError(f"'{entry.name}' has {len(entry.shape)} dimension(s): a heatmap needs 2 or more")
     if not R or not C:
-        raise S.DecodeError(f"'{entry.name}' has no values to draw")
+        raise DecodeError(f"'{entry.name}' has no values to draw")
     region = region or Region(0, R, 0, C)
     if not (0 <= region.row0 < region.row1 <= R and 0 <= region.col0 < region.col1 <= C):
         raise ValueError(f"region {region} is outside the {R}x{C} matrix")
@@ -136,13 +136,13 @@ def compute(
     H, W = len(rows_e) - 1, len(cols_e) - 1
     acc = np.zeros((H, W), np.float64) if mode == MEAN else np.full((H, W), -1.0)
     counts = np.zeros((H, W), np.int64)
-    dec = S._decoder(entry, d)
+    dec = decoder(entry, d)
     if C % d.block_size:
-        raise S.DecodeError(f"'{entry.name}': rows of {C} values are not whole {d.name} blocks")
+        raise DecodeError(f"'{entry.name}': rows of {C} values are not whole {d.name} blocks")
     row_bytes = C // d.block_size * d.type_size
     row_cells = np.searchsorted(rows_e, np.arange(region.row0, region.row1), side="right") - 1
     starts = cols_e[:-1] - region.col0
-    step = max(1, S.CHUNK_VALUES // C)
+    step = max(1, CHUNK_VALUES // C)
     for r in range(region.row0, region.row1, step):
         if cancel is not None and cancel.is_set():
             raise Cancelled("heatmap")

@@ -30,9 +30,9 @@ CHAT = (
 
 
 async def shot(name, path, keys=(), after=None, size=SIZE):
-    from irpa_core import stats
+    from irpa_tui.stats_cache import CACHE
 
-    stats.clear_cache()  # each shot as a fresh start ("cached" only when it is)
+    CACHE.clear()  # each shot as a fresh start ("cached" only when it is)
     app = IrpaApp([path])
     async with app.run_test(size=size) as pilot:
         await settle(pilot)

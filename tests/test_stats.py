@@ -128,9 +128,7 @@ def test_safetensors_and_sample_estimate(tmp_path):
     assert abs(est.mean - 1) < 0.05 and abs(est.std - 2) < 0.05
 
 
-QUANT = [
-    d for d in dtypes.QUANT if d.name in gguf.GGMLQuantizationType.__members__ and decoding._quant_type(d) is not None
-]
+QUANT = [d for d in dtypes.QUANT if d.name in gguf.GGMLQuantizationType.__members__ and d.gguf_quant_type() is not None]
 
 
 @pytest.mark.parametrize("d", QUANT, ids=lambda d: d.name)

@@ -25,8 +25,6 @@ from .decoding import (
     preview,
     value_dtype,
 )
-from .decoding import _decoder as _decoder  # for irpa_core.heatmap, which decodes its own slices
-from .decoding import _need as _need
 from .result import Stats
 
 __all__ = [

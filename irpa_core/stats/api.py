@@ -18,7 +18,7 @@ from ..errors import Cancelled
 from ..model import SPLAT, Entry, read_bytes
 from ..sources import is_remote
 from .accumulate import _Acc, _new_acc
-from .decoding import DecodeError, _decoder, _need, _unit, chunk_bytes, element_count
+from .decoding import DecodeError, _unit, chunk_bytes, decoder, element_count, need_dtype
 from .result import Stats
 
 SAMPLE_VALUES = 1 << 18  # values read for the quick estimate
@@ -31,11 +31,11 @@ OnResult = Callable[[Entry, Stats, DType, int], None]
 
 def splat_stats(entry: Entry, as_dtype=None, bins: int = 64) -> Stats:
     """Statistics of a splat from its pattern alone: no data read."""
-    d = _need(entry, as_dtype)
+    d = need_dtype(entry, as_dtype)
     pat = entry.pattern or b"\0"
     unit = _unit(d)
     period = pat * (math.lcm(len(pat), unit) // len(pat))
-    vals = _decoder(entry, d)(period)
+    vals = decoder(entry, d)(period)
     total = element_count(entry, d)
     acc = _new_acc(d)
     if total and vals.size:
@@ -62,13 +62,13 @@ def sample_stats(
     ``Cancelled``."""
     if entry.kind == SPLAT:
         return splat_stats(entry, as_dtype, bins)
-    d = _need(entry, as_dtype)
+    d = need_dtype(entry, as_dtype)
     unit = _unit(d)
     units = entry.length // unit
     total = element_count(entry, d)
     if total <= budget:
         return compute_stats(entry, as_dtype=as_dtype, bins=bins, cancel=cancel, cached=cached, on_result=on_result)
-    dec = _decoder(entry, d)
+    dec = decoder(entry, d)
     spots = max(2, spots)
     per_spot = max(1, budget // spots // d.block_size)
     acc = _new_acc(d)
@@ -139,7 +139,7 @@ def stats_many(
     plans: list[tuple[Entry, DType | None, list[tuple[int, int]], Stats | Exception | None]] = []
     for e in entries:
         try:
-            d = _need(e, as_dtype)
+            d = need_dtype(e, as_dtype)
         except DecodeError as err:
             if not skip_undecodable:
                 plans.append((e, None, [], err))
@@ -150,7 +150,7 @@ def stats_many(
             continue
         usable = e.length - e.length % _unit(d)
         step = chunk_bytes(d)
-        decoders[len(plans)] = _decoder(e, d)
+        decoders[len(plans)] = decoder(e, d)
         plans.append((e, d, [(p, min(step, usable - p)) for p in range(0, usable, step)], None))
     total = sum(n for _e, _d, spans, _r in plans for _p, n in spans)
     if threads is None and any(spans and _remote(e) for e, _d, spans, _r in plans):

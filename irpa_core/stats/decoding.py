@@ -40,28 +40,14 @@ def can_decode_dtype(d: DType) -> bool:
     if d.kind == "raw":
         return False
     if d.kind == "quant":
-        return _quant_type(d) is not None
+        return d.gguf_quant_type() is not None
     return d.numpy is not None
 
 
 def decode(data: bytes, d: DType) -> np.ndarray:
     """Whole elements (or blocks) of ``d`` -> their values, 1-D float32 or
     float64 (as ``iter_values`` yields them)."""
-    return _decoder(Entry(name="", kind="data", length=len(data), file=""), d)(data)
-
-
-def _quant_type(d: DType):
-    import gguf
-    from gguf import quants
-
-    if d.ggml is None:
-        return None
-    try:
-        qt = gguf.GGMLQuantizationType(d.ggml)
-    except ValueError:
-        return None
-    # dequantize raises NotImplementedError for the few it lacks (Q8_1, Q8_K).
-    return qt if qt in quants._type_traits else None
+    return decoder(Entry(name="", kind="data", length=len(data), file=""), d)(data)
 
 
 def element_count(entry: Entry, d: DType) -> int:
@@ -70,10 +56,10 @@ def element_count(entry: Entry, d: DType) -> int:
     return entry.length // d.type_size * d.block_size
 
 
-def _decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
+def decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
     """bytes (whole elements/blocks) -> 1-D float32/float64 values."""
     if d.kind == "quant":
-        qt = _quant_type(d)
+        qt = d.gguf_quant_type()
         if qt is None:
             raise DecodeError(f"'{entry.name}': {d.name} cannot be decoded (gguf.quants has no dequantizer)")
         from gguf import quants
@@ -105,7 +91,7 @@ def _unit(d: DType) -> int:
     return d.type_size
 
 
-def _need(entry: Entry, as_dtype=None) -> DType:
+def need_dtype(entry: Entry, as_dtype=None) -> DType:
     d = value_dtype(entry, as_dtype)
     if d is None or not can_decode(entry, as_dtype):
         name = d.name if d is not None else "unknown"
@@ -123,8 +109,8 @@ def chunk_bytes(d: DType) -> int:
 
 def iter_values(entry: Entry, as_dtype=None, cancel=None):
     """The entry's values in order, a bounded chunk at a time."""
-    d = _need(entry, as_dtype)
-    dec = _decoder(entry, d)
+    d = need_dtype(entry, as_dtype)
+    dec = decoder(entry, d)
     unit = _unit(d)
     usable = entry.length - entry.length % unit
     step = chunk_bytes(d)
@@ -138,13 +124,13 @@ def iter_values(entry: Entry, as_dtype=None, cancel=None):
 
 
 def first_values(entry: Entry, n: int, as_dtype=None) -> np.ndarray:
-    d = _need(entry, as_dtype)
+    d = need_dtype(entry, as_dtype)
     unit = _unit(d)
     per_unit = d.block_size
     units = min(-(-n // per_unit), entry.length // unit)
     if units == 0:
         return np.zeros(0, np.float32)
-    return _decoder(entry, d)(read_bytes(entry, 0, units * unit))[:n]
+    return decoder(entry, d)(read_bytes(entry, 0, units * unit))[:n]
 
 
 def matrix_shape(entry: Entry, d: DType) -> tuple[int, int]:
@@ -161,8 +147,8 @@ def matrix_shape(entry: Entry, d: DType) -> tuple[int, int]:
 
 def preview(entry: Entry, rows: int, cols: int, row0: int = 0, col0: int = 0, as_dtype=None) -> np.ndarray:
     """A decoded (rows x cols) window of the matrix view, read row by row."""
-    d = _need(entry, as_dtype)
-    dec = _decoder(entry, d)
+    d = need_dtype(entry, as_dtype)
+    dec = decoder(entry, d)
     R, C = matrix_shape(entry, d)
     row0, col0 = max(0, min(row0, R)), max(0, min(col0, C))
     rows, cols = max(0, min(rows, R - row0)), max(0, min(cols, C - col0))
