@@ -1,4 +1,6 @@
-"""The Textual app: opens the archive, wires screens, owns the edit session.
+"""The Textual app: opens the archive, wires screens, owns the edit session
+and the job runner; screens ask it to write, verify and reopen with the
+messages of ``messages.py``, never by importing it.
 
 Local files open on the UI thread before the first screen, as fast as the
 engine reads their headers. A remote spec (``https://``, ``hf://``) opens in
@@ -17,7 +19,6 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.message import Message
 
 from irpa_core import open_archive
 from irpa_core.display import shown
@@ -26,11 +27,13 @@ from irpa_core.model import Archive
 from irpa_core.plan import Plan
 from irpa_core.sources import is_remote
 
-from . import background
 from .editing import EditSession
 from .fetching import Fetched, FetchMeter
+from .jobs import JobRunner
+from .keys import KEYS
+from .messages import OpenAbandoned, Opened, OpenWritten, VerifyRequested, WriteRequested, Written
 from .safety import ControlFilter
-from .screens.browse import KEYS, BrowseScreen
+from .screens.browse import BrowseScreen
 
 CANCELLED = 130  # return code when the user cancels an open (as for Ctrl-C in a shell)
 
@@ -39,15 +42,6 @@ class IrpaApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "irpa"
     BINDINGS = [Binding("q", "quit", "Quit", key_display="q")]
-
-    class Opened(Message):
-        """The open worker ended: the archives, or an error, or a cancel."""
-
-        def __init__(
-            self, archives: list[Archive] | None, error: str | None = None, fetched: Fetched | None = None
-        ) -> None:
-            self.archives, self.error, self.fetched = archives, error, fetched
-            super().__init__()
 
     def __init__(
         self,
@@ -60,7 +54,7 @@ class IrpaApp(App):
         super().__init__()
         self._filters.append(ControlFilter())  # no terminal control from any widget, ever
         remote = any(is_remote(p) for p in [*paths, *(diff or ())])
-        background.warm_up(remote)  # before Textual replaces stderr (see background.warm_up)
+        self.jobs = JobRunner(remote)  # its children start with the first job
         self.paths = paths
         self.initial_plan = plan
         self.diff_paths = diff
@@ -102,7 +96,7 @@ class IrpaApp(App):
         from .screens.loading import LoadingScreen
 
         cancel = self.opening = self.remote_cancel = threading.Event()
-        meter = FetchMeter()
+        meter = FetchMeter(jobs=self.jobs)
         self.push_screen(LoadingScreen([s for g in groups for s in g], meter, cancel))
 
         def work() -> None:
@@ -111,18 +105,18 @@ class IrpaApp(App):
                 for g in groups:
                     archives.append(open_archive(*g, cancel=cancel, opened=meter.watch))
             except Cancelled:
-                self.post_message(self.Opened(None))
+                self.post_message(Opened(None))
             except (IrpaError, OSError) as e:
-                self.post_message(self.Opened(None, str(e)))
+                self.post_message(Opened(None, str(e)))
             else:
-                self.post_message(self.Opened(archives, fetched=meter.total()))
+                self.post_message(Opened(archives, fetched=meter.total()))
                 return
             for a in archives:
                 a.close()
 
         self.run_worker(work, thread=True, exclusive=True, group="open")
 
-    def on_irpa_app_opened(self, msg: Opened) -> None:
+    def on_opened(self, msg: Opened) -> None:
         from .screens.info import ErrorScreen
         from .screens.loading import LoadingScreen
 
@@ -145,6 +139,9 @@ class IrpaApp(App):
             self._opened(msg.archives)
             if msg.fetched is not None:
                 self.notify(f"opened: {msg.fetched.describe()} (headers only)", timeout=4)
+
+    def on_open_abandoned(self, _msg: OpenAbandoned) -> None:
+        self.exit_cancelled()
 
     def exit_cancelled(self) -> None:
         """Leave after the user cancelled the open: a line on stderr, code 130."""
@@ -172,7 +169,7 @@ class IrpaApp(App):
         if unmatched:
             session = EditSession(archive)  # the plan waits for an answer
         self.session = session
-        screen = BrowseScreen(session, self.title_override or _title(self.paths))
+        screen = self._browser(session, self.title_override or _title(self.paths))
         self.push_screen(screen)
         if unmatched and self.initial_plan is not None:
             self._ask_unmatched(screen, self.initial_plan, unmatched)
@@ -191,7 +188,7 @@ class IrpaApp(App):
         )
         question = "No edit of the plan matches this file" if n == total else "Some edits of the plan match nothing"
 
-        def answer(yes) -> None:
+        def answer(yes: bool | None) -> None:
             if yes:
                 screen.session.load(plan)
                 screen._edited(f"plan applied ({total - n:,} of {total:,} edits match)")
@@ -214,6 +211,7 @@ class IrpaApp(App):
     def exit(self, result=None, return_code: int = 0, message=None) -> None:
         if self.remote_cancel is not None:
             self.remote_cancel.set()
+        self.jobs.close()
         super().exit(result, return_code, message)
 
     async def action_quit(self) -> None:
@@ -221,7 +219,7 @@ class IrpaApp(App):
 
         if self.session is not None and self.session.dirty and self.session.plan.ops:
 
-            def answer(yes) -> None:
+            def answer(yes: bool | None) -> None:
                 if yes:
                     self.exit()
 
@@ -231,12 +229,27 @@ class IrpaApp(App):
 
     # -- writing, verifying, reopening ---------------------------------------
 
+    def _browser(self, session: EditSession, title: str) -> BrowseScreen:
+        return BrowseScreen(session, title, self.jobs, lambda: self.last_written)
+
+    def on_write_requested(self, msg: WriteRequested) -> None:
+        self.start_write(msg.targets, msg.output, msg.alignment, split=msg.split)
+
+    def on_written(self, msg: Written) -> None:
+        self.last_written = msg.path  # the default of the next verify
+
+    def on_verify_requested(self, msg: VerifyRequested) -> None:
+        self.verify_written(msg.expected, msg.output, msg.entries)
+
+    def on_open_written(self, msg: OpenWritten) -> None:
+        self.open_written(msg.output)
+
     def start_write(self, targets, output: str, alignment: int | None = 64, **kw) -> None:
         """Write an ``Output`` (or irpa targets) with the progress screen
         (``split=``: a GGUF ``Output`` as shards; see ``WriteScreen``)."""
         from .screens.progress import WriteScreen
 
-        self.push_screen(WriteScreen(targets, output, alignment, **kw))
+        self.push_screen(WriteScreen(targets, output, alignment, jobs=self.jobs, **kw))
 
     def verify_written(self, expected, output: str, entries=None) -> None:
         """Verify the file ``output`` against ``expected``: the ``Output`` it
@@ -263,7 +276,7 @@ class IrpaApp(App):
         if entries is None:
             targets = expected.targets if isinstance(expected, Output) else expected
             entries = [t.source for t in targets if t.kind == "data"]
-        fetch = FetchMeter.of_entries(entries)
+        fetch = FetchMeter.of_entries(entries, self.jobs)
         title = f"Verify {shown(os.path.basename(output), 200)} against its sources"
         self.push_screen(VerifyScreen(title, compute, fetch=fetch))
 
@@ -278,7 +291,7 @@ class IrpaApp(App):
         # Replace the whole stack with a browser on the new archive.
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        self.push_screen(BrowseScreen(self.session, _title([output])))
+        self.push_screen(self._browser(self.session, _title([output])))
 
     def _show_diff(self, aa: Archive, bb: Archive) -> None:
         from irpa_core.diff import diff
@@ -292,7 +305,9 @@ class IrpaApp(App):
             return rows_from_diff(diff(aa, bb, progress=progress, cancel=cancel))
 
         title = f"Diff A {shown(_name(a), 100)} -> B {shown(_name(b), 100)}"
-        self.push_screen(VerifyScreen(title, compute, DIFF_ROLES, fetch=FetchMeter([*aa.sources, *bb.sources])))
+        self.push_screen(
+            VerifyScreen(title, compute, DIFF_ROLES, fetch=FetchMeter([*aa.sources, *bb.sources], self.jobs))
+        )
 
 
 def _title(paths: list[str]) -> str:

@@ -2,7 +2,7 @@
 
 Every remote ``Source`` counts the bytes it received and the requests it
 made; background jobs (a child process reading through its own copies of
-the sources, see ``background``) report theirs with their progress. A
+the sources, see ``jobs``) report theirs with their progress. A
 ``FetchMeter`` sums both when asked; screens ask on a timer (``POLL``) and
 redraw only on a change, never once per event.
 
@@ -26,7 +26,7 @@ from irpa_core.display import human
 from irpa_core.model import DATA, Entry
 from irpa_core.sources import Source, is_remote
 
-from . import background
+from .jobs import JobRunner
 
 ASK_ABOVE = 64 << 20
 POLL = 0.1  # seconds between looks at the counters (10 Hz)
@@ -51,25 +51,22 @@ class Fetched:
 
 class FetchMeter:
     """The remote sources of an archive (or of a job), and the bytes that
-    background jobs fetched since the meter was made. ``watch`` may be
-    called from a worker thread (an open in progress adds each file as it
-    opens); everything else is read on the UI thread."""
+    the background ``jobs`` fetched since the meter was made. ``watch`` may
+    be called from a worker thread (an open in progress adds each file as
+    it opens); everything else is read on the UI thread."""
 
-    def __init__(self, sources: Iterable[Source] = ()) -> None:
+    def __init__(self, sources: Iterable[Source] = (), jobs: JobRunner | None = None) -> None:
         self._lock = threading.Lock()
         self._sources: list[Source] = []
-        self._base = background.fetched()
+        self._jobs = jobs
+        self._base = jobs.fetched() if jobs is not None else (0, 0)
         for s in sources:
             self.watch(s)
 
     @classmethod
-    def of_entries(cls, entries: Iterable[Entry]) -> FetchMeter:
+    def of_entries(cls, entries: Iterable[Entry], jobs: JobRunner | None = None) -> FetchMeter:
         """The sources the entries read (each once)."""
-        seen: dict[int, Source] = {}
-        for e in entries:
-            if e.source is not None:
-                seen.setdefault(id(e.source), e.source)
-        return cls(seen.values())
+        return cls(sources_of(entries), jobs)
 
     def watch(self, source: Source) -> None:
         if source.remote:
@@ -96,11 +93,21 @@ class FetchMeter:
     def total(self) -> Fetched:
         with self._lock:
             sources = list(self._sources)
-        b, r = background.fetched()
+        b, r = self._jobs.fetched() if self._jobs is not None else (0, 0)
         return Fetched(
             sum(s.bytes_fetched for s in sources) + b - self._base[0],
             sum(s.requests for s in sources) + r - self._base[1],
         )
+
+
+def sources_of(entries: Iterable[Entry]) -> list[Source]:
+    """The sources the entries read, each once (what a job reading them
+    names to the runner, whose fetches it reports)."""
+    seen: dict[int, Source] = {}
+    for e in entries:
+        if e.source is not None:
+            seen.setdefault(id(e.source), e.source)
+    return list(seen.values())
 
 
 def entry_is_remote(entry: Entry) -> bool:

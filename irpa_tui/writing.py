@@ -10,20 +10,23 @@ to write. A GGUF split into shards (``split``) is checked as
 ``irpa convert --split-max-...`` splits it: the shard count, the size of
 all the files, or the engine's refusal (too many shards). It runs in a
 worker: building the output may read a ``__SHARK_DATASET__`` entry, and
-lays out every entry.
+lays out every entry. ``beside`` gives the default path of what is
+written (an archive, a plan).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from irpa_core import output
 from irpa_core.display import escape, human
 from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
+from irpa_core import output
 from irpa_core.output import Output, Split
 from irpa_core.plan import Fate, Plan
+from irpa_core.sources import is_remote
 
 from .editing import ADDED, DELETED, EDITED, EditSession
 
@@ -125,3 +128,18 @@ def plan_lines(session: EditSession, limit: int = 3) -> list[str]:
             shown = ", ".join(keys[:limit]) + (f" and {len(keys) - limit:,} more" if len(keys) > limit else "")
             out.append(f"metadata {status}: {shown}")
     return out
+
+
+def beside(archive: Archive, suffix: str) -> str:
+    """A default output path: beside the first input file, or in the current
+    directory for a remote one (named after the remote file)."""
+    first = archive.files[0].path
+    if is_remote(first):
+        from urllib.parse import unquote, urlsplit
+
+        d = os.getcwd()
+        base = os.path.basename(unquote(urlsplit(first).path.rstrip("/"))) or "remote"
+    else:
+        d, base = os.path.split(first)
+    stem = base.split("-00001-of-")[0].rsplit(".", 1)[0] if "." in base else base
+    return os.path.join(d, stem + suffix)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 from rich.console import Group
 from rich.segment import Segment
@@ -22,6 +23,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from irpa_core import heatmap as H
@@ -29,11 +31,10 @@ from irpa_core.display import human, num, shape_str, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.model import Entry
 
-from .. import background
-from ..fetching import FetchMeter, dear, entry_is_remote
+from ..fetching import FetchMeter, dear, entry_is_remote, sources_of
+from ..jobs import JobRunner
 from ..widgets.fetch_line import FetchLine
 from ..widgets.heatmap import HeatmapView, scale_strip
-from .base import IrpaScreen
 
 PROGRESS_RATE = 20
 
@@ -59,7 +60,7 @@ class _Scale:
         yield Segment.line()
 
 
-class HeatmapScreen(IrpaScreen):
+class HeatmapScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("q,h", "app.pop_screen", "Back", show=False),
@@ -73,18 +74,26 @@ class HeatmapScreen(IrpaScreen):
         Binding("right", "move(0, 1)", show=False),
     ]
 
+    @dataclass
     class Progress(Message):
-        def __init__(self, job: int, done: int, total: int) -> None:
-            self.job, self.done, self.total = job, done, total
-            super().__init__()
+        job: int
+        done: int
+        total: int
 
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, HeatmapScreen.Progress) and message.job == self.job
+
+    @dataclass
     class Done(Message):
-        def __init__(self, job: int, result: object) -> None:
-            self.job, self.result = job, result
-            super().__init__()
+        job: int
+        result: object
 
-    def __init__(self, entry: Entry, as_dtype=None, shown_name: str | None = None):
+    def __init__(
+        self, entry: Entry, as_dtype=None, shown_name: str | None = None, jobs: JobRunner | None = None
+    ) -> None:
+        """``jobs``: the app's runner, where the pass runs (None: one of its own)."""
         super().__init__()
+        self.jobs = jobs if jobs is not None else JobRunner()
         self.entry, self.as_dtype = entry, as_dtype
         self.shown_name = shown_name
         self.mode = H.MEAN
@@ -101,7 +110,7 @@ class HeatmapScreen(IrpaScreen):
         yield Static(id="heat-scale")
         yield Static(id="heat-status")
         if entry_is_remote(self.entry):
-            yield FetchLine(FetchMeter.of_entries([self.entry]), "this heatmap: ", id="heat-fetched")
+            yield FetchLine(FetchMeter.of_entries([self.entry], self.jobs), "this heatmap: ", id="heat-fetched")
         yield Footer()
 
     @property
@@ -158,7 +167,7 @@ class HeatmapScreen(IrpaScreen):
         v = self.view.size
         self._grid_size = (v.width, v.height)
         height, width = max(2, 2 * v.height), max(2, v.width)
-        entry, mode, region, view = self.entry, self.mode, self.zoom, self.as_dtype
+        entry, mode, region, view, jobs = self.entry, self.mode, self.zoom, self.as_dtype, self.jobs
         bar = self.query_one("#heat-progress", ProgressBar)
         bar.display = True
         bar.update(total=1, progress=0)
@@ -174,9 +183,9 @@ class HeatmapScreen(IrpaScreen):
                     self.post_message(self.Progress(job, done, total))
 
             try:
-                hm = background.run(  # nice=0: the user waits on it as a whole (as on a write or the scan)
+                hm = jobs.run(  # nice=0: the user waits on it as a whole (as on a write or the scan)
                     H.compute, entry, height, width, mode=mode, region=region, as_dtype=view,
-                    progress=progress, cancel=cancel, nice=0,
+                    progress=progress, cancel=cancel, nice=0, sources=sources_of([entry]),
                 )  # fmt: skip
                 self.post_message(self.Done(job, hm))
             except Cancelled:

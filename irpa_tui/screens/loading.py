@@ -23,13 +23,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from irpa_core.display import human, shown
 
 from ..fetching import FetchMeter
-from .base import IrpaScreen
+from ..messages import OpenAbandoned
 
 RATE = 15  # redraws per second
 
@@ -52,7 +53,7 @@ class _Status(Widget):
         return self.text
 
 
-class LoadingScreen(IrpaScreen):
+class LoadingScreen(Screen):
     BINDINGS = [Binding("escape,q", "cancel", "Cancel")]
 
     def __init__(
@@ -118,7 +119,7 @@ class LoadingScreen(IrpaScreen):
 
     def action_cancel(self) -> None:
         if self.cancelling:
-            self.irpa.exit_cancelled()
+            self.post_message(OpenAbandoned())  # the app leaves
             return
         self.cancelling = True
         self.cancel_event.set()

@@ -1,26 +1,22 @@
-"""Progress of long jobs (write, verify, diff) and the write screen.
+"""The write screen: a write's progress, then what to do with the result.
 
-The engine keeps its callbacks: it calls ``progress(event)`` from a thread
-worker as often as it likes (per entry, per chunk). A ``Coalescer`` turns
-those calls into at most ``rate`` (about 20) UI updates per second: the
-latest event wins and is posted as a non-blocking message; the worker never
-waits for the UI. The log of finished entries is a virtual list whose
-length is set once per update (a batch of any size costs the same), and
-nothing on the UI thread touches a file. Progress counts entries and bytes
-with an ETA from both, so a write of splats only, or of 10,000 small
-tensors, moves visibly. The engine's write runs in a child process
-(``background``): a copy loop in a thread of this process shares the GIL
-with the interface drawing the screen, and ran slower than the same copy
-alone (bench/RESULTS.md). Escape asks before cancelling; a cancelled or
-failed write leaves no file (the engine's guarantee; the child is told to
-stop and cleans up, and what a killed child left is removed) and the plan
-is untouched. ``clock`` is injectable so tests get a stable screen and can
+The engine's write runs in a child process (``jobs``): a copy loop in a
+thread of this process shares the GIL with the interface drawing the
+screen, and ran slower than the same copy alone (bench/RESULTS.md). Its
+progress comes through a ``Coalescer`` (``widgets/job_progress.py``); the
+log of finished entries is a virtual list whose length is set once per
+update (a batch of any size costs the same), and nothing on the UI thread
+touches a file. Escape asks before cancelling; a cancelled or failed write
+leaves no file (the engine's guarantee; the child is told to stop and
+cleans up, and what a killed child left is removed) and the plan is
+untouched. ``clock`` is injectable so tests get a stable screen and can
 count updates per second of fake time. A write from remote files says
 what it fetched so far (``FetchLine``: the sources' counters on a timer).
 A GGUF split into shards (``split``: the engine's ``write_split``) says
 which shard it is writing; the shards are renamed into place together at
 the end, so a cancel or failure leaves none; done, it names every shard,
 and verify and open start from the first (the reader finds the others).
+Done, verify and open are asked of the app (``messages``).
 """
 
 from __future__ import annotations
@@ -30,161 +26,34 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
-from textual.message_pump import MessagePump
-from textual.widget import Widget
+from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from irpa_core.display import escape, human
 from irpa_core.errors import Cancelled, IrpaError
+from irpa_core.shards import shard_paths
 from irpa_core.output import Output, Split
 from irpa_core.plan import Target
-from irpa_core.shards import shard_paths
+from irpa_core.sources import Source
 from irpa_core.write import Progress, WriteResult, clean_leftovers, write_archive, write_split
 
-from .. import background
-from ..fetching import FetchMeter
+from ..fetching import FetchMeter, sources_of
+from ..jobs import JobRunner
+from ..messages import JobDone, OpenWritten, ProgressUpdate, VerifyRequested, Written
 from ..widgets.fetch_line import FetchLine
+from ..widgets.job_progress import RATE, Coalescer, JobProgress, Line
 from ..widgets.lines import LineList
-from .base import IrpaScreen
 
-RATE = 20.0  # UI updates per second at most
 CHILD_RATE = 4 * RATE  # progress messages a second from a writing child (the coalescer keeps RATE of them)
 SHOWN = 8  # shards a finished split write names
 GRACE = 2.0  # seconds a cancelled writing child has to remove its temporary itself before it is killed
 
 
-class ProgressUpdate(Message):
-    """The latest progress event of a job (posted at most RATE times a second)."""
-
-    def __init__(self, event: Progress) -> None:
-        self.event = event
-        super().__init__()
-
-
-class JobDone(Message):
-    """A job ended: ``state`` done / cancelled / failed, and its result or reason."""
-
-    def __init__(self, state: str, payload: object) -> None:
-        self.state = state
-        self.payload = payload
-        super().__init__()
-
-
-class Coalescer:
-    """A progress callback for the engine that posts ``ProgressUpdate`` to
-    ``target`` at most ``rate`` times per second of ``clock``. Called from
-    the worker thread; ``post_message`` is thread-safe and never blocks."""
-
-    def __init__(self, target: MessagePump, rate: float = RATE, clock: Callable[[], float] = time.monotonic):
-        self.target = target
-        self.interval = 1.0 / rate
-        self.clock = clock
-        self.latest: Progress | None = None
-        self._next = -1e300
-
-    def __call__(self, event: Progress) -> None:
-        self.latest = event
-        now = self.clock()
-        if now >= self._next:
-            self._next = now + self.interval
-            self.target.post_message(ProgressUpdate(event))
-
-
-class Line(Widget):
-    """One line of text, updated without a layout pass (a ``Static`` update
-    relayouts the screen: too dear 20 times a second beside a worker)."""
-
-    DEFAULT_CSS = "Line { height: 1; }"
-
-    def __init__(self, text: Text | str = "", **kw):
-        super().__init__(**kw)
-        self.text = Text(text) if isinstance(text, str) else text
-
-    def set(self, text: Text | str) -> None:
-        self.text = Text(text) if isinstance(text, str) else text
-        self.refresh()
-
-    def render(self) -> Text:
-        return self.text
-
-
-class JobProgress(Widget):
-    """Two bars, entries and bytes, and a line with rates and the ETA; drawn
-    as one fixed-size widget, so an update repaints only these lines."""
-
-    DEFAULT_CSS = "JobProgress { height: 4; }"
-    BAR = 40
-
-    def __init__(self, entries: int, total_bytes: int, **kw):
-        super().__init__(**kw)
-        self.entries, self.total_bytes = entries, total_bytes
-        self.done = (0, 0)
-        self.status = Text("")
-
-    def show(self, entries_done: int, bytes_done: int, elapsed: float, *, total_bytes: int | None = None) -> None:
-        if total_bytes is not None:
-            self.total_bytes = total_bytes
-        self.done = (entries_done, bytes_done)
-        self.status = status_text(entries_done, self.entries, bytes_done, self.total_bytes, elapsed)
-        self.refresh()
-
-    def render(self) -> Group:
-        from rich.progress_bar import ProgressBar as Bar
-
-        (entries_done, bytes_done), n, total = self.done, self.entries, self.total_bytes
-
-        def row(label: str, done: int, of: int, count: str) -> Table:
-            t = Table.grid(padding=(0, 1))
-            t.add_column(width=8)
-            t.add_column(width=self.BAR)
-            t.add_column(width=5, justify="right")
-            t.add_column()
-            frac = done / of if of else 1.0
-            t.add_row(label, Bar(total=max(1, of), completed=done if of else 1, width=self.BAR), f"{frac:.0%}", count)
-            return t
-
-        bytes_count = f"{human(bytes_done)} of {human(total)}" if total else "no data bytes (splats only)"
-        return Group(
-            row("entries", entries_done, n, f"{entries_done:,} of {n:,}"),
-            row("bytes", bytes_done, total, bytes_count),
-            Text(""),
-            self.status,
-        )
-
-
-def eta(entries_done: int, entries: int, bytes_done: int, total_bytes: int, elapsed: float) -> float | None:
-    """Seconds left, the larger of the estimates from the entry rate and the
-    byte rate (each alone is wrong for a mix of big and many small tensors;
-    the larger is never too hopeful by much). None before anything is done."""
-    guesses = []
-    if elapsed > 0 and entries_done:
-        guesses.append((entries - entries_done) * elapsed / entries_done)
-    if elapsed > 0 and bytes_done and total_bytes:
-        guesses.append((total_bytes - bytes_done) * elapsed / bytes_done)
-    return max(guesses) if guesses else None
-
-
-def status_text(entries_done: int, entries: int, bytes_done: int, total_bytes: int, elapsed: float) -> Text:
-    left = eta(entries_done, entries, bytes_done, total_bytes, elapsed)
-    parts: list[str | tuple[str, str]] = [(f"{elapsed:.1f} s", "bold")]
-    if elapsed > 0 and entries_done:
-        parts.append(f"   {entries_done / elapsed:,.0f} entries/s")
-    if elapsed > 0 and bytes_done:
-        parts.append(f"   {human(int(bytes_done / elapsed))}/s")
-    if left is not None:
-        parts.append(("   ETA ", "bold"))
-        parts.append(f"{left:.0f} s")
-    return Text.assemble(*parts)
-
-
-class WriteScreen(IrpaScreen):
+class WriteScreen(Screen):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel write"),
         Binding("v", "verify", "Verify", show=False),
@@ -199,6 +68,7 @@ class WriteScreen(IrpaScreen):
         alignment: int | None = 64,
         *,
         split: Split | None = None,
+        jobs: JobRunner | None = None,
         writer: Callable | None = None,
         clock: Callable[[], float] = time.monotonic,
         rate: float = RATE,
@@ -208,8 +78,9 @@ class WriteScreen(IrpaScreen):
         ``write_archive`` takes it (None: the format's own). ``split``: a
         GGUF ``Output`` written as shards named after ``output``
         (``write_split``). ``writer``: None, the engine's ``write_archive``
-        (``write_split``) in a child process; a function of the same
-        signature (tests) runs in a thread of this process."""
+        (``write_split``) in a child process of ``jobs`` (the app's runner;
+        None: one of its own); a function of the same signature (tests)
+        runs in a thread of this process."""
         super().__init__()
         self.out = targets if isinstance(targets, Output) else None
         self.targets: Sequence[Target] = list(targets.targets) if isinstance(targets, Output) else targets
@@ -223,7 +94,9 @@ class WriteScreen(IrpaScreen):
         self.started = 0.0
         self.ui_updates = 0  # progress updates shown (tests count them)
         self.total = sum(t.length for t in self.targets if t.kind == "data")
-        self.fetch = FetchMeter.of_entries(t.source for t in self.targets if t.kind == "data")
+        self.sources = sources_of(t.source for t in self.targets if t.kind == "data")
+        self.jobs = jobs if jobs is not None else JobRunner()
+        self.fetch = FetchMeter(self.sources, self.jobs)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="write-box"):
@@ -255,7 +128,9 @@ class WriteScreen(IrpaScreen):
             job = self.out if self.out is not None else self.targets
             progress = Coalescer(self, self.rate, self.clock)
             if self.writer is None:
-                result = write_in_child(job, self.output, self.alignment, progress, self.cancel_event, self.split)
+                result = write_in_child(
+                    self.jobs, job, self.output, self.alignment, progress, self.cancel_event, self.split, self.sources
+                )
             elif self.split is not None:
                 assert isinstance(job, Output)
                 result = self.writer(job, self.output, self.split, progress=progress, cancel=self.cancel_event)
@@ -265,7 +140,7 @@ class WriteScreen(IrpaScreen):
                 )
         except Cancelled:
             self.post_message(JobDone("cancelled", None))
-        except (IrpaError, OSError, RuntimeError) as e:  # RuntimeError: the child died (see background.run)
+        except (IrpaError, OSError, RuntimeError) as e:  # RuntimeError: the child died (see JobRunner.run)
             self.post_message(JobDone("failed", str(e)))
         else:
             self.post_message(JobDone("done", result))
@@ -303,7 +178,7 @@ class WriteScreen(IrpaScreen):
             self.result = payload
             if self.split is not None:
                 self.written = payload.path
-            self.irpa.last_written = self.written
+            self.post_message(Written(self.written))
             self.query_one(LineList).set_count(len(self.targets))
             secs = self.clock() - self.started
             self.query_one(JobProgress).show(len(self.targets), self.total, secs)
@@ -363,7 +238,7 @@ class WriteScreen(IrpaScreen):
     def action_cancel(self) -> None:
         from .dialogs import ConfirmDialog
 
-        def answer(yes) -> None:
+        def answer(yes: bool | None) -> None:
             if yes and self.state == "writing":
                 self.cancel_event.set()
 
@@ -373,31 +248,35 @@ class WriteScreen(IrpaScreen):
         self.app.pop_screen()
 
     def action_verify(self) -> None:
-        self.irpa.verify_written(self.out if self.out is not None else self.targets, self.written)
+        self.post_message(VerifyRequested(self.out if self.out is not None else self.targets, self.written))
 
     def action_open(self) -> None:
-        self.irpa.open_written(self.written)
+        self.post_message(OpenWritten(self.written))
 
 
 def write_in_child(
+    jobs: JobRunner,
     job: Output | Sequence[Target],
     output: str,
     alignment: int | None,
     progress: Callable[[Progress], None],
     cancel: threading.Event,
     split: Split | None = None,
+    sources: Sequence[Source] = (),
 ) -> WriteResult:
     """``write_archive`` (``write_split`` for a ``split``) in a child
     process at full priority (the user waits on it), its progress relayed;
     in this thread where no process can be made. Cancelled: the child
     removes its temporaries as a write in a thread does; one killed before
     it could (see ``GRACE``), or that died, left them behind, and they are
-    removed here (its process is gone, which ``clean_leftovers`` checks)."""
+    removed here (its process is gone, which ``clean_leftovers`` checks).
+    ``sources``: those the job reads, whose fetches ``jobs`` counts."""
     kw: dict[str, Any] = {"progress": progress, "cancel": cancel, "rate": CHILD_RATE, "nice": 0, "grace": GRACE}
+    kw["sources"] = sources
     try:
         if split is None:
-            return background.run(write_archive, job, output, alignment=alignment, **kw)
-        return background.run(write_split, job, output, split, **kw)
+            return jobs.run(write_archive, job, output, alignment=alignment, **kw)
+        return jobs.run(write_split, job, output, split, **kw)
     except (Cancelled, RuntimeError):
         if split is None:
             clean_leftovers(output)

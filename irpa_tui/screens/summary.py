@@ -8,13 +8,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from irpa_core.display import human, shown
 from irpa_core.model import Archive
 from irpa_core.summary import LABELS, Summary, bpw, fact_text, short_count, summarize
-
-from .base import IrpaScreen
 
 
 def summary_renderable(s: Summary) -> RenderableType:
@@ -67,7 +66,7 @@ def summary_renderable(s: Summary) -> RenderableType:
     return Group(files, Text(""), head, *notes, Text(""), mix, Text(""), groups)
 
 
-class SummaryScreen(IrpaScreen):
+class SummaryScreen(Screen):
     BINDINGS = [Binding("escape,q,i", "app.pop_screen", "Back")]
 
     def __init__(self, archive: Archive):

@@ -2,8 +2,8 @@
 
 Rows are computed in a thread worker (the engine's ``compare_targets``
 after a write, ``diff`` for ``--diff A B``) whose progress comes through
-the same coalesced plumbing as writing (progress.py). The table is a
-virtual list, so 100,000 rows cost what the visible ones do. Keys 1-9
+the same coalesced plumbing as writing (``widgets/job_progress.py``). The
+table is a virtual list, so 100,000 rows cost what the visible ones do. Keys 1-9
 filter by status, 0 shows all. The pane shows both sides, headed by their
 role (expected / written for verify, A / B for diff): where the bytes
 differ (element, file offsets, both values), the value figures of a diff,
@@ -42,10 +42,11 @@ from irpa_core.locate import Difference, decode_dtypes
 from irpa_core.model import Entry
 
 from ..fetching import REMOTE_SPOTS, SPOT_VALUES, FetchMeter, dear, entry_is_remote
+from ..messages import JobDone, ProgressUpdate
 from ..stats_cache import CACHE
 from ..widgets.fetch_line import FetchLine
+from ..widgets.job_progress import RATE, Coalescer, JobProgress
 from ..widgets.lines import LineList
-from .progress import RATE, Coalescer, JobDone, JobProgress, ProgressUpdate
 
 OK_STATUSES = (V.SAME, D.IDENTICAL, D.WITHIN)
 STATUS_STYLE: dict[V.Status | D.Status, str] = {

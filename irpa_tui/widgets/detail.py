@@ -14,17 +14,19 @@ estimate reads a few places only (``REMOTE_SPOTS``), a tensor that small
 reads are about as dear as is read whole for the exact figures at once,
 and the exact pass of one over ``fetching.ASK_ABOVE`` waits for ``F`` (the pane
 says how much it would fetch). The exact pass of a remote tensor runs in
-the background process like a local one (its source crosses as its
+a child process (``jobs``) like a local one (its source crosses as its
 address) and its progress bar is the fetch's.
 
 Every string from the file is shown as ``rich.text.Text`` (never markup),
-escaped (``display.escape``) and clipped.
+escaped (``display.escape``) and clipped. The figures are drawn by
+``stats_text``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from rich.console import Group, RenderableType
@@ -33,163 +35,31 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import ProgressBar, Static
 
 from irpa_core import stats as S
-from irpa_core.display import NARROW, human, num, shape_str, shown
+from irpa_core.display import human, shape_str, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.formats import pytorch_meta
 from irpa_core.model import Entry
 
-from .. import background
-from ..fetching import REMOTE_SPOTS, SPOT_VALUES, dear, entry_is_remote
+from ..fetching import REMOTE_SPOTS, SPOT_VALUES, dear, entry_is_remote, sources_of
+from ..jobs import JobRunner
 from ..stats_cache import CACHE
+from .stats_text import (
+    bins_table,
+    exactness,
+    histogram_axis,
+    histogram_text,
+    percentiles_table,
+    stats_table,
+    values_grid,
+)
 
-BARS = " ▁▂▃▄▅▆▇█"
 DEBOUNCE = 0.12
 PROGRESS_RATE = 20  # progress messages per second at most
 VALUES_ROWS, VALUES_COLS = 6, 8
-
-
-def rebin(counts: list[int], width: int) -> list[int]:
-    """``counts`` summed into at most ``width`` bins."""
-    n = len(counts)
-    if n <= width:
-        return list(counts)
-    step = n / width
-    return [sum(counts[int(i * step) : int((i + 1) * step)]) for i in range(width)]
-
-
-def histogram_text(counts: list[int], width: int = 64, height: int = 4) -> Text:
-    """Vertical bars, ``height`` lines of block characters."""
-    if not counts:
-        return Text("(no finite values)", style="dim")
-    counts = rebin(counts, width)
-    top = max(counts) or 1
-    levels = [round(c / top * height * 8) for c in counts]
-    lines = []
-    for row in range(height - 1, -1, -1):
-        lines.append("".join(BARS[max(0, min(8, lv - row * 8))] for lv in levels))
-    return Text("\n".join(lines), style="cyan")
-
-
-def histogram_axis(st: S.Stats, bars: int) -> Text:
-    """The axis under ``bars`` bars: the minimum at the left end, the
-    maximum at the right end, and ``0`` under the bar holding zero when
-    zero is inside the range."""
-    if not st.hist_counts or bars < 2:
-        return Text("")
-    lo, hi = st.hist_edges[0], st.hist_edges[-1]
-    ticks = ["─"] * bars
-    ticks[0], ticks[-1] = "└", "┘"
-    labels = [" "] * bars
-    left, right = _g(st.min), _g(st.max)
-    labels[: len(left)] = left[:bars]
-    if len(left) + 1 + len(right) <= bars:
-        labels[bars - len(right) :] = right
-    if lo < 0 < hi:
-        k = min(bars - 1, int(-lo / (hi - lo) * bars))
-        ticks[k] = "┴" if 0 < k < bars - 1 else ticks[k]
-        if len(left) < k < bars - len(right) - 1:
-            labels[k] = "0"
-    return Text("".join(ticks) + "\n" + "".join(labels), style="dim")
-
-
-def bins_table(st: S.Stats) -> Table:
-    """Every bin of the histogram: its range and count (``b``)."""
-    t = Table.grid(padding=(0, 2))
-    t.add_column(justify="right", style="dim")
-    t.add_column(justify="right")
-    t.add_column(justify="right")
-    edges, counts = st.hist_edges, st.hist_counts
-    for k, c in enumerate(counts):
-        if st.integer:
-            a, b = int(edges[k]), int(edges[k + 1]) - 1
-            rng = f"{a}" if a == b else f"{a} .. {b}"
-        else:
-            rng = f"{_g(edges[k])} .. {_g(edges[k + 1])}"
-        t.add_row(str(k), rng, f"{c:,}")
-    return t
-
-
-def _g(x: float) -> str:
-    return num(x, NARROW)
-
-
-def stats_table(st: S.Stats, width: int = 60) -> Table:
-    """The figures as label/value pairs, two pairs a line when ``width``
-    allows, else one."""
-    pairs = [
-        ("count", f"{st.count:,}"),
-        ("min", _g(st.min)),
-        ("mean", _g(st.mean)),
-        ("max", _g(st.max)),
-        ("std", _g(st.std)),
-        ("zeros", f"{st.zeros:,} ({st.sparsity:.1f}%)"),
-        ("NaN", f"{st.nans:,}"),
-        ("Inf", f"{st.infs:,}"),
-    ]
-    two = width >= 48
-    t = Table.grid(padding=(0, 2))
-    for style in ("bold", "", "bold", "")[: 4 if two else 2]:
-        t.add_column(style=style, no_wrap=True)
-    step = 2 if two else 1
-    for k in range(0, len(pairs), step):
-        t.add_row(*[x for pair in pairs[k : k + step] for x in pair])
-    return t
-
-
-def percentiles_table(st: S.Stats, width: int = 60) -> Table:
-    """Each percentile label beside its value, never wrapped apart: as many
-    pairs on a line as ``width`` holds."""
-    t = Table.grid(padding=(0, 1))
-    items = list(st.percentiles.items())
-    per_row = max(1, min(4, (width + 1) // 15))
-    for k in range(per_row):
-        t.add_column(style="bold", no_wrap=True, justify="right")
-        t.add_column(no_wrap=True, min_width=9 if k < per_row - 1 else 0)
-    for r in range(0, len(items), per_row):
-        cells: list[str] = []
-        for p, v in items[r : r + per_row]:
-            cells += [f"p{p}", _g(v)]
-        t.add_row(*cells)
-    return t
-
-
-def exactness(st: S.Stats, cached: bool = False, note: str | None = None) -> Text:
-    """What is exact and what is not, said plainly."""
-    if not st.exact:
-        return Text(f"estimate from {st.sampled:,} sampled values ({note or 'exact pass running'})", style="yellow")
-    head = Text("exact", style="green")
-    if cached:
-        head.append(" (cached)", style="dim")
-    if st.percentiles_exact:
-        head.append("; percentiles exact", style="green")
-    else:
-        head.append(f"; percentiles within ±{st.percentile_error * 100:.2g}%", style="yellow")
-    if st.integer:
-        head.append("; integer bins", style="dim")
-    return head
-
-
-def values_grid(values: np.ndarray, row0: int = 0, col0: int = 0, width: int = 60) -> Table:
-    """A window of the matrix with its row and column indices: as many
-    columns as ``width`` holds."""
-    cells = [[f"{float(v):.4g}" for v in row] for row in values]
-    cols = values.shape[1] if values.ndim == 2 else 0
-    index_w = len(f"[{row0 + len(cells) - 1}]") if cells else 3
-    col_w = [max([len(f"[{col0 + j}]"), *(len(r[j]) for r in cells)]) for j in range(cols)]
-    fit, used = 0, index_w
-    while fit < cols and used + 1 + col_w[fit] <= width:
-        used += 1 + col_w[fit]
-        fit += 1
-    t = Table(box=None, padding=(0, 0, 0, 1), show_edge=False, header_style="dim", pad_edge=False)
-    t.add_column("", justify="right", style="dim", no_wrap=True)
-    for j in range(fit):
-        t.add_column(f"[{col0 + j}]", justify="right", no_wrap=True)
-    for i, row in enumerate(cells):
-        t.add_row(f"[{row0 + i}]", *row[:fit])
-    return t
 
 
 class DetailPane(VerticalScroll):
@@ -202,10 +72,14 @@ class DetailPane(VerticalScroll):
     DetailPane #bins.shown { display: block; }
     """
 
+    @dataclass
     class StatsProgress(Message):
-        def __init__(self, entry: Entry, done: int, total: int) -> None:
-            self.entry, self.done, self.total = entry, done, total
-            super().__init__()
+        entry: Entry
+        done: int
+        total: int
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, DetailPane.StatsProgress) and message.entry is self.entry
 
     class StatsResult(Message):
         def __init__(self, entry: Entry, result: object, cached: bool = False) -> None:
@@ -222,11 +96,13 @@ class DetailPane(VerticalScroll):
             self.entry, self.note = entry, note
             super().__init__()
 
-    def __init__(self, **kw):
+    def __init__(self, jobs: JobRunner | None = None, **kw):
+        """``jobs``: the app's runner, where exact passes run (None: one of its own)."""
         super().__init__(**kw)
+        self.jobs = jobs if jobs is not None else JobRunner()
         self.entry: Entry | None = None
         self._cancel = threading.Event()
-        self._timer = None
+        self._timer: Timer | None = None
         self.as_dtype = None
         self.last_stats: S.Stats | None = None
         self._cached = False
@@ -387,7 +263,9 @@ class DetailPane(VerticalScroll):
 
             self.post_message(self.StatsProgress(entry, 0, 1))
             # In a child process: the interface keeps the whole GIL.
-            exact = background.run(S.compute_stats, entry, as_dtype=view, progress=progress, cancel=cancel)
+            exact = self.jobs.run(
+                S.compute_stats, entry, as_dtype=view, progress=progress, cancel=cancel, sources=sources_of([entry])
+            )
             CACHE.remember(entry, exact, view)
             self.post_message(self.StatsResult(entry, exact))
         except Cancelled:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from irpa_core import heatmap as H
+from irpa_tui.stats_cache import CACHE
 from irpa_core.plan import Op
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
-from irpa_tui.stats_cache import CACHE
 from irpa_tui.widgets.detail import DetailPane
 from irpa_tui.widgets.heatmap import rich_color
 from irpa_tui.widgets.param_table import ParamTable
@@ -187,7 +187,7 @@ async def test_marks_show_every_edit(demo_path):
         screen = pilot.app.screen
         _rename_and_splat(screen)
         await settle(pilot)
-        mark, style = screen._mark(screen.view.names.index("blk.0.attn_q.weight"))
+        mark, style = screen.marks(screen.view.names.index("blk.0.attn_q.weight"))
         assert mark == "◆ bf16=1 → layers.0.attn_q.weight" and style == "splat"
         assert "◆ bf16=1 → layers.0.attn_q.weight" in screen_text(pilot.app)  # not cut
         # The new name is found by the filter.
@@ -282,7 +282,6 @@ async def test_exact_stats_are_cached_and_escape_clears_the_filter_first(tmp_pat
         import time as _time
 
         from irpa_core.errors import Cancelled
-        from irpa_tui import background
 
         def endless(fn, *args, progress=None, cancel=None, **kw):
             while not cancel.is_set():
@@ -290,7 +289,7 @@ async def test_exact_stats_are_cached_and_escape_clears_the_filter_first(tmp_pat
                 _time.sleep(0.02)
             raise Cancelled("test")
 
-        monkeypatch.setattr(background, "run", endless)
+        monkeypatch.setattr(pane.jobs, "run", endless)  # the app's runner, which the pane was given
         CACHE.clear()
         await go("ids")
         await pilot.press("slash", *"big", "enter")

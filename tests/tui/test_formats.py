@@ -371,7 +371,7 @@ async def test_cast_rows_in_view_bit_exact(st_model, work_dir):
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, BrowseScreen)
-        marks = [screen._mark(i)[0] for i in range(len(screen.session.archive))]
+        marks = [screen.marks(i)[0] for i in range(len(screen.session.archive))]
         names = [e.name for e in screen.session.archive.entries]
         assert {n: m for n, m in zip(names, marks) if m} == {
             "model.layers.0.weight": "⇒ f16",

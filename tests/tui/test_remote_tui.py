@@ -314,19 +314,21 @@ async def test_big_remote_tensors_ask_before_fetching(http_server: TestServer, m
 def test_remote_source_crosses_to_a_child_without_a_probe(http_server: TestServer, model: Path) -> None:
     """A background job on a remote entry reads its ranges only (no new
     probe of the file), and reports what it fetched."""
-    from irpa_tui import background
+    from irpa_tui.jobs import JobRunner
 
     url = serve(http_server, model)
     archive = open_archive(url)
     e = archive.by_name["blk.2.ffn_up.weight"]
     http_server.reset()
-    before = background.fetched()
-    st = background.run(S.compute_stats, e)
+    jobs = JobRunner(remote=True)
+    before = jobs.fetched()
+    st = jobs.run(S.compute_stats, e, sources=[e.source])
     assert st == S.compute_stats(open_archive(model).by_name[e.name])
     sent = http_server.bytes_sent()
     assert e.length <= sent <= e.length + 2 * MiB
     assert all(h.range is not None and not h.range.startswith("bytes=0-") for h in http_server.hits)
-    got = background.fetched()
+    got = jobs.fetched()
+    jobs.close()
     assert got[0] - before[0] == sent and got[1] - before[1] == http_server.requests
 
 

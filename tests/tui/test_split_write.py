@@ -91,7 +91,8 @@ async def test_write_split_gguf_with_the_keys(gguf_model, work_dir):
         title = str(ws.query_one("#write-title").render())
         assert title.startswith("Written 2 shards") and all(n in title for n in names), title
         assert ws.result.shards and sum(r.bytes for r in ws.result.shards) == size  # the size the dialog said
-        assert pilot.app.last_written == names[0]
+        # The screen tells the app (a message): what verify offers next.
+        await wait_until(pilot, lambda: pilot.app.last_written == names[0])
         await pilot.press("v")
         await settle(pilot)
         vs = pilot.app.screen

@@ -1,5 +1,5 @@
 """The TUI's write in a child process (``progress.write_in_child`` through
-``background.run``): the written files against IREE's runtime and against
+``JobRunner.run``): the written files against IREE's runtime and against
 ``irpa convert`` of the same plan, cancel (the child told to stop, or
 killed) leaving no temporary and an existing output untouched, a remote
 input, an input replaced since it was opened (written in this process from
@@ -22,7 +22,7 @@ from irpa_core.errors import ArchiveError, Cancelled, PlanError, WriteError
 from irpa_core.output import build
 from irpa_core.plan import Plan
 from irpa_core.write import TMP_MARK
-from irpa_tui import background
+from irpa_tui.jobs import JobRunner, _error_payload, _rebuild
 from irpa_tui.screens import progress as P
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.progress import WriteScreen
@@ -47,16 +47,16 @@ FLOAT_TWO = np.float32(2).tobytes()
 
 @pytest.fixture
 def jobs(monkeypatch) -> list[str]:
-    """The names of the functions ``background.run`` was given (the write
+    """The names of the functions ``JobRunner.run`` was given (the write
     screen gives it ``write_archive``; statistics jobs run there too)."""
     seen: list[str] = []
-    real = background.run
+    real = JobRunner.run
 
-    def spy(fn, *args, **kw):
+    def spy(self, fn, *args, **kw):
         seen.append(fn.__name__)
-        return real(fn, *args, **kw)
+        return real(self, fn, *args, **kw)
 
-    monkeypatch.setattr(background, "run", spy)
+    monkeypatch.setattr(JobRunner, "run", spy)
     return seen
 
 
@@ -95,7 +95,7 @@ async def test_child_writes_what_the_command_line_writes(demo_path, tmp_path: Pa
             assert screens[fmt].query_one("#write-log").count == len(screens[fmt].targets)
             await pilot.press("enter")
     assert jobs.count("write_archive") == 3  # each in a child
-    assert background._ctx() is not None  # a child could be made (not the in-thread fallback)
+    assert app.jobs.in_children  # a child could be made (not the in-thread fallback)
 
     for fmt in ("irpa", "gguf", "safetensors"):
         tui = (tmp_path / f"tui.{fmt}").read_bytes()
@@ -226,7 +226,7 @@ async def test_error_in_the_child_is_one_line_and_nothing_written(demo_path, tmp
 def test_errors_cross_back_as_they_were(error: BaseException):
     import pickle
 
-    got = background._rebuild(pickle.loads(pickle.dumps(background._error_payload(error))))
+    got = _rebuild(pickle.loads(pickle.dumps(_error_payload(error))))
     assert type(got) is type(error) and str(got) == str(error) and vars(got) == vars(error)
 
 
@@ -235,15 +235,15 @@ def test_spare_child_writes_in_the_current_directory(demo_path, tmp_path: Path, 
     process was in then; the job runs in the directory of its start."""
     import threading
 
-    background.warm_up()
-    with background._spare_state:
-        assert background._spare_state.wait_for(lambda: background._spare is not None, timeout=10)
+    jobs = JobRunner()
+    jobs.start()
+    assert jobs.spare_ready(timeout=10)
     monkeypatch.chdir(tmp_path)
     events = []
     result = P.write_in_child(
-        build(PLAN, open_archive(demo_path), "irpa"), "rel.irpa", None, events.append, threading.Event()
+        jobs, build(PLAN, open_archive(demo_path), "irpa"), "rel.irpa", None, events.append, threading.Event()
     )
     assert result.path == "rel.irpa" and events  # progress relayed (at most CHILD_RATE a second)
     assert (tmp_path / "rel.irpa").read_bytes() == _cli(demo_path, tmp_path / "cli.irpa", PLAN, tmp_path)
-    with background._spare_state:  # and the next one is on its way
-        assert background._spare_state.wait_for(lambda: background._spare is not None, timeout=10)
+    assert jobs.spare_ready(timeout=10)  # and the next one is on its way
+    jobs.close()

@@ -1,0 +1,134 @@
+"""What the main screen says besides its table: the header, the plan bar,
+and the mark column of edited rows. Pure text from the session and the
+view (file text escaped); the screen decides when to redraw."""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from rich.text import Text
+
+from irpa_core.display import clip, escape, human
+from irpa_core.model import Archive
+from irpa_core.plan import EXCLUDE, SPLAT_OP, Plan
+
+from .editing import EditSession
+from .fetching import Fetched
+from .view import SORT_LABELS, TableView
+
+
+def dtype_parts(archive: Archive) -> list[str]:
+    """Bytes per dtype, largest first (the archive never changes under the
+    screen: summed once)."""
+    per: dict[str, int] = {}
+    for e in archive.entries:
+        per[e.dtype_name or "?"] = per.get(e.dtype_name or "?", 0) + e.length
+    return [f"{k} {human(v)}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])]
+
+
+def header_text(
+    title: str, archive: Archive, view: TableView, dtypes: list[str], fetched: Fetched | None, width: int
+) -> Text:
+    """The title, formats, rows shown, size, fetched bytes and sort, then
+    as many dtype figures as fit."""
+    a = archive
+    formats = "+".join(sorted({f.format for f in a.files}))
+    shown_rows = len(view.rows)
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(clip(escape(title), max(12, width // 3)), style="bold")
+    t.append(f"  [{formats}]  ")
+    if view.filtered:
+        t.append(f"{shown_rows:,} of {len(a):,} shown", style="bold yellow")
+    else:
+        t.append(f"{len(a):,} parameters")
+    t.append(f"  {human(a.total_bytes)}")
+    if fetched is not None:
+        t.append(f"  fetched {human(fetched.bytes)}", style="cyan")
+    if view.sort != "file":
+        t.append(f"  by {SORT_LABELS[view.sort].split(' (')[0]}", style="italic")
+    room = width - 2 - cell_len(t.plain)
+    dts = ""
+    for part in dtypes:
+        if cell_len(dts) + len(part) + 2 > room:
+            dts += "  …" if room > cell_len(dts) + 3 else ""
+            break
+        dts += "  " + part
+    t.append(dts, style="dim")
+    return t
+
+
+def plan_bar_text(session: EditSession, scan_state: str) -> Text:
+    """The scan's state, then what the plan does (or how to start one)."""
+    s = session.summary()
+    t = Text(no_wrap=True, overflow="ellipsis")
+    if scan_state:
+        t.append(scan_state, style="cyan")
+        t.append("  ")
+    if not session.plan.ops:
+        t.append(
+            f"no edits yet: space e k x s r mark parameters, w writes ({len(session.archive):,} parameters, "
+            f"{human(s.bytes_before)})",
+            style="dim",
+        )
+        return t
+    t.append("plan ", style="bold")
+    t.append(f"{s.kept:,} kept  ")
+    t.append(f"{s.excluded:,} excluded", style="red")
+    t.append("  ")
+    t.append(f"{s.renamed:,} renamed", style="yellow")
+    t.append("  ")
+    t.append(f"{s.splatted:,} splatted", style="green")
+    if s.cast:
+        t.append(f"  {s.cast:,} cast", style="cyan")
+    if session.plan.metadata_ops:
+        meta = session.metadata()
+        n = len(meta.status)
+        t.append(
+            "  metadata edits do not apply" if meta.problem else f"  {n:,} metadata key{'s' if n != 1 else ''}",
+            style="red" if meta.problem else "magenta",
+        )
+    t.append(f"  {human(s.bytes_before)} -> {human(s.bytes_after)}")
+    if session.dirty:
+        t.append("  (unsaved)", style="dim italic")
+    return t
+
+
+class Marks:
+    """The mark column of the table: a row's edits, and the width the
+    longest needs."""
+
+    def __init__(self, session: EditSession) -> None:
+        self.session = session
+        self._width: tuple[Plan, int] | None = None
+
+    def __call__(self, index: int) -> tuple[str, str]:
+        """Every edit of the row: excluded, splatted (with the value),
+        renamed (with the new name), cast (with the dtype, when the cast
+        applies: a glob leaves alone what it cannot cast)."""
+        if not self.session.plan.ops:
+            return "", "keep"
+        f = self.session.fate(index)
+        parts: list[str] = []
+        style = "keep"
+        if f.action == EXCLUDE:
+            parts.append("✗ excluded")
+            style = "exclude"
+        elif f.action == SPLAT_OP:
+            parts.append("◆ " + escape(f.value or "zero"))
+            style = "splat"
+        if f.renamed:
+            parts.append("→ " + escape(f.name))
+            style = "rename" if style == "keep" else style
+        if f.cast and index in self.session.casts():
+            parts.append("⇒ " + f.cast)
+            style = "cast" if style == "keep" else style
+        return " ".join(parts), style
+
+    def width(self) -> int:
+        """Cells the longest mark needs (once per plan)."""
+        plan = self.session.plan
+        if self._width is None or self._width[0] is not plan:
+            width = 0
+            if plan.ops:
+                width = max((cell_len(self(i)[0]) for i in range(len(self.session.archive))), default=0)
+            self._width = (plan, width)
+        return self._width[1]

@@ -1,0 +1,34 @@
+"""Modal dialogs, one a module, each a ``ModalScreen`` of a typed result.
+
+Each validates as the user types with the engine's own rules
+(``check_splat``, ``Plan.apply``) and refuses to confirm while invalid.
+"""
+
+from .cast import CAST_CHOICES, CastDialog, CastResult, cast_length_or_none, castable_to
+from .confirm import ConfirmDialog
+from .dtype import DtypeDialog, ViewAs
+from .metadata import MetadataDialog, MetadataInput
+from .path import PathDialog
+from .rename import RenameDialog, RenameResult
+from .splat import SplatDialog, SplatResult
+from .write import WriteDialog, WriteResult
+
+__all__ = [
+    "CAST_CHOICES",
+    "CastDialog",
+    "CastResult",
+    "ConfirmDialog",
+    "DtypeDialog",
+    "MetadataDialog",
+    "MetadataInput",
+    "PathDialog",
+    "RenameDialog",
+    "RenameResult",
+    "SplatDialog",
+    "SplatResult",
+    "ViewAs",
+    "WriteDialog",
+    "WriteResult",
+    "cast_length_or_none",
+    "castable_to",
+]
