@@ -123,6 +123,49 @@ def cast_length(entry: Entry, dst: DType) -> int:
     return dst.nbytes(n)
 
 
+# What an interface offers as cast targets (``castable_to`` says which apply to a tensor).
+CAST_CHOICES = (
+    "f32", "f16", "bf16", "f64", "f8_e4m3fn", "f8_e5m2", "f8_e4m3fnuz", "f8_e5m2fnuz", "f8_e8m0fnu",
+    "i16", "i32", "i64", "u16", "u32", "u64", *QUANTIZE_TO,
+)  # fmt: skip
+
+
+def cast_check(entry: Entry, dst: DType) -> str | None:
+    """Why ``entry`` cannot be cast to ``dst`` (a sentence), or None (casting
+    to its own dtype is no cast, and allowed): the dtype rules of
+    ``cast_problem``, then the shape rules of ``cast_length``."""
+    if entry.dtype == dst:
+        return None
+    problem = cast_problem(entry.dtype, dst) if entry.dtype is not None else None
+    if problem:
+        return problem
+    try:
+        cast_length(entry, dst)  # the rest: no dtype, a shape that does not fit
+    except PlanError as err:
+        return err.reason
+    return None
+
+
+def castable_to(entry: Entry) -> list[str]:
+    """The dtypes of ``CAST_CHOICES`` that ``entry`` can be cast to."""
+    from . import dtypes
+
+    out = []
+    for name in CAST_CHOICES:
+        d = dtypes.by_name(name)
+        if d is not None and entry.dtype is not None and d != entry.dtype and cast_check(entry, d) is None:
+            out.append(name)
+    return out
+
+
+def cast_length_or_none(entry: Entry, dst: DType) -> int | None:
+    """``cast_length``, or None when ``entry`` cannot be cast to ``dst``."""
+    try:
+        return cast_length(entry, dst)
+    except PlanError:
+        return None
+
+
 def iter_cast(entry: Entry, dst: DType, *, chunk_bytes: int = CHUNK_BYTES, cancel: Any = None) -> Iterator[bytes]:
     """``entry``'s values cast to ``dst``, in order, as bytes: whole
     elements, blocks or rows per chunk, about ``chunk_bytes`` of input,

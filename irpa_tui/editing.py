@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from irpa_core import filemeta
-from irpa_core.cast import cast_length, cast_problem
-from irpa_core.dtypes import DType
+from irpa_core.cast import cast_length_or_none
 from irpa_core.errors import IrpaError, PlanError
 from irpa_core.filemeta import FileMetadata
 from irpa_core.model import SPLAT, Archive, Entry
@@ -285,25 +284,7 @@ def cast_length_of(e: Entry, f: Fate) -> int | None:
     dst = cast_dtype(f.cast) if f.cast else None
     if dst is None or dst == e.dtype:
         return None
-    try:
-        return cast_length(e, dst)
-    except PlanError:
-        return None
-
-
-def cast_check(e: Entry, dst: DType) -> str | None:
-    """Why the engine cannot cast ``e`` to ``dst`` (its sentence), or None
-    (casting to its own dtype is no cast, and allowed)."""
-    if e.dtype == dst:
-        return None
-    problem = cast_problem(e.dtype, dst) if e.dtype is not None else None
-    if problem:
-        return problem
-    try:
-        cast_length(e, dst)  # the rest: no dtype, a shape that does not fit
-    except PlanError as err:
-        return err.reason
-    return None
+    return cast_length_or_none(e, dst)
 
 
 def _metadata_state(base: FileMetadata, ops: tuple[Op, ...]) -> MetadataState:

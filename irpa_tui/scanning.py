@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Sequence
 
 from irpa_core import scan as SC
-from irpa_core import stats as S
 from irpa_core.display import shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.model import Entry

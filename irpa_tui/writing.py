@@ -20,10 +20,10 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from irpa_core import output
 from irpa_core.display import escape, human
 from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
-from irpa_core import output
 from irpa_core.output import Output, Split
 from irpa_core.plan import Fate, Plan
 from irpa_core.sources import is_remote

@@ -47,6 +47,17 @@ def test_convert_warns_once_per_value_and_dtype_and_still_writes(tmp_path, capsy
     assert oracle.load(out)["a"].pattern == bytes([0x80, 0x3F])  # written as asked: the reference accepts it
 
 
+def test_convert_warns_by_the_dtype_the_output_has(tmp_path, capsys):
+    """A cast tensor is written with its cast's dtype: a splat is checked
+    against that one (f16=1 onto an f32 cast to f16 fits)."""
+    src = make_safetensors(tmp_path / "m.safetensors", {"a": np.ones(8, np.float32), "b": np.ones(8, np.float16)})
+    out = tmp_path / "o.irpa"
+    args = [f"--parameters={src}", f"--output={out}", "--quiet", "--cast=a=f16", "--cast=b=f32"]
+    assert main(["convert", *args, "--splat=a=f16=1", "--splat=b=f16=1"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("irpa: warning: splat of 'b': f16=1 onto f32"), err
+
+
 def test_strict_makes_unmatched_edits_an_error(tmp_path, capsys):
     src = make_safetensors(tmp_path / "m.safetensors", {"a": np.ones(8, np.float32)})
     out = tmp_path / "o.irpa"

@@ -67,7 +67,7 @@ from collections.abc import Mapping
 
 from ..errors import ArchiveError
 from . import gguf_json
-from .gguf import T_ARRAY, T_STRING, GGUFArray
+from .gguf import INT_RANGES, T_ARRAY, T_STRING, GGUFArray
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
@@ -78,19 +78,9 @@ EXTENSION = "IRPA_GGUF"
 VERSION = 1
 _ENVELOPE = ("schema", "SHARK_DATASET_VERSION", EXTENSION)
 _SHARKTANK_READER_FIELDS = ("GGUF.version", "GGUF.tensor_count", "GGUF.kv_count")
-_INTS = {
-    "u8": (0, 0xFF),
-    "i8": (-0x80, 0x7F),
-    "u16": (0, 0xFFFF),
-    "i16": (-0x8000, 0x7FFF),
-    "u32": (0, 0xFFFFFFFF),
-    "i32": (-0x80000000, 0x7FFFFFFF),
-    "u64": (0, 0xFFFFFFFFFFFFFFFF),
-    "i64": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
-}
 _FLOATS = ("f32", "f64")
 FAST_ITEMS = 1024  # arrays this long or longer are encoded by gguf_json (numpy pays off)
-_SCALARS = (*_INTS, *_FLOATS, "bool", "string")
+_SCALARS = (*INT_RANGES, *_FLOATS, "bool", "string")
 _FMT = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 _U64 = struct.Struct("<Q")
 _QNAN = {"f32": 0x7FC00000, "f64": 0x7FF8000000000000}
@@ -181,10 +171,10 @@ def _plain(tname: str, v: Any) -> Any:
             raise TypeError(f"{v!r} is not a number ({tname})")
         v = float(v)
         return v if math.isfinite(v) else _nonfinite(tname, v)
-    if tname in _INTS:
+    if tname in INT_RANGES:
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError(f"{v!r} is not an integer ({tname})")
-        lo, hi = _INTS[tname]
+        lo, hi = INT_RANGES[tname]
         if not lo <= v <= hi:
             raise ValueError(f"{v} is out of range for {tname}")
         return v
@@ -237,10 +227,10 @@ def _plain_items(etype: str, items: list) -> list:
         if not _all_of_type(items, str):
             _first_bad(etype, items)
         return items
-    if etype in _INTS:
+    if etype in INT_RANGES:
         if not _all_of_type(items, int):
             _first_bad(etype, items)
-        lo, hi = _INTS[etype]
+        lo, hi = INT_RANGES[etype]
         if items and not (lo <= min(items) and max(items) <= hi):
             _first_bad(etype, items)
         return items
@@ -481,7 +471,7 @@ def _guess_spec(v: Any) -> Any:
 def _int_type(vs: list) -> str | None:
     lo, hi = min(vs), max(vs)
     for t in ("u32", "i32", "u64", "i64"):
-        a, b = _INTS[t]
+        a, b = INT_RANGES[t]
         if a <= lo and hi <= b:
             return t
     return None

@@ -19,13 +19,13 @@ from .. import dtypes
 from ..errors import ArchiveError
 from ..model import DATA, Entry
 from ..sources import Source, open_source
+from .registry import GGUF_ALIGNMENT as DEFAULT_ALIGNMENT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
 MAGIC = b"GGUF"
-DEFAULT_ALIGNMENT = 32
 # The keys of a split model's shards (llama.cpp's gguf-split): which shard,
 # how many, how many tensors in all. Layout, not metadata.
 SPLIT_NO = "split.no"
@@ -35,6 +35,17 @@ SPLIT_KEYS = (SPLIT_NO, SPLIT_COUNT, SPLIT_TENSORS_COUNT)
 
 # value type id -> (name, struct format or None for string/array)
 T_STRING, T_ARRAY = 8, 9
+# The range of each GGUF integer type (the writers' and the dataset JSON's checks).
+INT_RANGES = {
+    "u8": (0, 0xFF),
+    "i8": (-0x80, 0x7F),
+    "u16": (0, 0xFFFF),
+    "i16": (-0x8000, 0x7FFF),
+    "u32": (0, 0xFFFFFFFF),
+    "i32": (-0x80000000, 0x7FFFFFFF),
+    "u64": (0, 0xFFFFFFFFFFFFFFFF),
+    "i64": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
+}
 _SCALAR = {
     0: ("u8", "<B"),
     1: ("i8", "<b"),

@@ -83,6 +83,7 @@ from ..errors import PlanError
 from ..model import SourceFile
 from .gguf import (
     DEFAULT_ALIGNMENT,
+    INT_RANGES,
     MAGIC,
     SPLIT_COUNT,
     SPLIT_NO,
@@ -113,16 +114,6 @@ _FORMATS = {
     "u64": "Q",
     "i64": "q",
     "f64": "d",
-}
-_INT_RANGES = {
-    "u8": (0, 0xFF),
-    "i8": (-0x80, 0x7F),
-    "u16": (0, 0xFFFF),
-    "i16": (-0x8000, 0x7FFF),
-    "u32": (0, 0xFFFFFFFF),
-    "i32": (-0x80000000, 0x7FFFFFFF),
-    "u64": (0, 0xFFFFFFFFFFFFFFFF),
-    "i64": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
 }
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
@@ -192,11 +183,11 @@ def _string(s: Any, what: str) -> bytes:
 
 def _scalar(type_name: str, v: Any) -> Any:
     """``v`` checked for ``type_name``, ready for struct.pack."""
-    if type_name in _INT_RANGES:
+    if type_name in INT_RANGES:
         if isinstance(v, bool) or not hasattr(v, "__index__"):
             raise TypeError(f"{_short(v)} is not an integer ({type_name})")
         v = v.__index__()
-        lo, hi = _INT_RANGES[type_name]
+        lo, hi = INT_RANGES[type_name]
         if not lo <= v <= hi:
             raise ValueError(f"{v} is out of range for {type_name} ({lo} to {hi})")
         return v
@@ -280,9 +271,9 @@ def _all_of_type(items: Sequence[Any], t: type) -> bool:
 
 def _pack_items(etype: str, items: Sequence[Any]) -> bytes:
     fmt = _FORMATS[etype]
-    if etype in _INT_RANGES and _all_of_type(items, int):
+    if etype in INT_RANGES and _all_of_type(items, int):
         # Fast path for big token-id arrays: one range check, one pack.
-        lo, hi = _INT_RANGES[etype]
+        lo, hi = INT_RANGES[etype]
         if not items or (lo <= min(items) and max(items) <= hi):
             return struct.pack(f"<{len(items)}{fmt}", *items)
     elif etype in ("f32", "f64") and _all_of_type(items, float):
@@ -319,7 +310,7 @@ def parse_value(type_name: str, text: str) -> Any:
     with a sentence."""
     if type_name == "string":
         return text
-    if type_name in _INT_RANGES:
+    if type_name in INT_RANGES:
         s = text.strip()
         try:
             v = int(s)

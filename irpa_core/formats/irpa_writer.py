@@ -25,6 +25,7 @@ from .irpa import (
     VERSION_MAJOR,
     VERSION_MINOR,
 )
+from .registry import IRPA_ALIGNMENT as DEFAULT_ALIGNMENT
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def _round_up(n: int, a: int) -> int:
     return -(-n // a) * a
 
 
-def layout(targets, alignment: int = 64) -> Layout:
+def layout(targets, alignment: int = DEFAULT_ALIGNMENT) -> Layout:
     """Targets need ``name``, ``kind`` ("data"/"splat"), ``length``,
     ``metadata`` (bytes) and ``pattern`` (splats)."""
     if alignment < 1 or alignment & (alignment - 1):

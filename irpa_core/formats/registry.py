@@ -27,6 +27,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+IRPA_ALIGNMENT = 64  # of data, when none is chosen: what IREE's tools use
+GGUF_ALIGNMENT = 32  # what GGUF readers assume without a general.alignment key
+
 # How a format keeps file-level metadata (``filemeta`` reads it, ``output``
 # writes it).
 DATASET_ENTRY = "dataset entry"  # a __SHARK_DATASET__ data entry: GGUF-typed key/values and properties
@@ -84,7 +87,7 @@ FORMATS: tuple[FileFormat, ...] = (
         splats=True,
         external=True,
         file_metadata=DATASET_ENTRY,
-        default_alignment=64,  # what IREE's tools use
+        default_alignment=IRPA_ALIGNMENT,
     ),
     FileFormat(
         name="gguf",
@@ -95,7 +98,7 @@ FORMATS: tuple[FileFormat, ...] = (
         splats=False,
         external=False,
         file_metadata=KEY_VALUES,
-        default_alignment=32,  # readers assume it without a general.alignment key
+        default_alignment=GGUF_ALIGNMENT,
         alignment_key="general.alignment",
         shards=True,
         expected_keys=(

@@ -13,12 +13,13 @@ from collections.abc import Callable
 
 from textual.screen import Screen
 
+from irpa_core.cast import cast_check
 from irpa_core.display import shown
 from irpa_core.formats import registry
 from irpa_core.output import build
-from irpa_core.plan import CAST, Op, cast_dtype
+from irpa_core.plan import CAST, Op, cast_dtype, written_dtype
 
-from ..editing import EditSession, cast_check
+from ..editing import EditSession
 from ..messages import VerifyRequested, WriteRequested
 from ..view import TableView
 from ..widgets.param_table import ParamTable
@@ -98,8 +99,12 @@ class PlanEdits(Screen):
             return
         entries = self.session.archive.entries
         rows = self._in_view()
+        fates = self.session.fates
+        position = {id(entries[i]): i for i in [*rows, *([index] if index is not None else [])]}
         dialog = SplatDialog(
-            entries[index] if index is not None else None, [entries[i] for i in rows] if self.view.filtered else []
+            entries[index] if index is not None else None,
+            [entries[i] for i in rows] if self.view.filtered else [],
+            lambda e: written_dtype(e, fates[position[id(e)]]),
         )
 
         def done(result: SplatResult | None) -> None:

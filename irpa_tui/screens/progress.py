@@ -35,9 +35,9 @@ from textual.widgets import Footer, Static
 
 from irpa_core.display import escape, human
 from irpa_core.errors import Cancelled, IrpaError
-from irpa_core.shards import shard_paths
 from irpa_core.output import Output, Split
 from irpa_core.plan import Target
+from irpa_core.shards import shard_paths
 from irpa_core.sources import Source
 from irpa_core.write import Progress, WriteResult, clean_leftovers, write_archive, write_split
 

@@ -22,6 +22,27 @@ from tests.tui.helpers import SIZE, fill, running, settle, sync, wait_until
 
 
 @sync
+async def test_splat_warning_follows_the_rows_cast(demo_path):
+    """The dialog checks the dtype the row is written with, as irpa convert
+    does: an f32 row cast to bf16 takes bf16=1.0 without a warning, and an
+    f32 value then warns about bf16."""
+    async with running(demo_path) as pilot:
+        app = pilot.app
+        await pilot.press("down", "down", "c")  # blk.0.attn_norm.weight is f32
+        await fill(pilot, "bf16")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.session.fate(2).cast == "bf16"
+        await pilot.press("s", *"bf16=1.0")
+        dlg = app.screen
+        assert isinstance(dlg, SplatDialog)
+        assert str(dlg.query_one("#warning").render()) == ""
+        await pilot.press("ctrl+a", "ctrl+k", *"f32=1.0")
+        assert "f32=1.0 onto bf16" in str(dlg.query_one("#warning").render())
+
+
+
+@sync
 async def test_splat_width_mismatch_warns_and_must_be_confirmed(demo_path):
     async with running(demo_path) as pilot:
         app = pilot.app

@@ -1,10 +1,10 @@
 """Modal dialogs, one a module, each a ``ModalScreen`` of a typed result.
 
 Each validates as the user types with the engine's own rules
-(``check_splat``, ``Plan.apply``) and refuses to confirm while invalid.
+(``check_splat``, ``cast.cast_check``, ``output.apply``) and refuses to confirm while invalid.
 """
 
-from .cast import CAST_CHOICES, CastDialog, CastResult, cast_length_or_none, castable_to
+from .cast import CastDialog, CastResult
 from .confirm import ConfirmDialog
 from .dtype import DtypeDialog, ViewAs
 from .metadata import MetadataDialog, MetadataInput
@@ -14,7 +14,6 @@ from .splat import SplatDialog, SplatResult
 from .write import WriteDialog, WriteResult
 
 __all__ = [
-    "CAST_CHOICES",
     "CastDialog",
     "CastResult",
     "ConfirmDialog",
@@ -29,6 +28,4 @@ __all__ = [
     "ViewAs",
     "WriteDialog",
     "WriteResult",
-    "cast_length_or_none",
-    "castable_to",
 ]

@@ -1,5 +1,5 @@
-"""The cast dialog: a dtype for a row or every row in view. The choices
-and the length rules here are the engine's (they will move to irpa_core)."""
+"""The cast dialog: a dtype for a row or every row in view, with the
+engine's choices and rules (``irpa_core.cast``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Label, Static
 
+from irpa_core.cast import cast_check, cast_length_or_none, castable_to
 from irpa_core.display import shape_str
 from irpa_core.model import Entry
 
@@ -82,8 +83,6 @@ class CastDialog(_Dialog[CastResult]):
         from irpa_core.display import human
         from irpa_core.plan import cast_dtype
 
-        from ...editing import cast_check
-
         info = self.query_one("#info", Static)
         info.update("")
         text = self.query_one("#dtype", Input).value.strip()
@@ -151,34 +150,3 @@ class CastDialog(_Dialog[CastResult]):
         dst = cast_dtype(text) if text else None
         all_rows = bool(self.in_view) and self.query_one("#all", Checkbox).value
         self.dismiss(CastResult(dst.name if dst is not None else "", all_rows))
-
-
-# What a cast dialog offers (the engine decides which apply to a row).
-CAST_CHOICES = (
-    "f32", "f16", "bf16", "f64", "f8_e4m3fn", "f8_e5m2", "f8_e4m3fnuz", "f8_e5m2fnuz", "f8_e8m0fnu",
-    "i16", "i32", "i64", "u16", "u32", "u64", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1",
-)  # fmt: skip
-
-
-def castable_to(e: Entry) -> list[str]:
-    """The dtypes of ``CAST_CHOICES`` the engine can cast ``e`` to."""
-    from irpa_core import dtypes
-
-    from ...editing import cast_check
-
-    out = []
-    for name in CAST_CHOICES:
-        d = dtypes.by_name(name)
-        if d is not None and e.dtype is not None and d != e.dtype and cast_check(e, d) is None:
-            out.append(name)
-    return out
-
-
-def cast_length_or_none(e: Entry, dst) -> int | None:
-    from irpa_core.cast import cast_length
-    from irpa_core.errors import PlanError
-
-    try:
-        return cast_length(e, dst)
-    except PlanError:
-        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -9,9 +10,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from irpa_core.dtypes import DType
 from irpa_core.model import Entry
 from irpa_core.plan import check_splat
-from irpa_core.splat import splat_warning
+from irpa_core.splat import splat_warning_of_rows
 
 from .base import _Dialog, buttons
 from .confirm import ConfirmDialog
@@ -27,13 +29,18 @@ class SplatResult:
 
 class SplatDialog(_Dialog[SplatResult]):
     """TYPE=VALUE (empty for zero) for the row, or for every row in view. A
-    value whose pattern does not make values of the tensor's dtype (bf16
-    onto f32, i8 onto f16) is shown as a warning and must be confirmed."""
+    value whose pattern does not make values of the dtype the tensor is
+    written with (bf16 onto f32, i8 onto f16; ``written``: its cast's, else
+    its own, as ``irpa convert`` warns) is shown as a warning and must be
+    confirmed."""
 
-    def __init__(self, entry: Entry | None, in_view: list[Entry]):
+    def __init__(
+        self, entry: Entry | None, in_view: list[Entry], written: Callable[[Entry], DType | None] | None = None
+    ):
         super().__init__()
         self.entry = entry
         self.in_view = in_view
+        self.written = written or (lambda e: e.dtype)
         self.warning: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -70,7 +77,7 @@ class SplatDialog(_Dialog[SplatResult]):
             if why:
                 problem = f"{e.name}: {why}"
                 break
-        self.warning = None if problem else _splat_warning(value, targets)
+        self.warning = None if problem else splat_warning_of_rows(value, [self.written(e) for e in targets])
         self.query_one("#warning", Static).update(
             Text.assemble(("warning: ", "bold"), self.warning, style="yellow") if self.warning else ""
         )
@@ -95,26 +102,3 @@ class SplatDialog(_Dialog[SplatResult]):
                 self.dismiss(result)
 
         self.app.push_screen(ConfirmDialog("Splat anyway?", "Splat anyway", body=Text(self.warning)), answer)
-
-
-def _splat_warning(value: str, targets: list[Entry]) -> str | None:
-    """The engine's warning for the first dtype it applies to, and how many
-    of the rows it concerns (computed once per dtype: few in a model)."""
-    if not value:
-        return None
-    per_dtype: dict[str, str | None] = {}
-    hit = 0
-    first: str | None = None
-    for e in targets:
-        if e.dtype is None:
-            continue
-        name = e.dtype.name
-        if name not in per_dtype:
-            per_dtype[name] = splat_warning(value, e.dtype)
-        w = per_dtype[name]
-        if w is not None:
-            hit += 1
-            first = first or w
-    if first is None:
-        return None
-    return first if len(targets) == 1 else f"{first} ({hit:,} of {len(targets):,} rows)"
