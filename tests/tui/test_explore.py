@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from irpa_core import heatmap as H
-from irpa_tui.stats_cache import CACHE
 from irpa_core.plan import Op
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.browse import BrowseScreen
+from irpa_tui.stats_cache import CACHE
 from irpa_tui.widgets.detail import DetailPane
 from irpa_tui.widgets.heatmap import rich_color
 from irpa_tui.widgets.param_table import ParamTable
