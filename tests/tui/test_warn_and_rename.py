@@ -41,7 +41,6 @@ async def test_splat_warning_follows_the_rows_cast(demo_path):
         assert "f32=1.0 onto bf16" in str(dlg.query_one("#warning").render())
 
 
-
 @sync
 async def test_splat_width_mismatch_warns_and_must_be_confirmed(demo_path):
     async with running(demo_path) as pilot:
