@@ -54,7 +54,7 @@ class IrpaApp(App):
         super().__init__()
         self._filters.append(ControlFilter())  # no terminal control from any widget, ever
         remote = any(is_remote(p) for p in [*paths, *(diff or ())])
-        self.jobs = JobRunner(remote)  # its children start with the first job
+        self.jobs = JobRunner(remote)  # started once an archive is open
         self.paths = paths
         self.initial_plan = plan
         self.diff_paths = diff
@@ -171,6 +171,10 @@ class IrpaApp(App):
         self.session = session
         screen = self._browser(session, self.title_override or _title(self.paths))
         self.push_screen(screen)
+        # An archive to work on: the job runner's server and spare child
+        # start now, off the interface's thread, so the first write or scan
+        # does not wait for them (an app that never opens one starts none).
+        self.run_worker(self.jobs.start, thread=True, group="jobs-start")
         if unmatched and self.initial_plan is not None:
             self._ask_unmatched(screen, self.initial_plan, unmatched)
 

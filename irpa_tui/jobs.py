@@ -7,8 +7,10 @@ tensor in two threads leaves the UI thread a fraction of it, and a key takes
 hundreds of milliseconds. A child process has its own interpreter. Children
 are forked from a ``forkserver`` (a clean process, never a fork of this
 threaded one) with the engine already imported, so a job starts in
-milliseconds. The runner starts the server on its first job, not when the
-app is made (an app that only browses starts no process). The calling
+milliseconds. The runner starts the server on ``start`` (the app calls it
+in a thread once an archive is open, so the first job does not wait for
+it: about 0.4 s, bench/RESULTS.md) or its first job, never when the app is
+merely made. The calling
 thread (a Textual thread worker) waits on a pipe, GIL released, relays
 progress at a bounded rate and stops the child when the cancel event is
 set. Where processes cannot be made, the job runs in the calling thread
@@ -75,7 +77,7 @@ _PRELOAD.append(__name__)  # the child's own entry point (imported by every job 
 
 class JobRunner:
     """Runs jobs in child processes (see the module's docstring); owned by
-    the app. Nothing is started before the first job (or ``start``).
+    the app. Nothing is started before ``start`` or the first job.
     ``remote``: the jobs will read remote files, so the fork server imports
     the HTTP client once rather than each job (no effect when another
     runner of this process started the server already)."""
