@@ -56,3 +56,45 @@ async def test_a_model_directory_opens(tmp_path):
         assert isinstance(app.screen, BrowseScreen)
         assert app.session is not None and [e.name for e in app.session.archive.entries] == ["w"]
         assert app.screen.title_text == "tiny-model"
+
+
+@sync
+async def test_the_chat_template_recipe_on_a_model_without_one(tmp_path):
+    """README's recipe where the model has no template: the search's
+    "no match" says how to add the key, and escape, a adds it. Whole f32
+    values read as whole numbers there (1000000.0, not 1e+06)."""
+    import numpy as np
+    from gguf import GGUFValueType
+
+    from irpa_tui.screens.dialogs import MetadataDialog
+    from irpa_tui.screens.metadata import MetadataScreen
+    from tests.fixtures import make_gguf
+    from tests.tui.helpers import fill, screen_text, settle
+
+    path = make_gguf(
+        tmp_path / "bare.gguf",
+        {"w": np.ones(4, np.float32)},
+        kv={"llama.rope.freq_base": (1e6, GGUFValueType.FLOAT32), "x.shift": (-1000.0, GGUFValueType.FLOAT32)},
+    )
+    app = IrpaApp([str(path)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MetadataScreen)
+        text = screen_text(app)
+        assert "1000000.0" in text and "-1000.0" in text and "e+0" not in text
+        await pilot.press("slash")
+        await fill(pilot, "chat_template")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "no match" in screen_text(app))
+        assert "no match for chat_template: esc, a adds a key" in screen_text(app)  # one line at 80 columns
+        await pilot.press("escape", "a")
+        await settle(pilot)
+        assert isinstance(app.screen, MetadataDialog)
+        await fill(pilot, "tokenizer.chat_template")
+        await pilot.press("tab", "tab", *"{{ x }}", "ctrl+s")  # the type stays string
+        await settle(pilot)
+        assert app.screen is screen
+        assert screen.session.metadata().edited.values["tokenizer.chat_template"] == "{{ x }}"
