@@ -72,8 +72,8 @@ def format_table(archive: Archive) -> str:
     n, size = len(archive.entries), archive.total_bytes
     lines.append(f"{plural(n, 'entry', 'entries', fmt='')}, {plural(size, 'byte', fmt='')} ({human(size)})")
     for name, (count, size) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
-        entries, nbytes = plural(count, "entry", "entries", fmt=">8"), plural(size, "byte", fmt=">16")
-        lines.append(f"  {name:<10} {entries:<16} {nbytes:<22} ({human(size)})")
+        counted, nbytes = plural(count, "entry", "entries", fmt=">8"), plural(size, "byte", fmt=">16")
+        lines.append(f"  {name:<10} {counted:<16} {nbytes:<22} ({human(size)})")
     return "\n".join(lines) + "\n"
 
 

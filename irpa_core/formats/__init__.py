@@ -64,13 +64,13 @@ def expand(path: str, cancel=None) -> list[str]:
         path = os.path.join(path, shards.pick_model(path, names))
     if shards.is_index(path):
         return _index_shards(os.path.dirname(path) or ".", path)
-    names = shards.split_gguf_shards(path)
-    for s in names or ():
+    split = shards.split_gguf_shards(path)
+    for s in split or ():
         if not os.path.isfile(s):
             raise ArchiveError(
                 s, None, f"missing shard {os.path.basename(s)} of the split model {os.path.basename(path)}"
             )
-    return names or [path]
+    return split or [path]
 
 
 def _index_shards(directory: str, index: str) -> list[str]:

@@ -25,8 +25,8 @@ def summary_renderable(s: Summary) -> RenderableType:
     for key, fact in s.facts():
         value = Text(fact_text(fact.value), style="" if fact.known else "yellow")
         head.add_row(LABELS[key], value, Text(shown(fact.source, 120)))
-    for label, value, detail in count_rows(s):
-        head.add_row(label, Text(value), Text(detail))
+    for label, count, detail in count_rows(s):
+        head.add_row(label, Text(count), Text(detail))
     mix = Table(title="dtype mix", title_justify="left", title_style="bold", box=None, padding=(0, 1))
     for col, right in (("dtype", False), ("tensors", True), ("elements", True), ("% elem", True)):
         mix.add_column(col, justify="right" if right else "left", no_wrap=True)
