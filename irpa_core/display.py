@@ -29,6 +29,13 @@ def human(n: int) -> str:
     return f"{n} B"
 
 
+def plural(n: int, one: str, many: str | None = None, *, fmt: str = ",") -> str:
+    """A count and its noun in the right number: ``1 entry``, ``2 entries``,
+    ``1,024 tensors`` (``many`` defaults to ``one + "s"``; ``fmt`` formats
+    the count: ``""`` for the plain digits of a table that mirrors IREE's)."""
+    return f"{n:{fmt}} {one if n == 1 else many or one + 's'}"
+
+
 def shape_str(shape: Sequence[int] | None) -> str:
     """Row-major shape as IREE writes it: ``4096x512``; ``scalar`` for ();
     ``?`` when the file does not say."""
@@ -101,9 +108,12 @@ def shown(text: str, limit: int = 1000) -> str:
 def f32(x: float) -> str:
     """A float that came from a 32-bit field, at float32 precision: the
     shortest decimal that reads back as the same float32 (1e-06, not
-    9.999999974752427e-07)."""
+    9.999999974752427e-07); a whole number reads as one (1000000.0, not
+    1e+06) below 1e16, where Python's own ``repr`` turns to exponents."""
     if x != x or x in (float("inf"), float("-inf")):
         return str(x)
+    if x == int(x) and abs(x) < 1e16:
+        return repr(x)  # exact: a float32 whole number is a float64 one
     import struct
 
     try:

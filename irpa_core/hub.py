@@ -1,8 +1,8 @@
 """Hugging Face Hub paths: ``hf://[datasets/|spaces/]ORG/REPO[@REVISION][/PATH]``.
 
 Pure functions (no network): parsing, the ``resolve`` and API URLs under
-``HF_ENDPOINT``, which origin may receive the token, which file of a listing
-a bare repository stands for (``shards`` names the files of a sharded model).
+``HF_ENDPOINT``, which origin may receive the token, the file names of a
+listing (``shards.pick_model`` says which one a bare repository stands for).
 ``irpa_core.remote`` does the fetching.
 """
 
@@ -16,7 +16,6 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .display import one_line
 from .errors import ArchiveError
-from .shards import SAFETENSORS_INDEX, first_shard
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 # URL prefix -> repo type; models have no prefix in resolve URLs.
@@ -140,42 +139,6 @@ def token_for(url: str) -> str | None:
             path, None, f"cannot read the stored Hugging Face token ({one_line(str(e))}); set HF_TOKEN instead"
         ) from None
     return token or None
-
-
-def _listed(names: list[str], limit: int = 8) -> str:
-    shown = ", ".join(one_line(n, 120) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def pick_file(repo: HfPath, files: list[str]) -> str:
-    """The file a bare repository stands for: its ``model.safetensors.index.json``,
-    else its one ``*.safetensors``, else its one GGUF (a split GGUF: the first
-    shard). Several candidates, or none, is an error that asks for a path."""
-    if SAFETENSORS_INDEX in files:
-        return SAFETENSORS_INDEX
-    spec = str(repo)
-    safetensors = sorted(f for f in files if f.endswith(".safetensors"))
-    if len(safetensors) == 1:
-        return safetensors[0]
-    if safetensors:
-        raise ArchiveError(
-            spec,
-            None,
-            f"holds several safetensors files and no {SAFETENSORS_INDEX} "
-            f"({_listed(safetensors)}): give one as {spec}/PATH",
-        )
-    ggufs: list[str] = []
-    for f in sorted(f for f in files if f.lower().endswith(".gguf")):
-        first = first_shard(f)
-        if first not in ggufs:
-            ggufs.append(first)
-    if len(ggufs) == 1:
-        return ggufs[0]
-    if ggufs:
-        raise ArchiveError(spec, None, f"holds several GGUF models ({_listed(ggufs)}): give one as {spec}/PATH")
-    raise ArchiveError(
-        spec, None, f"holds no {SAFETENSORS_INDEX}, safetensors or GGUF file: give a path as {spec}/PATH"
-    )
 
 
 def siblings(spec: str, raw: bytes) -> list[str]:

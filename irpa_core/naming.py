@@ -13,7 +13,8 @@ import re
 
 # A whole dotted component made of digits: `.3.` or a leading `3.` / trailing `.3`.
 _NUMBER = re.compile(r"(?:(?<=^)|(?<=\.))\d+(?=\.|$)")
-_SUFFIXES = (".weight",)
+# A module's parameters: its weight and bias are one role (``LayerNorm``).
+_SUFFIXES = (".weight", ".bias")
 
 
 def layer_group(name: str) -> str:
@@ -30,9 +31,9 @@ def block_index(name: str) -> int | None:
 
 def role(name: str) -> str:
     """A short label for the tensor's role: what follows the block number,
-    without a trailing ``.weight`` (``blk.3.ffn_down.weight`` ->
-    ``ffn_down``; ``output_norm.weight`` -> ``output_norm``). Nested numbers
-    (experts) become ``*``."""
+    without a trailing ``.weight`` or ``.bias`` (``blk.3.ffn_down.weight`` ->
+    ``ffn_down``; ``embeddings.LayerNorm.bias`` -> ``embeddings.LayerNorm``).
+    Nested numbers (experts) become ``*``."""
     m = _NUMBER.search(name)
     rest = name[m.end() + 1 :] if m and m.end() < len(name) else name
     rest = _NUMBER.sub("*", rest)

@@ -777,7 +777,7 @@ def expand_remote(spec: str, *, cancel: threading.Event | None = None) -> list[s
         picked = not path.path
         if picked:
             listing = fetch(str(path), url=path.api_url(), cancel=cancel)
-            path = path.child(hub.pick_file(path, hub.siblings(str(path), listing)))
+            path = path.child(shards.pick_model(str(path), hub.siblings(str(path), listing)))
         elif not path.path.lower().endswith(_FILE_SUFFIXES):
             # Perhaps a directory: the listing says (one request, only for
             # paths that do not name a model file by their suffix).
@@ -785,7 +785,7 @@ def expand_remote(spec: str, *, cancel: threading.Event | None = None) -> list[s
             prefix = path.path + "/"
             inside = [n[len(prefix) :] for n in names if n.startswith(prefix)]
             if inside:
-                path = path.child(prefix + hub.pick_file(path, inside))
+                path = path.child(prefix + shards.pick_model(str(path), inside))
                 picked = True
         directory = posixpath.dirname(path.path)
         if shards.is_index(path.path):

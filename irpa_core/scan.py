@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import naming
-from .display import num
+from .display import num, plural
 from .model import SPLAT, Entry
 from .stats import DecodeError, Stats, stats_many
 
@@ -116,13 +116,13 @@ def anomalies(entries: Sequence[Entry], rows: Mapping[int, Row]) -> dict[int, tu
 
     for i, r in rows.items():
         if r.nans:
-            add(i, Flag(NAN, f"{r.nans:,} NaN of {r.count:,} values"))
+            add(i, Flag(NAN, f"{r.nans:,} NaN of {plural(r.count, 'value')}"))
         if r.infs:
-            add(i, Flag(INF, f"{r.infs:,} infinite of {r.count:,} values"))
+            add(i, Flag(INF, f"{r.infs:,} infinite of {plural(r.count, 'value')}"))
         if entries[i].kind == SPLAT or not r.count or r.nonfinite == r.count:
             continue
         if r.zeros == r.count:
-            add(i, Flag(ZERO, f"all {r.count:,} values are zero"))
+            add(i, Flag(ZERO, f"all {r.count:,} values are zero" if r.count > 1 else "its one value is zero"))
         elif r.min == r.max and r.count > 1 and not r.nonfinite:
             add(i, Flag(CONSTANT, f"all {r.count:,} values are {num(r.min)}: a splat would do"))
     for i, flag in _std_outliers(entries, rows):

@@ -9,6 +9,8 @@ the index comes from.
   must lie in the index's directory.
 - A split GGUF is ``PREFIX-00001-of-0000N.gguf`` ... ``PREFIX-0000N-of-0000N.gguf``
   (llama.cpp's ``gguf-split`` naming); its first shard stands for all.
+- A directory (local, or a Hub repository's listing) stands for its index,
+  else its one safetensors file, else its one GGUF model (``pick_model``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,45 @@ def index_shards(spec: str, raw: bytes) -> list[str]:
                 raise ArchiveError(spec, None, f"shard path {one_line(name)!r} points outside the directory")
             shards.append(name)
     return shards
+
+
+def pick_model(spec: str, files: list[str]) -> str:
+    """The file a directory of a model stands for, from the names of the
+    files it holds (a local directory's, a Hub repository's listing): its
+    ``model.safetensors.index.json``, else its one ``*.safetensors`` (the
+    ``model.safetensors`` of a small Hugging Face model), else its one GGUF
+    (a split GGUF: the first shard). Several candidates, or none, is an
+    ArchiveError naming ``spec`` that lists them and asks for a path."""
+    if SAFETENSORS_INDEX in files:
+        return SAFETENSORS_INDEX
+    where = spec.rstrip("/") or spec
+    safetensors = sorted(f for f in files if f.endswith(".safetensors"))
+    if len(safetensors) == 1:
+        return safetensors[0]
+    if safetensors:
+        raise ArchiveError(
+            spec,
+            None,
+            f"holds several safetensors files and no {SAFETENSORS_INDEX} "
+            f"({_listed(safetensors)}): give one as {where}/PATH",
+        )
+    ggufs: list[str] = []
+    for f in sorted(f for f in files if f.lower().endswith(".gguf")):
+        first = first_shard(f)
+        if first not in ggufs:
+            ggufs.append(first)
+    if len(ggufs) == 1:
+        return ggufs[0]
+    if ggufs:
+        raise ArchiveError(spec, None, f"holds several GGUF models ({_listed(ggufs)}): give one as {where}/PATH")
+    raise ArchiveError(
+        spec, None, f"holds no {SAFETENSORS_INDEX}, safetensors or GGUF file: give a path as {where}/PATH"
+    )
+
+
+def _listed(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(one_line(n, 120) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def split_gguf_shards(path: str) -> list[str] | None:

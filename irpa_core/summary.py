@@ -12,7 +12,9 @@ different things about themselves:
 
 A figure none of them gives is ``None`` (shown as "unknown"): never a
 silent guess. Counts, sizes and the dtype mix come from the entries and are
-exact.
+exact. Buffers (``is_buffer``: integer indices such as BERT's
+``position_ids``, boolean masks) are tensors but not parameters: they are
+counted apart.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import naming
-from .display import escape
+from .display import escape, human, plural, shown
 from .errors import IrpaError
 from .formats import dataset_meta, registry
 from .model import DATA, Archive, Entry, read_bytes
@@ -125,6 +127,9 @@ class Summary:
     bytes: int  # bytes of those tensors
     untyped: int = 0  # entries without a dtype (raw irpa entries) or holding metadata (METADATA_ENTRIES)
     untyped_bytes: int = 0
+    buffers: tuple[str, ...] = ()  # names of the tensors ``is_buffer`` sets apart
+    buffer_elements: int = 0
+    buffer_bytes: int = 0
     by_dtype: tuple[Share, ...] = ()
     groups: tuple[Group, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -148,6 +153,9 @@ class Summary:
             "bits_per_weight": self.bits_per_weight,
             "untyped_entries": self.untyped,
             "untyped_bytes": self.untyped_bytes,
+            "buffers": list(self.buffers),
+            "buffer_elements": self.buffer_elements,
+            "buffer_bytes": self.buffer_bytes,
             "by_dtype": [s.to_json() for s in self.by_dtype],
             "groups": [g.to_json() for g in self.groups],
             "notes": list(self.notes),
@@ -370,15 +378,31 @@ def _length(v: Any) -> int | None:
     return None
 
 
+def is_buffer(entry: Entry) -> bool:
+    """Whether a tensor is a buffer, not a parameter: 64-bit integers
+    (torch's index type: ``position_ids``, ``token_type_ids``,
+    ``num_batches_tracked``) or booleans (masks). Narrower integers stay
+    parameters: int8 and int32 hold quantized weights (GPTQ/AWQ pack
+    ``qweight`` in int32)."""
+    d = entry.dtype
+    return d is not None and (d.kind == "bool" or (d.kind in ("int", "uint") and d.itemsize == 8))
+
+
 def _counts(entries: tuple[Entry, ...]) -> dict:
     shares: dict[str, list[int]] = {}
     groups: dict[str, dict] = {}
-    tensors = parameters = size = untyped = untyped_bytes = 0
+    tensors = parameters = size = untyped = untyped_bytes = buffer_elements = buffer_bytes = 0
+    buffers: list[str] = []
     for e in entries:
         n = e.element_count
         if e.dtype is None or e.dtype.kind == "raw" or n is None or e.name in METADATA_ENTRIES:
             untyped += 1
             untyped_bytes += e.length
+            continue
+        if is_buffer(e):
+            buffers.append(e.name)
+            buffer_elements += n
+            buffer_bytes += e.length
             continue
         tensors += 1
         parameters += n
@@ -402,6 +426,9 @@ def _counts(entries: tuple[Entry, ...]) -> dict:
         "bytes": size,
         "untyped": untyped,
         "untyped_bytes": untyped_bytes,
+        "buffers": tuple(buffers),
+        "buffer_elements": buffer_elements,
+        "buffer_bytes": buffer_bytes,
         "by_dtype": by_dtype,
         "groups": group_list,
     }
@@ -437,6 +464,41 @@ def short_count(n: int) -> str:
         if n >= div:
             return f"{n / div:.1f}{unit}"
     return str(n)
+
+
+def parameters_text(n: int) -> str:
+    """``268,065,920 (268.1M)``; ``80`` (no short form that says the same)."""
+    short = short_count(n)
+    return f"{n:,}" if short == str(n) else f"{n:,} ({short})"
+
+
+def count_rows(s: Summary) -> list[tuple[str, str, str]]:
+    """The counts under the facts as (label, value, detail): the same words
+    for ``irpa info`` and the TUI's summary (names escaped and clipped)."""
+    rows = [
+        ("parameters", parameters_text(s.parameters), f"in {plural(s.tensors, 'tensor')}, {human(s.bytes)}"),
+        ("bits per weight", bpw(s.bits_per_weight), "bytes x 8 / elements, every tensor"),
+    ]
+    if s.buffers:
+        names = ", ".join(shown(n, 80) for n in s.buffers[:3]) + (
+            f" and {len(s.buffers) - 3:,} more" if len(s.buffers) > 3 else ""
+        )
+        rows.append(
+            (
+                "buffers",
+                f"{plural(len(s.buffers), 'tensor')}, {plural(s.buffer_elements, 'element')}",
+                f"{human(s.buffer_bytes)} of integer indices or masks, not parameters: {names}",
+            )
+        )
+    if s.untyped:
+        rows.append(
+            (
+                "not counted",
+                plural(s.untyped, "entry", "entries"),
+                f"{human(s.untyped_bytes)} without a dtype or of metadata",
+            )
+        )
+    return rows
 
 
 def bpw(x: float | None) -> str:

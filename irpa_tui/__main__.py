@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         "files",
         nargs="*",
         metavar="FILE",
-        help="files to open as one archive (scope=FILE accepted), or a sharded safetensors directory",
+        help="files to open as one archive (scope=FILE accepted), or a model directory (index, safetensors or GGUF)",
     )
     p.add_argument("--demo", action="store_true", help="open a generated demo archive (no download)")
     p.add_argument("--plan", metavar="FILE", help="start with a saved edit plan applied")

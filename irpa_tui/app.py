@@ -6,7 +6,9 @@ Local files open on the UI thread before the first screen, as fast as the
 engine reads their headers. A remote spec (``https://``, ``hf://``) opens in
 a thread worker behind the loading screen (``screens/loading.py``), which
 shows what is being fetched and cancels on ``escape``: the app then exits
-with a one-line message (return code 130); an error shows the error screen.
+with a one-line message (return code 130); an error shows the error screen,
+and quitting it exits with return code 1 and the error on stderr (as the CLI
+does), so a script sees that nothing was opened.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .safety import ControlFilter
 from .screens.browse import BrowseScreen
 
 CANCELLED = 130  # return code when the user cancels an open (as for Ctrl-C in a shell)
+FAILED = 1  # return code after the error screen: the input could not be opened (the CLI's code)
 
 
 class IrpaApp(App):
@@ -68,18 +71,17 @@ class IrpaApp(App):
         # (Python waits for those threads before the process ends).
         self.remote_cancel: threading.Event | None = None
         self.open_fetched: Fetched | None = None  # what a remote open fetched, headers and listings
+        self.open_error: str | None = None  # why the input could not be opened (the error screen's)
 
     def _groups(self) -> list[list[str]]:
         """The specs of each archive to open: one, or A and B of a diff."""
         return [[a] for a in self.diff_paths] if self.diff_paths else [list(self.paths)]
 
     def on_mount(self) -> None:
-        from .screens.info import ErrorScreen
-
         groups = self._groups()
         specs = [s for g in groups for s in g]
         if self.plan_error and not self.diff_paths:
-            self.push_screen(ErrorScreen(self.plan_error, specs))
+            self._failed(self.plan_error, specs)
             return
         if any(is_remote(s) for s in specs):
             self._open_in_worker(groups)
@@ -87,7 +89,7 @@ class IrpaApp(App):
         try:
             archives = [open_archive(*g) for g in groups]
         except IrpaError as e:
-            self.push_screen(ErrorScreen(str(e), specs))
+            self._failed(str(e), specs)
             return
         self._opened(archives)
 
@@ -117,7 +119,6 @@ class IrpaApp(App):
         self.run_worker(work, thread=True, exclusive=True, group="open")
 
     def on_opened(self, msg: Opened) -> None:
-        from .screens.info import ErrorScreen
         from .screens.loading import LoadingScreen
 
         cancelled = self.opening is not None and self.opening.is_set()
@@ -133,7 +134,7 @@ class IrpaApp(App):
         if isinstance(self.screen, LoadingScreen):
             self.pop_screen()
         if msg.error is not None:
-            self.push_screen(ErrorScreen(msg.error, specs))
+            self._failed(msg.error, specs)
         elif msg.archives is not None:
             self.open_fetched = msg.fetched
             self._opened(msg.archives)
@@ -143,6 +144,13 @@ class IrpaApp(App):
     def on_open_abandoned(self, _msg: OpenAbandoned) -> None:
         self.exit_cancelled()
 
+    def _failed(self, error: str, specs: list[str]) -> None:
+        """Show why nothing could be opened; quitting then exits with ``FAILED``."""
+        from .screens.info import ErrorScreen
+
+        self.open_error = error
+        self.push_screen(ErrorScreen(error, specs))
+
     def exit_cancelled(self) -> None:
         """Leave after the user cancelled the open: a line on stderr, code 130."""
         spec = self._groups()[0][0]
@@ -150,8 +158,6 @@ class IrpaApp(App):
 
     def _opened(self, archives: list[Archive]) -> None:
         """Show what was opened: the browser (and the plan's question), or the diff."""
-        from .screens.info import ErrorScreen
-
         if self.diff_paths:
             self._show_diff(*archives)
             return
@@ -163,7 +169,7 @@ class IrpaApp(App):
                 if problem:
                     raise IrpaError(f"the plan does not apply: {problem}")
         except IrpaError as e:
-            self.push_screen(ErrorScreen(str(e), self.paths))
+            self._failed(str(e), self.paths)
             return
         unmatched = self.initial_plan.unmatched(archive) if self.initial_plan is not None else []
         if unmatched:
@@ -221,7 +227,10 @@ class IrpaApp(App):
     async def action_quit(self) -> None:
         from .screens.dialogs import ConfirmDialog
 
-        if self.session is not None and self.session.dirty and self.session.plan.ops:
+        if self.session is None and self.open_error is not None:
+            # The error stays in the terminal after the screen is gone.
+            self.exit(return_code=FAILED, message=Text(f"irpa-tui: error: {shown(self.open_error, 2000)}"))
+        elif self.session is not None and self.session.dirty and self.session.plan.ops:
 
             def answer(yes: bool | None) -> None:
                 if yes:

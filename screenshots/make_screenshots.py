@@ -1,7 +1,9 @@
 """Regenerate the SVG screenshots shown in README (``make screenshots``).
 
 Each screen is driven with the real keys on the seeded demo archive, at a
-fixed size, and saved as ``screenshots/NAME.svg``.
+fixed size, and saved as ``screenshots/NAME.svg``. Every run writes the same
+files: the write screen runs on a steady clock (its times and rates are not
+the machine's), so ``git status`` shows only what a change of the app made.
 """
 
 import asyncio
@@ -29,11 +31,27 @@ CHAT = (
 )
 
 
+def steady_clock(seconds: float = 1.5):
+    """0 when the write starts, ``seconds`` at every later look: the finished
+    write shows the same time and rates on every run."""
+    later = iter([0.0])
+    return lambda: next(later, seconds)
+
+
+class ShotApp(IrpaApp):
+    """The app, its writes on ``steady_clock`` (the keys still start them)."""
+
+    CSS_PATH = str(Path(sys.modules[IrpaApp.__module__].__file__).with_name(IrpaApp.CSS_PATH))  # not relative to here
+
+    def start_write(self, targets, output, alignment=64, **kw):
+        super().start_write(targets, output, alignment, clock=steady_clock(), **kw)
+
+
 async def shot(name, path, keys=(), after=None, size=SIZE):
     from irpa_tui.stats_cache import CACHE
 
     CACHE.clear()  # each shot as a fresh start ("cached" only when it is)
-    app = IrpaApp([path])
+    app = ShotApp([path])
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         for k in keys:
@@ -86,6 +104,7 @@ async def main():
     async def write_and_verify(pilot):
         await pilot.press("slash", *"ffn_", "enter", "x", "w", "ctrl+u", *out, "enter")
         await wait_until(pilot, lambda: getattr(pilot.app.screen, "state", "") == "done")
+        await settle(pilot)  # the footer and the log's scroll of the finished write
         pilot.app.save_screenshot(str(HERE / "write-done.svg"))
         print("wrote", HERE / "write-done.svg")
         await pilot.press("v")

@@ -49,7 +49,7 @@ def _setup(tmp):
 # (case, argv with {tmp}, message fragment, output path or None)
 CASES = [
     ("missing file", ["dump", "{tmp}/nope.gguf"], "nope.gguf: no such file", None),
-    ("directory without index", ["dump", "{tmp}/nodir"], "without a model.safetensors.index.json", None),
+    ("directory without a model", ["dump", "{tmp}/nodir"], "holds no model.safetensors.index.json", None),
     ("unreadable file", ["dump", "{tmp}/unreadable.irpa"], "Permission denied", None),
     ("unsupported version", ["dump", "{tmp}/v01.irpa"], "IRPA version 0.1 is not supported", None),
     ("unknown entry type", ["dump", "{tmp}/unknown-type.irpa"], "unknown type 7", None),

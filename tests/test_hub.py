@@ -7,8 +7,8 @@ import json
 import pytest
 
 from irpa_core import ArchiveError
-from irpa_core.hub import HfPath, parse_hf, pick_file, same_origin, stored_token_path, token_for
-from irpa_core.shards import index_shards, split_gguf_shards
+from irpa_core.hub import HfPath, parse_hf, same_origin, stored_token_path, token_for
+from irpa_core.shards import index_shards, pick_model, split_gguf_shards
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ REPO = HfPath("org/repo")
     ],
 )
 def test_pick_file(files: list[str], chosen: str) -> None:
-    assert pick_file(REPO, files) == chosen
+    assert pick_model(str(REPO), files) == chosen
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ def test_pick_file(files: list[str], chosen: str) -> None:
 )
 def test_pick_file_asks_for_a_path(files: list[str], message: str) -> None:
     with pytest.raises(ArchiveError, match=message) as e:
-        pick_file(REPO, files)
+        pick_model(str(REPO), files)
     assert "\n" not in str(e.value)
 
 

@@ -176,7 +176,7 @@ def test_errors_name_file_and_offset(tmp_path):
     assert str(p) in msg and "'a'" in msg and "storage segment" in msg
     with pytest.raises(ArchiveError, match="no such file"):
         open_archive(tmp_path / "missing.irpa")
-    with pytest.raises(ArchiveError, match=r"without a model\.safetensors\.index\.json"):
+    with pytest.raises(ArchiveError, match=r"holds no model\.safetensors\.index\.json, safetensors or GGUF"):
         open_archive(tmp_path)
 
 

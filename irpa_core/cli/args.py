@@ -69,7 +69,7 @@ def input_paths(args, command: str) -> list[str]:
 
 def add_source_flags(p: ArgumentParser) -> None:
     repeatable(
-        p, "--parameters", "[SCOPE=]FILE", "input file (repeatable): .irpa, .gguf, .safetensors, or a sharded directory"
+        p, "--parameters", "[SCOPE=]FILE", "input file (repeatable): .irpa, .gguf, .safetensors, or a model directory"
     )
 
 

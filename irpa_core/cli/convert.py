@@ -104,27 +104,31 @@ def write_output(out, output, alignment, split, *, progress=None, fsync=True):
 
 
 def describe_result(result) -> str:
+    from ..display import plural
+
+    def counts(entries: int, size: int) -> str:
+        return f"{plural(entries, 'entry', 'entries', fmt='')}, {plural(size, 'byte', fmt='')}"
+
     r = result
     if not r.shards:
-        return f"wrote {r.path} ({r.format}): {r.entries} entries, {r.bytes} bytes in {r.seconds:.2f} s"
-    lines = [f"wrote {s.path} ({s.format}): {s.entries} entries, {s.bytes} bytes" for s in r.shards]
-    n = len(r.shards)
-    lines.append(f"{n} shard{'s' if n > 1 else ''}: {r.entries} entries, {r.bytes} bytes in {r.seconds:.2f} s")
+        return f"wrote {r.path} ({r.format}): {counts(r.entries, r.bytes)} in {r.seconds:.2f} s"
+    lines = [f"wrote {s.path} ({s.format}): {counts(s.entries, s.bytes)}" for s in r.shards]
+    lines.append(f"{plural(len(r.shards), 'shard')}: {counts(r.entries, r.bytes)} in {r.seconds:.2f} s")
     return "\n".join(lines)
 
 
 def fetch_summary(archive) -> str:
     """What reading the remote inputs cost, headers included (empty when
     every input is local)."""
-    from ..display import human
+    from ..display import human, plural
 
     remote = [s for s in archive.sources if s.remote]
     if not remote:
         return ""
     fetched = sum(s.bytes_fetched for s in remote)
     requests = sum(s.requests for s in remote)
-    files = f"{len(remote)} remote file{'s' if len(remote) > 1 else ''}"
-    return f"fetched {fetched} bytes ({human(fetched)}) in {requests} requests from {files}"
+    files = plural(len(remote), "remote file")
+    return f"fetched {plural(fetched, 'byte', fmt='')} ({human(fetched)}) in {plural(requests, 'request')} from {files}"
 
 
 def warn_about_metadata(out) -> None:

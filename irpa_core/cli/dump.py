@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from .. import open_archive
-from ..display import escape, human, shape_str
+from ..display import escape, human, plural, shape_str
 from ..formats import registry
 from ..model import Archive
 from . import ArgumentParser, print_json
@@ -46,7 +46,8 @@ def format_table(archive: Archive) -> str:
     for (scope, path), entries in by_file.items():
         total = sum(e.length for e in entries)
         label = escape(f"{scope}={path}" if scope else path)
-        lines.append(f"# {label}: {len(entries)} entries, {total} bytes ({human(total)})")
+        counts = f"{plural(len(entries), 'entry', 'entries', fmt='')}, {plural(total, 'byte', fmt='')}"
+        lines.append(f"# {label}: {counts} ({human(total)})")
         lines.append(f"{'start':>14} {'end':>14} {'length':>14}  {'dtype':<10} {'shape':<18} {'kind':<8} name")
         row = "{:>14} {:>14} {:>14}  {:<10} {:<18} {:<8} {}".format
         for e in entries:
@@ -68,9 +69,11 @@ def format_table(archive: Archive) -> str:
         t = totals.setdefault(e.dtype_name or "?", [0, 0])
         t[0] += 1
         t[1] += e.length
-    lines.append(f"{len(archive.entries)} entries, {archive.total_bytes} bytes ({human(archive.total_bytes)})")
+    n, size = len(archive.entries), archive.total_bytes
+    lines.append(f"{plural(n, 'entry', 'entries', fmt='')}, {plural(size, 'byte', fmt='')} ({human(size)})")
     for name, (count, size) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
-        lines.append(f"  {name:<10} {count:>8} entries {size:>16} bytes ({human(size)})")
+        counted, nbytes = plural(count, "entry", "entries", fmt=">8"), plural(size, "byte", fmt=">16")
+        lines.append(f"  {name:<10} {counted:<16} {nbytes:<22} ({human(size)})")
     return "\n".join(lines) + "\n"
 
 

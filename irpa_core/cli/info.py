@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..display import escape, human, shown
-from ..summary import LABELS, bpw, fact_text, short_count
+from ..summary import LABELS, bpw, count_rows, fact_text
 from . import ArgumentParser, print_json
 from .args import add_files_flags, input_paths
 
@@ -43,14 +43,8 @@ def format_summary(s) -> str:
     for key, fact in s.facts():
         src = f"  ({escape(fact.source)})" if fact.source else ""
         lines.append(f"  {LABELS[key]:<16} {fact_text(fact.value)}{src}")
-    lines.append(
-        f"  {'parameters':<16} {s.parameters:,} ({short_count(s.parameters)}) in {s.tensors:,} tensors, "
-        f"{human(s.bytes)}, {bpw(s.bits_per_weight)} bits per weight"
-    )
-    if s.untyped:
-        lines.append(
-            f"  {'':<16} and {s.untyped:,} entries without a dtype or holding metadata ({human(s.untyped_bytes)})"
-        )
+    for label, value, detail in count_rows(s):
+        lines.append(f"  {label:<16} {value}  {detail}")
     for note in s.notes:
         lines.append(f"  note: {escape(note)}")
     lines.append("")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import sys
 
-from ..display import escape, num
+from ..display import escape, num, plural
 from . import ArgumentParser, CliError, print_json
 from .args import add_files_flags, input_paths, repeatable
 
@@ -121,9 +121,9 @@ def _anomalies(archive, results, skipped, as_json: bool) -> int:
     n = sum(len(fs) for fs in flags.values())
     con.print(
         Text(
-            f"{n} anomalies in {len(flags)} of {len(results)} tensors scanned"
+            f"{plural(n, 'anomaly', 'anomalies')} in {len(flags):,} of {plural(len(results), 'tensor')} scanned"
             if n
-            else f"no anomalies in {len(results)} tensors scanned"
+            else f"no anomalies in {plural(len(results), 'tensor')} scanned"
         )
     )
     _print_skipped(con, skipped)

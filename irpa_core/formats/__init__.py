@@ -17,7 +17,6 @@ from collections.abc import Callable
 from .. import shards
 from ..errors import ArchiveError, reading
 from ..model import Archive, Entry, SourceFile
-from ..shards import SAFETENSORS_INDEX
 from ..sources import Source, is_remote, open_source, remote_handler
 from . import registry
 
@@ -26,7 +25,7 @@ def detect(source: Source | str) -> str:
     """The format name of a source (or of the file at a path) from its first
     bytes (``registry``)."""
     if not isinstance(source, Source):
-        with _open(source) as src:
+        with open_source(source) as src:
             return detect(src)
     head = source.read(0, min(16, source.size))
     if not head:
@@ -37,15 +36,6 @@ def detect(source: Source | str) -> str:
     if found is None:
         raise ArchiveError(source.name, 0, "not an IRPA, GGUF or safetensors file (unrecognised first bytes)")
     return found.name
-
-
-def _open(spec: str, cancel=None, opened: Callable[[Source], None] | None = None) -> Source:
-    try:
-        return open_source(spec, cancel=cancel, opened=opened)
-    except ArchiveError as e:
-        if e.reason == "is a directory":
-            raise ArchiveError(spec, None, f"is a directory without a {SAFETENSORS_INDEX}") from None
-        raise
 
 
 def _split_scope(spec) -> tuple[str, str]:
@@ -61,26 +51,26 @@ def _split_scope(spec) -> tuple[str, str]:
 
 
 def expand(path: str, cancel=None) -> list[str]:
-    """The files one user-given path stands for: a sharded safetensors
-    directory (or its index) gives its shards, the first shard of a split
-    GGUF gives all (``shards`` names them); a bare ``hf://ORG/REPO`` gives
-    the files its listing points to."""
+    """The files one user-given path stands for: a directory stands for the
+    model file it holds (``shards.pick_model``: its index, its one
+    safetensors file or its one GGUF), an index gives its shards, the first
+    shard of a split GGUF gives all (``shards`` names them); a bare
+    ``hf://ORG/REPO`` gives the files its listing points to."""
     if is_remote(path):
         return remote_handler(path).expand_remote(path, cancel=cancel)
     if os.path.isdir(path):
-        index = os.path.join(path, SAFETENSORS_INDEX)
-        if not os.path.isfile(index):
-            raise ArchiveError(path, None, f"is a directory without a {SAFETENSORS_INDEX}")
-        return _index_shards(path, index)
+        with reading(path):
+            names = [n for n in os.listdir(path) if os.path.isfile(os.path.join(path, n))]
+        path = os.path.join(path, shards.pick_model(path, names))
     if shards.is_index(path):
         return _index_shards(os.path.dirname(path) or ".", path)
-    names = shards.split_gguf_shards(path)
-    for s in names or ():
+    split = shards.split_gguf_shards(path)
+    for s in split or ():
         if not os.path.isfile(s):
             raise ArchiveError(
                 s, None, f"missing shard {os.path.basename(s)} of the split model {os.path.basename(path)}"
             )
-    return names or [path]
+    return split or [path]
 
 
 def _index_shards(directory: str, index: str) -> list[str]:
@@ -95,7 +85,7 @@ def read_file(
     """Open one file (any format, local or remote) as a SourceFile and its
     entries; the file stays open as their ``source``. ``opened``: see
     ``open_source``."""
-    src = _open(path, cancel, opened)
+    src = open_source(path, cancel=cancel, opened=opened)
     try:
         fmt = detect(src)
         entries, metadata, types = registry.get(fmt).read(src, scope)
@@ -109,8 +99,9 @@ def open_archive(*paths, cancel=None, opened: Callable[[Source], None] | None = 
     """Open one or more files as one archive, entries in file order.
 
     Each path may be ``scope=path`` as in the reference ``--parameters`` flag;
-    a directory with a ``model.safetensors.index.json`` opens all its shards
-    and the first shard of a split GGUF opens every shard. A path may be an
+    a directory opens the model it holds (its ``model.safetensors.index.json``
+    and all its shards, its one safetensors file, or its one GGUF) and the
+    first shard of a split GGUF opens every shard. A path may be an
     ``http(s)://`` URL or an ``hf://ORG/REPO[@REVISION][/PATH]``: only the
     headers are fetched. ``cancel`` (a ``threading.Event``) stops a remote
     open, and stays the remote files' cancel flag for later reads.

@@ -63,7 +63,7 @@ class ErrorScreen(Screen):
             yield Static(
                 Text(
                     "irpa-tui opens .irpa, .gguf and .safetensors files (format from the first bytes) "
-                    "and directories holding model.safetensors.index.json. Press q to quit.",
+                    "and a directory holding one model (an index, a safetensors file or a GGUF). Press q to quit.",
                     style="dim",
                 )
             )

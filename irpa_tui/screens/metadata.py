@@ -336,7 +336,10 @@ class MetadataScreen(Screen):
         if text != self.query_text:
             return
         if not matches:
-            self.query_one("#meta-msg", Static).update(Text(f"no match for {clip(escape(text), 60)}", style="red"))
+            # A key the file lacks (no chat template yet) is added, not searched for.
+            hint = ": esc, a adds a key" if self.session is not None and self.model.target is not None else ""
+            msg = Text(f"no match for {clip(escape(text), 60)}{hint}", style="red")
+            self.query_one("#meta-msg", Static).update(msg)
             return
         self._close()
         self.matches = matches

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Static
 
 from irpa_core.display import human, shown
 from irpa_core.model import Archive
-from irpa_core.summary import LABELS, Summary, bpw, fact_text, short_count, summarize
+from irpa_core.summary import LABELS, Summary, bpw, count_rows, fact_text, summarize
 
 
 def summary_renderable(s: Summary) -> RenderableType:
@@ -25,18 +25,8 @@ def summary_renderable(s: Summary) -> RenderableType:
     for key, fact in s.facts():
         value = Text(fact_text(fact.value), style="" if fact.known else "yellow")
         head.add_row(LABELS[key], value, Text(shown(fact.source, 120)))
-    head.add_row(
-        "parameters",
-        Text(f"{s.parameters:,} ({short_count(s.parameters)})"),
-        Text(f"in {s.tensors:,} tensors, {human(s.bytes)}"),
-    )
-    head.add_row("bits per weight", Text(bpw(s.bits_per_weight)), Text("bytes x 8 / elements, every tensor"))
-    if s.untyped:
-        head.add_row(
-            "not counted",
-            Text(f"{s.untyped:,} entries"),
-            Text(f"{human(s.untyped_bytes)} without a dtype or of metadata"),
-        )
+    for label, count, detail in count_rows(s):
+        head.add_row(label, Text(count), Text(detail))
     mix = Table(title="dtype mix", title_justify="left", title_style="bold", box=None, padding=(0, 1))
     for col, right in (("dtype", False), ("tensors", True), ("elements", True), ("% elem", True)):
         mix.add_column(col, justify="right" if right else "left", no_wrap=True)

@@ -23,7 +23,7 @@ from irpa_core.plan import Plan
 from irpa_core.verify import verify
 from irpa_core.write import TMP_MARK
 from irpa_tui import fetching
-from irpa_tui.app import CANCELLED, IrpaApp
+from irpa_tui.app import CANCELLED, FAILED, IrpaApp
 from irpa_tui.fetching import Fetched, FetchMeter
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.dialogs import ConfirmDialog, WriteDialog
@@ -261,7 +261,7 @@ async def test_http_errors_show_the_error_screen(hub_env: TestServer, model: Pat
         assert app.screen.message.startswith(f"{spec}: {message}")
         assert "\n" not in app.screen.message
         await pilot.press("q")
-    assert app.return_code == 0
+    assert app.return_code == FAILED  # nothing was opened: as the CLI, 1
 
 
 @sync
