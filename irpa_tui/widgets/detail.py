@@ -52,6 +52,7 @@ from .stats_text import (
     exactness,
     histogram_axis,
     histogram_text,
+    per_column,
     percentiles_table,
     stats_table,
     values_grid,
@@ -331,13 +332,15 @@ class DetailPane(VerticalScroll):
 
     def _draw_hist(self, st: S.Stats) -> None:
         width = max(16, self.size.width - 4)
-        bars = min(width, len(st.hist_counts)) if st.integer else width
-        hist: RenderableType = Group(histogram_text(st.hist_counts, width=bars), histogram_axis(st, bars))
+        n = len(st.hist_counts)
+        per = per_column(n, width)
+        bars = -(-n // per)  # the columns drawn: the axis spans them
+        hist: RenderableType = Group(histogram_text(st.hist_counts, width=width), histogram_axis(st, bars))
         if st.hist_counts:
             hint = "b: hide bin counts" if self.show_bins else "b: bin counts"
-            n = len(st.hist_counts)
             kind = " of whole integers" if st.integer else ""
-            hist = Group(hist, Text(f"{n} bin{'s' if n != 1 else ''}{kind}; {hint}", "dim"))
+            merged = f", {per} a column (mean)" if per > 1 else ""
+            hist = Group(hist, Text(f"{n} bin{'s' if n != 1 else ''}{kind}{merged}; {hint}", "dim"))
         self.query_one("#hist", Static).update(hist)
         self.query_one("#bins", Static).update(bins_table(st) if self.show_bins and st.hist_counts else "")
 
