@@ -86,10 +86,11 @@ class ParamTable(ScrollView, can_focus=True):
     cursor = reactive(0, always_update=True)
 
     class Highlighted(Message):
-        """The row under the cursor changed (``index`` None for a group)."""
+        """The row under the cursor changed (``index`` None for a group,
+        then ``group`` is its tree row)."""
 
-        def __init__(self, index: int | None) -> None:
-            self.index = index
+        def __init__(self, index: int | None, group: TreeRow | None = None) -> None:
+            self.index, self.group = index, group
             super().__init__()
 
     class SortClicked(Message):
@@ -126,6 +127,11 @@ class ParamTable(ScrollView, can_focus=True):
             return row.index
         return row
 
+    def group_at_cursor(self) -> TreeRow | None:
+        """The tree's group row under the cursor, if it is on one."""
+        row = self._tree_row()
+        return row if row is not None and row.index is None else None
+
     def refresh_rows(self, keep_entry: bool = True) -> None:
         """Call after the view changed (filter, sort, tree, marks, scan):
         the cursor stays on the entry it was on when that entry is still
@@ -157,9 +163,12 @@ class ParamTable(ScrollView, can_focus=True):
         self._scroll_cursor_into_view()
         self.refresh()
         index = self.entry_at_cursor()
-        if index != self._last_sent:
-            self._last_sent = index
-            self.post_message(self.Highlighted(index))
+        group = self._tree_row() if index is None else None
+        # A group by what its pane says: another group, or the same with other totals.
+        sent = index if group is None else (group.key, group.count, group.size)
+        if sent != self._last_sent:
+            self._last_sent = sent
+            self.post_message(self.Highlighted(index, group))
 
     def _scroll_cursor_into_view(self) -> None:
         scroll_into_view(self, self.cursor, max(1, self.size.height - 1))
