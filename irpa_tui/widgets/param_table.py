@@ -486,13 +486,14 @@ def name_widths(name: str, levels: int) -> list[int]:
     """The cells of ``short_name(name, level)`` for each level below
     ``levels``."""
     parts = name.split(".")
-    n = cell_len(name)
+    cells = len if name.isascii() else cell_len  # (once per entry of a 100,000-entry archive)
+    n = cells(name)
     out = [n]
-    for i in range(levels - 1):
-        if i < len(parts) - 2 and _shortens(parts[i]):
-            n -= cell_len(parts[i]) - 1
+    for i in range(min(levels - 1, len(parts) - 2)):
+        if _shortens(parts[i]):
+            n -= cells(parts[i]) - 1
         out.append(n)
-    return out
+    return out + [n] * (levels - len(out))
 
 
 def column_level(widths: np.ndarray, w: int) -> int:
