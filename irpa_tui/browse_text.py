@@ -4,56 +4,119 @@ view (file text escaped); the screen decides when to redraw."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from rich.cells import cell_len
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 
-from irpa_core.display import clip, escape, human
+from irpa_core.display import clip, escape, human, shown
 from irpa_core.model import Archive
 from irpa_core.plan import EXCLUDE, SPLAT_OP, Plan
 
 from .editing import EditSession
 from .fetching import Fetched
-from .view import SORT_LABELS, TableView
+from .view import SORT_LABELS, TableView, TreeRow
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Bytes of some rows, and those bytes per dtype, largest first."""
+
+    bytes: int
+    dtypes: list[str]
+
+
+def totals(archive: Archive, rows: Iterable[int] | None = None) -> Totals:
+    """What the header says of ``rows`` (all entries when None): the screen
+    sums the archive once and the rows a filter shows once per filter."""
+    ents = archive.entries
+    per: dict[str, int] = {}
+    for e in ents if rows is None else (ents[i] for i in rows):
+        per[e.dtype_name or "?"] = per.get(e.dtype_name or "?", 0) + e.length
+    parts = [f"{k} {human(v)}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])]
+    return Totals(sum(per.values()), parts)
 
 
 def dtype_parts(archive: Archive) -> list[str]:
     """Bytes per dtype, largest first (the archive never changes under the
     screen: summed once)."""
-    per: dict[str, int] = {}
-    for e in archive.entries:
-        per[e.dtype_name or "?"] = per.get(e.dtype_name or "?", 0) + e.length
-    return [f"{k} {human(v)}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])]
+    return totals(archive).dtypes
 
 
 def header_text(
-    title: str, archive: Archive, view: TableView, dtypes: list[str], fetched: Fetched | None, width: int
+    title: str,
+    archive: Archive,
+    view: TableView,
+    dtypes: list[str],
+    fetched: Fetched | None,
+    width: int,
+    in_view: Totals | None = None,
 ) -> Text:
     """The title, formats, rows shown, size, fetched bytes and sort, then
-    as many dtype figures as fit."""
+    as many dtype figures as fit. A filter shows ``in_view`` (the totals of
+    its rows): their size of the whole, and the dtypes of those rows,
+    labelled so."""
     a = archive
     formats = "+".join(sorted({f.format for f in a.files}))
     shown_rows = len(view.rows)
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(clip(escape(title), max(12, width // 3)), style="bold")
     t.append(f"  [{formats}]  ")
+    filtered = view.filtered and in_view is not None
     if view.filtered:
         t.append(f"{shown_rows:,} of {len(a):,} shown", style="bold yellow")
     else:
         t.append(f"{len(a):,} parameters")
-    t.append(f"  {human(a.total_bytes)}")
+    if filtered and in_view is not None:
+        t.append(f"  {human(in_view.bytes)}", style="yellow")
+        t.append(f" of {human(a.total_bytes)}")
+        dtypes = in_view.dtypes
+    else:
+        t.append(f"  {human(a.total_bytes)}")
     if fetched is not None:
         t.append(f"  fetched {human(fetched.bytes)}", style="cyan")
     if view.sort != "file":
         t.append(f"  by {SORT_LABELS[view.sort].split(' (')[0]}", style="italic")
-    room = width - 2 - cell_len(t.plain)
+    label = "  shown:" if filtered else ""  # these dtypes are the shown rows'
+    room = width - 2 - cell_len(t.plain) - len(label)
     dts = ""
     for part in dtypes:
         if cell_len(dts) + len(part) + 2 > room:
             dts += "  …" if room > cell_len(dts) + 3 else ""
             break
         dts += "  " + part
+    if label and dts.strip(" …"):
+        dts = label + dts[1:]
     t.append(dts, style="dim")
     return t
+
+
+def group_summary(row: TreeRow, view: TableView) -> Group:
+    """What the detail pane says of a group of the tree: its totals (over
+    the rows the filter shows), and how many of them the scan flagged."""
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
+    t.add_row("group", Text(shown(row.key, 200)))
+    t.add_row("parameters", f"{row.count:,}" + (" shown by the filter" if view.filtered else ""))
+    t.add_row("bytes", f"{row.size:,} ({human(row.size)})")
+    t.add_row("dtypes", Text(escape(row.mix)))
+    if view.scan:
+        prefix = row.key + "."
+        flagged = [i for i in view.flags if view.names[i].startswith(prefix)]
+        if view.filtered and flagged:
+            rows = set(view.rows)
+            flagged = [i for i in flagged if i in rows]
+        per: dict[str, int] = {}
+        for i in flagged:
+            for kind in view.flags[i]:
+                per[kind] = per.get(kind, 0) + 1
+        what = "  ".join(f"{k}×{n}" for k, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0])))
+        t.add_row("flagged", f"{len(flagged):,}" + (f"  {what}" if what else ""))
+    return Group(t, Text("\nenter opens the group, left closes it", style="dim"))
 
 
 def plan_bar_text(session: EditSession, scan_state: str) -> Text:

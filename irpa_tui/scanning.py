@@ -66,9 +66,11 @@ class Scan:
         pct = 100 * msg.done / msg.total if msg.total else 0
         return f"scan {pct:.0f}%  {msg.entries:,}/{len(self.entries):,} tensors  escape cancels"
 
-    def finish(self, msg: ScanProgress) -> tuple[dict[int, SC.Row], dict[int, tuple[str, ...]], str]:
-        """The rows, the anomaly flags of each row, and what the plan bar
-        says, once the final message is taken."""
+    def finish(self, msg: ScanProgress) -> tuple[dict[int, SC.Row], dict[int, tuple[SC.Flag, ...]], str]:
+        """The rows, the anomaly flags of each row (with the engine's
+        sentence saying why: the pane shows it as ``irpa stats
+        --anomalies`` prints it), and what the plan bar says, once the
+        final message is taken."""
         n = len(self.entries)
         rows = dict(self.rows)
         flags = SC.anomalies(self.entries, rows)
@@ -79,4 +81,9 @@ class Scan:
             state = f"scanned {len(rows):,} tensors: " + (
                 f"{flagged:,} anomalies in {len(flags):,} (filter flag:any)" if flags else "no anomalies"
             )
-        return rows, {i: tuple(f.kind for f in fs) for i, fs in flags.items()}, state
+        return rows, flags, state
+
+
+def kinds(flags: dict[int, tuple[SC.Flag, ...]]) -> dict[int, tuple[str, ...]]:
+    """The flags' names of each row (what the table and ``flag:`` show)."""
+    return {i: tuple(f.kind for f in fs) for i, fs in flags.items()}

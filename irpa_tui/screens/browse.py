@@ -20,15 +20,16 @@ from textual.widgets import Footer, Input, Static
 from irpa_core import stats as S
 from irpa_core.display import clip, escape, human, shown
 from irpa_core.dtypes import DType
+from irpa_core.scan import Flag
 
-from ..browse_text import Marks, dtype_parts, header_text, plan_bar_text
+from ..browse_text import Marks, Totals, dtype_parts, group_summary, header_text, plan_bar_text, totals
 from ..editing import EditSession
 from ..fetching import POLL, Fetched, FetchMeter, asks, remote_bytes
 from ..jobs import JobRunner
 from ..keys import KEYS, bindings
 from ..messages import ScanProgress
-from ..scanning import Scan
-from ..view import SCAN_SORTS, SORTS, FilterError, TableView
+from ..scanning import Scan, kinds
+from ..view import SCAN_SORTS, SORTS, FilterError, TableView, TreeRow
 from ..widgets.detail import DetailPane
 from ..widgets.param_table import ParamTable
 from .browse_edits import PlanEdits
@@ -63,6 +64,8 @@ class BrowseScreen(PlanEdits):
         self._dtypes = dtype_parts(session.archive)
         self._scan: Scan | None = None  # the scan running
         self._scan_state = ""  # text for the plan bar while scanning / after
+        self._anomalies: dict[int, tuple[Flag, ...]] = {}  # the scan's flags, with the engine's sentences
+        self._view_totals: tuple[list[int], Totals] | None = None  # the filtered rows' totals, summed once per filter
         self.fetch = FetchMeter(session.archive.sources, self.jobs)  # what reading the remote files cost so far
         self._fetched: Fetched | None = None  # as the header shows it (remote archives)
 
@@ -129,7 +132,13 @@ class BrowseScreen(PlanEdits):
 
     def _update_header(self) -> None:
         width = self.size.width or self.app.size.width
-        text = header_text(self.title_text, self.session.archive, self.view, self._dtypes, self._fetched, width)
+        a, rows = self.session.archive, self.view.rows
+        in_view = None
+        if self.view.filtered:
+            if self._view_totals is None or self._view_totals[0] is not rows:
+                self._view_totals = (rows, totals(a, rows))
+            in_view = self._view_totals[1]
+        text = header_text(self.title_text, a, self.view, self._dtypes, self._fetched, width, in_view)
         self.query_one("#header", Static).update(text)
 
     def _update_plan_bar(self) -> None:
@@ -138,15 +147,18 @@ class BrowseScreen(PlanEdits):
     # -- highlighted row -> detail ------------------------------------------
 
     def on_param_table_highlighted(self, msg: ParamTable.Highlighted) -> None:
-        self._show_detail(msg.index)
+        self._show_detail(msg.index, msg.group)
 
-    def _show_detail(self, index: int | None) -> None:
+    def _show_detail(self, index: int | None, group: TreeRow | None = None) -> None:
         detail = self.query_one(DetailPane)
         self._detail_name = None if index is None else (index, self.session.fate(index).name)
-        if index is None:
+        if index is None and group is not None:
+            detail.show_summary(group_summary(group, self.view))
+        elif index is None:
             detail.show(None)
         else:
-            detail.show(self.session.archive.entries[index], self.session.fate(index).name, self.view_as.get(index))
+            e, name = self.session.archive.entries[index], self.session.fate(index).name
+            detail.show(e, name, self.view_as.get(index), self._anomalies.get(index, ()))
 
     def on_param_table_sort_clicked(self, msg: ParamTable.SortClicked) -> None:
         self.action_sort(msg.sort)
@@ -343,11 +355,15 @@ class BrowseScreen(PlanEdits):
             self._update_plan_bar()
             return
         pane.defer_exact = False
-        if pane.last_stats is None or not pane.last_stats.exact:
-            self._show_detail(self.table.entry_at_cursor())  # cancelled, or too many to keep: compute it
-        rows, flags, self._scan_state = scan.finish(msg)
-        self.view.set_scan(rows, flags)
+        rows, self._anomalies, self._scan_state = scan.finish(msg)
+        self.view.set_scan(rows, kinds(self._anomalies))
         self.table.refresh_rows()
+        index = self.table.entry_at_cursor()
+        if index is None or pane.last_stats is None or not pane.last_stats.exact:
+            # Cancelled, or too many to keep: compute it; a group: its flagged count.
+            self._show_detail(index, self.table.group_at_cursor())
+        else:
+            pane.set_flags(self._anomalies.get(index, ()))
         self._place_pane()
         self._scan = None
         self._update_plan_bar()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ from irpa_core.display import human, shape_str, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.formats import pytorch_meta
 from irpa_core.model import Entry
+from irpa_core.scan import Flag
 
 from ..fetching import REMOTE_SPOTS, SPOT_VALUES, dear, entry_is_remote, sources_of
 from ..jobs import JobRunner
@@ -52,6 +54,7 @@ from .stats_text import (
     exactness,
     histogram_axis,
     histogram_text,
+    per_column,
     percentiles_table,
     stats_table,
     values_grid,
@@ -70,6 +73,9 @@ class DetailPane(VerticalScroll):
     DetailPane ProgressBar.running { display: block; }
     DetailPane #bins { display: none; }
     DetailPane #bins.shown { display: block; }
+    DetailPane.-empty .section { display: none; }
+    DetailPane #flags { margin-top: 1; }
+    DetailPane #flags.-none { display: none; }
     """
 
     @dataclass
@@ -114,6 +120,7 @@ class DetailPane(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static(id="info")
+        yield Static(id="flags", classes="-none")
         yield Static("Statistics", classes="section")
         yield Static(id="stats")
         yield ProgressBar(id="stats-progress", show_eta=False)
@@ -124,10 +131,49 @@ class DetailPane(VerticalScroll):
 
     # -- showing an entry ---------------------------------------------------
 
-    def show(self, entry: Entry | None, shown_name: str | None = None, as_dtype=None) -> None:
-        """``as_dtype``: view the bytes as this dtype (entries without one)."""
-        self._cancel.set()
+    def show(
+        self, entry: Entry | None, shown_name: str | None = None, as_dtype=None, flags: Sequence[Flag] = ()
+    ) -> None:
+        """``as_dtype``: view the bytes as this dtype (entries without one);
+        ``flags``: what the scan found wrong with it."""
+        self._clear(entry)
         self.as_dtype = as_dtype
+        self.query_one("#info", Static).update(self._info(entry, shown_name, as_dtype))
+        self.set_flags(flags)
+        if entry is None:
+            return
+        self.query_one("#stats", Static).update(Text("…", style="dim"))
+        hit = CACHE.get(entry, as_dtype) if S.can_decode(entry, as_dtype) else None
+        if hit is not None:
+            self._show_stats(hit, cached=True)
+        self._timer = self.set_timer(DEBOUNCE, lambda: self._fire(entry, hit is not None))
+
+    def show_summary(self, summary: RenderableType) -> None:
+        """Something other than a parameter (a group of the tree): its
+        ``summary`` instead of statistics and values."""
+        self._clear(None)
+        self.query_one("#info", Static).update(summary)
+        self.set_flags(())
+
+    def set_flags(self, flags: Sequence[Flag]) -> None:
+        """The scan's flags of the shown parameter, each with the engine's
+        sentence saying why (``scan.anomalies``)."""
+        box = self.query_one("#flags", Static)
+        box.set_class(not flags, "-none")
+        if not flags:
+            box.update("")
+            return
+        t = Table.grid(padding=(0, 1))
+        t.add_column(style="bold yellow", no_wrap=True)
+        t.add_column(overflow="fold")
+        for f in flags:
+            t.add_row(f.kind, Text(shown(f.text, 500)))  # names a group of the file's names
+        box.update(Group(Text("Flagged by the scan", style="bold yellow"), t))
+
+    def _clear(self, entry: Entry | None) -> None:
+        """Stop what the last entry started; empty every section."""
+        self._cancel.set()
+        self.as_dtype = None
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
@@ -135,18 +181,10 @@ class DetailPane(VerticalScroll):
         self.last_stats = None
         self._note = None
         self._values = None
-        self.query_one("#info", Static).update(self._info(entry, shown_name, as_dtype))
-        self.query_one("#stats", Static).update(Text("…", style="dim") if entry else "")
-        self.query_one("#hist", Static).update("")
-        self.query_one("#bins", Static).update("")
-        self.query_one("#values", Static).update("")
+        self.set_class(entry is None, "-empty")
+        for part in ("#stats", "#hist", "#bins", "#values"):
+            self.query_one(part, Static).update("")
         self.query_one("#stats-progress", ProgressBar).remove_class("running")
-        if entry is None:
-            return
-        hit = CACHE.get(entry, as_dtype) if S.can_decode(entry, as_dtype) else None
-        if hit is not None:
-            self._show_stats(hit, cached=True)
-        self._timer = self.set_timer(DEBOUNCE, lambda: self._fire(entry, hit is not None))
 
     def _fire(self, entry: Entry, have_stats: bool) -> None:
         self._timer = None
@@ -331,13 +369,15 @@ class DetailPane(VerticalScroll):
 
     def _draw_hist(self, st: S.Stats) -> None:
         width = max(16, self.size.width - 4)
-        bars = min(width, len(st.hist_counts)) if st.integer else width
-        hist: RenderableType = Group(histogram_text(st.hist_counts, width=bars), histogram_axis(st, bars))
+        n = len(st.hist_counts)
+        per = per_column(n, width)
+        bars = -(-n // per)  # the columns drawn: the axis spans them
+        hist: RenderableType = Group(histogram_text(st.hist_counts, width=width), histogram_axis(st, bars))
         if st.hist_counts:
             hint = "b: hide bin counts" if self.show_bins else "b: bin counts"
-            n = len(st.hist_counts)
             kind = " of whole integers" if st.integer else ""
-            hist = Group(hist, Text(f"{n} bin{'s' if n != 1 else ''}{kind}; {hint}", "dim"))
+            merged = f", {per} a column (mean)" if per > 1 else ""
+            hist = Group(hist, Text(f"{n} bin{'s' if n != 1 else ''}{kind}{merged}; {hint}", "dim"))
         self.query_one("#hist", Static).update(hist)
         self.query_one("#bins", Static).update(bins_table(st) if self.show_bins and st.hist_counts else "")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
@@ -38,6 +39,8 @@ from .lines import CURSOR_BINDINGS, scroll_into_view
 MarkFn = Callable[[int], tuple[str, str]]  # entry index -> (text, style name)
 NAME_MIN = 24  # columns the name keeps before optional columns go
 NAME_MAX_NEED = 120  # a longer name is cut rather than squeezing every other column
+LEVELS_MAX = 16  # dotted parts a column's shortening goes through at most
+FLAGS_MAX = 14  # more flags than that are cut (the detail pane says them all)
 
 
 @dataclass(frozen=True)
@@ -86,10 +89,11 @@ class ParamTable(ScrollView, can_focus=True):
     cursor = reactive(0, always_update=True)
 
     class Highlighted(Message):
-        """The row under the cursor changed (``index`` None for a group)."""
+        """The row under the cursor changed (``index`` None for a group,
+        then ``group`` is its tree row)."""
 
-        def __init__(self, index: int | None) -> None:
-            self.index = index
+        def __init__(self, index: int | None, group: TreeRow | None = None) -> None:
+            self.index, self.group = index, group
             super().__init__()
 
     class SortClicked(Message):
@@ -107,6 +111,9 @@ class ParamTable(ScrollView, can_focus=True):
         self._last_sent: object = object()
         self._content_widths: dict[str, int] | None = None
         self._layout: tuple[tuple[int, int, bool], list[tuple[Column, int]]] | None = None
+        self._mix_at: tuple[list[TreeRow], int] | None = None  # (tree rows, where their mixes start)
+        self._name_widths: np.ndarray | None = None  # name_widths of every entry, once names overflow
+        self._level: tuple[int, list[int], int | None] | None = None  # (width, rows, the column's shortening)
 
     # -- rows -----------------------------------------------------------------
 
@@ -125,6 +132,11 @@ class ParamTable(ScrollView, can_focus=True):
         if isinstance(row, TreeRow):
             return row.index
         return row
+
+    def group_at_cursor(self) -> TreeRow | None:
+        """The tree's group row under the cursor, if it is on one."""
+        row = self._tree_row()
+        return row if row is not None and row.index is None else None
 
     def refresh_rows(self, keep_entry: bool = True) -> None:
         """Call after the view changed (filter, sort, tree, marks, scan):
@@ -157,9 +169,12 @@ class ParamTable(ScrollView, can_focus=True):
         self._scroll_cursor_into_view()
         self.refresh()
         index = self.entry_at_cursor()
-        if index != self._last_sent:
-            self._last_sent = index
-            self.post_message(self.Highlighted(index))
+        group = self._tree_row() if index is None else None
+        # A group by what its pane says: another group, or the same with other totals.
+        sent = index if group is None else (group.key, group.count, group.size)
+        if sent != self._last_sent:
+            self._last_sent = sent
+            self.post_message(self.Highlighted(index, group))
 
     def _scroll_cursor_into_view(self) -> None:
         scroll_into_view(self, self.cursor, max(1, self.size.height - 1))
@@ -241,9 +256,27 @@ class ParamTable(ScrollView, can_focus=True):
                 "dtype": min(10, max([5, *(len(e.dtype_name or "?") for e in ents)])),
                 "shape": min(18, max([5, *(len(shape_str(e.shape)) for e in ents)])),
                 "kind": max([4, *(len(e.kind) for e in ents)]),
-                "name": min(NAME_MAX_NEED, max([4, *(cell_len(escape(e.name)) for e in ents)])),
+                "longest": max([4, *(cell_len(escape(e.name)) for e in ents)]),
             }
+            self._content_widths["name"] = min(NAME_MAX_NEED, self._content_widths["longest"])
         return self._content_widths
+
+    def _name_level(self, w: int) -> int | None:
+        """How far the names in view are shortened in a name column ``w``
+        cells wide: one level for the whole column (``column_level``), so
+        that neighbouring rows read alike; None when every name fits."""
+        if self._content()["longest"] <= w:
+            return None
+        rows = self.view.rows
+        if self._level is not None and self._level[0] == w and self._level[1] is rows:
+            return self._level[2]
+        if self._name_widths is None:
+            names = [escape(e.name) for e in self.view.archive.entries]
+            levels = min(LEVELS_MAX, max(n.count(".") for n in names) + 1)
+            self._name_widths = np.array([name_widths(n, levels) for n in names], dtype=np.int32)
+        level = column_level(self._name_widths[rows], w) if rows else None
+        self._level = (w, rows, level)
+        return level
 
     def natural_width(self) -> int:
         """Columns every column needs at full content (with a scrollbar)."""
@@ -260,12 +293,15 @@ class ParamTable(ScrollView, can_focus=True):
             Column("kind", "kind", c["kind"], priority=10),
         ]
         if self.view.scan:
+            # As wide as their values: three digits of a figure >= 0 take 8
+            # cells (1.23e-05, 0.000123), the flags what the longest needs.
+            flags = max([5, *(len(" ".join(f)) for f in self.view.flags.values())])
             cols += [
-                Column("std", "std", 9, right=True, priority=60, sort="std"),
-                Column("absmax", "absmax", 9, right=True, priority=50, sort="absmax"),
+                Column("std", "std", 8, right=True, priority=60, sort="std"),
+                Column("absmax", "absmax", 8, right=True, priority=50, sort="absmax"),
                 Column("zeros", "zeros%", 6, right=True, priority=40, sort="zeros"),
                 Column("nonfinite", "nan/inf", 7, right=True, priority=35, sort="nonfinite"),
-                Column("flags", "flags", 14, priority=70),
+                Column("flags", "flags", min(FLAGS_MAX, flags), priority=70),
             ]
         return cols
 
@@ -350,13 +386,15 @@ class ParamTable(ScrollView, can_focus=True):
             if c.key == "name":
                 end = keys.index("size") if "size" in keys else k + 1
                 w = sum(cw for _, cw in cols[k:end]) + (end - k - 1)
-                arrow = "▸ " if row.key in self.view.collapsed else "▾ "
-                head = "  " * row.depth + arrow + escape(row.label) + f"  ({row.count:,})"
+                head = self._group_head(row)
                 if cell_len(head) >= w:
                     segs.append(Segment(sep + _fit(head, w), group))
                 else:
+                    # The mixes line up (blk.9 and blk.10 alike) when there is room.
+                    at = self._mix_column()
+                    pad = " " * (at - cell_len(head)) if at + 6 <= w else ""
                     segs.append(Segment(sep + head, group))
-                    segs.append(Segment(_fit("  " + row.mix, w - cell_len(head)), dim))
+                    segs.append(Segment(_fit(pad + "  " + row.mix, w - cell_len(head)), dim))
                 k = end
                 continue
             if c.key == "size":
@@ -365,6 +403,19 @@ class ParamTable(ScrollView, can_focus=True):
                 segs.append(Segment(sep + " " * w, base))
             k += 1
         return segs
+
+    def _group_head(self, row: TreeRow) -> str:
+        arrow = "▸ " if row.key in self.view.collapsed else "▾ "
+        return "  " * row.depth + arrow + escape(row.label) + f"  ({row.count:,})"
+
+    def _mix_column(self) -> int:
+        """Where the groups' dtype mixes start: after the longest group
+        head of the tree (once per tree)."""
+        rows = self.view.tree_rows()
+        if self._mix_at is None or self._mix_at[0] is not rows:
+            heads = [cell_len(self._group_head(r)) for r in rows if r.index is None]
+            self._mix_at = (rows, max(heads, default=0))
+        return self._mix_at[1]
 
     def _entry_segments(self, index: int, row, cols: list[tuple[Column, int]], base: Style) -> list[Segment]:
         e = self.view.archive.entries[index]
@@ -380,7 +431,7 @@ class ParamTable(ScrollView, can_focus=True):
                 text, style = mark_text, base + self.get_component_rich_style(f"param-table--{mark_style}")
             elif c.key == "name":
                 if not isinstance(row, TreeRow):
-                    segs.append(Segment(sep + fit_name(escape(e.name), w), style))
+                    segs.append(Segment(sep + fit_name(escape(e.name), w, self._name_level(w)), style))
                     continue
                 text = "  " * row.depth + "  " + escape(row.label)
             elif c.key == "dtype":
@@ -414,25 +465,62 @@ def _scan_cell(key: str, r) -> str:
     return ""
 
 
-def fit_name(name: str, w: int) -> str:
-    """``name`` in exactly ``w`` cells. A dotted name too long for them
-    shortens its parts to their first character, from the left, as far as
-    needed, keeping numbers and the last two parts whole
-    (encoder.layer.0.attention.output.dense.bias -> e.l.0.a.output.dense.bias):
-    the rows of a model differ at the end and in their block number, which
-    an ordinary cut would hide. Still too long, it is cut in the middle."""
-    if cell_len(name) <= w or w < 2:
-        return _fit(name, w)
+def _shortens(part: str) -> bool:
+    # Numbers stay whole (they tell the blocks apart), and so does an
+    # escaped control character, which must stay in sight.
+    return len(part) > 1 and not part.isdigit() and not part.startswith("\\")
+
+
+def short_name(name: str, level: int) -> str:
+    """``name`` with each of its first ``level`` dotted parts cut to its
+    first character, except numbers and the last two parts
+    (encoder.layer.0.attention.output.dense.bias at 4 -> e.l.0.a.output.dense.bias)."""
     parts = name.split(".")
-    n = cell_len(name)
-    for i in range(len(parts) - 2):
-        p = parts[i]
-        if len(p) > 1 and not p.isdigit() and not p.startswith("\\"):  # (an escaped control stays in sight)
-            n -= cell_len(p) - cell_len(p[0])
-            parts[i] = p[0]
-            if n <= w:
-                return _fit(".".join(parts), w)
-    short = ".".join(parts)
+    for i in range(min(level, len(parts) - 2)):
+        if _shortens(parts[i]):
+            parts[i] = parts[i][0]
+    return ".".join(parts)
+
+
+def name_widths(name: str, levels: int) -> list[int]:
+    """The cells of ``short_name(name, level)`` for each level below
+    ``levels``."""
+    parts = name.split(".")
+    cells = len if name.isascii() else cell_len  # (once per entry of a 100,000-entry archive)
+    n = cells(name)
+    out = [n]
+    for i in range(min(levels - 1, len(parts) - 2)):
+        if _shortens(parts[i]):
+            n -= cells(parts[i]) - 1
+        out.append(n)
+    return out + [n] * (levels - len(out))
+
+
+def column_level(widths: np.ndarray, w: int) -> int:
+    """One shortening for a whole column (``widths``: a row per name, as
+    ``name_widths``): the least level at which every name that can fit in
+    ``w`` cells does, so that neighbouring rows read alike."""
+    fits = widths <= w
+    can = fits[:, -1]
+    if not can.any():
+        return widths.shape[1] - 1
+    return int(fits[can].argmax(axis=1).max())
+
+
+def fit_name(name: str, w: int, level: int | None = None) -> str:
+    """``name`` in exactly ``w`` cells. A dotted name too long for them is
+    shortened (``short_name``) at ``level`` (the column's), else as little
+    as it needs: the rows of a model differ at the end and in their block
+    number, which an ordinary cut would hide. Still too long, it is cut in
+    the middle."""
+    if level is None and (cell_len(name) <= w or w < 2):
+        return _fit(name, w)
+    if level is None:
+        sizes = name_widths(name, name.count(".") + 1)
+        level = next((k for k, n in enumerate(sizes) if n <= w), len(sizes) - 1)
+    short = short_name(name, level)
+    if cell_len(short) <= w or w < 2:
+        return _fit(short, w)
     tail_w = (w - 1) * 3 // 5
     tail, cells = "", 0
     for ch in reversed(short):

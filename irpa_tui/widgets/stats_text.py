@@ -14,22 +14,34 @@ from irpa_core.display import NARROW, num
 BARS = " ▁▂▃▄▅▆▇█"
 
 
-def rebin(counts: list[int], width: int) -> list[int]:
-    """``counts`` summed into at most ``width`` bins."""
-    n = len(counts)
-    if n <= width:
-        return list(counts)
-    step = n / width
-    return [sum(counts[int(i * step) : int((i + 1) * step)]) for i in range(width)]
+def per_column(bins: int, width: int) -> int:
+    """Bins drawn in one column so that ``bins`` fit in ``width`` columns:
+    whole neighbouring bins, the same number in every column (the last
+    may hold fewer)."""
+    return max(1, -(-bins // max(1, width)))
+
+
+def merge_bins(counts: list[int], width: int) -> list[float]:
+    """The height of each column when ``counts`` are drawn in at most
+    ``width`` columns: every bin its own column when they fit, else
+    ``per_column`` neighbouring bins a column, each column the mean count
+    of its bins. Equal bins stay equal at any width (a plain resampling
+    gives some columns one bin and others two: dips the data does not
+    have)."""
+    per = per_column(len(counts), width)
+    if per == 1:
+        return [float(c) for c in counts]
+    return [sum(counts[k : k + per]) / len(counts[k : k + per]) for k in range(0, len(counts), per)]
 
 
 def histogram_text(counts: list[int], width: int = 64, height: int = 4) -> Text:
-    """Vertical bars, ``height`` lines of block characters."""
+    """Vertical bars, ``height`` lines of block characters, one column a
+    bin or ``per_column`` bins (``merge_bins``)."""
     if not counts:
         return Text("(no finite values)", style="dim")
-    counts = rebin(counts, width)
-    top = max(counts) or 1
-    levels = [round(c / top * height * 8) for c in counts]
+    heights = merge_bins(counts, width)
+    top = max(heights) or 1
+    levels = [round(c / top * height * 8) for c in heights]
     lines = []
     for row in range(height - 1, -1, -1):
         lines.append("".join(BARS[max(0, min(8, lv - row * 8))] for lv in levels))
