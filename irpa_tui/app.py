@@ -30,7 +30,7 @@ from irpa_core.sources import is_remote
 from .editing import EditSession
 from .fetching import Fetched, FetchMeter
 from .jobs import JobRunner
-from .keys import KEYS
+from .keys import KEYS, screen_commands
 from .messages import OpenAbandoned, Opened, OpenWritten, VerifyRequested, WriteRequested, Written
 from .safety import ControlFilter
 from .screens.browse import BrowseScreen
@@ -207,6 +207,8 @@ class IrpaApp(App):
                     continue
                 fn = getattr(screen, f"action_{k.action}")
                 yield SystemCommand(f"{k.label} ({k.display})", k.help, functools.partial(fn, *k.args))
+        else:
+            yield from screen_commands(screen)
 
     def exit(self, result=None, return_code: int = 0, message=None) -> None:
         if self.remote_cancel is not None:

@@ -15,6 +15,8 @@ from irpa_core.display import human, shown
 from irpa_core.model import Archive
 from irpa_core.summary import LABELS, Summary, bpw, fact_text, short_count, summarize
 
+from ..keys import HELP_BINDING, show_help
+
 
 def summary_renderable(s: Summary) -> RenderableType:
     """Facts with their sources, then the dtype mix and the layer groups."""
@@ -67,7 +69,7 @@ def summary_renderable(s: Summary) -> RenderableType:
 
 
 class SummaryScreen(Screen):
-    BINDINGS = [Binding("escape,q,i", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape,q,i", "app.pop_screen", "Back", tooltip="back to the table"), HELP_BINDING]
 
     def __init__(self, archive: Archive):
         super().__init__()
@@ -78,3 +80,6 @@ class SummaryScreen(Screen):
         with VerticalScroll(id="summary-box"):
             yield Static(summary_renderable(self.summary))
         yield Footer()
+
+    def action_help(self) -> None:
+        show_help(self, "model summary keys (arrows and page keys scroll)")
