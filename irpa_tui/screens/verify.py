@@ -352,7 +352,11 @@ class VerifyScreen(Screen):
             for label, x, y in zip(("min", "max", "mean", "std", "zeros"), _stat_cells(a), _stat_cells(b)):
                 t.add_row(label, x, y, style="yellow" if x != y and a is not None and b is not None else "")
             sides = ((ra, a, r.a, r.b), (rb, b, r.b, r.a))
-            why = [f"no statistics of {role}: {_no_stats(e, o)}" for role, st, e, o in sides if st is None]
+            why = [
+                f"no statistics of {role}: {_no_stats(e, o)}"
+                for role, st, e, o in sides
+                if st is None and e is not None
+            ]
         elif _decodable(r.a, r.b) or _decodable(r.b, r.a):
             t.add_row(Text("statistics", "italic"), Text("computing…", "dim"), Text("computing…", "dim"))
         head = Text.assemble((escape(r.name), "bold"), "\n", (r.status, STATUS_STYLE.get(r.status, "")))
@@ -476,10 +480,8 @@ def _too_dear(e: Entry | None) -> bool:
     return e is not None and dear(e)
 
 
-def _no_stats(e: Entry | None, other: Entry | None) -> str:
-    """Why a side has no statistics (its cells show "-")."""
-    if e is None:
-        return "no such entry"
+def _no_stats(e: Entry, other: Entry | None) -> str:
+    """Why a side that exists has no statistics (its cells show "-")."""
     if e.kind != "splat" and e.offset is None:
         return "its bytes are made when writing (file metadata, a cast)"
     d = _usable_dtype(e, other)
