@@ -155,7 +155,7 @@ class VerifyScreen(Screen):
     VerifyScreen #verify-fetched { padding: 0 1; }
     VerifyScreen #verify-main { height: 1fr; }
     VerifyScreen #verify-table { width: 3fr; }
-    VerifyScreen #verify-side { width: 2fr; min-width: 40; padding: 0 1; border-left: solid $panel-lighten-2; }
+    VerifyScreen #verify-side { width: 2fr; min-width: 44; padding: 0 1; border-left: solid $panel-lighten-2; }
     VerifyScreen #verify-summary { height: auto; padding: 0 1; }
     """
 
