@@ -32,7 +32,7 @@ from irpa_core.sources import is_remote
 from .editing import EditSession
 from .fetching import Fetched, FetchMeter
 from .jobs import JobRunner
-from .keys import KEYS
+from .keys import KEYS, screen_commands
 from .messages import OpenAbandoned, Opened, OpenWritten, VerifyRequested, WriteRequested, Written
 from .safety import ControlFilter
 from .screens.browse import BrowseScreen
@@ -65,6 +65,7 @@ class IrpaApp(App):
         self.plan_error = plan_error
         self.session: EditSession | None = None
         self.last_written: str | None = None
+        self.written_with: tuple[EditSession, Plan] | None = None  # the session and plan of last_written
         self.opening: threading.Event | None = None  # the cancel flag of an open in progress
         # The remote sources' own cancel flag (the open's): set when the app
         # exits, so reads in flight in worker threads stop within a second
@@ -217,6 +218,8 @@ class IrpaApp(App):
                     continue
                 fn = getattr(screen, f"action_{k.action}")
                 yield SystemCommand(f"{k.label} ({k.display})", k.help, functools.partial(fn, *k.args))
+        else:
+            yield from screen_commands(screen)
 
     def exit(self, result=None, return_code: int = 0, message=None) -> None:
         if self.remote_cancel is not None:
@@ -225,18 +228,22 @@ class IrpaApp(App):
         super().exit(result, return_code, message)
 
     async def action_quit(self) -> None:
-        from .screens.dialogs import ConfirmDialog
+        from .screens.dialogs import QuitDialog
 
-        if self.session is None and self.open_error is not None:
+        session = self.session
+        if session is None and self.open_error is not None:
             # The error stays in the terminal after the screen is gone.
             self.exit(return_code=FAILED, message=Text(f"irpa-tui: error: {shown(self.open_error, 2000)}"))
-        elif self.session is not None and self.session.dirty and self.session.plan.ops:
+        elif session is not None and session.dirty and session.plan.ops:
 
             def answer(yes: bool | None) -> None:
                 if yes:
                     self.exit()
 
-            self.push_screen(ConfirmDialog("Quit with unsaved edits? (ctrl+s saves the plan)", "Quit"), answer)
+            ours = self.written_with is not None and self.written_with[0] is session  # (not a reopened file's)
+            written = self.last_written if ours else None
+            current = ours and self.written_with == (session, session.plan)
+            self.push_screen(QuitDialog(len(session.plan.ops), written, current), answer)
         else:
             self.exit()
 
@@ -250,6 +257,8 @@ class IrpaApp(App):
 
     def on_written(self, msg: Written) -> None:
         self.last_written = msg.path  # the default of the next verify
+        if self.session is not None:  # (no edit is made while writing)
+            self.written_with = (self.session, self.session.plan)
 
     def on_verify_requested(self, msg: VerifyRequested) -> None:
         self.verify_written(msg.expected, msg.output, msg.entries)

@@ -10,6 +10,7 @@ writing and verifying are asked of the app (``messages``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
@@ -25,6 +26,9 @@ from ..view import TableView
 from ..widgets.param_table import ParamTable
 from ..writing import beside, check_output, default_alignment, plan_lines
 
+if TYPE_CHECKING:
+    from .dialogs import WriteResult
+
 
 class PlanEdits(Screen):
     """The edit actions of the main screen (see the module's docstring)."""
@@ -32,6 +36,7 @@ class PlanEdits(Screen):
     session: EditSession
     view: TableView
     last_written: Callable[[], str | None]  # the file written last: the default of verify
+    last_write: WriteResult | None = None  # the last write asked for: what the next w proposes
 
     @property
     def table(self) -> ParamTable:
@@ -207,7 +212,7 @@ class PlanEdits(Screen):
         self.app.push_screen(PathDialog("Save the plan as JSON", default), done)
 
     def action_write(self) -> None:
-        from .dialogs import WriteDialog, WriteResult
+        from .dialogs import WriteDialog
 
         session = self.session
         problem = session.check_plan(session.plan)
@@ -223,9 +228,11 @@ class PlanEdits(Screen):
 
         def done(result: WriteResult | None) -> None:
             if result is not None:
+                self.last_write = result
                 self.post_message(WriteRequested(result.output, result.path, result.alignment, result.split))
 
-        self.app.push_screen(WriteDialog(default, check, defaults.get, plan_lines(session)), done)
+        dialog = WriteDialog(default, check, defaults.get, plan_lines(session), previous=self.last_write)
+        self.app.push_screen(dialog, done)
 
     def action_verify(self) -> None:
         from .dialogs import PathDialog

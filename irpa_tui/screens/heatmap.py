@@ -33,6 +33,7 @@ from irpa_core.model import Entry
 
 from ..fetching import FetchMeter, dear, entry_is_remote, sources_of
 from ..jobs import JobRunner
+from ..keys import HELP_BINDING, show_help
 from ..widgets.fetch_line import FetchLine
 from ..widgets.heatmap import HeatmapView, scale_strip
 
@@ -61,13 +62,21 @@ class _Scale:
 
 
 class HeatmapScreen(Screen):
+    # The footer fits 80 columns; ? and the palette list every key (tooltip: the longer help).
     BINDINGS = [
-        Binding("escape", "back", "Back"),
+        Binding("escape", "back", "Back", tooltip="cancel the pass, else back to the table"),
         Binding("q,h", "app.pop_screen", "Back", show=False),
-        Binding("m", "mode", "Mean/absmax"),
-        Binding("plus,enter,equals_sign", "zoom_in", "Zoom in", key_display="+"),
-        Binding("minus", "zoom_out", "Zoom out", key_display="-"),
-        Binding("0", "reset", "Whole tensor"),
+        Binding("m", "mode", "Mean/absmax", tooltip="switch between the mean and the largest |value| per cell"),
+        Binding(
+            "plus,enter,equals_sign",
+            "zoom_in",
+            "Zoom in",
+            key_display="+",
+            tooltip="zoom on the area around the cursor cell",
+        ),
+        Binding("minus", "zoom_out", "Zoom out", key_display="-", tooltip="back to the view before the last zoom"),
+        Binding("0", "reset", "Whole", tooltip="the whole tensor"),
+        HELP_BINDING,
         Binding("up", "move(-1, 0)", show=False),
         Binding("down", "move(1, 0)", show=False),
         Binding("left", "move(0, -1)", show=False),
@@ -230,9 +239,14 @@ class HeatmapScreen(Screen):
             f"rows {r0:,}..{r1 - 1:,}, columns {c0:,}..{c1 - 1:,}: ",
             (f"{what} {num(v, 5)}" if v == v else "no finite value", "cyan"),
         )
+        # The keys are in the footer; the grid's size and the arrows where they fit.
         n, m = hm.values.shape
-        t.append(f"   {n}x{m} cells; arrows move, + zooms, - back, 0 whole, m mode", style="dim")
-        self.query_one("#heat-status", Static).update(Group(t))
+        status = self.query_one("#heat-status", Static)
+        for hint in (f"   {n}x{m} cells; arrows move the cell", f"   {n}x{m} cells", ""):
+            if t.cell_len + len(hint) <= status.content_size.width:
+                break
+        t.append(hint, style="dim")
+        status.update(Group(t))
 
     # -- keys ---------------------------------------------------------------
 
@@ -244,6 +258,9 @@ class HeatmapScreen(Screen):
             self._cancel.set()
             return
         self.app.pop_screen()
+
+    def action_help(self) -> None:
+        show_help(self, "heatmap keys (arrows move the cursor cell)")
 
     def action_move(self, di: int, dj: int) -> None:
         self.view.move(di, dj)

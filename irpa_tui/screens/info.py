@@ -20,12 +20,13 @@ from ..filtering import HELP as FILTER_HELP
 class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
 
-    def __init__(self, bindings: list[tuple[str, str]]):
+    def __init__(self, bindings: list[tuple[str, str]], title: str = "irpa-tui keys", filter_help: bool = True):
         super().__init__()
         self.rows = bindings
+        self.title_text, self.filter_help = title, filter_help
 
     def compose(self) -> ComposeResult:
-        t = Table(title="irpa-tui keys", box=None, padding=(0, 2), title_style="bold")
+        t = Table(title=self.title_text, box=None, padding=(0, 2), title_style="bold")
         t.add_column("key", style="bold cyan", no_wrap=True)
         t.add_column("action")
         for key, text in self.rows:
@@ -36,14 +37,10 @@ class HelpScreen(ModalScreen):
         for term, text in FILTER_HELP:
             f.add_row(term, text)
         with VerticalScroll(id="help-box"):
-            yield Static(Group(t, Text(""), f))
-            yield Static(
-                Text(
-                    "ctrl+p opens the command palette with the same actions. "
-                    "The mouse works: click a row, click a column title to sort, double-click a group, scroll.",
-                    style="dim",
-                )
-            )
+            yield Static(Group(t, Text(""), f) if self.filter_help else t)
+            mouse = " The mouse works: click a row, click a column title to sort, double-click a group, scroll."
+            note = "ctrl+p opens the command palette with the same actions." + (mouse if self.filter_help else "")
+            yield Static(Text(note, style="dim"))
 
 
 class ErrorScreen(Screen):

@@ -30,6 +30,7 @@ from irpa_core.model import Archive
 from irpa_core.plan import SET_METADATA, UNSET_METADATA, Op, Plan
 
 from ..editing import ADDED, DELETED, EDITED, EditSession
+from ..keys import HELP_BINDING, show_help
 from ..metadata_edit import GGUF_TYPES, editable_text, literal_key, strings_only
 from ..metadata_view import Match, MetadataModel, Node
 from ..widgets.meta_list import MetaList
@@ -42,19 +43,35 @@ class MetadataScreen(Screen):
     and redo, ctrl+s saves the plan; every edit is an op of the session's
     plan, shown here at once (``metadata_view``: marks and new values)."""
 
+    # The footer fits 80 columns; ? and the palette list every key (tooltip: the longer help).
     BINDINGS = [
-        Binding("escape", "back", "Back"),
+        Binding("escape", "back", "Back", tooltip="close the search, clear the matches, else back to the table"),
         Binding("q,m", "app.pop_screen", "Back", show=False),
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("n", "next_match(1)", "Next", key_display="n"),
-        Binding("N", "next_match(-1)", "Prev", key_display="N"),
-        Binding("g", "goto", "Go to index", key_display="g"),
-        Binding("e", "edit", "Edit", key_display="e"),
-        Binding("a", "add", "Add key", key_display="a"),
-        Binding("d,delete", "delete", "Delete", key_display="d"),
-        Binding("u", "undo", "Undo", key_display="u"),
-        Binding("U", "redo", "Redo", key_display="U"),
-        Binding("ctrl+s", "save_plan", "Save plan", key_display="^s", show=False),
+        Binding("slash", "search", "Search", key_display="/", tooltip="search keys, values and array items"),
+        Binding("n", "next_match(1)", "Next match", key_display="n", show=False),
+        Binding("N", "next_match(-1)", "Previous match", key_display="N", show=False),
+        Binding(
+            "g",
+            "goto",
+            "Go to index",
+            key_display="g",
+            show=False,
+            tooltip="go to an index of the array under the cursor (else a row)",
+        ),
+        Binding("e", "edit", "Edit", key_display="e", tooltip="edit the value under the cursor (the metadata written)"),
+        Binding("a", "add", "Add", key_display="a", tooltip="add a key to the metadata written"),
+        Binding("d,delete", "delete", "Delete", key_display="d", tooltip="delete the key under the cursor"),
+        Binding("u", "undo", "Undo", key_display="u", tooltip="undo the last edit (of the plan, tensors included)"),
+        Binding("U", "redo", "Redo", key_display="U", show=False),
+        Binding(
+            "ctrl+s",
+            "save_plan",
+            "Save plan",
+            key_display="^s",
+            show=False,
+            tooltip="save the plan as JSON (replay: irpa convert --plan)",
+        ),
+        HELP_BINDING,
     ]
     EDIT_ACTIONS = ("edit", "add", "delete", "undo", "redo", "save_plan")
 
@@ -256,6 +273,9 @@ class MetadataScreen(Screen):
         if self.save_plan is not None:
             self.save_plan()
 
+    def action_help(self) -> None:
+        show_help(self, "file metadata keys")
+
     def _title(self, status: Text | None = None) -> None:
         t = Text.assemble(("File metadata", "bold"), f"  {self.model.row_count:,} rows")
         edits = self._edit_summary()
@@ -268,6 +288,7 @@ class MetadataScreen(Screen):
         elif self.matches:
             t.append(f"  match {self.match_at + 1:,} of {len(self.matches):,} for ", style="yellow")
             t.append(clip(escape(self.query_text), 60), style="yellow bold")
+            t.append("  (n/N: next/previous)", style="dim")
         self.query_one("#meta-title", Static).update(t)
 
     # -- search and go to ---------------------------------------------------

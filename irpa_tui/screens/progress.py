@@ -43,6 +43,7 @@ from irpa_core.write import Progress, WriteResult, clean_leftovers, write_archiv
 
 from ..fetching import FetchMeter, sources_of
 from ..jobs import JobRunner
+from ..keys import HELP_BINDING, show_help
 from ..messages import JobDone, OpenWritten, ProgressUpdate, VerifyRequested, Written
 from ..widgets.fetch_line import FetchLine
 from ..widgets.job_progress import RATE, Coalescer, JobProgress, Line
@@ -54,11 +55,13 @@ GRACE = 2.0  # seconds a cancelled writing child has to remove its temporary its
 
 
 class WriteScreen(Screen):
+    # Each shows in the footer while it applies: cancel while writing, the rest after.
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel write"),
-        Binding("v", "verify", "Verify", show=False),
-        Binding("o", "open", "Open result", show=False),
-        Binding("enter,q", "close", "Back", show=False),
+        Binding("escape", "cancel", "Cancel write", tooltip="cancel the write (asks first): nothing is written"),
+        Binding("v", "verify", "Verify", tooltip="verify the written file against its sources"),
+        Binding("o", "open", "Open result", tooltip="browse the written file instead of the sources"),
+        Binding("enter,q", "close", "Back", key_display="enter", tooltip="back to the table (the plan is kept)"),
+        HELP_BINDING,
     ]
 
     def __init__(
@@ -183,18 +186,7 @@ class WriteScreen(Screen):
             secs = self.clock() - self.started
             self.query_one(JobProgress).show(len(self.targets), self.total, secs)
             self.query_one("#write-title", Static).update(self._written_text(payload))
-            self.query_one("#write-current", Line).set(
-                Text.assemble(
-                    (f"{payload.entries:,} entries, {human(payload.bytes)} ", "bold"),
-                    f"in {secs:.2f} s.  ",
-                    ("v", "bold cyan"),
-                    " verify against the sources   ",
-                    ("o", "bold cyan"),
-                    " open the written archive   ",
-                    ("enter", "bold cyan"),
-                    " back",
-                )
-            )
+            self.query_one("#write-current", Line).set(done_text(payload, secs))
         elif state == "cancelled":
             what = f"{self.output} was not written" if self.split is None else f"no shard of {self.output} was written"
             self.query_one("#write-title", Static).update(
@@ -244,6 +236,9 @@ class WriteScreen(Screen):
 
         self.app.push_screen(ConfirmDialog("Cancel the write? Nothing will be written.", "Cancel write"), answer)
 
+    def action_help(self) -> None:
+        show_help(self, "write keys")
+
     def action_close(self) -> None:
         self.app.pop_screen()
 
@@ -285,6 +280,19 @@ def write_in_child(
             for path in shard_paths(output, len(job.split(split))):
                 clean_leftovers(path)
         raise
+
+
+def done_text(result: WriteResult, secs: float) -> Text:
+    """The line of a finished write: entries and time, the file's size and
+    the tensor data in it (what the bar above counted), each named."""
+    return Text.assemble(
+        ("Done: ", "bold"),
+        f"{result.entries:,} entries in {secs:.2f} s;  ",
+        ("file ", "dim"),
+        (human(result.bytes), "bold"),
+        (", of which tensor data ", "dim"),
+        human(result.data_bytes),
+    )
 
 
 def _how(t: Target) -> str:

@@ -15,6 +15,8 @@ from irpa_core.display import human, shown
 from irpa_core.model import Archive
 from irpa_core.summary import LABELS, Summary, bpw, count_rows, fact_text, summarize
 
+from ..keys import HELP_BINDING, show_help
+
 
 def summary_renderable(s: Summary) -> RenderableType:
     """Facts with their sources, then the dtype mix and the layer groups."""
@@ -57,7 +59,7 @@ def summary_renderable(s: Summary) -> RenderableType:
 
 
 class SummaryScreen(Screen):
-    BINDINGS = [Binding("escape,q,i", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape,q,i", "app.pop_screen", "Back", tooltip="back to the table"), HELP_BINDING]
 
     def __init__(self, archive: Archive):
         super().__init__()
@@ -68,3 +70,6 @@ class SummaryScreen(Screen):
         with VerticalScroll(id="summary-box"):
             yield Static(summary_renderable(self.summary))
         yield Footer()
+
+    def action_help(self) -> None:
+        show_help(self, "model summary keys (arrows and page keys scroll)")

@@ -42,11 +42,13 @@ from irpa_core.locate import Difference, decode_dtypes
 from irpa_core.model import Entry
 
 from ..fetching import REMOTE_SPOTS, SPOT_VALUES, FetchMeter, dear, entry_is_remote
+from ..keys import HELP_BINDING, show_help
 from ..messages import JobDone, ProgressUpdate
 from ..stats_cache import CACHE
 from ..widgets.fetch_line import FetchLine
 from ..widgets.job_progress import RATE, Coalescer, JobProgress
 from ..widgets.lines import LineList
+from ..widgets.param_table import fit_name
 
 OK_STATUSES = (V.SAME, D.IDENTICAL, D.WITHIN)
 STATUS_STYLE: dict[V.Status | D.Status, str] = {
@@ -67,6 +69,7 @@ STATUS_STYLE: dict[V.Status | D.Status, str] = {
 }
 VERIFY_ROLES = ("expected", "written")
 DIFF_ROLES = ("A", "B")
+DETAIL = 32  # columns the detail keeps before a long name takes them
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,11 @@ class SideStats(Message):
 class VerifyScreen(Screen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
-        Binding("0", "status(0)", "All"),
-        *[Binding(str(k), f"status({k})", f"status {k}", show=False) for k in range(1, 10)],
+        # 1-9 as one key of the footer and the help; the digits are those of the bar above the table
+        Binding("1", "status(1)", "Status", key_display="1-9", tooltip="only the rows of the status [N] of the bar"),
+        *[Binding(str(k), f"status({k})", "", show=False) for k in range(2, 10)],
+        Binding("0", "status(0)", "All", tooltip="the rows of every status"),
+        HELP_BINDING,
     ]
     DEFAULT_CSS = """
     VerifyScreen #verify-title { padding: 0 1; }
@@ -149,7 +155,7 @@ class VerifyScreen(Screen):
     VerifyScreen #verify-fetched { padding: 0 1; }
     VerifyScreen #verify-main { height: 1fr; }
     VerifyScreen #verify-table { width: 3fr; }
-    VerifyScreen #verify-side { width: 2fr; padding: 0 1; border-left: solid $panel-lighten-2; }
+    VerifyScreen #verify-side { width: 2fr; min-width: 44; padding: 0 1; border-left: solid $panel-lighten-2; }
     VerifyScreen #verify-summary { height: auto; padding: 0 1; }
     """
 
@@ -179,6 +185,7 @@ class VerifyScreen(Screen):
         self.only: str | None = None
         self.ui_updates = 0
         self.started = 0.0
+        self.status_width = 17
         self.name_width = 24
         self._stats_cancel = threading.Event()
         self._current: VerifyRow | None = None
@@ -235,23 +242,14 @@ class VerifyScreen(Screen):
 
     def _show(self, rows: list[VerifyRow]) -> None:
         self.rows = rows
-        self.name_width = max(12, min(48, max((len(r.name) for r in rows), default=12)))
-        table = self.query_one(LineList)
-        table.header = self._header()
+        self._columns()
         counts: dict[V.Status | D.Status, int] = {}
         for r in rows:
             counts[r.status] = counts.get(r.status, 0) + 1
         self.statuses = sorted(counts, key=lambda s: (s in OK_STATUSES, s))
-        ok = all(r.ok for r in rows)
-        parts = [Text("OK " if ok else "DIFFERENT ", style="bold green" if ok else "bold red")]
-        for k, s in enumerate(self.statuses, 1):
-            parts.append(
-                Text.assemble((f"{k}", "bold cyan"), " ", (f"{s} {counts[s]:,}", STATUS_STYLE.get(s, "")), "   ")
-            )
-        parts.append(Text("0 all", style="dim"))
-        self.query_one("#verify-summary", Static).update(Text.assemble(*parts))
+        self.query_one("#verify-summary", Static).update(status_bar(self.statuses, counts))
         self._fill()
-        table.focus()
+        self.query_one(LineList).focus()
 
     def _fill(self) -> None:
         self.shown = [k for k, r in enumerate(self.rows) if self.only is None or r.status == self.only]
@@ -266,18 +264,32 @@ class VerifyScreen(Screen):
         self.only = None if k == 0 or k > len(self.statuses) else self.statuses[k - 1]
         self._fill()
 
+    def action_help(self) -> None:
+        show_help(self, "verify keys")
+
     # -- the table ----------------------------------------------------------
 
+    def on_resize(self) -> None:
+        if self.rows:
+            self.call_after_refresh(self._columns)
+
+    def _columns(self) -> None:
+        """Size the status and name columns to the rows and the table's width."""
+        table = self.query_one(LineList)
+        self.status_width, self.name_width = column_widths(self.rows, table.size.width)
+        table.header = self._header()
+        table.refresh()
+
     def _header(self) -> Text:
-        return Text(f"{'status':<17}{'name':<{self.name_width}}  detail")
+        return Text(f"{'status':<{self.status_width}}{'name':<{self.name_width}}  detail")
 
     def _line(self, i: int) -> Text:
         r = self.rows[self.shown[i]]
-        name = escape(r.name)
-        if len(name) > self.name_width:
-            name = name[: self.name_width - 1] + "…"
         return Text.assemble(
-            (f"{r.status:<17}", STATUS_STYLE.get(r.status, "")), f"{name:<{self.name_width}}", "  ", (r.detail, "dim")
+            (f"{r.status:<{self.status_width}}", STATUS_STYLE.get(r.status, "")),
+            fit_name(escape(r.name), self.name_width),  # as the main table shortens it
+            "  ",
+            (r.detail, "dim"),
         )
 
     def on_line_list_highlighted(self, event: LineList.Highlighted) -> None:
@@ -321,6 +333,7 @@ class VerifyScreen(Screen):
         if r is None:
             return
         ra, rb = self.roles
+        why: list[str] = []
         t = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
         t.add_column("")
         t.add_column(ra)
@@ -334,9 +347,16 @@ class VerifyScreen(Screen):
                 how = Text("exact", "italic")
             else:
                 how = Text("sampled" if final else "sampled…", "italic yellow")
-            t.add_row(Text("statistics", "italic"), how, how)
+            none = Text("none", "dim")
+            t.add_row(Text("statistics", "italic"), how if a is not None else none, how if b is not None else none)
             for label, x, y in zip(("min", "max", "mean", "std", "zeros"), _stat_cells(a), _stat_cells(b)):
-                t.add_row(label, x, y, style="yellow" if x != y else "")
+                t.add_row(label, x, y, style="yellow" if x != y and a is not None and b is not None else "")
+            sides = ((ra, a, r.a, r.b), (rb, b, r.b, r.a))
+            why = [
+                f"no statistics of {role}: {_no_stats(e, o)}"
+                for role, st, e, o in sides
+                if st is None and e is not None
+            ]
         elif _decodable(r.a, r.b) or _decodable(r.b, r.a):
             t.add_row(Text("statistics", "italic"), Text("computing…", "dim"), Text("computing…", "dim"))
         head = Text.assemble((escape(r.name), "bold"), "\n", (r.status, STATUS_STYLE.get(r.status, "")))
@@ -351,7 +371,34 @@ class VerifyScreen(Screen):
         if r.metrics is not None:
             parts.append(_metrics_text(r.metrics))
         parts.append(t)
+        if why:
+            parts.append(Text("\n".join(why), "dim"))
         self.query_one("#verify-detail", Static).update(Group(*_spaced(parts)))
+
+
+def status_bar(statuses: list, counts: dict) -> Text:
+    """The verdict, then each status with the key that shows only its rows
+    (``[1] same: 14``), then ``[0] all``: keys apart from counts."""
+    ok = all(s in OK_STATUSES for s in statuses)
+    t = Text.assemble(("OK" if ok else "DIFFERENT", "bold green" if ok else "bold red"))
+    for k, s in enumerate(statuses, 1):
+        t.append("   ")
+        t.append(f"[{k}]", "bold cyan")
+        t.append(f" {s}: {counts[s]:,}", STATUS_STYLE.get(s, ""))
+    t.append("   ")
+    t.append("[0]", "bold cyan")
+    t.append(f" all: {sum(counts.values()):,}", "dim")
+    return t
+
+
+def column_widths(rows: list[VerifyRow], width: int) -> tuple[int, int]:
+    """(status, name) widths of the table: the longest status, and names as
+    long as the longest unless the detail would keep less than ``DETAIL``
+    columns (or its own length), never under 12."""
+    status = max([len("status"), *(len(r.status) for r in rows)]) + 2
+    longest = max((len(escape(r.name)) for r in rows), default=12)
+    detail = min(DETAIL, max((len(r.detail) for r in rows), default=0))
+    return status, max(12, min(longest, width - status - 2 - detail))
 
 
 def _spaced(parts: list) -> list:
@@ -433,7 +480,19 @@ def _too_dear(e: Entry | None) -> bool:
     return e is not None and dear(e)
 
 
+def _no_stats(e: Entry, other: Entry | None) -> str:
+    """Why a side that exists has no statistics (its cells show "-")."""
+    if e.kind != "splat" and e.offset is None:
+        return "its bytes are made when writing (file metadata, a cast)"
+    d = _usable_dtype(e, other)
+    if d is None:
+        return "no dtype to read it as"
+    if not S.can_decode(e, d):
+        return f"{d.name} values are not decoded here"
+    return "its bytes could not be read"
+
+
 def _stat_cells(st: S.Stats | None) -> list[str]:
     if st is None:
-        return ["?"] * 5
+        return ["-"] * 5
     return [f"{st.min:.4g}", f"{st.max:.4g}", f"{st.mean:.4g}", f"{st.std:.4g}", f"{st.sparsity:.1f}%"]

@@ -67,11 +67,13 @@ class Line(Widget):
 
 
 class JobProgress(Widget):
-    """Two bars, entries and bytes, and a line with rates and the ETA; drawn
-    as one fixed-size widget, so an update repaints only these lines."""
+    """Two bars, entries and bytes of tensor data, and a line with rates and
+    the ETA; drawn as one fixed-size widget, so an update repaints only
+    these lines. The bars give way to the counts on a narrow terminal."""
 
     DEFAULT_CSS = "JobProgress { height: 4; }"
-    BAR = 40
+    BAR = 40  # at most
+    LABEL = 11  # "tensor data"
 
     def __init__(self, entries: int, total_bytes: int, **kw):
         super().__init__(**kw)
@@ -90,21 +92,25 @@ class JobProgress(Widget):
         from rich.progress_bar import ProgressBar as Bar
 
         (entries_done, bytes_done), n, total = self.done, self.entries, self.total_bytes
+        entries_count = f"{entries_done:,} of {n:,}"
+        bytes_count = f"{human(bytes_done)} of {human(total)}" if total else "none (splats only)"
+        # (a count is at most "1023.9 MiB of 1023.9 MiB": the bar takes what is left of the line)
+        room = self.size.width - self.LABEL - 5 - 3 - max(len(entries_count), len(f"{human(total)} of {human(total)}"))
+        bar = max(10, min(self.BAR, room))
 
         def row(label: str, done: int, of: int, count: str) -> Table:
             t = Table.grid(padding=(0, 1))
-            t.add_column(width=8)
-            t.add_column(width=self.BAR)
+            t.add_column(width=self.LABEL)
+            t.add_column(width=bar)
             t.add_column(width=5, justify="right")
             t.add_column()
             frac = done / of if of else 1.0
-            t.add_row(label, Bar(total=max(1, of), completed=done if of else 1, width=self.BAR), f"{frac:.0%}", count)
+            t.add_row(label, Bar(total=max(1, of), completed=done if of else 1, width=bar), f"{frac:.0%}", count)
             return t
 
-        bytes_count = f"{human(bytes_done)} of {human(total)}" if total else "no data bytes (splats only)"
         return Group(
-            row("entries", entries_done, n, f"{entries_done:,} of {n:,}"),
-            row("bytes", bytes_done, total, bytes_count),
+            row("entries", entries_done, n, entries_count),
+            row("tensor data", bytes_done, total, bytes_count),
             Text(""),
             self.status,
         )

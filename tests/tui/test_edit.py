@@ -304,7 +304,7 @@ async def test_quit_with_unsaved_edits_asks(demo_path):
     async with running(demo_path) as pilot:
         app = pilot.app
         await pilot.press("space", "q")
-        assert type(app.screen).__name__ == "ConfirmDialog"
+        assert type(app.screen).__name__ == "QuitDialog"
         await pilot.press("n")
         assert isinstance(app.screen, BrowseScreen)
 

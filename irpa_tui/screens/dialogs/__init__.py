@@ -9,6 +9,7 @@ from .confirm import ConfirmDialog
 from .dtype import DtypeDialog, ViewAs
 from .metadata import MetadataDialog, MetadataInput
 from .path import PathDialog
+from .quit import QuitDialog
 from .rename import RenameDialog, RenameResult
 from .splat import SplatDialog, SplatResult
 from .write import WriteDialog, WriteResult
@@ -21,6 +22,7 @@ __all__ = [
     "MetadataDialog",
     "MetadataInput",
     "PathDialog",
+    "QuitDialog",
     "RenameDialog",
     "RenameResult",
     "SplatDialog",

@@ -7,9 +7,10 @@ from typing import TypeVar
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
+from textual.widgets.button import ButtonVariant
 
 R = TypeVar("R")  # what a dialog gives back
 
@@ -17,14 +18,18 @@ R = TypeVar("R")  # what a dialog gives back
 class _Dialog(ModalScreen[R]):
     """What every dialog shares: the frame, escape and the buttons
     (``#ok`` confirms, ``#cancel`` dismisses with None), enter confirms
-    unless ``#ok`` is disabled, and ``_problem`` says why it is."""
+    unless ``#ok`` is disabled, and ``_problem`` says why it is. The title
+    stays at the top and the foot (``buttons``: the problem line and the
+    buttons) at the bottom; what is between scrolls when the terminal is
+    too small for it (80x24 holds every dialog's buttons)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = """
     _Dialog { align: center middle; }
     _Dialog > Vertical { width: 76; height: auto; max-height: 90%; border: thick $accent;
                          background: $surface; padding: 1 2; overflow-y: auto; }
-    _Dialog .title { text-style: bold; margin-bottom: 1; }
+    _Dialog > Vertical > .title { dock: top; text-style: bold; margin-bottom: 1; }
+    _Dialog > Vertical > .foot { dock: bottom; height: auto; }
     _Dialog .problem { color: $error; height: auto; min-height: 1; }
     _Dialog .warning { color: $warning; height: auto; }
     _Dialog .body { height: auto; max-height: 16; }
@@ -66,5 +71,11 @@ class _Dialog(ModalScreen[R]):
         raise NotImplementedError
 
 
-def buttons(ok: str) -> Horizontal:
-    return Horizontal(Button(ok, variant="primary", id="ok"), Button("Cancel", id="cancel"))
+def buttons(ok: str, *, no: str = "Cancel", variant: ButtonVariant = "primary") -> Vertical:
+    """A dialog's foot: the line saying why it cannot be confirmed
+    (``#problem``), then its buttons (``#ok``, ``#cancel``)."""
+    return Vertical(
+        Static(id="problem", classes="problem"),
+        Horizontal(Button(ok, variant=variant, id="ok"), Button(no, id="cancel")),
+        classes="foot",
+    )

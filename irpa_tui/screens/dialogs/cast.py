@@ -51,7 +51,6 @@ class CastDialog(_Dialog[CastResult]):
                 f"all {len(self.in_view):,} rows in view", value=self.all_rows, id="all", disabled=not self.in_view
             )
             yield Static(id="info", classes="body")
-            yield Static(id="problem", classes="problem")
             yield buttons("Cast")
 
     def on_mount(self) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.widgets import Button, Label, Static
 
-from .base import _Dialog
+from .base import _Dialog, buttons
 
 
 class ConfirmDialog(_Dialog[bool]):
@@ -25,8 +25,7 @@ class ConfirmDialog(_Dialog[bool]):
             yield Label(self.question, classes="title")
             if self.body is not None:
                 yield Static(self.body, classes="body")
-            yield Static(id="problem", classes="problem")
-            yield Horizontal(Button(self.yes, variant="error", id="ok"), Button(self.no, id="cancel"))
+            yield buttons(self.yes, no=self.no, variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#ok", Button).focus()

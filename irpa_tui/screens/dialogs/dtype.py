@@ -35,7 +35,6 @@ class DtypeDialog(_Dialog[ViewAs]):
                 Text("a dtype: f32, f16, bf16, i8, u8, f8_e4m3fn, Q8_0, Q4_K, ... (empty: as recorded)", style="dim")
             )
             yield Input(value=self.current, id="dtype")
-            yield Static(id="problem", classes="problem")
             yield buttons("View")
 
     def on_mount(self) -> None:

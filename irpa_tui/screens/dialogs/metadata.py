@@ -73,7 +73,6 @@ class MetadataDialog(_Dialog[MetadataInput]):
             yield TextArea(self.text, id="text")
             yield Input(self.text, id="line")
             yield Static(id="info", classes="preview")
-            yield Static(id="problem", classes="problem")
             yield Static(Text("ctrl+s sets it   tab moves   escape cancels", style="dim"))
             yield buttons("Add" if self.key is None else "Set")
 

@@ -8,7 +8,7 @@ import os
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label
 
 from .base import R, _Dialog, buttons
 
@@ -28,7 +28,6 @@ class PathDialogBase(_Dialog[R]):
             yield Label(self.title_text, classes="title")
             yield Input(value=self.default, id="path")
             yield from self.extra()
-            yield Static(id="problem", classes="problem")
             yield buttons("OK")
 
     def extra(self):

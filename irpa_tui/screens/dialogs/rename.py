@@ -63,7 +63,6 @@ class RenameDialog(_Dialog[RenameResult]):
                 yield Label("with")
                 yield Input(placeholder="replacement (with re: groups as \\1 or \\g<name>)", id="new")
                 yield Static(id="preview", classes="preview")
-            yield Static(id="problem", classes="problem")
             yield buttons("Rename")
 
     def on_mount(self) -> None:

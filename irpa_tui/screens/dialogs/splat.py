@@ -55,7 +55,6 @@ class SplatDialog(_Dialog[SplatResult]):
                 f"all {len(self.in_view):,} rows in view", value=self.entry is None, id="all", disabled=not self.in_view
             )
             yield Static(id="warning", classes="warning")
-            yield Static(id="problem", classes="problem")
             yield buttons("Splat")
 
     def on_mount(self) -> None:

@@ -40,6 +40,20 @@ class WriteResult:
     split: Split | None
 
 
+def split_fields(split: Split | None) -> tuple[str, str]:
+    """The split fields' text (bytes, tensors) that asks for ``split``
+    again: a size in the largest unit that divides it (``4G``), as
+    ``parse_split_size`` reads it back."""
+    if split is None:
+        return "", ""
+    if split.max_tensors:
+        return "", str(split.max_tensors)
+    for unit, factor in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if split.max_size % factor == 0:
+            return f"{split.max_size // factor}{unit}", ""
+    return str(split.max_size), ""
+
+
 class WriteDialog(PathDialogBase[WriteResult]):
     """Where and in which format to write, and what that file will be.
 
@@ -54,7 +68,8 @@ class WriteDialog(PathDialogBase[WriteResult]):
     ``writing.check_output``) says the real file size and what the format
     does to the plan, or gives the engine's refusal, which cannot be
     confirmed. Enter while the check runs confirms when it is done, if it
-    passes. Dismissed with a ``WriteResult``."""
+    passes. ``previous``: the last write asked for, whose path, format,
+    alignment and split it proposes again. Dismissed with a ``WriteResult``."""
 
     # Room for the GGUF fields and notes on a 40-row terminal (it scrolls beyond).
     DEFAULT_CSS = "WriteDialog > Vertical { max-height: 95%; }"
@@ -72,12 +87,14 @@ class WriteDialog(PathDialogBase[WriteResult]):
         check: Callable[[Format, int | None, Split | None], WriteCheck] | None = None,
         default_alignment: Callable[[Format], int | None] | None = None,
         plan_lines: Sequence[str] = (),
+        previous: WriteResult | None = None,
     ):
-        super().__init__("Write the edited archive to", default)
+        super().__init__("Write the edited archive to", previous.path if previous is not None else default)
         self.check = check or (lambda fmt, a, split: WriteCheck(fmt, a, None, problem="nothing to check"))
         self.default_alignment = default_alignment or (lambda fmt: registry.get(fmt).default_alignment)
         self.plan_lines = list(plan_lines)
-        self.format: Format = format_for(default) or "irpa"
+        self.previous = previous
+        self.format: Format = previous.output.format if previous is not None else format_for(default) or "irpa"
         self.checks: dict[CheckKey, WriteCheck] = {}
         self.pending: set[CheckKey] = set()
         self.confirm_when_checked = False
@@ -102,6 +119,13 @@ class WriteDialog(PathDialogBase[WriteResult]):
 
     def on_mount(self) -> None:  # before PathDialog's (Textual calls both), which validates
         self._set_alignment_field()
+        last = self.previous
+        if last is not None:
+            if last.alignment is not None:
+                self.query_one("#alignment", Input).value = str(last.alignment)
+            size, tensors = split_fields(last.split)
+            self.query_one("#split-size", Input).value = size
+            self.query_one("#split-tensors", Input).value = tensors
 
     # -- format, alignment and split --------------------------------------
 
