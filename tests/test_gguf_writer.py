@@ -141,11 +141,11 @@ def vocab_gguf(tmp_path_factory):
             "tokenizer.ggml.scores": ([float(i) for i in range(262_144)], V.ARRAY, V.FLOAT32),
         },
     )
-    return path, tokens
+    return path
 
 
 def test_vocabulary_copied_verbatim_without_decoding(tmp_path, vocab_gguf, monkeypatch):
-    src, tokens = vocab_gguf
+    src = vocab_gguf
     ar = open_archive(str(src))
     arr = ar.files[0].metadata["tokenizer.ggml.tokens"]
     assert isinstance(arr, GGUFArray)
@@ -155,11 +155,9 @@ def test_vocabulary_copied_verbatim_without_decoding(tmp_path, vocab_gguf, monke
     assert blob.endswith(raw[arr.offset : arr.offset + arr.nbytes])
     targets = Plan().tensor_targets(ar)
     out = write_layout(tmp_path / "o.gguf", gw.layout(targets, gw.kv_blobs_from(ar.files[0])), targets)
+    # The gguf package wrote the source: the same bytes are its oracle (its
+    # reader would take 11 s to parse 262,144 strings and say nothing more).
     assert out.read_bytes() == raw
-    monkeypatch.undo()
-    f = gguf.GGUFReader(str(out)).fields["tokenizer.ggml.tokens"]
-    assert len(f.data) == 262_144 and f.types == [V.ARRAY, V.STRING]
-    assert bytes(f.parts[f.data[0]]).decode() == tokens[0] and bytes(f.parts[f.data[-1]]).decode() == tokens[-1]
 
 
 def test_edits(tmp_path):
