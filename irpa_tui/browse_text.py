@@ -12,7 +12,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from irpa_core.display import clip, escape, human, shown
+from irpa_core.display import clip, escape, human, plural, shown
 from irpa_core.model import Archive
 from irpa_core.plan import EXCLUDE, SPLAT_OP, Plan
 
@@ -69,7 +69,7 @@ def header_text(
     if view.filtered:
         t.append(f"{shown_rows:,} of {len(a):,} shown", style="bold yellow")
     else:
-        t.append(f"{len(a):,} parameters")
+        t.append(plural(len(a), "parameter"))
     if filtered and in_view is not None:
         t.append(f"  {human(in_view.bytes)}", style="yellow")
         t.append(f" of {human(a.total_bytes)}")

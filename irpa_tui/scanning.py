@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from irpa_core import scan as SC
-from irpa_core.display import shown
+from irpa_core.display import plural, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.model import Entry
 
@@ -64,7 +64,7 @@ class Scan:
         for i, st in msg.full.items():
             CACHE.remember(self.entries[i], st)
         pct = 100 * msg.done / msg.total if msg.total else 0
-        return f"scan {pct:.0f}%  {msg.entries:,}/{len(self.entries):,} tensors  escape cancels"
+        return f"scan {pct:.0f}%  {msg.entries:,}/{plural(len(self.entries), 'tensor')}  escape cancels"
 
     def finish(self, msg: ScanProgress) -> tuple[dict[int, SC.Row], dict[int, tuple[SC.Flag, ...]], str]:
         """The rows, the anomaly flags of each row (with the engine's
@@ -75,11 +75,13 @@ class Scan:
         rows = dict(self.rows)
         flags = SC.anomalies(self.entries, rows)
         if msg.error:
-            state = f"scan {msg.error} after {len(rows):,} of {n:,} tensors"
+            state = f"scan {msg.error} after {len(rows):,} of {plural(n, 'tensor')}"
         else:
             flagged = sum(len(f) for f in flags.values())
-            state = f"scanned {len(rows):,} tensors: " + (
-                f"{flagged:,} anomalies in {len(flags):,} (filter flag:any)" if flags else "no anomalies"
+            state = f"scanned {plural(len(rows), 'tensor')}: " + (
+                f"{plural(flagged, 'anomaly', 'anomalies')} in {len(flags):,} (filter flag:any)"
+                if flags
+                else "no anomalies"
             )
         return rows, flags, state
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from textual.screen import Screen
 
 from irpa_core.cast import cast_check
-from irpa_core.display import shown
+from irpa_core.display import plural, shown
 from irpa_core.formats import registry
 from irpa_core.output import build
 from irpa_core.plan import CAST, Op, cast_dtype, written_dtype
@@ -70,7 +70,7 @@ class PlanEdits(Screen):
             self.notify(shown(problem, 500), severity="error", timeout=4, markup=False)
             return
         self.session.set_plan(candidate)
-        self._edited(f"{label or action}: {len(rows):,} rows")
+        self._edited(f"{label or action}: {plural(len(rows), 'row')}")
 
     def _bulk_ops(self, action, rows, value):
         glob = self.view.plan_glob()

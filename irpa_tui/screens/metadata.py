@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from irpa_core.display import clip, escape, shown
+from irpa_core.display import clip, escape, plural, shown
 from irpa_core.errors import PlanError
 from irpa_core.model import Archive
 from irpa_core.plan import SET_METADATA, UNSET_METADATA, Op, Plan
@@ -277,7 +277,7 @@ class MetadataScreen(Screen):
         show_help(self, "file metadata keys")
 
     def _title(self, status: Text | None = None) -> None:
-        t = Text.assemble(("File metadata", "bold"), f"  {self.model.row_count:,} rows")
+        t = Text.assemble(("File metadata", "bold"), f"  {plural(self.model.row_count, 'row')}")
         edits = self._edit_summary()
         if edits is not None:
             t.append("  ")

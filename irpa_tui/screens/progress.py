@@ -33,7 +33,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from irpa_core.display import escape, human
+from irpa_core.display import escape, human, plural
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.output import Output, Split
 from irpa_core.plan import Target
@@ -211,7 +211,7 @@ class WriteScreen(Screen):
             f"{n:,} shard{'s' if n != 1 else ''}:",
         ]
         for r in result.shards[:SHOWN]:
-            parts += ["\n  ", r.path, (f"  {r.entries:,} entries, {human(r.bytes)}", "dim")]
+            parts += ["\n  ", r.path, (f"  {plural(r.entries, 'entry', 'entries')}, {human(r.bytes)}", "dim")]
         if n > SHOWN:
             parts.append(f"\n  and {n - SHOWN:,} more, to {result.shards[-1].path}")
         return Text.assemble(*parts)
@@ -287,7 +287,7 @@ def done_text(result: WriteResult, secs: float) -> Text:
     the tensor data in it (what the bar above counted), each named."""
     return Text.assemble(
         ("Done: ", "bold"),
-        f"{result.entries:,} entries in {secs:.2f} s;  ",
+        f"{plural(result.entries, 'entry', 'entries')} in {secs:.2f} s;  ",
         ("file ", "dim"),
         (human(result.bytes), "bold"),
         (", of which tensor data ", "dim"),
