@@ -18,7 +18,9 @@ from collections import OrderedDict
 from irpa_core.dtypes import DType
 from irpa_core.errors import IrpaError
 from irpa_core.model import SPLAT, Entry
-from irpa_core.stats import Stats, value_dtype
+from irpa_core.stats import Stats, compute_stats, sample_stats, value_dtype
+
+from .fetching import REMOTE_SPOTS, SPOT_VALUES, entry_is_remote
 
 ENTRIES = 4096  # exact results kept (a few KB each)
 
@@ -111,3 +113,19 @@ class StatsCache:
 
 
 CACHE = StatsCache()  # the one the screens of this process's app share
+
+
+def estimate(entry: Entry, as_dtype: DType | str | None, cancel: threading.Event) -> Stats:
+    """The quick figures the interface shows first (the detail pane, the
+    verify pane), through the cache: a local sample; for a remote tensor
+    ``REMOTE_SPOTS`` places, or the whole tensor when that costs no more
+    (each place costs a block)."""
+    get, keep = CACHE.get, CACHE.remember
+    if not entry_is_remote(entry):
+        return sample_stats(entry, as_dtype=as_dtype, cached=get, on_result=keep)
+    if entry.length <= REMOTE_SPOTS * getattr(entry.source, "block_size", 1 << 20):
+        return compute_stats(entry, as_dtype=as_dtype, cancel=cancel, cached=get, on_result=keep)
+    budget = REMOTE_SPOTS * SPOT_VALUES
+    return sample_stats(
+        entry, as_dtype=as_dtype, budget=budget, spots=REMOTE_SPOTS, cancel=cancel, cached=get, on_result=keep
+    )

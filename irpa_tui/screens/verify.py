@@ -41,10 +41,10 @@ from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.locate import Difference, decode_dtypes
 from irpa_core.model import Entry
 
-from ..fetching import REMOTE_SPOTS, SPOT_VALUES, FetchMeter, dear, entry_is_remote
+from ..fetching import FetchMeter, dear
 from ..keys import HELP_BINDING, show_help
 from ..messages import JobDone, ProgressUpdate
-from ..stats_cache import CACHE
+from ..stats_cache import CACHE, estimate
 from ..widgets.fetch_line import FetchLine
 from ..widgets.job_progress import RATE, Coalescer, JobProgress
 from ..widgets.lines import LineList
@@ -457,18 +457,7 @@ def _stats(e: Entry | None, other: Entry | None, cancel: threading.Event, exact:
     try:
         if exact:
             return S.compute_stats(e, as_dtype=d, cancel=cancel, cached=CACHE.get, on_result=CACHE.remember)
-        if entry_is_remote(e):
-            budget = REMOTE_SPOTS * SPOT_VALUES
-            return S.sample_stats(
-                e,
-                as_dtype=d,
-                budget=budget,
-                spots=REMOTE_SPOTS,
-                cancel=cancel,
-                cached=CACHE.get,
-                on_result=CACHE.remember,
-            )
-        return S.sample_stats(e, as_dtype=d, cached=CACHE.get, on_result=CACHE.remember)
+        return estimate(e, d, cancel)
     except Cancelled:
         raise
     except IrpaError:

@@ -46,9 +46,9 @@ from irpa_core.formats import pytorch_meta
 from irpa_core.model import Entry
 from irpa_core.scan import Flag
 
-from ..fetching import REMOTE_SPOTS, SPOT_VALUES, dear, entry_is_remote, sources_of
+from ..fetching import dear, entry_is_remote, sources_of
 from ..jobs import JobRunner
-from ..stats_cache import CACHE
+from ..stats_cache import CACHE, estimate
 from .stats_text import (
     bins_table,
     exactness,
@@ -266,23 +266,7 @@ class DetailPane(VerticalScroll):
             self.post_message(self.ValuesResult(entry, values, S.matrix_shape(entry, d)))
             if have_stats:
                 return
-            remote = entry_is_remote(entry)
-            if remote and entry.length <= REMOTE_SPOTS * getattr(entry.source, "block_size", 1 << 20):
-                # The places an estimate reads cost a block each: read it all.
-                est = S.compute_stats(entry, as_dtype=view, cancel=cancel, cached=CACHE.get, on_result=CACHE.remember)
-            elif remote:
-                budget = REMOTE_SPOTS * SPOT_VALUES
-                est = S.sample_stats(
-                    entry,
-                    as_dtype=view,
-                    budget=budget,
-                    spots=REMOTE_SPOTS,
-                    cancel=cancel,
-                    cached=CACHE.get,
-                    on_result=CACHE.remember,
-                )
-            else:
-                est = S.sample_stats(entry, as_dtype=view, cached=CACHE.get, on_result=CACHE.remember)
+            est = estimate(entry, view, cancel)
             self.post_message(self.StatsResult(entry, est))
             if est.exact or cancel.is_set():
                 return
