@@ -20,7 +20,9 @@ Every error raised on purpose is an ``IrpaError`` with a one-line message.
 
 Importing this package stays light: the functions import what they need
 when called, and ``Plan``, ``Stats``, ``DecodeError``, ``WriteResult``,
-``Report`` and ``DiffReport`` are loaded on first use (``__getattr__``).
+``Report``, ``DiffReport``, ``compute_stats`` and ``diff_archives`` (the
+engine's ``stats.api.compute_stats`` and ``diff.diff``) are loaded on first
+use (``__getattr__``).
 No public name is also the name of a submodule: importing the submodule
 would replace the function on the package.
 """
@@ -40,9 +42,11 @@ if TYPE_CHECKING:  # only for the type checker: these pull in numpy, or cost sta
     import numpy as np
 
     from .diff import DiffReport
+    from .diff import diff as diff_archives
     from .dtypes import DType
     from .plan import Plan
     from .stats import DecodeError, Stats
+    from .stats.api import compute_stats
     from .verify import Report
     from .write import Progress, WriteResult
 
@@ -80,6 +84,8 @@ _LAZY = {
     "WriteResult": ("irpa_core.write", "WriteResult"),
     "Report": ("irpa_core.verify", "Report"),
     "DiffReport": ("irpa_core.diff", "DiffReport"),
+    "compute_stats": ("irpa_core.stats.api", "compute_stats"),
+    "diff_archives": ("irpa_core.diff", "diff"),
 }
 
 
@@ -200,40 +206,6 @@ def read_tensor(entry: Entry, as_dtype: DType | str | None = None) -> np.ndarray
     return values
 
 
-def compute_stats(
-    entry: Entry,
-    *,
-    as_dtype: DType | str | None = None,
-    bins: int = 64,
-    progress: Callable[[int, int], None] | None = None,
-    cancel=None,
-) -> Stats:
-    """Exact statistics of one entry, in one streaming pass (memory stays
-    flat whatever its size; a splat is computed from its pattern, without
-    reading data).
-
-    The ``Stats`` has ``count``, ``min``, ``max``, ``mean``, ``std``,
-    ``zeros`` (and ``sparsity``, a percentage), ``nans``, ``infs``,
-    ``percentiles`` (``"1"``, ``"50"``, ``"99"``...: exact when
-    ``percentiles_exact``, else within ``percentile_error``, relative), a
-    histogram of ``bins`` bins (``hist_edges``, ``hist_counts``) and
-    ``to_json()``. NaN and infinities are counted, not included in the
-    other figures. ``as_dtype``: read the bytes as this dtype.
-    ``progress(done, total)`` hears bytes read after each chunk;
-    ``cancel.is_set()`` (a ``threading.Event``) stops with ``Cancelled``.
-    Raises DecodeError for an entry that cannot be decoded.
-
-    Example::
-
-        archive = open_archive("model.gguf")
-        s = compute_stats(archive.by_name["blk.0.ffn_down.weight"])
-        print(s.mean, s.std, s.percentiles["99"], s.sparsity)
-    """
-    from .stats.api import compute_stats as stats
-
-    return stats(entry, as_dtype=as_dtype, bins=bins, progress=progress, cancel=cancel)
-
-
 def convert(
     plan: Plan | None,
     archive: Archive,
@@ -329,39 +301,3 @@ def verify_output(
 
     plan, _ = aligned(plan if plan is not None else Plan(), format_of(output), alignment)
     return verify(sources, plan, output, progress=progress, cancel=cancel)
-
-
-def diff_archives(
-    a: Archive,
-    b: Archive,
-    *,
-    rename: Plan | None = None,
-    atol: float = 0.0,
-    rtol: float = 0.0,
-    progress: Callable[[Progress], None] | None = None,
-    cancel=None,
-) -> DiffReport:
-    """Compare two archives by name, as ``irpa diff`` does: entries only in
-    one, kind/dtype/shape changes, identical bytes, where bytes differ, and
-    for tensors that differ but hold the same number of values (an f16 copy
-    of an f32 tensor, a quantized one) value figures: max and mean
-    ``|A-B|``, relative L2 error, cosine similarity, elements outside the
-    tolerance (``|A-B| <= atol + rtol*|A|``; 0/0 is bit-exact).
-
-    ``rename``: a ``Plan`` whose renames map A's names to B's
-    (``Plan().rename("model.layers.*", "blk.*")``). The ``DiffReport`` has
-    ``identical``, ``ok`` (every entry pairs up and is identical or within
-    tolerance), ``counts`` per status, ``pairs`` (``name``, ``status`` such
-    as ``"identical"``, ``"values differ"``, ``"only in A"``, ``notes``,
-    ``metrics`` with ``max_abs``, ``rel_l2``, ``cosine``...) and
-    ``to_json()``. ``progress``/``cancel`` as in ``convert``.
-
-    Example::
-
-        report = diff_archives(open_archive("model.safetensors"), open_archive("model-f16.gguf"))
-        for pair in report.pairs:
-            print(pair.name, pair.status, pair.metrics.text() if pair.metrics else "")
-    """
-    from .diff import diff
-
-    return diff(a, b, rename=rename, atol=atol, rtol=rtol, progress=progress, cancel=cancel)

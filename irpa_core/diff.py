@@ -170,10 +170,29 @@ def diff(
     progress: Callable[[Progress], None] | None = None,
     cancel=None,
 ) -> DiffReport:
-    """``rename``: a Plan whose rename ops map A's names to B's. An element
-    is within tolerance when ``|A-B| <= atol + rtol*|A|``; at 0/0 only
-    bit-identical values are. ``progress`` gets a ``Progress`` per pair
-    (index over A's entries) and per chunk of bytes compared."""
+    """Compare two archives by name, as ``irpa diff`` does: entries only in
+    one, kind/dtype/shape changes, identical bytes, where bytes differ, and
+    for tensors that differ but hold the same number of values (an f16 copy
+    of an f32 tensor, a quantized one) value figures: max and mean
+    ``|A-B|``, relative L2 error, cosine similarity, elements outside the
+    tolerance (``|A-B| <= atol + rtol*|A|``; 0/0 is bit-exact).
+
+    ``rename``: a ``Plan`` whose renames map A's names to B's
+    (``Plan().rename("model.layers.*", "blk.*")``). The ``DiffReport`` has
+    ``identical``, ``ok`` (every entry pairs up and is identical or within
+    tolerance), ``counts`` per status, ``pairs`` (``name``, ``status`` such
+    as ``"identical"``, ``"values differ"``, ``"only in A"``, ``notes``,
+    ``metrics`` with ``max_abs``, ``rel_l2``, ``cosine``...) and
+    ``to_json()``. ``progress`` gets a ``Progress`` per pair (index over
+    A's entries) and per chunk of bytes compared; ``cancel.is_set()`` stops
+    with ``Cancelled``.
+
+    Example::
+
+        report = diff_archives(open_archive("model.safetensors"), open_archive("model-f16.gguf"))
+        for pair in report.pairs:
+            print(pair.name, pair.status, pair.metrics.text() if pair.metrics else "")
+    """
     rename = rename or Plan()
     b_by = b.by_name
     pairs: list[Pair] = []

@@ -91,9 +91,30 @@ def compute_stats(
     cached: Cached | None = None,
     on_result: OnResult | None = None,
 ) -> Stats:
-    """The exact statistics, in one streaming pass (or ``cached``'s answer:
-    see ``stats_many``). ``progress(done, total)`` in bytes after each
-    chunk; ``cancel.is_set()`` stops with ``Cancelled``."""
+    """Exact statistics of one entry, in one streaming pass (memory stays
+    flat whatever its size; a splat is computed from its pattern, without
+    reading data).
+
+    The ``Stats`` has ``count``, ``min``, ``max``, ``mean``, ``std``,
+    ``zeros`` (and ``sparsity``, a percentage), ``nans``, ``infs``,
+    ``percentiles`` (``"1"``, ``"50"``, ``"99"``...: exact when
+    ``percentiles_exact``, else within ``percentile_error``, relative), a
+    histogram of ``bins`` bins (``hist_edges``, ``hist_counts``) and
+    ``to_json()``. NaN and infinities are counted, not included in the
+    other figures. ``as_dtype``: read the bytes as this dtype.
+    ``progress(done, total)`` hears bytes read after each chunk;
+    ``cancel.is_set()`` (a ``threading.Event``) stops with ``Cancelled``.
+    Raises DecodeError for an entry that cannot be decoded.
+
+    ``cached``/``on_result``: a cache of the caller's (see ``stats_many``);
+    ``threads``: decoding threads.
+
+    Example::
+
+        archive = open_archive("model.gguf")
+        s = compute_stats(archive.by_name["blk.0.ffn_down.weight"])
+        print(s.mean, s.std, s.percentiles["99"], s.sparsity)
+    """
     for _entry, result in stats_many(
         [entry],
         as_dtype=as_dtype,
