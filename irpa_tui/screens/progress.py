@@ -33,7 +33,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from irpa_core.display import escape, human, plural
+from irpa_core.display import escape, human, plural, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.output import Output, Split
 from irpa_core.plan import Target
@@ -103,7 +103,7 @@ class WriteScreen(Screen):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="write-box"):
-            yield Static(Text.assemble(("Writing ", "bold"), self.output), id="write-title")
+            yield Static(Text.assemble(("Writing ", "bold"), shown(self.output, 300)), id="write-title")
             yield JobProgress(len(self.targets), self.total, id="write-progress")
             yield Line(id="write-current")
             if self.fetch.remote:
@@ -162,7 +162,7 @@ class WriteScreen(Screen):
                 self.shard = ev.shard
                 path = shard_paths(self.output, ev.shards)[ev.shard]
                 self.query_one("#write-title", Static).update(
-                    Text.assemble(("Writing ", "bold"), f"shard {ev.shard + 1:,} of {ev.shards:,}: ", path)
+                    Text.assemble(("Writing ", "bold"), f"shard {ev.shard + 1:,} of {ev.shards:,}: ", shown(path, 300))
                 )
         if ev.index < len(self.targets):
             t = self.targets[ev.index]
@@ -188,7 +188,8 @@ class WriteScreen(Screen):
             self.query_one("#write-title", Static).update(self._written_text(payload))
             self.query_one("#write-current", Line).set(done_text(payload, secs))
         elif state == "cancelled":
-            what = f"{self.output} was not written" if self.split is None else f"no shard of {self.output} was written"
+            out = shown(self.output, 300)
+            what = f"{out} was not written" if self.split is None else f"no shard of {out} was written"
             self.query_one("#write-title", Static).update(
                 Text.assemble(("Cancelled: ", "bold yellow"), f"{what} (plan kept)")
             )
@@ -204,16 +205,20 @@ class WriteScreen(Screen):
         """The title of a finished write: the file, or every shard (at most
         ``SHOWN`` of them named) with its entries and size."""
         if self.split is None or not result.shards:
-            return Text.assemble(("Written ", "bold green"), self.output)
+            return Text.assemble(("Written ", "bold green"), shown(self.output, 300))
         n = len(result.shards)
         parts: list[str | tuple[str, str]] = [
             ("Written ", "bold green"),
             f"{n:,} shard{'s' if n != 1 else ''}:",
         ]
         for r in result.shards[:SHOWN]:
-            parts += ["\n  ", r.path, (f"  {plural(r.entries, 'entry', 'entries')}, {human(r.bytes)}", "dim")]
+            parts += [
+                "\n  ",
+                shown(r.path, 300),
+                (f"  {plural(r.entries, 'entry', 'entries')}, {human(r.bytes)}", "dim"),
+            ]
         if n > SHOWN:
-            parts.append(f"\n  and {n - SHOWN:,} more, to {result.shards[-1].path}")
+            parts.append(f"\n  and {n - SHOWN:,} more, to {shown(result.shards[-1].path, 300)}")
         return Text.assemble(*parts)
 
     # -- keys ---------------------------------------------------------------

@@ -169,6 +169,12 @@ def test_split_fields_ask_for_the_same_split():
         assert parse_split_size(text) == size
 
 
+def test_quit_question_escapes_the_path():
+    _, body = quit_question(1, "out/\x1b[2Jx\u202e.gguf", True)
+    assert "\x1b" not in body.plain and "\u202e" not in body.plain
+    assert "\\e[2J" in body.plain and "1 edit)" in body.plain
+
+
 def test_quit_question_says_what_is_unsaved():
     q, body = quit_question(3, "out/r.gguf", True)
     assert "plan is not saved" in q and "out/r.gguf was written with these edits" in body.plain

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from irpa_core.display import plural, shown
+
 from .confirm import ConfirmDialog
 
 
@@ -19,16 +21,17 @@ class QuitDialog(ConfirmDialog):
 
 def quit_question(edits: int, written: str | None, current: bool) -> tuple[str, Text]:
     """(the question, its body) for ``QuitDialog``."""
-    n = f"{edits:,} edit{'s' if edits != 1 else ''}"
+    n = plural(edits, "edit")
+    path = shown(written, 300) if written is not None else ""  # a path holds what a file's name held
     save = "ctrl+s saves it as JSON (irpa convert --plan and irpa-tui --plan replay it)."
     if written is not None and current:
         body = Text.assemble(
-            (written, "bold"), " was written with these edits and stays.\n", f"The plan ({n}) is not saved: ", save
+            (path, "bold"), " was written with these edits and stays.\n", f"The plan ({n}) is not saved: ", save
         )
         return "Quit? The plan is not saved", body
     if written is not None:
         body = Text.assemble(
-            (written, "bold"), f" was written before the last edits.\nThe plan ({n}) is not saved: ", save
+            (path, "bold"), f" was written before the last edits.\nThe plan ({n}) is not saved: ", save
         )
         return "Quit? The last edits are not written or saved", body
     body = Text.assemble(f"The plan ({n}) is not written or saved: w writes the archive, ", save)
