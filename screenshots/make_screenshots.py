@@ -114,7 +114,7 @@ async def main():
     cut = os.path.join(WORK, "demo.cut.irpa")
     with open(path, "rb") as f, open(cut, "wb") as part:
         part.write(f.read(1_400_000))
-    await shot("salvage", cut, ["down"] * 10)
+    await shot("salvage", cut, ["down"] * 9)
     bad = os.path.join(WORK, "broken.gguf")
     with open(bad, "wb") as f:
         f.write(b"GGUF\x03\x00\x00\x00" + b"\xff" * 16)

@@ -156,6 +156,8 @@ def test_cli_on_a_cut_file(tmp_path, capsys):
 
     assert main(["info", str(p)]) == 0
     assert "3 of 5 tensors complete" in capsys.readouterr().err
+    assert main(["info", "--json", str(p)]) == 0
+    assert json.loads(capsys.readouterr().out)["truncated"]["missing"] == 1
 
     assert main(["stats", "--json", str(p)]) == 0
     doc = json.loads(capsys.readouterr().out)

@@ -108,6 +108,10 @@ def open_archive(*paths, cancel=None, opened: Callable[[Source], None] | None = 
     ``opened(source)`` is called with each file's source as soon as it
     exists, before its first read (a remote one before its first request):
     an interface can show what a slow open has fetched so far.
+    A file cut off in its data (a truncated download) opens: its entries
+    list, ``archive.truncated`` is true and ``model.entry_state`` tells each
+    entry complete, partial or missing (``irpa_core.salvage``); a file cut
+    inside its header is an ``ArchiveError``.
     """
     if not paths:
         raise ArchiveError("", None, "no input file given")
