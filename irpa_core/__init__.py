@@ -215,6 +215,7 @@ def convert(
     alignment: int | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel=None,
+    salvage: bool = False,
 ) -> WriteResult:
     """Write ``plan`` applied to ``archive`` as a new file at ``path``, as
     ``irpa convert`` does, and return a ``WriteResult`` (``path``,
@@ -232,6 +233,9 @@ def convert(
     Edits that match no parameter are ignored: ``plan.unmatched(archive)``
     lists them. ``progress`` gets a ``Progress`` (entry, index, bytes done
     and total) as it goes; ``cancel.is_set()`` stops with ``Cancelled``.
+    From a cut-off file (``archive.truncated``), copying a partial or
+    missing tensor is a PlanError naming it; ``salvage=True`` writes only
+    the complete ones.
 
     Example::
 
@@ -251,7 +255,7 @@ def convert(
             raise WriteError(path, "unknown extension: name it .irpa, .gguf or .safetensors, or give a format")
     fmt = _format(format, path)
     plan, align = aligned(plan if plan is not None else Plan(), fmt, alignment)
-    out = build(plan, archive, fmt)
+    out = build(plan, archive, fmt, salvage=salvage)
     return write_archive(out, path, alignment=align, progress=progress, cancel=cancel)
 
 

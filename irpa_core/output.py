@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from . import dtypes, filemeta
+from . import salvage as salvage_rule
 from .cast import iter_cast
 from .errors import Cancelled, PlanError
 from .filemeta import DATASET, FileMetadata
@@ -137,6 +138,7 @@ class Output:
     kvs: tuple[bytes, ...] = ()  # gguf: the encoded key/values, in order
     metadata: dict[str, str] | None = None  # safetensors: __metadata__ (None: none written)
     dropped: tuple[str, ...] = ()  # file metadata keys this format cannot hold
+    left_out: tuple[Target, ...] = ()  # incomplete in a cut-off source: not written (``build(salvage=True)``)
 
     @property
     def data_bytes(self) -> int:
@@ -183,6 +185,8 @@ class Output:
         if f.expected_keys:
             keys = {gguf_writer.kv_key(b) for b in self.kvs}
             out += [why for key, why in f.expected_keys if key not in keys]
+        if self.left_out:
+            out.append(salvage_rule.left_out_line(self.left_out, len(self.targets)))
         return out
 
     def split(self, split: Split) -> tuple[Output, ...]:
@@ -227,18 +231,27 @@ class Output:
         return safetensors_writer.layout(self.targets, self.metadata)
 
 
-def build(plan: Plan, archive: Archive, format: Format, fates: list[Fate] | None = None) -> Output:
+def build(
+    plan: Plan, archive: Archive, format: Format, fates: list[Fate] | None = None, *, salvage: bool = False
+) -> Output:
     """The ``Output`` of ``plan`` applied to ``archive`` in ``format``,
-    validated (PlanError naming the parameter or the metadata key)."""
+    validated (PlanError naming the parameter or the metadata key). From a
+    cut-off file (``salvage``), a plan that copies a partial or missing
+    entry is an ``IncompleteError``; with ``salvage`` those entries are
+    left out (``Output.left_out``)."""
     f = registry.get(format)
     if fates is None:
         fates = plan.fates(archive)
     targets = plan.tensor_targets(archive, fates)
+    left_out: list[Target] = []
+    if archive.truncated:
+        targets, left_out = salvage_rule.keep_complete(targets, salvage)
     ops = plan.metadata_ops
     org = filemeta.origin(archive, fates)
     if f.file_metadata == DATASET_ENTRY and not ops and (org is None or org.entry is not None):
-        return Output(f.name, tuple(targets))  # an irpa's dataset entry, if any, is copied as it is
-    return assemble(targets, format, ops, filemeta.read(org))
+        # an irpa's dataset entry, if any, is copied as it is
+        return Output(f.name, tuple(targets), left_out=tuple(left_out))
+    return replace(assemble(targets, format, ops, filemeta.read(org)), left_out=tuple(left_out))
 
 
 def apply(plan: Plan, archive: Archive, format: Format = "irpa", fates: list[Fate] | None = None) -> list[Target]:

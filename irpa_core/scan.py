@@ -85,12 +85,14 @@ def scan(
     threads: int | None = None,
 ) -> Iterator[tuple[int, Stats | None]]:
     """Exact statistics of each entry, in order, as ``(index, Stats)``;
-    ``None`` for an entry that cannot be decoded (no dtype, unknown type)
-    or that holds metadata rather than values (``__SHARK_DATASET__``).
+    ``None`` for an entry that cannot be decoded (no dtype, unknown type),
+    that holds metadata rather than values (``__SHARK_DATASET__``) or that
+    a cut-off file does not hold whole (``model.entry_state``).
     Results come from and go to the statistics cache."""
+    from .model import COMPLETE, entry_state
     from .summary import METADATA_ENTRIES
 
-    skip = {i for i, e in enumerate(entries) if e.name in METADATA_ENTRIES}
+    skip = {i for i, e in enumerate(entries) if e.name in METADATA_ENTRIES or entry_state(e) != COMPLETE}
     chosen = [e for i, e in enumerate(entries) if i not in skip]
     results = stats_many(chosen, progress=progress, cancel=cancel, threads=threads)
     for i in range(len(entries)):

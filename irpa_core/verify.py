@@ -137,8 +137,9 @@ def verify(
     """Check ``output`` against ``build(plan, sources, its format)``.
     ``progress`` gets a ``Progress`` (entry index and count, bytes compared
     and to compare) as each entry starts and after each chunk;
-    ``cancel.is_set()`` stops."""
-    expected = build(plan, sources, format_of(output))
+    ``cancel.is_set()`` stops. From cut-off sources only what could be
+    written is expected: the complete entries (``build(salvage=True)``)."""
+    expected = build(plan, sources, format_of(output), salvage=True)
     return compare_targets(list(expected.targets), output, progress=progress, cancel=cancel, metadata=expected)
 
 

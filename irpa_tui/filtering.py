@@ -11,7 +11,9 @@ it; double quotes keep spaces inside a term. Matching ignores case.
 - ``dtype:Q4_K`` (globs work: ``dtype:q*``), ``kind:data|splat|external``,
   ``mark:renamed|excluded|splat|cast|kept|edited``, ``size:>1MiB`` (``<``,
   ``<=``, ``>=``, ``=``; B, KB/KiB, MB/MiB, GB/GiB), ``file:NAME`` (part of the
-  file's name), ``flag:nan|inf|zero|constant|std|any`` (after a scan, ``S``).
+  file's name), ``flag:nan|inf|zero|constant|std|any`` (after a scan, ``S``),
+  ``state:complete|partial|missing`` (how much of it a cut-off file holds:
+  the engine's ``model.entry_state``).
 
 A row matches a name term by its original name or by its new name when the
 plan renames it. ``parse`` raises ``FilterError`` with a sentence (and the
@@ -24,7 +26,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from irpa_core.model import Entry
+from irpa_core.model import STATES, Entry, entry_state
 
 HELP = (
     ("word", "matches anywhere in the name, any case (grep-like); ^word / word$ anchor"),
@@ -36,6 +38,7 @@ HELP = (
     ("size:>1MiB", "size: > < >= <= = with B, KiB, MiB, GiB (KB, MB, GB are 1000s)"),
     ("file:NAME", "part of the file's name"),
     ("flag:nan", "scan flag (after S): nan, inf, zero, constant, std, any"),
+    ("state:partial", "in a cut-off file: complete, partial, missing"),
     ("a b  !c", 'all terms must match; ! negates a term; "quotes" keep spaces'),
 )
 MARKS = ("renamed", "excluded", "splat", "cast", "kept", "edited")
@@ -48,7 +51,7 @@ _UNITS = {
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
 }  # fmt: skip
 _SIZE = re.compile(r"^(>=|<=|>|<|=)?\s*(\d+(?:\.\d+)?)\s*([a-z]*)$", re.IGNORECASE)
-_FIELDS = ("re", "dtype", "kind", "mark", "size", "file", "flag")
+_FIELDS = ("re", "dtype", "kind", "mark", "size", "file", "flag", "state")
 
 
 class FilterError(ValueError):
@@ -247,6 +250,13 @@ def _field_term(tok: str, negate: bool, field: str, value: str) -> Term:
 
         def test(row: Row, i: int) -> bool:
             return v in _basename(row.entries[i].file).lower()
+
+    elif field == "state":
+        if v not in STATES:
+            raise FilterError(f"state: {value!r} is not one of {', '.join(STATES)}", tok)
+
+        def test(row: Row, i: int) -> bool:
+            return entry_state(row.entries[i]) == v
 
     else:  # flag
         if v not in FLAGS:

@@ -6,7 +6,7 @@ GGUF as its ``general.alignment`` key: ``output.aligned``), lays it out to know 
 size, and sums up what the format does to the plan: splats written as data,
 casts, metadata it cannot keep. A format that cannot hold the plan gets the
 engine's own one-line refusal (naming the tensor and the fix) and nothing
-to write. A GGUF split into shards (``split``) is checked as
+to write (a plan copying a tensor a cut-off file lacks: ``salvage``). A GGUF split into shards (``split``) is checked as
 ``irpa convert --split-max-...`` splits it: the shard count, the size of
 all the files, or the engine's refusal (too many shards). It runs in a
 worker: building the output may read a ``__SHARK_DATASET__`` entry, and
@@ -26,6 +26,7 @@ from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
 from irpa_core.output import Output, Split
 from irpa_core.plan import Fate, Plan
+from irpa_core.salvage import IncompleteError
 from irpa_core.sources import is_remote
 
 from .editing import ADDED, DELETED, EDITED, EditSession
@@ -75,6 +76,9 @@ def check_output(
         else:
             files = out.split(split)
             size, shards = sum(f.layout().file_size for f in files), len(files)
+    except IncompleteError as e:  # the engine's refusal, and how to do here what --salvage does
+        problem = f"{e}; here: filter !state:complete, then e excludes them"
+        return WriteCheck(fmt, write_alignment, None, split=split, problem=problem)
     except (IrpaError, ValueError) as e:
         return WriteCheck(fmt, write_alignment, None, split=split, problem=str(e))
     notes = tuple(_notes(out, size, shards))

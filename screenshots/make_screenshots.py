@@ -110,6 +110,11 @@ async def main():
         await pilot.press("v")
 
     await shot("verify", path, after=write_and_verify)
+    # A download cut off in its data (blk.0.ffn_up is partial): the salvage banner and state column.
+    cut = os.path.join(WORK, "demo.cut.irpa")
+    with open(path, "rb") as f, open(cut, "wb") as part:
+        part.write(f.read(1_400_000))
+    await shot("salvage", cut, ["down"] * 9)
     bad = os.path.join(WORK, "broken.gguf")
     with open(bad, "wb") as f:
         f.write(b"GGUF\x03\x00\x00\x00" + b"\xff" * 16)

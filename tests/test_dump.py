@@ -45,7 +45,9 @@ def test_json(tmp_path, capsys):
         "file": str(p),
         "offset": e["offset"],
         "pattern": None,
+        "state": "complete",
     }
+    assert doc["truncated"] is None
     assert e["offset"] == gguf.GGUFReader(str(p)).tensors[0].data_offset
     assert main(["dump", "--json", "--full", str(p)]) == 0
     doc = json.loads(capsys.readouterr().out)

@@ -157,3 +157,26 @@ def test_fast_on_100k_names():
         v.set_filter(q)
     assert (time.perf_counter() - t) / 4 < 0.25
     assert np.isclose(len(v.rows), n / 10, rtol=0.2)
+
+
+def test_state_terms(tmp_path):
+    from irpa_core.sources import open_source
+
+    f = tmp_path / "cut.bin"
+    f.write_bytes(bytes(100))
+    src = open_source(str(f))
+    entries = tuple(
+        Entry(name=n, kind=DATA, length=40, file=str(f), offset=off, source=src)
+        for n, off in (("whole", 0), ("half", 80), ("gone", 120))
+    )
+    v = TableView(Archive((SourceFile(str(f), "raw", 100, data_end=160, source=src),), entries), lambda: None)
+    for query, names in (
+        ("state:partial", ["half"]),
+        ("state:MISSING", ["gone"]),
+        ("!state:complete", ["half", "gone"]),
+    ):
+        v.set_filter(query)
+        assert [entries[i].name for i in v.rows] == names, query
+    with pytest.raises(FilterError, match="state: 'cut' is not one of complete, partial, missing"):
+        parse("state:cut")
+    src.close()

@@ -90,7 +90,8 @@ def test_sharded_directory(tmp_path):
     [
         (b"{", "not valid JSON"),
         (b"[]", "not an IRPA, GGUF or safetensors"),
-        (b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 99]}}', "outside the data"),
+        # data_offsets past the end of the file are a cut-off download (test_salvage.py), not an error
+        (b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}', "end before they begin"),
         (b'{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}', "do not match shape"),
         (b'{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 8]}}', "shape"),
         (b'{"a": {"dtype": "F32", "shape": [2]}}', "data_offsets"),

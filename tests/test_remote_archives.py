@@ -293,7 +293,7 @@ def _parse(src) -> object:
     from irpa_core.formats.gguf import read_gguf
 
     try:
-        entries, metadata, types = read_gguf(src)
+        entries, metadata, types, _ = read_gguf(src)
     except ArchiveError as e:
         return ("error", e.offset, e.reason)
     arrays = {k: v.items() for k, v in metadata.items() if hasattr(v, "items")}

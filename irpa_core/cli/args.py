@@ -67,6 +67,20 @@ def input_paths(args, command: str) -> list[str]:
     return paths
 
 
+def warn_if_truncated(archive) -> None:
+    """``irpa: warning: FILE: truncated: ... present (...); N of M tensors
+    complete`` on stderr when a file is cut off (``salvage``)."""
+    if not archive.truncated:
+        return
+    import sys
+
+    from ..salvage import truncation
+
+    t = truncation(archive)
+    assert t is not None
+    print(f"irpa: warning: {t.warning()}", file=sys.stderr)
+
+
 def add_source_flags(p: ArgumentParser) -> None:
     repeatable(
         p, "--parameters", "[SCOPE=]FILE", "input file (repeatable): .irpa, .gguf, .safetensors, or a model directory"

@@ -19,7 +19,16 @@ import sys
 
 from ..errors import PlanError
 from . import ArgumentParser, CliError
-from .args import add_convert_flags, aligned_for, bool_flag, escape_hint, output_format, plan_with_hints, split_of
+from .args import (
+    add_convert_flags,
+    aligned_for,
+    bool_flag,
+    escape_hint,
+    output_format,
+    plan_with_hints,
+    split_of,
+    warn_if_truncated,
+)
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -39,6 +48,12 @@ def build_parser(prog: str) -> ArgumentParser:
     add_convert_flags(p)
     bool_flag(p, "--quiet", "no progress bar and no listing of the result")
     bool_flag(p, "--strict", "an edit that matches no parameter is an error (exit 1, nothing written)")
+    bool_flag(
+        p,
+        "--salvage",
+        "from a cut-off input (a truncated download), write only the complete tensors and say how many "
+        "were left out; without it, copying a partial or missing tensor is an error naming it",
+    )
     return p
 
 
@@ -63,6 +78,7 @@ def run(args) -> int:
     fmt = output_format(args)
     split = split_of(args, fmt)
     archive = open_archive(*inputs)
+    warn_if_truncated(archive)
     plan = plan_with_hints(args, archive, fmt)
     for op in plan.unmatched(archive):
         print(
@@ -71,7 +87,7 @@ def run(args) -> int:
     if args.strict:
         strict_check(plan, archive)
     aligned_plan, alignment = aligned_for(args, plan, fmt)
-    out = build(aligned_plan, archive, fmt)
+    out = build(aligned_plan, archive, fmt, salvage=args.salvage)
     warn_about_metadata(out)
     for line in splat_warnings(plan.splats(archive)):
         print(f"irpa: warning: {line}", file=sys.stderr)

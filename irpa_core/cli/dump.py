@@ -12,9 +12,9 @@ import sys
 from .. import open_archive
 from ..display import escape, human, plural, shape_str
 from ..formats import registry
-from ..model import Archive
+from ..model import Archive, entry_state
 from . import ArgumentParser, print_json
-from .args import add_files_flags, input_paths
+from .args import add_files_flags, input_paths, warn_if_truncated
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -27,6 +27,7 @@ def build_parser(prog: str) -> ArgumentParser:
 
 def run(args) -> int:
     archive = open_archive(*input_paths(args, "dump"))
+    warn_if_truncated(archive)
     out = sys.stdout
     if args.json:
         print_json(to_json(archive, full=args.full))
@@ -37,8 +38,10 @@ def run(args) -> int:
 
 def format_table(archive: Archive) -> str:
     """The dump table: one line per entry (start, end, length, name, dtype,
-    shape, kind) under a header per file, and a footer of totals per dtype."""
+    shape, kind; and its state when a file is cut off) under a header per
+    file, and a footer of totals per dtype (and per state)."""
     lines: list[str] = []
+    cut = archive.truncated
     by_file: dict[tuple[str, str], list] = {}
     opened = {f.path for f in archive.files}
     for e in archive.entries:
@@ -48,8 +51,9 @@ def format_table(archive: Archive) -> str:
         label = escape(f"{scope}={path}" if scope else path)
         counts = f"{plural(len(entries), 'entry', 'entries', fmt='')}, {plural(total, 'byte', fmt='')}"
         lines.append(f"# {label}: {counts} ({human(total)})")
-        lines.append(f"{'start':>14} {'end':>14} {'length':>14}  {'dtype':<10} {'shape':<18} {'kind':<8} name")
-        row = "{:>14} {:>14} {:>14}  {:<10} {:<18} {:<8} {}".format
+        state = f"{'state':<9}" if cut else ""
+        lines.append(f"{'start':>14} {'end':>14} {'length':>14}  {'dtype':<10} {'shape':<18} {'kind':<8} {state}name")
+        row = "{:>14} {:>14} {:>14}  {:<10} {:<18} {:<8} {}{}".format
         for e in entries:
             off = e.offset
             lines.append(
@@ -60,6 +64,7 @@ def format_table(archive: Archive) -> str:
                     e.dtype.name if e.dtype is not None else "?",
                     shape_str(e.shape),
                     e.kind,
+                    f"{entry_state(e):<9}" if cut else "",
                     escape(e.name),
                 )
             )
@@ -74,6 +79,13 @@ def format_table(archive: Archive) -> str:
     for name, (count, size) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
         counted, nbytes = plural(count, "entry", "entries", fmt=">8"), plural(size, "byte", fmt=">16")
         lines.append(f"  {name:<10} {counted:<16} {nbytes:<22} ({human(size)})")
+    if cut:
+        from ..salvage import truncation
+
+        cut_off = truncation(archive)
+        assert cut_off is not None
+        lines.append(cut_off.line())
+        lines.append("  " + ", ".join(f"{n:,} {state}" for state, n in cut_off.counts.items()))
     return "\n".join(lines) + "\n"
 
 
@@ -101,6 +113,7 @@ def entry_json(e) -> dict:
         "file": e.file,
         "offset": e.offset,
         "pattern": e.pattern.hex() if e.pattern is not None else None,
+        "state": entry_state(e),
     }
 
 
@@ -117,10 +130,13 @@ def metadata_json(metadata: dict, full: bool = False) -> dict:
 
 
 def to_json(archive: Archive, full: bool = False) -> dict:
+    from ..salvage import truncated_json
+
     return {
         "files": [
             {"path": f.path, "format": f.format, "scope": f.scope, "metadata": metadata_json(f.metadata, full)}
             for f in archive.files
         ],
         "entries": [entry_json(e) for e in archive.entries],
+        "truncated": truncated_json(archive),
     }

@@ -7,7 +7,7 @@ import sys
 from ..display import escape, human, shown
 from ..summary import LABELS, bpw, count_rows, fact_text
 from . import ArgumentParser, print_json
-from .args import add_files_flags, input_paths
+from .args import add_files_flags, input_paths, warn_if_truncated
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -26,9 +26,13 @@ def run(args) -> int:
     from .. import open_archive
     from ..summary import summarize
 
-    s = summarize(open_archive(*input_paths(args, "info")))
+    archive = open_archive(*input_paths(args, "info"))
+    warn_if_truncated(archive)
+    s = summarize(archive)
     if args.json:
-        print_json(s.to_json())
+        from ..salvage import truncated_json
+
+        print_json({**s.to_json(), "truncated": truncated_json(archive)})
     else:
         sys.stdout.write(format_summary(s))
     return 0

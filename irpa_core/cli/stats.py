@@ -6,8 +6,9 @@ import fnmatch
 import sys
 
 from ..display import escape, num, plural
+from ..model import COMPLETE, entry_state, incomplete_detail, require_complete
 from . import ArgumentParser, CliError, print_json
-from .args import add_files_flags, input_paths, repeatable
+from .args import add_files_flags, input_paths, repeatable, warn_if_truncated
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -50,6 +51,15 @@ def run(args) -> int:
         raise CliError(f"no parameter matches {', '.join(args.name)}")
     if args.anomalies and args.sample:
         raise CliError("--anomalies needs the exact pass (leave out --sample)")
+    warn_if_truncated(archive)
+    # From a cut-off file, the complete tensors are computed and the rest
+    # listed as skipped with their state.
+    cut = [e for e in entries if entry_state(e) != COMPLETE] if archive.truncated else []
+    if cut:
+        gone = {id(e) for e in cut}
+        entries = [e for e in entries if id(e) not in gone]
+        if args.name and not entries:  # asked for nothing but incomplete tensors: say why, exit 1
+            require_complete(cut[0])
     results, skipped = [], []
     if args.sample:
         for e in entries:
@@ -73,19 +83,26 @@ def run(args) -> int:
         results.sort(key=lambda r: order[id(r[0])])
         skipped.sort(key=lambda e: order[id(e)])
     if args.anomalies:
-        return _anomalies(archive, results, skipped, args.json)
+        return _anomalies(archive, results, skipped, cut, args.json)
     if args.json:
         doc = {
             "entries": [{"name": e.name, **st.to_json()} for e, st in results],
-            "skipped": [{"name": e.name, "dtype": e.dtype_name, "reason": "cannot decode"} for e in skipped],
+            "skipped": _skipped_json(skipped, cut),
         }
         print_json(doc)
         return 0
-    _print_table(results, skipped)
+    _print_table(results, skipped, cut)
     return 0
 
 
-def _anomalies(archive, results, skipped, as_json: bool) -> int:
+def _skipped_json(skipped, cut) -> list[dict]:
+    out = [{"name": e.name, "dtype": e.dtype_name, "reason": "cannot decode"} for e in skipped]
+    for e in cut:
+        out.append({"name": e.name, "dtype": e.dtype_name, "reason": entry_state(e), "state": entry_state(e)})
+    return out
+
+
+def _anomalies(archive, results, skipped, cut, as_json: bool) -> int:
     from ..scan import Row, anomalies
 
     index = {id(e): i for i, e in enumerate(archive.entries)}
@@ -97,7 +114,7 @@ def _anomalies(archive, results, skipped, as_json: bool) -> int:
             "flagged": [
                 {"name": archive.entries[i].name, "flags": [f.to_json() for f in fs]} for i, fs in flags.items()
             ],
-            "skipped": [{"name": e.name, "dtype": e.dtype_name, "reason": "cannot decode"} for e in skipped],
+            "skipped": _skipped_json(skipped, cut),
         }
         print_json(doc)
         return 0
@@ -126,7 +143,7 @@ def _anomalies(archive, results, skipped, as_json: bool) -> int:
             else f"no anomalies in {plural(len(results), 'tensor')} scanned"
         )
     )
-    _print_skipped(con, skipped)
+    _print_skipped(con, skipped, cut)
     return 0
 
 
@@ -137,9 +154,11 @@ def _console():
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
 
 
-def _print_skipped(con, skipped) -> None:
+def _print_skipped(con, skipped, cut=()) -> None:
     from rich.text import Text
 
+    for e in cut:
+        con.print(Text.assemble(("skipped", "yellow"), f" {escape(e.name)}: {entry_state(e)}, {incomplete_detail(e)}"))
     for e in skipped:
         con.print(
             Text.assemble(
@@ -150,7 +169,7 @@ def _print_skipped(con, skipped) -> None:
         )
 
 
-def _print_table(results, skipped) -> None:
+def _print_table(results, skipped, cut) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -185,4 +204,4 @@ def _print_table(results, skipped) -> None:
             err = max(st.percentile_error for _, st in results)
             note = f"percentiles exact for integer, bool, f16, bf16 and 8-bit floats, else within a relative {err:.2g}"
         con.print(Text(note + "; ~ marks sampled estimates", style="dim"))
-    _print_skipped(con, skipped)
+    _print_skipped(con, skipped, cut)

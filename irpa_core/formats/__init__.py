@@ -2,7 +2,7 @@
 
 The format comes from the file's first bytes, never its extension, and
 ``registry`` says which reader reads it: ``read_<format>(source, scope) ->
-(entries, metadata, metadata_types)``, reading through an open ``Source``
+(entries, metadata, metadata_types, data_end)``, reading through an open ``Source``
 (local or remote: see ``irpa_core.sources``), imported only when a file of
 its format is opened.
 Remote specs (``https://``, ``hf://``) are expanded and opened through
@@ -88,11 +88,11 @@ def read_file(
     src = open_source(path, cancel=cancel, opened=opened)
     try:
         fmt = detect(src)
-        entries, metadata, types = registry.get(fmt).read(src, scope)
+        entries, metadata, types, data_end = registry.get(fmt).read(src, scope)
     except BaseException:
         src.close()
         raise
-    return SourceFile(path, fmt, src.size, metadata, scope, types, src), entries
+    return SourceFile(path, fmt, src.size, metadata, scope, types, src, data_end), entries
 
 
 def open_archive(*paths, cancel=None, opened: Callable[[Source], None] | None = None) -> Archive:
@@ -108,6 +108,10 @@ def open_archive(*paths, cancel=None, opened: Callable[[Source], None] | None = 
     ``opened(source)`` is called with each file's source as soon as it
     exists, before its first read (a remote one before its first request):
     an interface can show what a slow open has fetched so far.
+    A file cut off in its data (a truncated download) opens: its entries
+    list, ``archive.truncated`` is true and ``model.entry_state`` tells each
+    entry complete, partial or missing (``irpa_core.salvage``); a file cut
+    inside its header is an ``ArchiveError``.
     """
     if not paths:
         raise ArchiveError("", None, "no input file given")

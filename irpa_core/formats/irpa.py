@@ -47,27 +47,39 @@ _TYPE_NAME = {TYPE_SPLAT: "splat", TYPE_DATA: "data", TYPE_EXTERNAL: "external"}
 _MAX_ARCHIVES = 1 << 16  # linked headers; a loop is caught earlier
 
 
-def read_irpa(source: Source | str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
+def read_irpa(source: Source | str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str], int]:
     """Entries of every archive linked in the file, in order.
 
-    Returns (entries, file metadata, metadata types). Both dicts are empty:
-    the format has no file-level key/values (archive-level JSON blobs are
-    ordinary entries).
+    Returns (entries, file metadata, metadata types, where the data ends).
+    Both dicts are empty: the format has no file-level key/values
+    (archive-level JSON blobs are ordinary entries). The header, the entry
+    table and the metadata segment must lie in the file; a storage segment
+    that runs past its end is a cut-off download: its entries list, and
+    ``model.entry_state`` says how much of each is there.
     """
     if not isinstance(source, Source):  # a path: the entries keep the file open
         source = open_source(source)
-    return _read_chain(source, source.name, source.size, scope), {}, {}
+    entries = _read_chain(source, source.name, source.size, scope)
+    data_end = 0
+    for e in entries:
+        if e.source is source and e.offset is not None and e.offset + e.length > data_end:
+            data_end = e.offset + e.length
+    return entries, {}, {}, data_end
 
 
 def _read_exact(f: Source, path: str, offset: int, size: int, what: str) -> bytes:
     return f.read(offset, size, f"the {what}")
 
 
-def _segment(path: str, base: int, seg: tuple[int, int], file_size: int, what: str) -> tuple[int, int]:
-    """Absolute (offset, length) of a header segment, checked to lie in the file."""
+def _segment(
+    path: str, base: int, seg: tuple[int, int], file_size: int, what: str, cut_off: bool = False
+) -> tuple[int, int]:
+    """Absolute (offset, length) of a header segment, checked to lie in the
+    file unless it may be ``cut_off`` (the storage segment: reads of it are
+    checked, and what a cut-off file lacks is the salvage view's to say)."""
     off, length = seg
     start = base + off
-    if off > file_size or length > file_size or start + length > file_size:
+    if not cut_off and (off > file_size or length > file_size or start + length > file_size):
         raise ArchiveError(
             path,
             base,
@@ -115,7 +127,7 @@ def _read_one(f, path: str, file_size: int, base: int, scope: str, out: list[Ent
         raise ArchiveError(path, base + 8, f"header_size {header_size} is smaller than {HEADER.size}")
     e_start, e_len = _segment(path, base, (e_off, e_len), file_size, "entry")
     m_start, m_len = _segment(path, base, (m_off, m_len), file_size, "metadata")
-    s_start, s_len = _segment(path, base, (s_off, s_len), file_size, "storage")
+    s_start, s_len = _segment(path, base, (s_off, s_len), file_size, "storage", cut_off=True)
     if count > e_len // ENTRY.size:
         raise ArchiveError(path, base + 32, f"entry_count {count} does not fit in an entry table of {e_len} bytes")
     table = _read_exact(f, path, e_start, e_len, "entry table")

@@ -6,7 +6,9 @@ format names. Readers and writers are imported on first use only: ``irpa
 dump`` of an irpa file never pays for the GGUF reader.
 
 Adding a format is one reader module (``read_<name>(source, scope) ->
-(entries, metadata, metadata_types)``), a writer layout in ``output.py``'s
+(entries, metadata, metadata_types, data_end)``: ``data_end`` is where the
+last byte its entries need lies, past the file's size when a download was
+cut off; entries past the end still list, see ``irpa_core.salvage``), a writer layout in ``output.py``'s
 terms (one of the three ``FileMetadata`` kinds below, or a new one), and one
 record in ``FORMATS``. The three we have, as the example:
 
@@ -70,7 +72,7 @@ class FileFormat:
         return ""
 
     def read(self, source, scope: str):
-        """The reader's ``(entries, metadata, metadata_types)`` of an open source."""
+        """The reader's ``(entries, metadata, metadata_types, data_end)`` of an open source."""
         module, _, function = self.reader.partition(":")
         from importlib import import_module
 

@@ -1,8 +1,9 @@
 """safetensors reader: a u64 header size, a JSON header, then the data.
 
 Checks follow the reference library where they protect the reader (header
-size cap, offsets inside the file, length agreeing with shape x itemsize),
-but an unknown dtype lists as raw bytes instead of failing the whole file.
+size cap, length agreeing with shape x itemsize), but an unknown dtype lists
+as raw bytes instead of failing the whole file, and data_offsets past the
+end of the file are a cut-off download (the salvage view), not an error.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from ..sources import Source, open_source
 MAX_HEADER = 100 << 20  # the reference library's cap
 
 
-def read_safetensors(source: Source | str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str]]:
-    """Entries in data order, ``__metadata__`` (string -> string) and its
-    value types (all ``string``). Reads 8 bytes, then the header."""
+def read_safetensors(source: Source | str, scope: str = "") -> tuple[list[Entry], dict, dict[str, str], int]:
+    """Entries in data order, ``__metadata__`` (string -> string), its
+    value types (all ``string``) and where the data ends (past the file's
+    size when it is cut off: its tensors list, ``model.entry_state`` says
+    how much of each is there). Reads 8 bytes, then the header."""
     if not isinstance(source, Source):  # a path: the entries keep the file open
         return read_safetensors(open_source(source), scope)
     path, size = source.name, source.size
@@ -46,7 +49,7 @@ def read_safetensors(source: Source | str, scope: str = "") -> tuple[list[Entry]
     if not isinstance(header, dict):
         raise ArchiveError(path, 8, "header is not a JSON object")
     data_start = 8 + n
-    data_size = size - data_start
+    data_end = 0  # relative to data_start
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict):
         raise ArchiveError(path, 8, "__metadata__ is not an object")
@@ -72,23 +75,25 @@ def read_safetensors(source: Source | str, scope: str = "") -> tuple[list[Entry]
             if (
                 type(begin) is not int
                 or type(end) is not int
-                or not 0 <= begin <= end <= data_size
+                or not 0 <= begin <= end
                 or (dtype.kind != "raw" and count * dtype.type_size != end - begin)
             ):
                 raise ValueError
         except (KeyError, TypeError, ValueError):
-            _explain(path, name, info, data_size)  # raises the precise error
+            _explain(path, name, info)  # raises the precise error
             raise ArchiveError(path, 8, f"tensor '{name}': malformed header entry") from None
+        if end > data_end:
+            data_end = end
         entries.append(Entry(
             name=name, kind=DATA, length=end - begin, file=path, offset=data_start + begin, dtype=dtype,
             shape=tuple(shape), scope=scope, source=source,
         ))  # fmt: skip
     # File order is data order; JSON key order is arbitrary.
     entries.sort(key=lambda e: e.start)
-    return entries, metadata, dict.fromkeys(metadata, "string")
+    return entries, metadata, dict.fromkeys(metadata, "string"), data_start + data_end
 
 
-def _explain(path: str, name: str, info, data_size: int) -> None:
+def _explain(path: str, name: str, info) -> None:
     """Raise the precise error for a header entry the fast path refused."""
 
     def bad(reason: str) -> ArchiveError:
@@ -104,8 +109,8 @@ def _explain(path: str, name: str, info, data_size: int) -> None:
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int and o >= 0 for o in offsets):
         raise bad(f"data_offsets {offsets!r} is not [begin, end]")
     begin, end = offsets
-    if begin > end or end > data_size:
-        raise bad(f"data_offsets [{begin}, {end}] are outside the data ({data_size} bytes)")
+    if begin > end:
+        raise bad(f"data_offsets [{begin}, {end}] end before they begin")
     dtype = dtypes.from_safetensors(label) or dtypes.raw(label)
     if dtype.kind != "raw":
         count = 1

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Input, Static
 from irpa_core import stats as S
 from irpa_core.display import clip, escape, human, shown
 from irpa_core.dtypes import DType
+from irpa_core.salvage import truncation
 from irpa_core.scan import Flag
 
 from ..browse_text import Marks, Totals, dtype_parts, group_summary, header_text, plan_bar_text, totals
@@ -73,6 +74,9 @@ class BrowseScreen(PlanEdits):
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
+        cut_off = truncation(self.session.archive)
+        if cut_off is not None:  # only then: the screen of a whole file stays as it was
+            yield Static(Text(cut_off.line(), no_wrap=True, overflow="ellipsis"), id="salvage-banner")
         with Horizontal(id="main"):
             yield ParamTable(self.view, mark=self.marks, mark_width=self.marks.width, id="table")
             yield DetailPane(self.jobs, id="detail")

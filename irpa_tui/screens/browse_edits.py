@@ -246,7 +246,7 @@ class PlanEdits(Screen):
         default = self.last_written() or beside(self.session.archive, ".stripped.irpa")
 
         def expected(fmt):  # in the verify worker, once the file says its format
-            return build(plan, archive, fmt, fates)
+            return build(plan, archive, fmt, fates, salvage=True)  # what could be written from a cut-off file
 
         def done(path: str | None) -> None:
             if path:

@@ -43,7 +43,7 @@ from irpa_core import stats as S
 from irpa_core.display import human, shape_str, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.formats import pytorch_meta
-from irpa_core.model import Entry
+from irpa_core.model import Entry, incomplete_reason
 from irpa_core.scan import Flag
 
 from ..fetching import dear, entry_is_remote, sources_of
@@ -250,6 +250,10 @@ class DetailPane(VerticalScroll):
     # -- the worker (a thread: it only posts messages) -----------------------
 
     def _job(self, entry: Entry, cancel: threading.Event, view, have_stats: bool) -> None:
+        incomplete = incomplete_reason(entry)
+        if incomplete is not None:  # a cut-off file: say how much is there, read nothing
+            self.post_message(self.StatsResult(entry, Text(shown(incomplete), style="yellow")))
+            return
         if not S.can_decode(entry, view):
             d = view or entry.dtype
             why = (

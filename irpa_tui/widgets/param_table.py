@@ -9,7 +9,8 @@ Columns are sized to their content and the name gets the width first: the
 mark column (every edit of a row: ``◆ zero → layers.0.attn_q``) takes what
 its longest mark needs when there is room, the fixed columns what their
 longest value needs, and optional columns (kind, shape, the scan figures)
-are dropped on a narrow terminal before the name gets too short. Names are
+are dropped on a narrow terminal before the name gets too short. A cut-off
+archive gets a state column (complete, partial, missing). Names are
 escaped (``display.escape``) and cut by display cells, so wide characters
 and control characters cannot break a row.
 """
@@ -32,6 +33,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from irpa_core.display import escape, human, num, shape_str
+from irpa_core.model import COMPLETE, PARTIAL, entry_state
 
 from ..view import TableView, TreeRow
 from .lines import CURSOR_BINDINGS, scroll_into_view
@@ -292,6 +294,8 @@ class ParamTable(ScrollView, can_focus=True):
             Column("size", "size", 9, right=True, priority=80, sort="size"),
             Column("kind", "kind", c["kind"], priority=10),
         ]
+        if self.view.archive.truncated:  # a cut-off file: how much of each entry is there
+            cols.append(Column("state", "state", 8, priority=85))
         if self.view.scan:
             # As wide as their values: three digits of a figure >= 0 take 8
             # cells (1.23e-05, 0.000123), the flags what the longest needs.
@@ -442,6 +446,12 @@ class ParamTable(ScrollView, can_focus=True):
                 text = human(e.length)
             elif c.key == "kind":
                 text = e.kind
+            elif c.key == "state":
+                text = entry_state(e)
+                if text != COMPLETE:
+                    style = base + self.get_component_rich_style(
+                        "param-table--flag" if text == PARTIAL else "param-table--exclude"
+                    )
             elif c.key == "flags":
                 text = " ".join(self.view.flags.get(index, ()))
                 style = base + self.get_component_rich_style("param-table--flag")
