@@ -1,0 +1,317 @@
+"""Repair a local file from a remote copy of it: ``irpa repair``'s engine.
+
+A cut-off download is completed by fetching only the bytes it lacks (from
+the byte reached to the end); with a manifest (``irpa_core.hashing``) the
+tensors whose hashes differ are fetched again, and nothing else.
+
+How it stays safe and resumable:
+
+- The result is built in ``FILE.irpa-repair`` beside the file: first a copy
+  of the local bytes, then the remote's bytes appended in order (each
+  range a single streamed request, written as it arrives), so the partial
+  file's length is always the byte reached. A run that stops (interrupted,
+  cancelled, connection lost for good) leaves it; the next run checks that
+  it starts with the remote's header and continues at its end. The input
+  file is not changed until the result is complete and verified, then the
+  result is fsynced and renamed over it.
+- The header (every byte before the first tensor's data, as the format's
+  reader finds it in the remote file) must be equal in the local file, the
+  partial file and the result: a local file whose header differs is another
+  file (or another version) and is refused, and so is a local file longer
+  than the remote.
+- With a manifest, the result's tensors are hashed; those that differ are
+  fetched again from the remote and the whole result is checked again. A
+  manifest that names tensors the file lacks (or lacks tensors it has)
+  describes another file: refused.
+
+What a run fetched is counted by the remote source (``bytes_fetched``):
+the header (the remote source's first read-ahead block, more for a longer
+header), the missing bytes, and the tensors fetched again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import ArchiveError, Cancelled, WriteError
+from .model import DATA
+from .sources import LocalSource, Source, open_source, pwrite_all
+from .write import Progress
+
+SUFFIX = ".irpa-repair"
+STEP = 8 << 20  # bytes per remote request: one streamed range, written in order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepairResult:
+    path: str  # the file repaired
+    remote: str  # where its missing bytes came from
+    size: int  # its size now (the remote's)
+    local_size: int  # its size before
+    missing: int  # bytes it lacked at the end
+    fetched: int  # bytes the remote source fetched (its first block and the header included)
+    resumed_from: int | None  # the partial file's length when this run continued one
+    refetched: tuple[str, ...] = ()  # tensors fetched again (they differed from the manifest)
+    changed: bool = True  # False: the file was complete (and matched the manifest): left as it was
+
+
+def partial_path(path: str) -> str:
+    """Where a repair of ``path`` builds its result (and a later run resumes)."""
+    return os.fspath(path) + SUFFIX
+
+
+def repair(
+    path: str,
+    remote: str,
+    *,
+    manifest: str | None = None,
+    source: Source | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    cancel=None,
+) -> RepairResult:
+    """Complete ``path`` from ``remote`` (a URL or ``hf://`` spec), fetching
+    only what it lacks; with ``manifest`` (a path) also fetch again the
+    tensors whose hashes differ. ``source``: the remote already open (its
+    settings: retries, timeouts); closed here only when opened here.
+    ``progress`` gets ``Progress(phase, 0, 1, done, total)`` with phase
+    ``copying``, ``fetching``, ``hashing`` or ``re-fetching``; ``cancel``
+    stops between pieces (the partial file stays for the next run)."""
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ArchiveError(path, None, "no such file to repair") from None
+    except OSError as e:
+        raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ArchiveError(path, None, "not a regular file: nothing to repair")
+    src = source if source is not None else open_source(remote, cancel=cancel)
+    try:
+        return _repair(path, st, remote, src, manifest, progress, cancel)
+    finally:
+        if source is None:
+            src.close()
+
+
+def _header_end(src: Source) -> int:
+    """Bytes of ``src`` before its first tensor data (all of it without
+    data), read with the format's reader."""
+    from .formats import detect, registry
+
+    entries, _, _ = registry.get(detect(src)).read(src, "")
+    starts = [e.offset for e in entries if e.kind == DATA and e.offset is not None]
+    return min(starts, default=src.size)
+
+
+def _first_difference(a: bytes, b: bytes) -> int | None:
+    if a == b:
+        return None
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+def _read_local(path: str, offset: int, n: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(n)
+    except OSError as e:
+        raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
+
+
+def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> RepairResult:
+    size = src.size
+    local_size = st.st_size
+    name = src.name
+    if local_size > size:
+        raise ArchiveError(
+            path, None, f"is longer than {name} ({local_size} > {size} bytes): not a cut-off copy of it; not repaired"
+        )
+    header_end = _header_end(src)
+    header = src.read(0, header_end)
+    at = _first_difference(_read_local(path, 0, min(local_size, header_end)), header[:local_size])
+    if at is not None:
+        raise ArchiveError(
+            path, at, f"its header differs from {name}'s: another file or another version of it; not repaired"
+        )
+    tmp = partial_path(path)
+    checker = _Manifest(manifest) if manifest is not None else None
+    if local_size == size and checker is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a leftover of an earlier run: the file is whole now
+        return RepairResult(
+            path=path, remote=name, size=size, local_size=local_size, missing=0,
+            fetched=src.bytes_fetched, resumed_from=None, changed=False,
+        )  # fmt: skip
+
+    def report(phase: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(Progress(phase, 0, 1, done, total))
+
+    resumed = _resumable(tmp, header, size)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), stat.S_IMODE(st.st_mode))
+    except OSError as e:
+        raise WriteError(tmp, f"cannot write the repair file: {e.strerror}") from None
+    try:
+        have = resumed or 0
+        if have < local_size:  # the local bytes first
+            with LocalSource(path, cancel=cancel) as local:
+                done = [have]
+
+                def copied(n: int) -> None:
+                    done[0] += n
+                    report("copying", done[0], local_size)
+
+                local.copy_range_to(fd, have, local_size - have, have, progress=copied, cancel=cancel)
+            have = local_size
+        if have < header_end:  # fetched already, when the header was read
+            pwrite_all(fd, header[have:header_end], have)
+            have = header_end
+        _fetch(src, fd, have, size - have, lambda d: report("fetching", d, size), cancel, have)
+        refetched: tuple[str, ...] = ()
+        if checker is not None:
+            os.fsync(fd)
+            refetched = checker.repair(tmp, path, src, fd, report, cancel)
+        os.fsync(fd)
+    except OSError as e:
+        raise WriteError(tmp, f"cannot write the repair file: {e.strerror}; run again to continue") from None
+    finally:
+        os.close(fd)
+    got = _read_local(tmp, 0, header_end)
+    if os.path.getsize(tmp) != size or got != header:
+        raise WriteError(tmp, f"the repaired file does not match {name}'s size and header; not renamed")
+    if checker is not None and not refetched and local_size == size:
+        os.unlink(tmp)  # nothing differed: the file stays as it was
+        changed = False
+    else:
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise WriteError(path, f"cannot replace it with the repaired file {tmp}: {e.strerror}") from None
+        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+        changed = True
+    return RepairResult(
+        path=path, remote=name, size=size, local_size=local_size, missing=size - local_size,
+        fetched=src.bytes_fetched, resumed_from=resumed, refetched=refetched, changed=changed,
+    )  # fmt: skip
+
+
+def _resumable(tmp: str, header: bytes, size: int) -> int | None:
+    """The length of an earlier run's partial file when it can be
+    continued (no longer than the remote, starting with its header); an
+    unusable one is removed. None when there is none."""
+    try:
+        have = os.path.getsize(tmp)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise WriteError(tmp, f"cannot read the repair file of an earlier run: {e.strerror}") from None
+    n = min(have, len(header))
+    if have > size or _read_local(tmp, 0, n) != header[:n]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # another file's, or another version's: start again
+        return None
+    return have
+
+
+def _fetch(src: Source, fd: int, offset: int, length: int, progress, cancel, base: int = 0) -> None:
+    """``[offset, offset+length)`` of the remote into ``fd`` at the same
+    offset, in order: one streamed request per ``STEP`` (the source resumes
+    a dropped one at the byte reached), so what is written is always a
+    prefix of the range."""
+    done = [0]
+
+    def piece(n: int) -> None:
+        done[0] += n
+        progress(base + done[0])
+
+    while done[0] < length:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("repair")
+        at = done[0]
+        n = min(STEP, length - at)
+        src.copy_range_to(fd, offset + at, n, offset + at, progress=piece, cancel=cancel)
+        done[0] = at + n
+
+
+class _Manifest:
+    """The manifest half of a repair: hash the result, fetch again what differs."""
+
+    def __init__(self, path: str) -> None:
+        from .hashing import check_algorithms, read_manifest
+
+        self.manifest = read_manifest(path)
+        self.algorithms = check_algorithms(self.manifest)
+        if not any(f.tensors for f in self.manifest.files):
+            raise ArchiveError(
+                path, None, "has no per-tensor hashes (made with --no-layer?): cannot tell which tensors to fetch"
+            )
+
+    def _check(self, tmp: str, path: str, report, cancel):
+        from .formats import read_file
+        from .hashing import UUID, check, hash_entries
+
+        sf, entries = read_file(tmp, cancel=cancel)
+        try:
+            total = sum(e.length for e in entries if e.kind == DATA)
+
+            def hashing(ev: Progress) -> None:
+                report("hashing", ev.bytes_done, total)
+
+            algos = [a for a in self.algorithms if a != UUID]
+            fh = hash_entries(path, entries, algos, uuid=UUID in self.algorithms, progress=hashing, cancel=cancel)
+        finally:
+            if sf.source is not None:
+                sf.source.close()
+        return check([fh], self.manifest), {e.name: e for e in entries}
+
+    def repair(self, tmp: str, path: str, src: Source, fd: int, report, cancel) -> tuple[str, ...]:
+        result, by_name = self._check(tmp, path, report, cancel)
+        other = [p for p in result.problems if p.kind != "differs"]
+        if other:
+            kinds = sorted({p.kind for p in other})
+            raise ArchiveError(
+                self.manifest.path, None,
+                f"does not describe {path} ({', '.join(kinds)} tensors or files); nothing fetched for it",
+            )  # fmt: skip
+        bad = [p.tensor for p in result.problems if p.tensor is not None]
+        if not bad:
+            if result.problems:  # only a whole-file line differs: no tensor to fetch names it
+                raise ArchiveError(
+                    self.manifest.path, None,
+                    f"its whole-file hash differs from {path}'s, but no tensor's does: nothing to fetch",
+                )  # fmt: skip
+            return ()
+        total = sum(by_name[n].length for n in bad)
+        done = 0
+        for n in bad:
+            e = by_name[n]
+            _fetch(src, fd, e.start, e.length, lambda d: report("re-fetching", d, total), cancel, done)
+            done += e.length
+        os.fsync(fd)
+        again, _ = self._check(tmp, path, report, cancel)
+        if again.problems:
+            still = [p.tensor or "the whole file" for p in again.problems]
+            raise ArchiveError(
+                src.name, None,
+                f"fetched again, {len(still)} tensor(s) still differ from {self.manifest.path} "
+                f"(first: {still[0]}): the remote copy does not match the manifest; {path} left as it was",
+            )  # fmt: skip
+        return tuple(bad)
+
+
+def _fsync_dir(d: str) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
