@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .display import escape
 from .errors import ArchiveError, Cancelled, WriteError
-from .model import DATA
+from .hashing import UUID, Manifest, check, check_algorithms, hash_entries, read_manifest
+from .model import DATA, SPLAT, Entry
 from .sources import LocalSource, Source, open_source, pwrite_all
 from .write import Progress
 
@@ -97,14 +100,15 @@ def repair(
             src.close()
 
 
-def _header_end(src: Source) -> int:
-    """Bytes of ``src`` before its first tensor data (all of it without
-    data), read with the format's reader."""
+def _remote_entries(src: Source) -> tuple[list[Entry], int]:
+    """The remote file's entries (its format's reader) and the length of
+    its header: the bytes before its first tensor data (all of them when
+    it holds none)."""
     from .formats import detect, registry
 
     entries, _, _ = registry.get(detect(src)).read(src, "")
     starts = [e.offset for e in entries if e.kind == DATA and e.offset is not None]
-    return min(starts, default=src.size)
+    return entries, min(starts, default=src.size)
 
 
 def _first_difference(a: bytes, b: bytes) -> int | None:
@@ -130,26 +134,30 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> Repair
         raise ArchiveError(
             path, None, f"is longer than {name} ({local_size} > {size} bytes): not a cut-off copy of it; not repaired"
         )
-    header_end = _header_end(src)
+    entries, header_end = _remote_entries(src)
     header = src.read(0, header_end)
     at = _first_difference(_read_local(path, 0, min(local_size, header_end)), header[:local_size])
     if at is not None:
         raise ArchiveError(
             path, at, f"its header differs from {name}'s: another file or another version of it; not repaired"
         )
+
+    def report(phase: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(Progress(phase, 0, 1, done, total))
+
     tmp = partial_path(path)
     checker = _Manifest(manifest) if manifest is not None else None
-    if local_size == size and checker is None:
+    if checker is not None:
+        checker.refuse_other_names(entries, path, remote)
+    whole = local_size == size and (checker is None or checker.matches(path, report, cancel))
+    if whole:  # nothing to fetch (and nothing differs from the manifest): no copy made
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)  # a leftover of an earlier run: the file is whole now
         return RepairResult(
             path=path, remote=name, size=size, local_size=local_size, missing=0,
             fetched=src.bytes_fetched, resumed_from=None, changed=False,
         )  # fmt: skip
-
-    def report(phase: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress(Progress(phase, 0, 1, done, total))
 
     resumed = _resumable(tmp, header, size)
     try:
@@ -184,19 +192,14 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> Repair
     got = _read_local(tmp, 0, header_end)
     if os.path.getsize(tmp) != size or got != header:
         raise WriteError(tmp, f"the repaired file does not match {name}'s size and header; not renamed")
-    if checker is not None and not refetched and local_size == size:
-        os.unlink(tmp)  # nothing differed: the file stays as it was
-        changed = False
-    else:
-        try:
-            os.replace(tmp, path)
-        except OSError as e:
-            raise WriteError(path, f"cannot replace it with the repaired file {tmp}: {e.strerror}") from None
-        _fsync_dir(os.path.dirname(os.path.abspath(path)))
-        changed = True
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        raise WriteError(path, f"cannot replace it with the repaired file {tmp}: {e.strerror}") from None
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
     return RepairResult(
         path=path, remote=name, size=size, local_size=local_size, missing=size - local_size,
-        fetched=src.bytes_fetched, resumed_from=resumed, refetched=refetched, changed=changed,
+        fetched=src.bytes_fetched, resumed_from=resumed, refetched=refetched,
     )  # fmt: skip
 
 
@@ -242,8 +245,6 @@ class _Manifest:
     """The manifest half of a repair: hash the result, fetch again what differs."""
 
     def __init__(self, path: str) -> None:
-        from .hashing import check_algorithms, read_manifest
-
         self.manifest = read_manifest(path)
         self.algorithms = check_algorithms(self.manifest)
         if not any(f.tensors for f in self.manifest.files):
@@ -253,7 +254,6 @@ class _Manifest:
 
     def _check(self, tmp: str, path: str, report, cancel):
         from .formats import read_file
-        from .hashing import UUID, check, hash_entries
 
         sf, entries = read_file(tmp, cancel=cancel)
         try:
@@ -269,8 +269,7 @@ class _Manifest:
                 sf.source.close()
         return check([fh], self.manifest), {e.name: e for e in entries}
 
-    def repair(self, tmp: str, path: str, src: Source, fd: int, report, cancel) -> tuple[str, ...]:
-        result, by_name = self._check(tmp, path, report, cancel)
+    def _refuse_other_files(self, result, path: str) -> None:
         other = [p for p in result.problems if p.kind != "differs"]
         if other:
             kinds = sorted({p.kind for p in other})
@@ -278,6 +277,42 @@ class _Manifest:
                 self.manifest.path, None,
                 f"does not describe {path} ({', '.join(kinds)} tensors or files); nothing fetched for it",
             )  # fmt: skip
+
+    def refuse_other_names(self, entries: list[Entry], path: str, remote: str) -> None:
+        """Refuse, before anything is fetched, a manifest whose tensor names
+        are not those of the remote file."""
+        have = {e.name for e in entries if e.kind != SPLAT}
+        files = self.manifest.files
+        if len(files) > 1:  # a set's manifest: this file's section, by its name here or there
+            names = {os.path.basename(path), posixpath.basename(remote.split("?")[0])}
+            mine = [f for f in files if os.path.basename(f.name) in names or posixpath.basename(f.name) in names]
+            if len(mine) != 1:
+                raise ArchiveError(
+                    self.manifest.path, None, f"lists {len(files)} files, and not {os.path.basename(path)} once"
+                )
+            self.manifest = Manifest(self.manifest.path, (mine[0],))
+        listed = set(self.manifest.files[0].tensors)
+        escaped = {escape(n) for n in have}
+        odd = sorted(n for n in listed if n not in have and n not in escaped)
+        extra = sorted(n for n in have if n not in listed and escape(n) not in listed)
+        if odd or extra:
+            first = escape((odd or extra)[0])
+            raise ArchiveError(
+                self.manifest.path, None,
+                f"does not describe the remote file ({len(odd)} tensors it lacks, {len(extra)} it has unlisted; "
+                f"first: '{first}'); nothing fetched",
+            )  # fmt: skip
+
+    def matches(self, path: str, report, cancel) -> bool:
+        """Whether the complete local file matches the manifest (refused
+        when the manifest describes another file)."""
+        result, _ = self._check(path, path, report, cancel)
+        self._refuse_other_files(result, path)
+        return result.ok
+
+    def repair(self, tmp: str, path: str, src: Source, fd: int, report, cancel) -> tuple[str, ...]:
+        result, by_name = self._check(tmp, path, report, cancel)
+        self._refuse_other_files(result, path)
         bad = [p.tensor for p in result.problems if p.tensor is not None]
         if not bad:
             if result.problems:  # only a whole-file line differs: no tensor to fetch names it

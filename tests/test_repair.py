@@ -155,3 +155,17 @@ def test_repair_from_the_hub(hub_env: TestServer, tmp_path: Path, original: byte
     out = capsys.readouterr().out
     assert local.read_bytes() == original
     assert f"{len(original) - len(original) // 2:,} missing bytes" in out and "fetched" in out
+
+
+def test_a_manifest_of_another_file_is_refused_before_fetching(
+    http_server: TestServer, tmp_path: Path, original: bytes, capsys
+) -> None:
+    url = serve(http_server, tmp_path / "orig.gguf", "model.gguf")
+    other = make_gguf(tmp_path / "other.gguf", {"x": np.ones(8, np.float32)})
+    manifest = tmp_path / "other.sha"
+    manifest.write_text(gguf_hash_py(other))
+    local = cut(tmp_path, original, 0.5)
+    rc = main(["repair", str(local), "--from", url, "--manifest", str(manifest)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "does not describe the remote file" in err and "nothing fetched" in err
+    assert not Path(partial_path(str(local))).exists() and http_server.bytes_sent() <= BLOCK
