@@ -100,15 +100,37 @@ def repair(
             src.close()
 
 
-def _remote_entries(src: Source) -> tuple[list[Entry], int]:
-    """The remote file's entries (its format's reader) and the length of
-    its header: the bytes before its first tensor data (all of them when
-    it holds none)."""
+def _entries(src: Source) -> tuple[list[Entry], int]:
+    """A file's entries (its format's reader) and the length of its
+    header: the bytes before its first tensor data (all of them when it
+    holds none)."""
     from .formats import detect, registry
 
     entries, _, _ = registry.get(detect(src)).read(src, "")
     starts = [e.offset for e in entries if e.kind == DATA and e.offset is not None]
     return entries, min(starts, default=src.size)
+
+
+class _AsLong(LocalSource):
+    """The local file as if it were as long as the remote one: its header
+    is read from the disk, and a read past its end is an error."""
+
+    def __init__(self, path: str, size: int) -> None:
+        super().__init__(path)
+        self.size = size
+
+
+def _header(path: str, local_size: int, src: Source) -> tuple[list[Entry], int, bytes]:
+    """The remote file's entries, header length and header bytes. When the
+    local file holds a whole header, it is parsed here and the remote's
+    header is fetched once, as one range, to compare; else the remote's is
+    parsed (its reader fetches it) and then read whole."""
+    try:
+        with _AsLong(path, src.size) as local:
+            entries, end = _entries(local)
+    except ArchiveError:
+        entries, end = _entries(src)  # cut inside the header: the remote's, whatever it costs
+    return entries, end, src.read(0, end)
 
 
 def _first_difference(a: bytes, b: bytes) -> int | None:
@@ -134,8 +156,7 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> Repair
         raise ArchiveError(
             path, None, f"is longer than {name} ({local_size} > {size} bytes): not a cut-off copy of it; not repaired"
         )
-    entries, header_end = _remote_entries(src)
-    header = src.read(0, header_end)
+    entries, header_end, header = _header(path, local_size, src)
     at = _first_difference(_read_local(path, 0, min(local_size, header_end)), header[:local_size])
     if at is not None:
         raise ArchiveError(
