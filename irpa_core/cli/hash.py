@@ -106,10 +106,9 @@ def _report_json(report) -> dict:
 
 
 _SAY = {
-    "differs": "differs",
-    "missing": "missing (in the manifest, not in the file)",
-    "extra": "extra (in the file, not in the manifest)",
-    "no-file": "no such file here (the manifest lists it)",
+    "missing": "in the manifest, not in the file",
+    "extra": "in the file, not in the manifest",
+    "no-file": "the manifest lists it; no such file here",
     "unlisted-file": "not in the manifest",
 }
 
@@ -119,8 +118,7 @@ def _print_report(report, spec: str) -> None:
 
     for p in report.problems:
         what = escape(p.tensor) if p.tensor is not None else f"{escape(p.file)} (all tensor data)"
-        algo = f" ({p.algorithm})" if p.algorithm else ""
-        print(f"{p.kind:<8}  {what}  {_SAY[p.kind]}{algo}")
+        print(f"{p.kind:<8}  {what}  ({p.algorithm if p.kind == 'differs' else _SAY[p.kind]})")
     algos = ", ".join(report.algorithms)
     where = f"{escape(spec)} against {escape(report.manifest)} ({algos})"
     if report.ok:
