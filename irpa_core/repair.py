@@ -180,12 +180,14 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> Repair
             fetched=src.bytes_fetched, resumed_from=None, changed=False,
         )  # fmt: skip
 
-    resumed = _resumable(tmp, header, size)
+    existed = os.path.exists(tmp)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), stat.S_IMODE(st.st_mode))
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), stat.S_IMODE(st.st_mode))
     except OSError as e:
         raise WriteError(tmp, f"cannot write the repair file: {e.strerror}") from None
     try:
+        _lock(fd, tmp)
+        resumed = _resumable(fd, tmp, header, size) if existed else None
         have = resumed or 0
         if have < local_size:  # the local bytes first
             with LocalSource(path, cancel=cancel) as local:
@@ -207,16 +209,19 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> Repair
             refetched = checker.repair(tmp, path, src, fd, report, cancel)
         os.fsync(fd)
     except OSError as e:
-        raise WriteError(tmp, f"cannot write the repair file: {e.strerror}; run again to continue") from None
-    finally:
         os.close(fd)
-    got = _read_local(tmp, 0, header_end)
-    if os.path.getsize(tmp) != size or got != header:
-        raise WriteError(tmp, f"the repaired file does not match {name}'s size and header; not renamed")
-    try:
+        raise WriteError(tmp, f"cannot write the repair file: {e.strerror}; run again to continue") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    try:  # still holding the lock: checked, then renamed
+        if os.fstat(fd).st_size != size or os.pread(fd, header_end, 0) != header:
+            raise WriteError(tmp, f"the repaired file does not match {name}'s size and header; not renamed")
         os.replace(tmp, path)
     except OSError as e:
         raise WriteError(path, f"cannot replace it with the repaired file {tmp}: {e.strerror}") from None
+    finally:
+        os.close(fd)
     _fsync_dir(os.path.dirname(os.path.abspath(path)))
     return RepairResult(
         path=path, remote=name, size=size, local_size=local_size, missing=size - local_size,
@@ -224,22 +229,32 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> Repair
     )  # fmt: skip
 
 
-def _resumable(tmp: str, header: bytes, size: int) -> int | None:
-    """The length of an earlier run's partial file when it can be
-    continued (no longer than the remote, starting with its header); an
-    unusable one is removed. None when there is none."""
+def _lock(fd: int, tmp: str) -> None:
+    """One repair of a file at a time: a second one is refused, not mixed in."""
     try:
-        have = os.path.getsize(tmp)
-    except FileNotFoundError:
-        return None
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise WriteError(tmp, "another irpa repair of this file is running; wait for it to finish") from None
+
+
+def _resumable(fd: int, tmp: str, header: bytes, size: int) -> int | None:
+    """The length of an earlier run's partial file (open as ``fd``) when it
+    can be continued: no longer than the remote, starting with its header.
+    An unusable one is emptied (another file's, or another version's) and
+    None returned."""
+    try:
+        have = os.fstat(fd).st_size
+        n = min(have, len(header))
+        if have <= size and os.pread(fd, n, 0) == header[:n]:
+            return have or None
+        os.ftruncate(fd, 0)
     except OSError as e:
         raise WriteError(tmp, f"cannot read the repair file of an earlier run: {e.strerror}") from None
-    n = min(have, len(header))
-    if have > size or _read_local(tmp, 0, n) != header[:n]:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)  # another file's, or another version's: start again
-        return None
-    return have
+    return None
 
 
 def _fetch(src: Source, fd: int, offset: int, length: int, progress, cancel, base: int = 0) -> None:

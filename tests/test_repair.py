@@ -169,3 +169,22 @@ def test_a_manifest_of_another_file_is_refused_before_fetching(
     err = capsys.readouterr().err
     assert rc == 1 and "does not describe the remote file" in err and "nothing fetched" in err
     assert not Path(partial_path(str(local))).exists() and http_server.bytes_sent() <= BLOCK
+
+
+def test_a_second_repair_of_the_same_file_is_refused(http_server: TestServer, tmp_path: Path, original: bytes):
+    import fcntl
+    import os
+
+    from irpa_core import WriteError
+
+    url = serve(http_server, tmp_path / "orig.gguf", "model.gguf")
+    local = cut(tmp_path, original, 0.5)
+    fd = os.open(partial_path(str(local)), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running repair holds it
+        with pytest.raises(WriteError, match="another irpa repair of this file is running"):
+            repair(str(local), url)
+    finally:
+        os.close(fd)
+    assert len(local.read_bytes()) == len(original) // 2
+    assert repair(str(local), url).resumed_from is None and local.read_bytes() == original
