@@ -188,3 +188,26 @@ def test_a_second_repair_of_the_same_file_is_refused(http_server: TestServer, tm
         os.close(fd)
     assert len(local.read_bytes()) == len(original) // 2
     assert repair(str(local), url).resumed_from is None and local.read_bytes() == original
+
+
+@pytest.mark.parametrize("keep", [0, 100])
+def test_cut_inside_the_header_or_empty(http_server: TestServer, tmp_path: Path, original: bytes, keep: int):
+    url = serve(http_server, tmp_path / "orig.gguf", "model.gguf")
+    local = tmp_path / "dl.gguf"
+    local.write_bytes(original[:keep])
+    result = repair(str(local), url)
+    assert local.read_bytes() == original and result.missing == len(original) - keep
+
+
+def test_safetensors_are_repaired_too(http_server: TestServer, tmp_path: Path) -> None:
+    from tests.fixtures import make_safetensors
+
+    rng = np.random.default_rng(3)
+    src = make_safetensors(tmp_path / "m.safetensors", {f"t{i}": rng.standard_normal(1 << 17) for i in range(4)})
+    data = src.read_bytes()
+    url = serve(http_server, src, "m.safetensors")
+    local = tmp_path / "dl.safetensors"
+    local.write_bytes(data[: len(data) * 2 // 3])
+    result = repair(str(local), url)
+    assert local.read_bytes() == data
+    assert result.fetched == http_server.bytes_sent() <= result.missing + BLOCK
