@@ -7,13 +7,17 @@ tensors whose hashes differ are fetched again, and nothing else.
 How it stays safe and resumable:
 
 - The result is built in ``FILE.irpa-repair`` beside the file: first a copy
-  of the local bytes, then the remote's bytes appended in order (each
-  range a single streamed request, written as it arrives), so the partial
-  file's length is always the byte reached. A run that stops (interrupted,
-  cancelled, connection lost for good) leaves it; the next run checks that
-  it starts with the remote's header and continues at its end. The input
-  file is not changed until the result is complete and verified, then the
-  result is fsynced and renamed over it.
+  of the local bytes (in order), then the remote's missing bytes, a window
+  of ``WINDOW`` bytes at a time (the remote source fetches a window with a
+  few parallel range requests, resuming dropped ones at the byte reached);
+  after each window, ``FILE.irpa-repair.at`` records how far the file is
+  whole. A run that stops (interrupted, cancelled, connection lost for
+  good) leaves both; the next run checks that the partial file starts with
+  the remote's header and continues at the byte recorded (at its end when
+  nothing was recorded: only the ordered copy ran). The input file is not
+  changed until the result is complete and verified, then the result is
+  fsynced and renamed over it. A lock on the partial file keeps a second
+  run of the same repair out.
 - The header (every byte before the first tensor's data, as the format's
   reader finds it in the remote file) must be equal in the local file, the
   partial file and the result: a local file whose header differs is another
@@ -46,7 +50,8 @@ from .sources import LocalSource, Source, open_source, pwrite_all
 from .write import Progress
 
 SUFFIX = ".irpa-repair"
-STEP = 8 << 20  # bytes per remote request: one streamed range, written in order
+MARK = ".at"  # after the partial file's name: the byte up to which it is whole
+WINDOW = 32 << 20  # remote bytes fetched (in parallel parts) before the byte reached is recorded
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +80,7 @@ def repair(
     source: Source | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel=None,
+    window: int = WINDOW,
 ) -> RepairResult:
     """Complete ``path`` from ``remote`` (a URL or ``hf://`` spec), fetching
     only what it lacks; with ``manifest`` (a path) also fetch again the
@@ -94,7 +100,7 @@ def repair(
         raise ArchiveError(path, None, "not a regular file: nothing to repair")
     src = source if source is not None else open_source(remote, cancel=cancel)
     try:
-        return _repair(path, st, remote, src, manifest, progress, cancel)
+        return _repair(path, st, remote, src, manifest, progress, cancel, window)
     finally:
         if source is None:
             src.close()
@@ -151,7 +157,7 @@ def _read_local(path: str, offset: int, n: int) -> bytes:
         raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
 
 
-def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> RepairResult:
+def _repair(path, st, remote, src: Source, manifest, progress, cancel, window: int) -> RepairResult:
     size = src.size
     local_size = st.st_size
     name = src.name
@@ -176,8 +182,9 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> Repair
         checker.refuse_other_names(entries, path, remote)
     whole = local_size == size and (checker is None or checker.matches(path, report, cancel))
     if whole:  # nothing to fetch (and nothing differs from the manifest): no copy made
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)  # a leftover of an earlier run: the file is whole now
+        for leftover in (tmp, tmp + MARK):  # of an earlier run: the file is whole now
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
         return RepairResult(
             path=path, remote=name, size=size, local_size=local_size, missing=0,
             fetched=src.bytes_fetched, resumed_from=None, changed=False,
@@ -205,7 +212,9 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> Repair
         if have < header_end:  # fetched already, when the header was read
             pwrite_all(fd, header[have:header_end], have)
             have = header_end
-        _fetch(src, fd, have, size - have, lambda d: report("fetching", d, size), cancel, have)
+        mark = _Mark(tmp + MARK)
+        mark.set(have)  # from here on, the file is whole up to the byte recorded
+        _fetch(src, fd, have, size - have, lambda d: report("fetching", d, size), cancel, have, window, mark)
         refetched: tuple[str, ...] = ()
         if checker is not None:
             os.fsync(fd)
@@ -225,6 +234,8 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel) -> Repair
         raise WriteError(path, f"cannot replace it with the repaired file {tmp}: {e.strerror}") from None
     finally:
         os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp + MARK)
     _fsync_dir(os.path.dirname(os.path.abspath(path)))
     return RepairResult(
         path=path, remote=name, size=size, local_size=local_size, missing=size - local_size,
@@ -245,39 +256,76 @@ def _lock(fd: int, tmp: str) -> None:
 
 
 def _resumable(fd: int, tmp: str, header: bytes, size: int) -> int | None:
-    """The length of an earlier run's partial file (open as ``fd``) when it
-    can be continued: no longer than the remote, starting with its header.
-    An unusable one is emptied (another file's, or another version's) and
-    None returned."""
+    """Where an earlier run's partial file (open as ``fd``) can be
+    continued: the byte its mark records (its length without a mark), when
+    it is no longer than the remote and starts with its header; the bytes
+    after that byte are cut. An unusable one is emptied (another file's, or
+    another version's) and None returned."""
+    mark = _Mark(tmp + MARK)
     try:
         have = os.fstat(fd).st_size
         n = min(have, len(header))
         if have <= size and os.pread(fd, n, 0) == header[:n]:
-            return have or None
+            whole = min(have, mark.get(have))
+            if whole < have:
+                os.ftruncate(fd, whole)  # a window in progress: parts of it may be missing
+            return whole or None
         os.ftruncate(fd, 0)
+        mark.clear()
     except OSError as e:
         raise WriteError(tmp, f"cannot read the repair file of an earlier run: {e.strerror}") from None
     return None
 
 
-def _fetch(src: Source, fd: int, offset: int, length: int, progress, cancel, base: int = 0) -> None:
+class _Mark:
+    """``FILE.irpa-repair.at``: how far the partial file is whole (decimal),
+    replaced atomically after each window."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def get(self, default: int) -> int:
+        try:
+            with open(self.path) as f:
+                text = f.read(32).strip()
+        except FileNotFoundError:
+            return default
+        return int(text) if text.isdigit() else 0  # unreadable: trust nothing fetched
+
+    def set(self, offset: int) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{offset}\n")
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def _fetch(
+    src: Source, fd: int, offset: int, length: int, progress, cancel, base: int = 0,
+    window: int = WINDOW, mark: _Mark | None = None,
+) -> None:  # fmt: skip
     """``[offset, offset+length)`` of the remote into ``fd`` at the same
-    offset, in order: one streamed request per ``STEP`` (the source resumes
-    a dropped one at the byte reached), so what is written is always a
-    prefix of the range."""
+    offset, ``window`` bytes at a time (the source may fetch a window in
+    parallel parts); after each window ``mark`` records the end reached."""
     done = [0]
 
     def piece(n: int) -> None:
         done[0] += n
         progress(base + done[0])
 
-    while done[0] < length:
+    at = 0
+    while at < length:
         if cancel is not None and cancel.is_set():
             raise Cancelled("repair")
-        at = done[0]
-        n = min(STEP, length - at)
+        n = min(window, length - at)
         src.copy_range_to(fd, offset + at, n, offset + at, progress=piece, cancel=cancel)
-        done[0] = at + n
+        at += n
+        done[0] = at
+        if mark is not None:
+            mark.set(offset + at)
 
 
 class _Manifest:

@@ -67,20 +67,27 @@ def test_a_dropped_connection_then_a_second_run_completes_it(
     url = serve(http_server, tmp_path / "orig.gguf", "model.gguf")
     local = cut(tmp_path, original, 0.3)
     before = local.read_bytes()
-    src = HttpSource(url, max_retries=0)  # no retry: the drop ends the run
-    http_server.drop_after = 300_000  # the first fetch after the probe dies after 300 kB
+    # No retry: the drop ends the run. Windows of 512 KiB in parallel parts of 128 KiB.
+    src = HttpSource(url, max_retries=0, part_size=128 << 10)
+    armed = []
+
+    def progress(ev) -> None:
+        if ev.name == "fetching" and ev.bytes_done >= len(before) + (600 << 10) and not armed:
+            armed.append(True)
+            http_server.drop_after = 50_000  # the next part, in the second window, dies after 50 kB
+
     with pytest.raises(ArchiveError, match="gave up"):
-        repair(str(local), url, source=src)
+        repair(str(local), url, source=src, window=512 << 10, progress=progress)
     src.close()
     assert local.read_bytes() == before  # the input is untouched
     partial = Path(partial_path(str(local)))
-    reached = partial.stat().st_size
-    assert len(before) < reached < len(original)
-    assert partial.read_bytes() == original[:reached]
+    reached = int(Path(str(partial) + ".at").read_text())  # the last whole window's end
+    assert len(before) + (512 << 10) <= reached < len(original) and partial.stat().st_size >= reached
+    assert partial.read_bytes()[:reached] == original[:reached]
     http_server.reset()
     result = repair(str(local), url)
-    assert local.read_bytes() == original and not partial.exists()
-    assert result.resumed_from == reached
+    assert local.read_bytes() == original and not partial.exists() and not Path(str(partial) + ".at").exists()
+    assert result.resumed_from == (reached or None)
     assert result.fetched == http_server.bytes_sent() <= len(original) - reached + BLOCK
 
 
