@@ -155,8 +155,9 @@ def hash_files(
 ) -> list[FileHashes]:
     """Hash the file ``spec`` names (a path, URL or ``hf://`` spec; the first
     shard of a split GGUF or a safetensors index stands for every file of
-    the set): one ``FileHashes`` per file. The first file keeps ``spec`` as
-    its name, as the tools print the path they were given."""
+    the set; a directory, its model): one ``FileHashes`` per file, named
+    ``spec`` when it names that one file (as the tools print the path they
+    were given), else by the path or URL of each file."""
     from .formats import expand, read_file
 
     paths = expand(spec, cancel)
@@ -167,8 +168,8 @@ def hash_files(
         total = sum(e.length for _, es in opened for e in es if e.kind != SPLAT)
         out: list[FileHashes] = []
         done = 0
-        for k, (sf, entries) in enumerate(opened):
-            name = spec if k == 0 and len(paths) == 1 else sf.path
+        for sf, entries in opened:
+            name = spec if paths == [spec] else sf.path
             fh = hash_entries(
                 name, entries, algorithms, layers=layers, uuid=uuid, progress=progress, cancel=cancel,
                 done=done, total=total,
