@@ -98,9 +98,10 @@ def repair(
         raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise ArchiveError(path, None, "not a regular file: nothing to repair")
+    checker = _Manifest(manifest) if manifest is not None else None  # a bad manifest fails before any request
     src = source if source is not None else open_source(remote, cancel=cancel)
     try:
-        return _repair(path, st, remote, src, manifest, progress, cancel, window)
+        return _repair(path, st, remote, src, checker, progress, cancel, window)
     finally:
         if source is None:
             src.close()
@@ -157,7 +158,7 @@ def _read_local(path: str, offset: int, n: int) -> bytes:
         raise ArchiveError(path, None, f"cannot read: {e.strerror}") from None
 
 
-def _repair(path, st, remote, src: Source, manifest, progress, cancel, window: int) -> RepairResult:
+def _repair(path, st, remote, src: Source, checker: _Manifest | None, progress, cancel, window: int) -> RepairResult:
     size = src.size
     local_size = st.st_size
     name = src.name
@@ -177,7 +178,6 @@ def _repair(path, st, remote, src: Source, manifest, progress, cancel, window: i
             progress(Progress(phase, 0, 1, done, total))
 
     tmp = partial_path(path)
-    checker = _Manifest(manifest) if manifest is not None else None
     if checker is not None:
         checker.refuse_other_names(entries, path, remote)
     whole = local_size == size and (checker is None or checker.matches(path, report, cancel))
