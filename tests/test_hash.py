@@ -90,6 +90,10 @@ def test_split_gguf_is_one_section_per_shard(tmp_path: Path, capsys) -> None:
     rc, out, _ = run(capsys, "hash", "--sha1", "--sha256", "--uuid", str(shards[0]))
     assert rc == 0
     assert out == "".join(gguf_hash_py(s) for s in shards)
+    # Their per-shard manifests, concatenated, check the set (under other paths).
+    (tmp_path / "set.sha").write_text("".join(gguf_hash_py(s, name=f"dl/{s.name}") for s in shards))
+    rc, out, _ = run(capsys, "hash", "--check", str(tmp_path / "set.sha"), str(shards[0]))
+    assert rc == 0 and "4 tensors and the whole file match" in out
 
 
 def test_safetensors_tensors_in_file_order(tmp_path: Path, capsys) -> None:
@@ -198,3 +202,10 @@ def test_names_with_control_characters_are_escaped(tmp_path: Path, capsys) -> No
     (tmp_path / "m.txt").write_text(out)
     assert run(capsys, "hash", "--check", str(tmp_path / "m.txt"), str(p))[0] == 0
     assert os.path.exists(p)
+
+
+def test_hub_file_hashes_as_the_local_one(model: Path, hub_env: TestServer, capsys) -> None:
+    (hub_env.add_repo("org/m") / "m.gguf").write_bytes(model.read_bytes())
+    local = run(capsys, "hash", "--sha256", str(model))[1]
+    rc, remote, _ = run(capsys, "hash", "--sha256", "hf://org/m/m.gguf")
+    assert rc == 0 and remote == local.replace(str(model), "hf://org/m/m.gguf")
