@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "heatmap": ("heatmap", "a tensor as a picture: mean or abs-max per cell, written as PNG"),
     "verify": ("verify", "check an output archive against its sources under an edit"),
     "diff": ("diff", "compare two archives by name, bytes and values"),
+    "hash": ("hash", "per-tensor hashes as llama-gguf-hash prints them; --check MANIFEST verifies a file"),
+    "repair": ("repair", "complete a cut-off download from a remote copy, fetching only what is missing"),
 }
 
 
