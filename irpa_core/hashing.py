@@ -28,6 +28,13 @@ What a "tensor" is in each format:
   (a manifest line naming it counts as "missing"). ``FileHashes.skipped``
   lists them so front ends can say so.
 
+A file cut off in its data (``salvage``) is hashed as far as it goes: each
+complete tensor gets its lines; a partial or missing one is listed in
+``FileHashes.incomplete`` with its state instead, and the file gets no
+whole-model lines (their value depends on bytes that are not there).
+``check`` names each such tensor ``incomplete``, so a cut-off download
+fails its manifest for exactly the tensors it lacks.
+
 A split GGUF set or safetensors shards give one section per file, each as
 the tools print for that file alone, so concatenated per-shard manifests of
 theirs check against a set of ours.
@@ -47,7 +54,7 @@ from dataclasses import dataclass, field
 
 from .display import escape
 from .errors import ArchiveError, Cancelled
-from .model import CHUNK, SPLAT, Entry, data_of, iter_chunks, source_of
+from .model import CHUNK, COMPLETE, SPLAT, Entry, data_of, entry_state, iter_chunks, source_of
 from .write import Progress
 
 # In the order the tools print them.
@@ -71,13 +78,16 @@ def _new(algo: str):
 class FileHashes:
     """The hashes of one file: ``tensors`` (name, {algorithm: hex}) in file
     order (empty with ``layers=False``), ``model`` {algorithm: hex} over all
-    tensor data (``uuid``: the UUIDv5 when asked), ``skipped``: splat
-    entries (no bytes to hash), ``bytes``: tensor bytes hashed."""
+    tensor data (``uuid``: the UUIDv5 when asked; empty for a cut-off
+    file), ``skipped``: splat entries (no bytes to hash), ``incomplete``:
+    (name, state) of the tensors a cut-off file does not hold whole (not
+    hashed), ``bytes``: tensor bytes hashed."""
 
     file: str
     tensors: tuple[tuple[str, dict[str, str]], ...]
     model: dict[str, str]
     skipped: tuple[str, ...] = ()
+    incomplete: tuple[tuple[str, str], ...] = ()
     bytes: int = 0
 
     def lines(self, name: str | None = None) -> list[str]:
@@ -113,8 +123,10 @@ def hash_entries(
     if unknown:
         raise ValueError(f"unknown hash algorithms: {sorted(unknown)}")
     items = list(entries)
-    data = [e for e in items if e.kind != SPLAT]
     skipped = tuple(e.name for e in items if e.kind == SPLAT)
+    states = [(e, entry_state(e)) for e in items if e.kind != SPLAT]
+    data = [e for e, state in states if state == COMPLETE]
+    incomplete = tuple((e.name, state) for e, state in states if state != COMPLETE)
     if total is None:
         total = done + sum(e.length for e in data)
     model = {a: _new(a) for a in algos}
@@ -142,7 +154,11 @@ def hash_entries(
     digests = {a: h.hexdigest() for a, h in model.items() if a != UUID}
     if uuid:
         digests[UUID] = str(_uuid.UUID(bytes=model[UUID].digest()[:16], version=5))
-    return FileHashes(file=file, tensors=tuple(tensors), model=digests, skipped=skipped, bytes=hashed)
+    if incomplete:  # over the bytes present only: not the file's hash, not printed
+        digests = {}
+    return FileHashes(
+        file=file, tensors=tuple(tensors), model=digests, skipped=skipped, incomplete=incomplete, bytes=hashed
+    )
 
 
 def _pieces(e: Entry, buf: memoryview) -> Iterable[memoryview | bytes]:
@@ -185,7 +201,7 @@ def hash_files(
     try:
         for p in paths:
             opened.append(read_file(p, cancel=cancel))
-        total = sum(e.length for _, es in opened for e in es if e.kind != SPLAT)
+        total = sum(e.length for _, es in opened for e in es if e.kind != SPLAT and entry_state(e) == COMPLETE)
         out: list[FileHashes] = []
         done = 0
         for sf, entries in opened:
@@ -374,6 +390,13 @@ def check(ours: Sequence[FileHashes], manifest: Manifest) -> CheckReport:
             continue
         listed = {t: d for t, d in mf.tensors.items() if any(a in d for a in algos)}
         seen: set[str] = set()
+        for name, state in fh.incomplete:
+            key = name if name in listed else escape(name)
+            if key in listed:
+                seen.add(key)
+                problems.append(Problem("incomplete", fh.file, name, state))
+            elif listed:
+                problems.append(Problem("extra", fh.file, name))
         for name, digests in fh.tensors:
             key = name if name in listed else escape(name)
             want = listed.get(key)

@@ -113,7 +113,7 @@ def _entries(src: Source) -> tuple[list[Entry], int]:
     holds none)."""
     from .formats import detect, registry
 
-    entries, _, _ = registry.get(detect(src)).read(src, "")
+    entries, _, _, _ = registry.get(detect(src)).read(src, "")
     starts = [e.offset for e in entries if e.kind == DATA and e.offset is not None]
     return entries, min(starts, default=src.size)
 

@@ -209,3 +209,39 @@ def test_hub_file_hashes_as_the_local_one(model: Path, hub_env: TestServer, caps
     local = run(capsys, "hash", "--sha256", str(model))[1]
     rc, remote, _ = run(capsys, "hash", "--sha256", "hf://org/m/m.gguf")
     assert rc == 0 and remote == local.replace(str(model), "hf://org/m/m.gguf")
+
+
+def test_a_cut_off_file_hashes_its_complete_tensors_and_fails_the_check_for_the_rest(model: Path, tmp_path, capsys):
+    import json
+
+    import gguf
+
+    manifest = tmp_path / "m.sha"
+    manifest.write_text(gguf_hash_py(model))
+    spans = {t.name: (int(t.data_offset), int(t.n_bytes)) for t in gguf.GGUFReader(str(model)).tensors}
+    start, size = spans["blk.0.ffn_up.weight"]
+    cut = start + size // 2  # inside the third tensor: the first two are whole
+    blob = model.read_bytes()
+    cut_file = tmp_path / "cut.gguf"
+    cut_file.write_bytes(blob[:cut])
+    whole = {n for n, (o, k) in spans.items() if o + k <= cut}
+    assert whole == {"token_embd.weight", "blk.0.attn_norm.weight"}
+
+    rc, out, err = run(capsys, "hash", "--sha256", str(cut_file))
+    assert rc == 0
+    assert {line.split(":")[-1] for line in out.splitlines()} == whole  # no whole-file line
+    for line in out.splitlines():
+        name = line.split(":")[-1]
+        o, k = spans[name]
+        assert line.split()[1] == hashlib.sha256(blob[o : o + k]).hexdigest()
+    assert "2 incomplete tensors not hashed" in err and "'blk.0.ffn_up.weight', partial" in err
+
+    rc, out, _ = run(capsys, "hash", "--json", "--check", str(manifest), str(cut_file))
+    doc = json.loads(out)
+    assert rc == 1 and not doc["ok"]
+    assert {(p["kind"], p["tensor"], p["algorithm"]) for p in doc["problems"]} == {
+        ("incomplete", "blk.0.ffn_up.weight", "partial"),
+        ("incomplete", "output.weight", "missing"),
+    }
+    rc, out, _ = run(capsys, "hash", "--check", str(manifest), str(cut_file))
+    assert rc == 1 and out.splitlines()[-1].endswith("2 incomplete")

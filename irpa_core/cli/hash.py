@@ -65,6 +65,7 @@ def run(args) -> int:
         else:
             sys.stdout.write("".join(line + "\n" for fh in files for line in fh.lines()))
         _note_skipped([s for fh in files for s in fh.skipped])
+        _note_incomplete(files)
         return 0
     report = check(files, manifest)
     if args.json:
@@ -82,12 +83,26 @@ def _note_skipped(names: list[str]) -> None:
               file=sys.stderr)  # fmt: skip
 
 
+def _note_incomplete(files) -> None:
+    """A cut-off file: which tensors were not hashed, and why there are no
+    whole-model lines."""
+    from ..display import escape, plural
+
+    for fh in files:
+        if fh.incomplete:
+            first, state = fh.incomplete[0]
+            n = plural(len(fh.incomplete), "incomplete tensor", "incomplete tensors")
+            print(f"irpa: warning: {escape(fh.file)}: the file is cut off: {n} not hashed (first: "
+                  f"'{escape(first)}', {state}) and no whole-file hash", file=sys.stderr)  # fmt: skip
+
+
 def _file_json(fh) -> dict:
     return {
         "file": fh.file,
         "tensors": [{"name": n, **d} for n, d in fh.tensors],
         "model": fh.model,
         "skipped": list(fh.skipped),
+        "incomplete": [{"name": n, "state": st} for n, st in fh.incomplete],
     }
 
 
@@ -118,7 +133,11 @@ def _print_report(report, spec: str) -> None:
 
     for p in report.problems:
         what = escape(p.tensor) if p.tensor is not None else f"{escape(p.file)} (all tensor data)"
-        print(f"{p.kind:<8}  {what}  ({p.algorithm if p.kind == 'differs' else _SAY[p.kind]})")
+        if p.kind == "incomplete":
+            say = f"{p.algorithm}: the file is cut off"
+        else:
+            say = p.algorithm if p.kind == "differs" else _SAY[p.kind]
+        print(f"{p.kind:<8}  {what}  ({say})")
     algos = ", ".join(report.algorithms)
     where = f"{escape(spec)} against {escape(report.manifest)} ({algos})"
     if report.ok:
@@ -129,7 +148,7 @@ def _print_report(report, spec: str) -> None:
     else:
         n = sum(1 for p in report.problems if p.kind == "differs" and p.tensor is not None)
         counts = [f"{plural(n, 'tensor differs', 'tensors differ')}"] if n else []
-        counts += [f"{report.count(k):,} {k}" for k in ("missing", "extra") if report.count(k)]
+        counts += [f"{report.count(k):,} {k}" for k in ("incomplete", "missing", "extra") if report.count(k)]
         if not counts and any(p.kind == "differs" for p in report.problems):
             counts.append("the whole-file hash differs")
         files = report.count("no-file") + report.count("unlisted-file")
