@@ -181,9 +181,9 @@ RULES: dict[str, dict[str, tuple[Rule, ...]]] = {
             Rule("FFN_UP", shape=("ff", "embd"), when="dense"),
             *(Rule(t, "bias", required=False) for t in ("FFN_GATE", "FFN_DOWN", "FFN_UP")),
             Rule("FFN_GATE_INP", shape=("expert", "embd"), when="moe"),
-            Rule("FFN_GATE_EXPS", required=False, when="moe"),
-            Rule("FFN_DOWN_EXPS", when="moe"),
-            Rule("FFN_UP_EXPS", when="moe"),
+            Rule("FFN_GATE_EXP", required=False, when="moe"),
+            Rule("FFN_DOWN_EXP", when="moe"),
+            Rule("FFN_UP_EXP", when="moe"),
         ),
     },
     # case LLM_ARCH_GEMMA3: every block tensor required, q/k norms of one
@@ -256,9 +256,11 @@ _SYMBOLS = {
 # (T5's decoder with its own); other numbered groups (a vocoder's posnet.N,
 # a vision tower's v.blk.N) are left alone.
 _COUNTED = {"blk.": "block_count", "enc.blk.": "block_count", "dec.blk.": "decoder_block_count"}
-# Keys llama.cpp reads with get_key_or_arr: a scalar, or one item per layer.
+# Keys llama.cpp reads with get_key_or_arr: a scalar, or one item per layer
+# ("key ... has wrong array length" otherwise). Others it reads so
+# (sliding_window_pattern) are left out: some architectures read them
+# otherwise.
 _PER_LAYER = ("feed_forward_length", "attention.head_count", "attention.head_count_kv")
-_PER_LAYER_EXTRA = ("attention.sliding_window_pattern",)
 # Keys that declare layers of different kinds: blocks need not share roles.
 _LAYER_PATTERNS = (
     "leading_dense_block_count",
@@ -481,28 +483,7 @@ def _check_tensors(
         return not r.when or (r.when == "dense") == dense
 
     if strict_names:
-        unknown = [t for t in named if t.kind is None]
-        for t in unknown[:20]:
-            findings.append(
-                Finding(
-                    severity=ERROR,
-                    subject=t.shown,
-                    expected=f"a tensor name the {arch.name} architecture has (gguf MODEL_TENSORS)",
-                    found="a name it does not know",
-                    message=f"tensor '{t.shown}' is not one a {arch.name} model has: llama.cpp would not load "
-                    "it and refuses the file ('wrong number of tensors')",
-                )
-            )
-        if len(unknown) > 20:
-            findings.append(
-                Finding(
-                    severity=ERROR,
-                    subject=unknown[20].shown,
-                    expected=f"tensor names the {arch.name} architecture has",
-                    found=f"{len(unknown) - 20:,} more unknown names",
-                    message=f"and {len(unknown) - 20:,} more tensors a {arch.name} model does not have",
-                )
-            )
+        findings += _unknown_names(arch, [t for t in named if t.kind is None], bool(rules))
     known = [t for t in named if t.kind is not None]
     by_name = {t.name: t for t in known}
     shown = {t.name: t.shown for t in known}
@@ -639,6 +620,40 @@ def _check_tensors(
             if f is not None:
                 findings.append(f)
     return findings, block_count
+
+
+def _unknown_names(arch: _Arch, unknown: list[_Named], verified: bool) -> list[Finding]:
+    """Names the architecture's table lacks. An error for an architecture
+    of ``RULES`` (its table was read against llama.cpp's); elsewhere a
+    warning, since the gguf package may be older than the converter that
+    wrote the file."""
+    severity = ERROR if verified else WARNING
+    why = (
+        "llama.cpp would not load it and refuses the file ('wrong number of tensors')"
+        if verified
+        else "llama.cpp may refuse the file ('wrong number of tensors'), unless it is newer than this gguf package"
+    )
+    out = [
+        Finding(
+            severity=severity,
+            subject=t.shown,
+            expected=f"a tensor name the {arch.name} architecture has (gguf MODEL_TENSORS)",
+            found="a name it does not know",
+            message=f"tensor '{t.shown}' is not one a {arch.name} model has: {why}",
+        )
+        for t in unknown[:20]
+    ]
+    if len(unknown) > 20:
+        out.append(
+            Finding(
+                severity=severity,
+                subject=unknown[20].shown,
+                expected=f"tensor names the {arch.name} architecture has",
+                found=f"{len(unknown) - 20:,} more unknown names",
+                message=f"and {len(unknown) - 20:,} more tensors a {arch.name} model does not have",
+            )
+        )
+    return out
 
 
 def _reference(blocks: Mapping[int, Mapping[tuple[str, str], _Named]]) -> list[tuple[str, str]]:
@@ -787,6 +802,8 @@ def check_gguf(tensors: Iterable[Tensor], values: Mapping[str, Any]) -> Report:
         return Report(
             checked=False, tensors=len(tensors), notes=("no general.architecture key: no architecture to check",)
         )
+    if arch_name == "clip":  # a multimodal projector: llama.cpp's mtmd reads it, not its model loader
+        return Report(checked=False, tensors=len(tensors), notes=("a multimodal projector (clip): not checked",))
     hp = _Hparams()
     for name in (
         "block_count",
@@ -859,7 +876,7 @@ def _per_layer_arrays(arch_name: str, values: Mapping[str, Any], hp: _Hparams) -
     count = hp.get("block_count")
     if count is None:
         return out
-    for name in (*_PER_LAYER, *_PER_LAYER_EXTRA):
+    for name in _PER_LAYER:
         key = f"{arch_name}.{name}"
         n = _count(values.get(key))
         if n is not None and n != count:
