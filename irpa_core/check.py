@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
 
     from .model import Archive
     from .output import Output
+    from .plan import Fate, Plan
 
 ERROR = "error"  # llama.cpp refuses it, or it is plainly inconsistent
 WARNING = "warning"  # worth a look; the file may still load
@@ -122,6 +123,20 @@ class Report:
         parts += [plural(warnings, "warning")] if warnings else []
         verdict = "inconsistent" if errors else "ok"
         return f"{verdict} as a {arch} model: {', '.join(parts)} ({self.source})"
+
+
+def warning_lines(report: Report, limit: int = 4) -> list[str]:
+    """The findings as warnings before a write (the TUI's write dialog):
+    the verdict, the first ``limit`` findings, how many more."""
+    if not report.findings:
+        return []
+    errors = sum(f.severity == ERROR for f in report.findings)
+    what = plural(errors, "inconsistency", "inconsistencies")
+    lines = [f"irpa check: llama.cpp would refuse this {report.architecture} GGUF ({what}):"] if errors else []
+    lines += [f.message for f in report.findings[:limit]]
+    if len(report.findings) > limit:
+        lines.append(f"and {plural(len(report.findings) - limit, 'more finding')} (irpa check lists them all)")
+    return lines
 
 
 # ---------------------------------------------------------------------------
@@ -596,7 +611,7 @@ def _check_tensors(
                         subject=missing,
                         expected=f"{_role_text(role)} in every block",
                         found=f"absent from block{'s' if len(lacking) > 1 else ''} {_ranges(lacking)}",
-                        message=f"missing tensor '{missing}'{more}: a {arch.name} block requires {_role_text(role)}",
+                        message=f"missing tensor '{missing}'{more}: a {arch.name} block requires it",
                     )
                 )
         # The same roles in every block.
@@ -1050,9 +1065,15 @@ def check_archive(archive: Archive) -> Report:
     return Report(checked=False, tensors=len(tensors), notes=(why,))
 
 
-def check_output(out: Output) -> Report | None:
-    """Check a planned GGUF output (``output.build``) before it is written;
-    None for other formats (nothing a runtime reads from their keys)."""
-    if out.format != "gguf" or out.values is None:
+def check_output(out: Output, plan: Plan, archive: Archive, fates: list[Fate] | None = None) -> Report | None:
+    """Check a planned GGUF output (``output.build(plan, archive, "gguf")``)
+    before it is written: its tensors against the key/values the plan
+    gives it. None for other formats (no keys a runtime reads)."""
+    if out.format != "gguf":
         return None
-    return check_gguf(((t.name, t.shape) for t in out.targets), out.values)
+    from . import filemeta
+
+    if fates is None:
+        fates = plan.fates(archive)
+    meta, _ = filemeta.edit(filemeta.read(filemeta.origin(archive, fates)), plan.metadata_ops)
+    return check_gguf(((t.name, t.shape) for t in out.targets), meta.values)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from . import dtypes, filemeta
 from .cast import iter_cast
@@ -137,8 +137,6 @@ class Output:
     kvs: tuple[bytes, ...] = ()  # gguf: the encoded key/values, in order
     metadata: dict[str, str] | None = None  # safetensors: __metadata__ (None: none written)
     dropped: tuple[str, ...] = ()  # file metadata keys this format cannot hold
-    # gguf: the key/values of ``kvs`` as values (arrays lazy): what ``check.check_output`` reads
-    values: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def data_bytes(self) -> int:
@@ -210,7 +208,6 @@ class Output:
                 targets=self.targets[r.start : r.stop],
                 kvs=(kvs if no == 0 else aligned) + gguf_writer.split_kvs(no, count, total),
                 dropped=self.dropped if no == 0 else (),
-                values=self.values if no == 0 else None,
             )
             for no, r in enumerate(bounds)
         )
@@ -267,7 +264,7 @@ def assemble(
         tensors = tuple(replace(t, kind=DATA) if t.kind == SPLAT else t for t in tensors)
     if f.file_metadata == KEY_VALUES:
         kvs = gguf_writer.kv_blobs(edited.values, edited.types)
-        return Output(f.name, tensors, kvs=tuple(kvs), dropped=tuple(edited.properties), values=edited.values)
+        return Output(f.name, tensors, kvs=tuple(kvs), dropped=tuple(edited.properties))
     metadata: dict[str, str] = {}
     dropped = []
     for key, value in edited.values.items():

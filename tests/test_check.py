@@ -15,65 +15,13 @@ from irpa_core.check import ERROR, check_archive, check_output
 from irpa_core.cli import main
 from irpa_core.output import build
 from irpa_core.plan import EXCLUDE, SET_METADATA, Op
-from tests.fixtures import make_gguf, make_safetensors
+from tests.fixtures import CHECK_DIMS, check_model, make_gguf, make_safetensors
 
-EMBD, HEADS, KV_HEADS, HEAD, FF, VOCAB, BLOCKS, CTX = 8, 2, 1, 4, 16, 10, 2, 32
+EMBD, HEADS, KV_HEADS, HEAD, FF, VOCAB, BLOCKS, CTX = CHECK_DIMS
 
 
 def _z(*shape: int) -> np.ndarray:
     return np.zeros(shape, dtype=np.float32)
-
-
-def _model(arch: str) -> tuple[dict, dict]:
-    """A consistent model's tensors and keys (every tensor llama.cpp loads)."""
-    t: dict[str, np.ndarray] = {"token_embd.weight": _z(VOCAB, EMBD)}
-    kv: dict = {
-        f"{arch}.block_count": BLOCKS,
-        f"{arch}.embedding_length": EMBD,
-        f"{arch}.feed_forward_length": FF,
-        f"{arch}.attention.head_count": HEADS,
-        f"{arch}.context_length": CTX,
-        "tokenizer.ggml.tokens": [f"t{i}" for i in range(VOCAB)],
-        "tokenizer.ggml.scores": [0.0] * VOCAB,
-        "tokenizer.ggml.bos_token_id": 1,
-        "tokenizer.ggml.eos_token_id": 2,
-    }
-    if arch == "bert":
-        t |= {"token_types.weight": _z(2, EMBD), "position_embd.weight": _z(CTX, EMBD)}
-        t |= {"token_embd_norm.weight": _z(EMBD), "token_embd_norm.bias": _z(EMBD)}
-        for b in range(BLOCKS):
-            for role, shape in (("attn_q", (EMBD, EMBD)), ("attn_k", (EMBD, EMBD)), ("attn_v", (EMBD, EMBD))):
-                t |= {f"blk.{b}.{role}.weight": _z(*shape), f"blk.{b}.{role}.bias": _z(shape[0])}
-            t |= {f"blk.{b}.attn_output.weight": _z(EMBD, EMBD), f"blk.{b}.attn_output.bias": _z(EMBD)}
-            t |= {f"blk.{b}.attn_output_norm.weight": _z(EMBD), f"blk.{b}.attn_output_norm.bias": _z(EMBD)}
-            t |= {f"blk.{b}.ffn_up.weight": _z(FF, EMBD), f"blk.{b}.ffn_up.bias": _z(FF)}
-            t |= {f"blk.{b}.ffn_down.weight": _z(EMBD, FF), f"blk.{b}.ffn_down.bias": _z(EMBD)}
-            t |= {f"blk.{b}.layer_output_norm.weight": _z(EMBD), f"blk.{b}.layer_output_norm.bias": _z(EMBD)}
-        return t, kv
-    kv |= {f"{arch}.attention.head_count_kv": KV_HEADS, f"{arch}.attention.key_length": HEAD}
-    t["output_norm.weight"] = _z(EMBD)
-    if arch == "llama":
-        t["output.weight"] = _z(VOCAB, EMBD)  # gemma3's is tied to token_embd
-    for b in range(BLOCKS):
-        t |= {
-            f"blk.{b}.attn_norm.weight": _z(EMBD),
-            f"blk.{b}.attn_q.weight": _z(HEADS * HEAD, EMBD),
-            f"blk.{b}.attn_k.weight": _z(KV_HEADS * HEAD, EMBD),
-            f"blk.{b}.attn_v.weight": _z(KV_HEADS * HEAD, EMBD),
-            f"blk.{b}.attn_output.weight": _z(EMBD, HEADS * HEAD),
-            f"blk.{b}.ffn_norm.weight": _z(EMBD),
-            f"blk.{b}.ffn_gate.weight": _z(FF, EMBD),
-            f"blk.{b}.ffn_up.weight": _z(FF, EMBD),
-            f"blk.{b}.ffn_down.weight": _z(EMBD, FF),
-        }
-        if arch == "gemma3":
-            t |= {
-                f"blk.{b}.attn_q_norm.weight": _z(HEAD),
-                f"blk.{b}.attn_k_norm.weight": _z(HEAD),
-                f"blk.{b}.post_attention_norm.weight": _z(EMBD),
-                f"blk.{b}.post_ffw_norm.weight": _z(EMBD),
-            }
-    return t, kv
 
 
 def _write(tmp_path, arch: str, t: dict, kv: dict, name: str = "m.gguf"):
@@ -85,7 +33,7 @@ ARCHES = ("llama", "gemma3", "bert")
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_consistent_models_check_clean(tmp_path, arch, capsys):
-    p = _write(tmp_path, arch, *_model(arch))
+    p = _write(tmp_path, arch, *check_model(arch))
     assert main(["check", str(p)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and f"ok: consistent as a {arch} model" in out[0]
@@ -161,7 +109,7 @@ RULES = (
 @pytest.mark.parametrize("arch", ARCHES)
 @pytest.mark.parametrize("rule", RULES)
 def test_one_planted_inconsistency_is_found_exactly(tmp_path, arch, rule):
-    t, kv = _model(arch)
+    t, kv = check_model(arch)
     subject = _plant(rule, arch, t, kv)
     report = check_archive(open_archive(_write(tmp_path, arch, t, kv)))
     assert [f.subject for f in report.findings] == [subject], report.findings
@@ -169,7 +117,7 @@ def test_one_planted_inconsistency_is_found_exactly(tmp_path, arch, rule):
 
 
 def test_the_naive_cut_names_the_missing_tensor_as_llama_cpp_does(tmp_path, capsys):
-    t, kv = _model("gemma3")
+    t, kv = check_model("gemma3")
     _drop(t, "blk.1.")
     p = _write(tmp_path, "gemma3", t, kv)
     assert main(["check", str(p)]) == 1
@@ -185,7 +133,7 @@ def test_the_naive_cut_names_the_missing_tensor_as_llama_cpp_does(tmp_path, caps
 def test_optional_tensors_may_be_absent(tmp_path):
     """llama.cpp's TENSOR_NOT_REQUIRED ones: a tied output, biases; a
     per-layer array of block_count items is fine."""
-    t, kv = _model("llama")
+    t, kv = check_model("llama")
     del t["output.weight"]
     t |= {f"blk.{b}.attn_q.bias": _z(HEADS * HEAD) for b in range(BLOCKS)}
     kv["llama.attention.head_count_kv"] = [KV_HEADS] * BLOCKS
@@ -194,7 +142,7 @@ def test_optional_tensors_may_be_absent(tmp_path):
 
 
 def test_a_role_only_one_block_has_is_named(tmp_path):
-    t, kv = _model("llama")
+    t, kv = check_model("llama")
     t |= {k.replace("blk.1.", "blk.2.", 1): v for k, v in t.items() if k.startswith("blk.1.")}
     kv["llama.block_count"] = 3
     t["blk.2.attn_q.bias"] = _z(HEADS * HEAD)
@@ -204,7 +152,7 @@ def test_a_role_only_one_block_has_is_named(tmp_path):
 
 
 def test_unknown_architecture_and_no_architecture(tmp_path, capsys):
-    t, _ = _model("llama")
+    t, _ = check_model("llama")
     report = check_archive(open_archive(_write(tmp_path, "notanarch", t, {"notanarch.block_count": 5})))
     assert report.ok and report.checked and "not in the gguf package's tables" in report.notes[0]
     p = make_safetensors(tmp_path / "x.safetensors", {"a": _z(2)})
@@ -213,7 +161,7 @@ def test_unknown_architecture_and_no_architecture(tmp_path, capsys):
 
 
 def test_names_from_the_file_are_escaped(tmp_path, capsys):
-    t, kv = _model("llama")
+    t, kv = check_model("llama")
     t["blk.0.\x1b[31mred.weight"] = _z(2)
     p = _write(tmp_path, "llama", t, kv)
     assert main(["check", str(p)]) == 1
@@ -270,14 +218,14 @@ def test_safetensors_missing_tensor_is_named_as_the_file_names_it(tmp_path):
 
 
 def test_a_planned_output_is_checked_before_writing(tmp_path):
-    archive = open_archive(_write(tmp_path, "gemma3", *_model("gemma3")))
+    archive = open_archive(_write(tmp_path, "gemma3", *check_model("gemma3")))
     cut = Plan().add(Op(EXCLUDE, "blk.1.*"))
-    report = check_output(build(cut, archive, "gguf"))
+    report = check_output(build(cut, archive, "gguf"), cut, archive)
     assert report is not None and [f.subject for f in report.findings] == ["blk.1.attn_norm.weight"]
     fixed = cut.add(Op(SET_METADATA, "gemma3.block_count", value="1"))
-    report = check_output(build(fixed, archive, "gguf"))
+    report = check_output(build(fixed, archive, "gguf"), fixed, archive)
     assert report is not None and report.ok and report.findings == ()
-    assert check_output(build(cut, archive, "irpa")) is None  # nothing a runtime reads from its keys
+    assert check_output(build(cut, archive, "irpa"), cut, archive) is None  # nothing a runtime reads from its keys
 
 
 def test_every_rule_names_a_tensor_of_its_architecture():
@@ -296,7 +244,7 @@ def test_every_rule_names_a_tensor_of_its_architecture():
 def test_other_architectures_get_the_rules_every_architecture_has(tmp_path):
     """qwen2 has no rules of its own: names (a warning: the gguf package
     may be older than the file), blocks and roles, vocabulary."""
-    t, kv = _model("llama")
+    t, kv = check_model("llama")
     kv = {k.replace("llama.", "qwen2.", 1): v for k, v in kv.items()}
     assert check_archive(open_archive(_write(tmp_path, "qwen2", t, kv))).findings == ()
     t["blk.0.new_kind.weight"] = _z(EMBD)
@@ -309,7 +257,7 @@ def test_other_architectures_get_the_rules_every_architecture_has(tmp_path):
 
 
 def test_hybrid_layers_declared_by_per_layer_arrays_are_not_held_to_one_set(tmp_path):
-    t, kv = _model("llama")
+    t, kv = check_model("llama")
     kv = {k.replace("llama.", "jamba.", 1): v for k, v in kv.items()}
     kv["jamba.attention.head_count_kv"] = [KV_HEADS, 0]  # block 1 has no attention
     for role in ("attn_q", "attn_k", "attn_v", "attn_output"):
