@@ -1005,6 +1005,9 @@ def check_config(tensors: Iterable[Tensor], config: Mapping[str, Any]) -> Report
     if unmapped:
         shown = ", ".join(unmapped[:3]) + (", ..." if len(unmapped) > 3 else "")
         notes.append(f"{plural(len(unmapped), 'tensor')} without a GGUF name, not checked: {shown}")
+    if len(unmapped) > len(named):  # a layout the converter renames first (a multimodal checkpoint's prefixes)
+        why = f"most tensors have no GGUF name for {arch_name} ({len(unmapped):,} of {len(tensors):,})"
+        return Report(architecture=arch_name, checked=False, tensors=len(tensors), notes=(why, *notes))
     findings, blocks = _check_tensors(arch, named, hp, strict_names=False, heterogeneous=False)
     vocab = hp.get("vocab")
     for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
@@ -1052,7 +1055,12 @@ def check_archive(archive: Archive) -> Report:
         spec = registry.find(f.format)
         if spec is not None and spec.config_beside and "://" not in f.path:
             notes: list[str] = []
-            cfg = config_json(os.path.dirname(os.path.abspath(f.path)), notes)
+            directory = os.path.dirname(os.path.abspath(f.path))
+            missing = _missing_shards(directory, archive)
+            if missing:
+                why = f"{plural(missing, 'shard')} of this checkpoint not opened: open its directory to check it"
+                return Report(checked=False, tensors=len(tensors), notes=(why,))
+            cfg = config_json(directory, notes)
             if cfg is not None:
                 return check_config(tensors, cfg)
             if notes:
@@ -1063,6 +1071,21 @@ def check_archive(archive: Archive) -> Report:
     else:
         why = "no general.architecture key: no architecture to check against"
     return Report(checked=False, tensors=len(tensors), notes=(why,))
+
+
+def _missing_shards(directory: str, archive: Archive) -> int:
+    """How many files of a sharded checkpoint's index (beside the file) the
+    archive lacks: one shard alone lacks most of the model's blocks."""
+    import json
+
+    index = os.path.join(directory, "model.safetensors.index.json")
+    try:
+        with open(index, encoding="utf-8") as fh:
+            weight_map = json.load(fh).get("weight_map", {})
+    except (OSError, ValueError, AttributeError):
+        return 0
+    opened = {os.path.basename(f.path) for f in archive.files}
+    return len({v for v in weight_map.values() if isinstance(v, str)} - opened)
 
 
 def check_output(out: Output, plan: Plan, archive: Archive, fates: list[Fate] | None = None) -> Report | None:

@@ -6,6 +6,7 @@ output checked before it is written."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -263,3 +264,22 @@ def test_hybrid_layers_declared_by_per_layer_arrays_are_not_held_to_one_set(tmp_
     for role in ("attn_q", "attn_k", "attn_v", "attn_output"):
         del t[f"blk.1.{role}.weight"]
     assert check_archive(open_archive(_write(tmp_path, "jamba", t, kv))).findings == ()
+
+
+def test_one_shard_of_a_checkpoint_or_an_unmapped_layout_is_not_judged(tmp_path):
+    """False alarms are worse than misses: one shard lacks the others' blocks;
+    a multimodal checkpoint's prefixed names are renamed by the converter first."""
+    path = _bert_hf(tmp_path)
+    d = os.path.dirname(path)
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    os.rename(path, os.path.join(d, "model-00001-of-00002.safetensors"))
+    with open(os.path.join(d, "model.safetensors.index.json"), "w") as fh:
+        json.dump(index, fh)
+    report = check_archive(open_archive(os.path.join(d, "model-00001-of-00002.safetensors")))
+    assert report.ok and not report.checked and "1 shard of this checkpoint not opened" in report.notes[0]
+    d2 = tmp_path / "mm"
+    d2.mkdir()
+    (d2 / "config.json").write_text(json.dumps({"model_type": "bert", "num_hidden_layers": 2}))
+    make_safetensors(d2 / "model.safetensors", {f"language_model.layer.{i}.w": _z(2) for i in range(3)})
+    report = check_archive(open_archive(str(d2 / "model.safetensors")))
+    assert report.ok and not report.checked and "most tensors have no GGUF name" in report.notes[0]
