@@ -616,7 +616,7 @@ def _check_tensors(
                 )
         # The same roles in every block.
         if not heterogeneous and len(present) > 1:
-            findings += _uniformity(arch, blocks, common, reported, name_of, prefix)
+            findings += _uniformity(blocks, common, reported, name_of, prefix, verified=bool(rules))
 
     # -- shapes
     if rules:
@@ -672,7 +672,7 @@ def _unknown_names(arch: _Arch, unknown: list[_Named], verified: bool) -> list[F
 
 
 def _reference(blocks: Mapping[int, Mapping[tuple[str, str], _Named]]) -> list[tuple[str, str]]:
-    """The roles most blocks have (the larger set on a tie), in name order.
+    """The roles most blocks have (the smaller set on a tie), in name order.
     ``nextn`` roles (a multi-token-prediction block) do not count."""
     sets: dict[frozenset, int] = {}
     for roles in blocks.values():
@@ -680,7 +680,9 @@ def _reference(blocks: Mapping[int, Mapping[tuple[str, str], _Named]]) -> list[t
         sets[key] = sets.get(key, 0) + 1
     if not sets:
         return []
-    best = max(sets, key=lambda s: (sets[s], len(s)))
+    # On a tie the smaller set: a block with a role of its own (T5's
+    # relative attention bias in block 0) is the odd one, not the others.
+    best = max(sets, key=lambda s: (sets[s], -len(s)))
     first = next(b for b in sorted(blocks) if frozenset(r for r in blocks[b] if ".nextn." not in r[0]) == best)
     return [r for r in blocks[first] if r in best]
 
@@ -708,9 +710,13 @@ def _declared_empty(hp: _Hparams, block: int) -> bool:
     return hp.get("head_count", block) == 0 and hp.get("feed_forward_length", block) == 0
 
 
-def _uniformity(arch, blocks, common, reported, name_of, prefix) -> list[Finding]:
+def _uniformity(blocks, common, reported, name_of, prefix, *, verified: bool) -> list[Finding]:
     """Blocks whose roles are a strict subset or superset of the usual
-    ones; other differences are layers of another kind (hybrid models)."""
+    ones; other differences are layers of another kind (hybrid models).
+    Only an architecture of ``RULES`` (verified: its blocks are alike in
+    llama.cpp) has errors and extra roles named; elsewhere a block lacking
+    roles is a warning (some architectures keep a tensor in one block only,
+    as T5 its relative attention bias)."""
     out: list[Finding] = []
     ref = set(common)
     lacking: dict[tuple[str, str], list[int]] = {}
@@ -722,8 +728,8 @@ def _uniformity(arch, blocks, common, reported, name_of, prefix) -> list[Finding
             for r in missing:
                 if (b, r) not in reported:
                     lacking.setdefault(r, []).append(b)
-        elif more and not missing:
-            for r in more:
+        elif more and not missing and verified:
+            for r in more - {r for _, r in reported}:  # (the others' lack of a required role is said already)
                 extra.setdefault(r, []).append(b)
     others = len(blocks)
     for role in sorted(lacking, key=lambda r: common.index(r)):
@@ -732,7 +738,7 @@ def _uniformity(arch, blocks, common, reported, name_of, prefix) -> list[Finding
         text = _role_text(role)
         out.append(
             Finding(
-                severity=ERROR,
+                severity=ERROR if verified else WARNING,
                 subject=missing,
                 expected=f"{text} in every block, as {others - len(bs)} of the {others} blocks have",
                 found=f"absent from block{'s' if len(bs) > 1 else ''} {_ranges(bs)}",

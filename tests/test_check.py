@@ -283,3 +283,18 @@ def test_one_shard_of_a_checkpoint_or_an_unmapped_layout_is_not_judged(tmp_path)
     make_safetensors(d2 / "model.safetensors", {f"language_model.layer.{i}.w": _z(2) for i in range(3)})
     report = check_archive(open_archive(str(d2 / "model.safetensors")))
     assert report.ok and not report.checked and "most tensors have no GGUF name" in report.notes[0]
+
+
+def test_other_architectures_only_warn_of_blocks_that_differ(tmp_path):
+    """A tensor kept in one block only (T5's relative attention bias) is not
+    an error where there are no rules; a block lacking a role is a warning."""
+    t, kv = check_model("llama")
+    kv = {k.replace("llama.", "qwen2.", 1): v for k, v in kv.items()}
+    for b in (2, 3):
+        t |= {k.replace("blk.1.", f"blk.{b}.", 1): v for k, v in t.items() if k.startswith("blk.1.")}
+    kv["qwen2.block_count"] = 4
+    t["blk.0.attn_q.bias"] = _z(HEADS * HEAD)
+    assert check_archive(open_archive(_write(tmp_path, "qwen2", t, kv))).findings == ()
+    del t["blk.2.ffn_gate.weight"]
+    report = check_archive(open_archive(_write(tmp_path, "qwen2", t, kv, "b.gguf")))
+    assert report.ok and [(f.severity, f.subject) for f in report.findings] == [("warning", "blk.2.ffn_gate.weight")]
