@@ -543,7 +543,7 @@ def _check_tensors(
             count = block_count
         count_key = hp.key(count_name if hp.get(count_name) is not None else "block_count")
         present = sorted(blocks)
-        if count is None:
+        if count is None and strict_names:  # (a config.json may name it otherwise: not judged)
             findings.append(
                 Finding(
                     severity=ERROR,
@@ -553,6 +553,7 @@ def _check_tensors(
                     message=f"no {hp.key('block_count')}: llama.cpp requires the block count",
                 )
             )
+        if count is None:
             count = present[-1] + 1
         # Roles a block has, for naming what a missing block lacks.
         common = _reference(blocks)
@@ -575,7 +576,7 @@ def _check_tensors(
                 )
             )
         empty = [b for b in range(count) if b not in blocks and not _declared_empty(hp, b)]
-        for run in _runs(empty):
+        for run in _runs(empty) if expected_roles else []:
             first_missing = name_of(expected_roles[0], prefix, run[0], _like(blocks, expected_roles[0]))
             blocks_text = f"block {run[0]}" if len(run) == 1 else f"blocks {run[0]}..{run[-1]}"
             per = len(expected_roles)

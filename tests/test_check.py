@@ -85,6 +85,9 @@ def _plant(rule: str, arch: str, t: dict, kv: dict) -> str:
     if rule == "token id outside the vocabulary":
         kv["tokenizer.ggml.bos_token_id"] = VOCAB
         return "tokenizer.ggml.bos_token_id"
+    if rule == "block count key missing":
+        del kv[f"{arch}.block_count"]
+        return f"{arch}.block_count"
     if rule == "token list vs scores":
         kv["tokenizer.ggml.scores"] = [0.0] * (VOCAB - 1)
         return "tokenizer.ggml.scores"
@@ -104,6 +107,7 @@ RULES = (
     "per-layer array length",
     "token id outside the vocabulary",
     "token list vs scores",
+    "block count key missing",
 )
 
 
