@@ -201,7 +201,7 @@ def _sources(archive: Archive) -> tuple[list[_Source], list[_Source], list[str]]
             d = os.path.dirname(os.path.abspath(f.path))
             if d not in seen_dirs:
                 seen_dirs.add(d)
-                cfg = _config_json(d, notes)
+                cfg = config_json(d, notes)
                 if cfg is not None:
                     hf.append(_Source("config.json", cfg))
     for e in archive.entries:
@@ -219,7 +219,9 @@ def _sources(archive: Archive) -> tuple[list[_Source], list[_Source], list[str]]
     return gguf, hf, notes
 
 
-def _config_json(directory: str, notes: list[str]) -> dict | None:
+def config_json(directory: str, notes: list[str]) -> dict | None:
+    """The ``config.json`` in ``directory`` (a multimodal one's ``text_config``
+    merged in), or None; why it could not be read goes to ``notes``."""
     path = os.path.join(directory, "config.json")
     if not os.path.isfile(path):
         return None

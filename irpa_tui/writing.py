@@ -8,7 +8,9 @@ casts, metadata it cannot keep. A format that cannot hold the plan gets the
 engine's own one-line refusal (naming the tensor and the fix) and nothing
 to write (a plan copying a tensor a cut-off file lacks: ``salvage``). A GGUF split into shards (``split``) is checked as
 ``irpa convert --split-max-...`` splits it: the shard count, the size of
-all the files, or the engine's refusal (too many shards). It runs in a
+all the files, or the engine's refusal (too many shards). A GGUF whose
+tensors disagree with its keys (``check.check_output``: the naive cut of
+blocks without ``block_count``) gets the findings as warnings. It runs in a
 worker: building the output may read a ``__SHARK_DATASET__`` entry, and
 lays out every entry. ``beside`` gives the default path of what is
 written (an archive, a plan).
@@ -20,7 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from irpa_core import output
+from irpa_core import check, output
 from irpa_core.display import escape, human
 from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
@@ -82,8 +84,12 @@ def check_output(
     except (IrpaError, ValueError) as e:
         return WriteCheck(fmt, write_alignment, None, split=split, problem=str(e))
     notes = tuple(_notes(out, size, shards))
+    warnings = list(out.warnings())
+    report = check.check_output(out, plan, archive, fates)  # a GGUF llama.cpp would refuse: said before it is written
+    if report is not None:
+        warnings += check.warning_lines(report)
     return WriteCheck(
-        fmt, write_alignment, out, size, split=split, shards=shards, notes=notes, warnings=tuple(out.warnings())
+        fmt, write_alignment, out, size, split=split, shards=shards, notes=notes, warnings=tuple(warnings)
     )
 
 

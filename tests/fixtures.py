@@ -274,3 +274,64 @@ def make_hostile(directory) -> dict[str, Path]:
     (d / "irpa-src.safetensors").unlink()
     json.dumps(meta)  # the corpus itself is valid JSON text
     return out
+
+
+# The tiny models of irpa check's tests (tests/test_check.py, the TUI's).
+CHECK_DIMS = EMBD, HEADS, KV_HEADS, HEAD, FF, VOCAB, BLOCKS, CTX = 8, 2, 1, 4, 16, 10, 2, 32
+
+
+def _z(*shape: int) -> np.ndarray:
+    return np.zeros(shape, dtype=np.float32)
+
+
+def check_model(arch: str) -> tuple[dict, dict]:
+    """A consistent llama, gemma3 or bert model's tensors and keys for
+    ``make_gguf`` (every tensor llama.cpp loads for it, tiny)."""
+    t: dict[str, np.ndarray] = {"token_embd.weight": _z(VOCAB, EMBD)}
+    kv: dict = {
+        f"{arch}.block_count": BLOCKS,
+        f"{arch}.embedding_length": EMBD,
+        f"{arch}.feed_forward_length": FF,
+        f"{arch}.attention.head_count": HEADS,
+        f"{arch}.context_length": CTX,
+        "tokenizer.ggml.tokens": [f"t{i}" for i in range(VOCAB)],
+        "tokenizer.ggml.scores": [0.0] * VOCAB,
+        "tokenizer.ggml.bos_token_id": 1,
+        "tokenizer.ggml.eos_token_id": 2,
+    }
+    if arch == "bert":
+        t |= {"token_types.weight": _z(2, EMBD), "position_embd.weight": _z(CTX, EMBD)}
+        t |= {"token_embd_norm.weight": _z(EMBD), "token_embd_norm.bias": _z(EMBD)}
+        for b in range(BLOCKS):
+            for role, shape in (("attn_q", (EMBD, EMBD)), ("attn_k", (EMBD, EMBD)), ("attn_v", (EMBD, EMBD))):
+                t |= {f"blk.{b}.{role}.weight": _z(*shape), f"blk.{b}.{role}.bias": _z(shape[0])}
+            t |= {f"blk.{b}.attn_output.weight": _z(EMBD, EMBD), f"blk.{b}.attn_output.bias": _z(EMBD)}
+            t |= {f"blk.{b}.attn_output_norm.weight": _z(EMBD), f"blk.{b}.attn_output_norm.bias": _z(EMBD)}
+            t |= {f"blk.{b}.ffn_up.weight": _z(FF, EMBD), f"blk.{b}.ffn_up.bias": _z(FF)}
+            t |= {f"blk.{b}.ffn_down.weight": _z(EMBD, FF), f"blk.{b}.ffn_down.bias": _z(EMBD)}
+            t |= {f"blk.{b}.layer_output_norm.weight": _z(EMBD), f"blk.{b}.layer_output_norm.bias": _z(EMBD)}
+        return t, kv
+    kv |= {f"{arch}.attention.head_count_kv": KV_HEADS, f"{arch}.attention.key_length": HEAD}
+    t["output_norm.weight"] = _z(EMBD)
+    if arch == "llama":
+        t["output.weight"] = _z(VOCAB, EMBD)  # gemma3's is tied to token_embd
+    for b in range(BLOCKS):
+        t |= {
+            f"blk.{b}.attn_norm.weight": _z(EMBD),
+            f"blk.{b}.attn_q.weight": _z(HEADS * HEAD, EMBD),
+            f"blk.{b}.attn_k.weight": _z(KV_HEADS * HEAD, EMBD),
+            f"blk.{b}.attn_v.weight": _z(KV_HEADS * HEAD, EMBD),
+            f"blk.{b}.attn_output.weight": _z(EMBD, HEADS * HEAD),
+            f"blk.{b}.ffn_norm.weight": _z(EMBD),
+            f"blk.{b}.ffn_gate.weight": _z(FF, EMBD),
+            f"blk.{b}.ffn_up.weight": _z(FF, EMBD),
+            f"blk.{b}.ffn_down.weight": _z(EMBD, FF),
+        }
+        if arch == "gemma3":
+            t |= {
+                f"blk.{b}.attn_q_norm.weight": _z(HEAD),
+                f"blk.{b}.attn_k_norm.weight": _z(HEAD),
+                f"blk.{b}.post_attention_norm.weight": _z(EMBD),
+                f"blk.{b}.post_ffw_norm.weight": _z(EMBD),
+            }
+    return t, kv

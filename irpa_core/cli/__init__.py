@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("stats", "statistics of tensors: min, max, mean, std, percentiles, histogram; --anomalies"),
     "info": ("info", "what a model is: architecture, sizes, parameter count, dtype mix per layer group"),
     "heatmap": ("heatmap", "a tensor as a picture: mean or abs-max per cell, written as PNG"),
+    "check": ("check", "does a GGUF (or safetensors + config.json) hold together as a model of its architecture"),
     "verify": ("verify", "check an output archive against its sources under an edit"),
     "diff": ("diff", "compare two archives by name, bytes and values"),
     "hash": ("hash", "per-tensor hashes as llama-gguf-hash prints them; --check MANIFEST verifies a file"),

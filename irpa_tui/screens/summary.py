@@ -11,15 +11,35 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from irpa_core.check import ERROR, Report, check_archive
 from irpa_core.display import human, shown
+from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
 from irpa_core.summary import LABELS, Summary, bpw, count_rows, fact_text, summarize
 
 from ..keys import HELP_BINDING, show_help
 
+SHOWN_FINDINGS = 8  # more are counted (irpa check lists them all)
 
-def summary_renderable(s: Summary) -> RenderableType:
-    """Facts with their sources, then the dtype mix and the layer groups."""
+
+def check_rows(report: Report) -> list[tuple[str, Text]]:
+    """``irpa check``'s verdict and findings as rows of the summary."""
+    if not report.checked:
+        style = "dim"
+    else:
+        style = "green" if not report.findings else ("red" if not report.ok else "yellow")
+    rows = [("check", Text(shown(report.headline(), 300), style=style))]
+    for f in report.findings[:SHOWN_FINDINGS]:
+        rows.append(("", Text(shown(f.message, 400), style="red" if f.severity == ERROR else "yellow")))
+    if len(report.findings) > SHOWN_FINDINGS:
+        more = len(report.findings) - SHOWN_FINDINGS
+        rows.append(("", Text(f"and {more:,} more: irpa check FILE lists them all", style="dim")))
+    return rows
+
+
+def summary_renderable(s: Summary, report: Report | None = None) -> RenderableType:
+    """Facts with their sources, the check's findings, then the dtype mix
+    and the layer groups."""
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold", no_wrap=True)
     head.add_column()
@@ -55,7 +75,12 @@ def summary_renderable(s: Summary) -> RenderableType:
         groups.add_row(Text(shown(g.role, 200)), bpw(g.bits_per_weight), f"{g.elements:,}", Text(g.mix))
     files = Text("\n".join(f"{fmt}  {shown(p, 300)}" for p, fmt in s.files), style="dim")
     notes = [Text(f"note: {shown(n, 300)}", style="yellow") for n in s.notes]
-    return Group(files, Text(""), head, *notes, Text(""), mix, Text(""), groups)
+    checks = Table.grid(padding=(0, 2))
+    checks.add_column(style="bold", no_wrap=True, min_width=len("bits per weight"))
+    checks.add_column()
+    for label, text in check_rows(report) if report is not None else []:
+        checks.add_row(label, text)
+    return Group(files, Text(""), head, *notes, Text(""), checks, Text(""), mix, Text(""), groups)
 
 
 class SummaryScreen(Screen):
@@ -64,11 +89,15 @@ class SummaryScreen(Screen):
     def __init__(self, archive: Archive):
         super().__init__()
         self.summary = summarize(archive)
+        try:  # names, shapes and keys only: as cheap as the summary
+            self.check = check_archive(archive)
+        except IrpaError as e:
+            self.check = Report(checked=False, notes=(str(e),))
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Model summary", style="bold"), classes="title")
         with VerticalScroll(id="summary-box"):
-            yield Static(summary_renderable(self.summary))
+            yield Static(summary_renderable(self.summary, self.check))
         yield Footer()
 
     def action_help(self) -> None:
