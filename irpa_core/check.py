@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .display import plural
 
@@ -1048,7 +1048,35 @@ def check_config(tensors: Iterable[Tensor], config: Mapping[str, Any]) -> Report
 def check_archive(archive: Archive) -> Report:
     """Check an opened archive: a GGUF (or an irpa holding GGUF keys) against
     its key/values, a safetensors file against the ``config.json`` beside it.
-    Reads metadata only (and that config.json)."""
+    Reads metadata only (and that config.json). A file cut off in its data
+    is inconsistent whatever its names say: a runtime cannot load the
+    tensors that are not there (llama.cpp: "data is not within the file
+    bounds")."""
+    report = _check_names(archive)
+    cut = _cut_off(archive)
+    if cut is None:
+        return report
+    return replace(report, checked=True, findings=(cut, *report.findings))
+
+
+def _cut_off(archive: Archive) -> Finding | None:
+    from .model import COMPLETE, bytes_present, entry_state
+    from .salvage import truncation
+
+    t = truncation(archive)
+    if t is None:
+        return None
+    first = next(e for e in archive.entries if entry_state(e) != COMPLETE)
+    return Finding(
+        severity=ERROR,
+        subject=first.name,
+        expected=f"{first.length} bytes",
+        found=f"{bytes_present(first)} bytes",
+        message=f"tensor '{first.name}' is not within the file bounds: the file is cut off ({t.line()})",
+    )
+
+
+def _check_names(archive: Archive) -> Report:
     from . import filemeta
     from .formats import registry
     from .plan import Plan

@@ -302,3 +302,17 @@ def test_other_architectures_only_warn_of_blocks_that_differ(tmp_path):
     del t["blk.2.ffn_gate.weight"]
     report = check_archive(open_archive(_write(tmp_path, "qwen2", t, kv, "b.gguf")))
     assert report.ok and [(f.severity, f.subject) for f in report.findings] == [("warning", "blk.2.ffn_gate.weight")]
+
+
+def test_a_cut_off_file_is_inconsistent_at_its_first_incomplete_tensor(tmp_path, capsys):
+    import gguf
+
+    p = _write(tmp_path, "llama", *check_model("llama"))
+    spans = sorted((int(t.data_offset), int(t.n_bytes), t.name) for t in gguf.GGUFReader(str(p)).tensors)
+    offset, size, name = spans[len(spans) // 2]
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(p.read_bytes()[: offset + size // 2])
+    assert main(["check", "--json", str(cut)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [(f["severity"], f["subject"]) for f in doc["findings"]] == [("error", name)]
+    assert "not within the file bounds" in doc["findings"][0]["message"]
