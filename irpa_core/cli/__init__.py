@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "heatmap": ("heatmap", "a tensor as a picture: mean or abs-max per cell, written as PNG"),
     "verify": ("verify", "check an output archive against its sources under an edit"),
     "diff": ("diff", "compare two archives by name, bytes and values"),
+    "template": ("template", "render a model's chat template (prompt and token ids) in a sandbox; --audit checks it"),
 }
 
 
