@@ -347,7 +347,7 @@ def unsafe_constructs(tree: nodes.Template, template: str) -> list[Finding]:
                         f"a range of {n:,} items: the sandbox allows {MAX_RANGE:,}",
                         f"range({n})",
                     )
-    return found
+    return sorted(found, key=lambda f: (f.line or 0, f.column or 0))
 
 
 def _constant(node: nodes.Node) -> object:

@@ -229,7 +229,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         # as '' (what transformers renders for ``{{ x.__class__ }}``): refuse
         # at the access instead, so that no unsafe reach passes silently.
         if modifies_known_mutable(obj, attribute):
-            raise _Immutable(f"'.{attribute}' changes a {type(obj).__name__}")
+            raise _Immutable(attribute, type(obj).__name__)
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
 
     def wrap_str_format(self, value):
@@ -360,8 +360,12 @@ def _runtime_error(e: Exception, template: str) -> TemplateError:
     elif isinstance(e, SecurityError):
         reason, needles, unsafe = f"the sandbox refused: {e}", _QUOTED.findall(str(e)), True
     elif isinstance(e, _Immutable):
-        reason = f"the immutable sandbox refuses {e} (so do transformers and llama-cpp-python)"
-        needles, unsafe = _QUOTED.findall(str(e)), False
+        attribute, kind = e.args
+        reason = (
+            f"the immutable sandbox refuses '{attribute}': it changes a {kind} "
+            "(transformers and llama-cpp-python refuse it too)"
+        )
+        needles, unsafe = [attribute], False
     elif isinstance(e, _Limit):
         reason, needles, unsafe = f"stopped: {e}", [], True
     elif isinstance(e, OverflowError) and "MAX_RANGE" in str(e):
