@@ -184,6 +184,13 @@ def test_weak_looking_tags_missing_are_notes():
     assert {(f.severity, f.evidence) for f in found} == {("note", "<tools>"), ("note", "</tools>")}
 
 
+def test_gemma_template_on_a_vocabulary_without_its_tokens():
+    """<start_of_turn> is a tag, but one with an underscore: a special token
+    wherever it appears, so a vocabulary without it is a warning."""
+    found = _by(audit(GEMMA, chatml_vocab()), "special-token")
+    assert {(f.severity, f.evidence) for f in found} == {("warning", "<start_of_turn>"), ("warning", "<end_of_turn>")}
+
+
 def test_bos_written_but_vocabulary_has_none():
     found = _by(audit("{{ bos_token }}" + CHATML, chatml_vocab()), "bos")
     assert [(f.severity, f.evidence) for f in found] == [("warning", "bos_token")]

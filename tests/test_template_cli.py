@@ -177,6 +177,8 @@ def test_audit_exit_status_and_json(gemma_gguf, tmp_path, fake_tokenizer, capsys
         ("unsafe", "render", 1, 23),
     ]
     assert doc["findings"][0]["evidence"] == "U+202E RIGHT-TO-LEFT OVERRIDE"
+    code, out, _ = _run(capsys, evil, "--audit")
+    assert code == 1 and out.endswith("\n3 unsafe\n")
 
 
 def test_audit_without_tokenizer_notes_it(gemma_gguf, no_tokenizer, capsys):

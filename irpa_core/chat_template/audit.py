@@ -94,9 +94,13 @@ _FORMAT_FIELD = re.compile(r"\{([^{}:!]*)")
 
 # Text that looks like a special token. Strong: the <|...|> family (and
 # DeepSeek's full-width bars) and [UPPER] markers; weak: <word> tags, which
-# are often plain text (Qwen's <tools>), so a missing one is only a note.
+# are often plain text (Qwen's <tools>), so a missing one is only a note
+# (unless _BARE_SPECIAL below says otherwise).
 _STRONG = re.compile(r"<\|[^<>|\s]{1,100}\|>|<｜[^<>｜\s]{1,100}｜>|\[/?[A-Z][A-Z0-9_]{1,40}\]")
 _WEAK = re.compile(r"</?[A-Za-z][A-Za-z0-9_\-.:]{0,40}>")
+# Tags that are special tokens wherever they appear: SentencePiece's own,
+# and any with an underscore (<start_of_turn>, <end_of_utterance>).
+_BARE_SPECIAL = {"<s>", "</s>", "<unk>", "<pad>", "<bos>", "<eos>", "<mask>"}
 
 # Tokens llama.cpp ends generation on by their text (src/llama-vocab.cpp),
 # besides the EOS and EOT ids the file names.
@@ -422,7 +426,7 @@ def _special_tokens(template: str, tree: nodes.Template, vocab: Vocab, prompt: s
         for rx in (_STRONG, _WEAK):
             for m in rx.finditer(text):
                 piece = m.group()
-                if rx is _STRONG:
+                if rx is _STRONG or "_" in piece or piece in _BARE_SPECIAL:
                     strong.add(piece)
                 if piece not in where:
                     where[piece] = (line, column_of(template, line, [piece]) if line else None)

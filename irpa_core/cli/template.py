@@ -79,14 +79,10 @@ def run(args) -> int:
 
 def _tokenizer(archive):
     """The file's tokenizer, or None and why (the prompt is still shown)."""
-    import importlib
+    from ..tokenizer import load_tokenizer
 
     try:
-        load = importlib.import_module("irpa_core.tokenizer").load_tokenizer
-    except ImportError:
-        return None, "this irpa has no tokenizer (irpa_core.tokenizer)"
-    try:
-        return load(archive), None
+        return load_tokenizer(archive), None
     except IrpaError as e:
         return None, str(e)
 
@@ -190,14 +186,15 @@ def _audit(args, tmpl: ChatTemplate, tokenizer, why: str | None) -> int:
 
 def format_findings(where: str, findings: list[Finding]) -> str:
     """The audit as text: one block per finding, then a count."""
+    from ..display import plural
+
     lines = [escape(where)]
     for f in findings:
-        at = f"line {f.line}, column {f.column}" if f.line is not None else ""
-        lines.append(f"  {f.severity:<8} {f.check:<14} {at}")
+        at = f"  line {f.line}, column {f.column}" if f.line is not None else ""
+        lines.append(f"  {f.severity:<8} {f.check}{at}")
         lines.append(f"    {escape(f.message)}")
         if f.evidence:
             lines.append(f"    evidence: {escape(f.evidence)}")
-    counts = {s: sum(f.severity == s for f in findings) for s in ("unsafe", "error", "warning", "note")}
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
-    lines.append(f"{summary}")
+    counts = [(s, sum(f.severity == s for f in findings)) for s in ("unsafe", "error", "warning", "note")]
+    lines.append(", ".join(plural(n, s, "unsafe" if s == "unsafe" else None) for s, n in counts if n) or "no findings")
     return "\n".join(lines) + "\n"
