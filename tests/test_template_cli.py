@@ -94,6 +94,26 @@ def test_without_a_tokenizer_the_prompt_still_shows(gemma_gguf, no_tokenizer, ca
     assert err == "irpa: note: no token ids: no tokenizer here\n"
 
 
+def test_ids_from_the_files_own_tokenizer(tmp_path, capsys):
+    """No stand-in: the file's tokenizer (irpa_core.tokenizer). A vocabulary
+    that cannot spell the prompt leaves the prompt shown, without ids."""
+    tokens = [*TOKENS, "▁", *(f"<0x{b:02X}>" for b in range(256))]
+    types = [*TYPES, 1, *([6] * 256)]
+    g = _gguf(tmp_path / "g.gguf", default=GEMMA)
+    full = make_gguf(tmp_path / "full.gguf", {"w": np.ones(2, np.float32)}, {
+        "tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types,
+        "tokenizer.ggml.scores": [0.0] * len(tokens), "tokenizer.ggml.bos_token_id": 2,
+        "tokenizer.ggml.eos_token_id": 1, "tokenizer.ggml.add_bos_token": True, "tokenizer.chat_template": GEMMA,
+    })  # fmt: skip
+    code, out, err = _run(capsys, full, "--json")
+    ids = json.loads(out)["ids"]
+    assert code == 0 and err == "" and ids[:2] == [2, 4]  # one BOS, then <start_of_turn>
+    assert (ids.count(2), ids.count(4), ids.count(5)) == (1, 4, 3)
+    code, out, err = _run(capsys, g, "--json")
+    assert code == 0 and json.loads(out) == {"prompt": GEMMA_PROMPT, "ids": None}
+    assert err.startswith("irpa: note: no token ids: cannot tokenize the prompt: ")
+
+
 def test_messages_from_a_file_and_stdin(gemma_gguf, no_tokenizer, tmp_path, capsys, monkeypatch):
     conv = [{"role": "user", "content": "Hi"}]
     f = tmp_path / "m.json"

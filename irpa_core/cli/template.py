@@ -141,7 +141,12 @@ def _render(args, tmpl: ChatTemplate, tokenizer, why: str | None) -> int:
         tools=tools,
         variables={**tmpl.variables, **variables},
     )
-    ids = tokenizer.encode(prompt, add_special=False, parse_special=True) if tokenizer is not None else None
+    ids = None
+    if tokenizer is not None:
+        try:
+            ids = tokenizer.encode(prompt, add_special=False, parse_special=True)
+        except IrpaError as e:  # the prompt stands without its ids
+            why = f"cannot tokenize the prompt: {e}"
     if args.json:
         print_json({"prompt": prompt, "ids": ids})
         if ids is None:
