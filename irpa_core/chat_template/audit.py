@@ -419,7 +419,7 @@ def vocabulary_checks(
 def _special_tokens(template: str, tree: nodes.Template, vocab: Vocab, prompt: str | None) -> list[Finding]:
     where: dict[str, tuple[int, int | None]] = {}
     strong: set[str] = set()
-    texts = list(_literal_texts(tree))
+    texts = sorted(_literal_texts(tree), key=lambda t: t[0])  # first occurrence: the one reported
     if prompt is not None:
         texts.append((0, prompt))  # tokens a template builds from pieces show in what it renders
     for line, text in texts:
