@@ -28,7 +28,7 @@ def build_parser(prog: str) -> ArgumentParser:
         description="Render a model's chat template (GGUF tokenizer.chat_template, or the chat_template of the "
         "tokenizer_config.json beside a safetensors file) in a sandbox, as llama-cpp-python renders it, and "
         "print the prompt and its token ids; with --audit, check the template and the vocabulary instead. "
-        "Without --messages, a two-turn conversation is rendered.",
+        "Without --messages, a two-turn conversation is rendered (user, assistant, user).",
     )
     add_files_flags(p, "holding the template and the vocabulary")
     p.add_argument("--name", metavar="NAME", help="a named template (tokenizer.chat_template.NAME)")
