@@ -239,6 +239,27 @@ def test_wpm_lowercases_strips_accents_and_takes_longest_pieces(wpm):
 
 
 # ---------------------------------------------------------------------------
+# Unigram (t5)
+
+
+def ugm_vocab(tmp_path, name="ugm.gguf", **kv):
+    tokens = ["<pad>", "</s>", "<unk>", "▁", "▁hello", "▁he", "llo", "h", "e", "<extra_id_0>"]
+    scores = [0.0, 0.0, 0.0, -5.0, -1.0, -2.0, -2.5, -3.0, -3.0, 0.0]
+    types = [CONTROL, CONTROL, UNKNOWN, NORMAL, NORMAL, NORMAL, NORMAL, NORMAL, NORMAL, USER_DEFINED]
+    return write_vocab(tmp_path / name, "t5", tokens, scores=scores, types=types, add_space_prefix=True, **kv)
+
+
+def test_ugm_finds_the_best_scoring_tokenization(tmp_path):
+    tok = load(ugm_vocab(tmp_path))
+    assert tok.kind == "ugm" and not tok.add_bos and tok.add_eos and tok.eos_id == 1 and tok.unk_id == 2
+    # ▁hello (-1) beats ▁he + llo (-4.5); x, y, z: one unknown token for the run
+    assert tok.encode("hello xyz") == [4, 3, 2, 1]
+    assert tok.encode("hello<extra_id_0>", add_special=False) == [4, 9]
+    tok = load(ugm_vocab(tmp_path, "merge.gguf", **{"tokenizer.ggml.remove_extra_whitespaces": True}))
+    assert tok.encode("  hello   hello ", add_special=False) == [4, 4]
+
+
+# ---------------------------------------------------------------------------
 # Errors
 
 
