@@ -86,6 +86,13 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
+def token_text(piece: str) -> str:
+    """A vocabulary string as a person reads it: escaped (``\\n``, ``\\t``,
+    ``\\xff`` for a byte that was not UTF-8; ``▁``, ``Ġ`` and ``<0x0A>``
+    as they are) and between single quotes, so that spaces show."""
+    return f"'{escape(piece)}'"
+
+
 def clip(text: str, limit: int) -> str:
     """At most ``limit`` characters: a longer text is cut and says how long
     it was (a 10,000-character name must not fill a screen)."""

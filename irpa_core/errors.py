@@ -63,3 +63,13 @@ def reading(path: str, what: str = "cannot read") -> Iterator[None]:
         yield
     except OSError as e:
         raise ArchiveError(path, None, f"{what}: {e.strerror or e}") from None
+
+
+class TokenizerError(IrpaError):
+    """A file has no tokenizer we can use (none, or a type we do not cover,
+    named), or its tokenizer metadata contradicts itself."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")

@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("diff", "compare two archives by name, bytes and values"),
     "hash": ("hash", "per-tensor hashes as llama-gguf-hash prints them; --check MANIFEST verifies a file"),
     "repair": ("repair", "complete a cut-off download from a remote copy, fetching only what is missing"),
+    "tokenize": ("tokenize", "how the model tokenizes a text, as llama.cpp does: ids and pieces"),
+    "tokens": ("tokens", "the vocabulary: id, type, score or merge rank, piece; --find, --id, --type"),
+    "template": ("template", "render a model's chat template (prompt and token ids) in a sandbox; --audit checks it"),
 }
 
 
