@@ -217,6 +217,9 @@ def test_every_pre_tokenizer_compiles_and_splits():
     for name, spec in PRE.items():
         words = Splitter(PATTERNS[spec.patterns]).split(text)
         assert "".join(words) == text, name
+    # llama.cpp's own digit splitting (afmoe, tiny_aya): groups of three from
+    # the right, the text before a run joined to its first group
+    assert Splitter(PATTERNS["afmoe"][:1]).split("abc1234 x12") == ["abc1", "234", " x12"]
     # ECMAScript's $ is the end of the text only
     assert Splitter(["\\s+$"]).split("a \n") == ["a", " \n"]
 

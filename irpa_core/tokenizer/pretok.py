@@ -42,6 +42,10 @@ _GPT4O = (
     r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
     r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+# Two patterns llama.cpp runs as its own code (unicode_regex_split_custom_afmoe):
+# each run of digits cut into groups of three from the right.
+_DIGITS_AFMOE = r"\p{AFMoE_digits}"
+_DIGITS_TINY_AYA = r"\d{1,3}(?=(?:\d{3})*\b)"
 _CJK = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+"
 _PORO = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+"
 PATTERNS: dict[str, list[str]] = {
@@ -146,6 +150,23 @@ PATTERNS: dict[str, list[str]] = {
         r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
     ],
     "newlines": ["[^\\n]+|[\\n]+"],
+    "superbpe": [r"\p{N}+", r"(?=(\d{3})+(?!\d))"],
+    "tiny_aya": [
+        _DIGITS_TINY_AYA,
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    ],
+    "afmoe": [
+        _DIGITS_AFMOE,
+        "[\u4e00-\u9fff\u3400-\u4dbf\u8c48-\ufaff\u3040-\u309f\u30a0-\u30ff\uff65-\uff9f\u2f00-\u2fdf"
+        "\u0e40-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f\uaa60-\uaa7f\ua9e0-\ua9ff\uac00-\ud7af"
+        "\u1100-\u11ff]+",
+        r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|"""
+        r" ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    ],
     "minicpm5": [
         r"\p{N}{1,3}",
         r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+|"
@@ -210,11 +231,14 @@ PRE: dict[str, Pre] = {
     **_names("spark2_5", clean=False),
     **_names("laguna", clean=False),
     **_names("granite-embed-multi-97m", ignore_merges=True, clean=False),
+    **_names("superbpe", clean=False),
+    **_names("tiny_aya cohere2moe=tiny_aya", clean=False),
+    **_names("afmoe", clean=False),
 }  # fmt: skip
 # Names llama.cpp knows whose splitting is its own code, not a pattern:
 # refused by name rather than tokenized differently.
 UNSUPPORTED_PRE = {
-    "kimi-k2", "afmoe", "tiny_aya", "cohere2moe", "superbpe", "whitespace",
+    "kimi-k2", "whitespace",
 }  # fmt: skip
 
 _WIDE = {ord(c): "\v" for c in WHITESPACE if c > "\x7f"}
@@ -254,8 +278,13 @@ def collapse_table() -> _Collapse:
     return _collapse
 
 
+_NUMBER_RUN = re.compile(rb"[\xd10-9]+")
+
+
 def _translate(pattern: str) -> tuple[bool, re.Pattern]:
     """llama.cpp's rewriting of a pattern: (runs over class bytes, compiled)."""
+    if pattern in (_DIGITS_AFMOE, _DIGITS_TINY_AYA):
+        return True, _NUMBER_RUN  # Splitter cuts the runs it finds (digit_groups)
     if not _UCAT_RX.search(pattern) or not all(m.group(1) in _UCAT for m in _UCAT_RX.finditer(pattern)):
         # A plain pattern over the characters: \s is ASCII whitespace; $ is the end of the piece.
         return False, re.compile(_end_anchor(pattern), re.ASCII)
@@ -323,7 +352,12 @@ class Splitter:
                 if wide is None:
                     wide = text.translate(_WIDE)
                 subject = wide
-            out = []
+            out: list[tuple[int, int]] = []
+            if rx is _NUMBER_RUN:
+                for start, end in spans:
+                    digit_groups(subject, start, end, out)  # type: ignore[arg-type]
+                spans = out
+                continue
             for start, end in spans:
                 piece = subject[start:end]
                 at = 0
@@ -337,3 +371,21 @@ class Splitter:
                     out.append((start + at, end))
             spans = out
         return [text[s:e] for s, e in spans]
+
+
+def digit_groups(collapsed: bytes, start: int, end: int, out: list[tuple[int, int]]) -> None:
+    """llama.cpp's ``unicode_regex_split_custom_afmoe``: each run of numbers
+    in groups of three from the right. The text before a run stays joined
+    to the run's first group (as there), the rest after the last run."""
+    prev = start
+    for m in _NUMBER_RUN.finditer(collapsed, start, end):
+        cur, stop = m.span()
+        first = (stop - cur) % 3
+        if first:
+            out.append((prev, cur + first))
+            prev = cur = cur + first
+        while cur < stop:
+            out.append((prev, cur + 3))
+            prev = cur = cur + 3
+    if prev < end:
+        out.append((prev, end))
