@@ -321,6 +321,16 @@ def test_character_classes_are_llama_cpp_unicode_15_1():
     assert char_class("a") == "L" and char_class("\u0301") == "M" and char_class("\u200b") == "C"
 
 
+def test_rwkv_takes_the_longest_token_from_the_left(tmp_path):
+    tokens = ["<s>", "a", "b", "ab", "abc", "\\n", "\\xe9", "\\xc3"]  # stored escaped: \n, \xe9, \xc3
+    tok = load(write_vocab(tmp_path / "rwkv.gguf", "rwkv", tokens))
+    assert tok.kind == "rwkv" and not tok.add_bos
+    # "abab\n": ab, ab, \n; "abcb": abc, b; é (C3 A9): C3 is a token, A9 is not
+    assert tok.encode("abab\nabcb") == [3, 3, 5, 4, 2]
+    assert tok.encode("é") == [7]
+    assert tok.decode([4, 5]) == "abc\n"
+
+
 # ---------------------------------------------------------------------------
 # Errors
 
@@ -336,8 +346,8 @@ def test_a_file_without_tokenizer_says_so(tmp_path):
 
 
 def test_unsupported_types_are_refused_by_name(tmp_path):
-    path = write_vocab(tmp_path / "rwkv.gguf", "rwkv", ["a", "b"])
-    with pytest.raises(TokenizerError, match="unsupported tokenizer type 'rwkv'"):
+    path = write_vocab(tmp_path / "plamo2.gguf", "plamo2", ["a", "b"])
+    with pytest.raises(TokenizerError, match="unsupported tokenizer type 'plamo2'"):
         load(path)
     path = write_vocab(tmp_path / "odd.gguf", "xyz", ["a", "b"])
     with pytest.raises(TokenizerError, match="unknown tokenizer type 'xyz'"):
