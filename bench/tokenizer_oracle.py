@@ -37,21 +37,22 @@ import json, sys, time
 import llama_cpp
 path, jobs = json.load(sys.stdin)
 llama_cpp.llama_backend_init()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 params = llama_cpp.llama_model_default_params()
 params.vocab_only = True
 model = llama_cpp.llama_model_load_from_file(path.encode(), params)
 vocab = llama_cpp.llama_model_get_vocab(model)
-t1 = time.perf_counter()
-out, times = [], []
+t1, c1 = time.perf_counter(), time.process_time()
+out, times, cpu = [], [], []
 for text, add, parse in jobs:
     data = text.encode("utf-8")
     buf = (llama_cpp.llama_token * (len(data) + 8))()
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     n = llama_cpp.llama_tokenize(vocab, data, len(data), buf, len(buf), add, parse)
     times.append(time.perf_counter() - t2)
+    cpu.append(time.process_time() - c2)
     out.append(list(buf[:n]))
-json.dump({"ids": out, "load": t1 - t0, "times": times}, sys.stdout)
+json.dump({"ids": out, "load": t1 - t0, "load_cpu": c1 - c0, "times": times, "cpu": cpu}, sys.stdout)
 """
 
 
