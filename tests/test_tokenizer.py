@@ -138,6 +138,15 @@ def test_spm_metadata_flags(tmp_path):
     assert tok.encode("hello") == [sid(tok, "hello"), 2]
 
 
+def test_an_irpa_keeps_the_gguf_tokenizer(tmp_path):
+    from irpa_core import convert
+
+    src = spm_vocab(tmp_path)
+    convert(None, open_archive(src), tmp_path / "v.irpa")
+    tok = load(tmp_path / "v.irpa")
+    assert tok.encode("hello world <start_of_turn>") == load(src).encode("hello world <start_of_turn>")
+
+
 def test_spm_lookups_and_decode(spm):
     hello = sid(spm, "▁hello")
     assert spm.piece(hello) == "▁hello"
@@ -230,6 +239,14 @@ def test_unknown_and_unsupported_pre_tokenizers_are_refused_by_name(tmp_path):
         path = write_vocab(tmp_path / f"{pre}.gguf", "gpt2", tokens, merges=[], pre=pre)
         with pytest.raises(TokenizerError, match=says):
             load(path)
+
+
+def test_whitespace_model_merges_each_word_alone(tmp_path):
+    # jina-embeddings-v2-base-zh: words between whitespace, raw UTF-8, <0xNN> fallback
+    tokens = ["h", "i", "hi", "<0x21>", "<0xC3>", "<0xA9>", "<s>"]
+    path = write_vocab(tmp_path / "ws.gguf", "whitespace", tokens, merges=["h i"], pre="whitespace", bos=6, eos=6)
+    tok = load(path)
+    assert tok.encode("hi  hi!\u3000é") == [2, 2, 3, 4, 5]
 
 
 # ---------------------------------------------------------------------------

@@ -6,10 +6,10 @@
 
 GGUF vocabularies covered: ``llama`` (SentencePiece merges by score),
 ``gpt2`` (byte-level BPE, with the pre-tokenizer ``tokenizer.ggml.pre``
-names, all llama.cpp knows but ``kimi-k2`` and ``whitespace``; and
-``gemma4``), ``bert`` (WordPiece), ``t5`` (Unigram), ``rwkv``. Others
-(``plamo2``, ``hybriddna``, ``whitespace``) are refused by name. Imported
-only by the commands that tokenize.
+names, all llama.cpp knows but ``kimi-k2``; and ``gemma4``,
+``whitespace``), ``bert`` (WordPiece), ``t5`` (Unigram), ``rwkv``. Others
+(``plamo2``, ``hybriddna``) are refused by name. Imported only by the
+commands that tokenize.
 """
 
 from __future__ import annotations

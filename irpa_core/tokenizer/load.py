@@ -16,7 +16,6 @@ from .core import Tokenizer
 _REFUSED = {
     "plamo2": "PLaMo-2's Aho-Corasick tokenizer",
     "hybriddna": "a DNA k-mer tokenizer",
-    "whitespace": "a whitespace-split tokenizer",
     "test": "llama.cpp's test tokenizer",
 }
 MODEL_KEY = "tokenizer.ggml.model"
@@ -92,7 +91,7 @@ def from_metadata(path: str, meta) -> Tokenizer:
         raise TokenizerError(path, f"no tokenizer: '{MODEL_KEY}' is '{model}' (a model without a vocabulary)")
     if model in _REFUSED:
         raise TokenizerError(path, f"unsupported tokenizer type '{model}' ({_REFUSED[model]})")
-    if model not in ("llama", "gpt2", "gemma4", "bert", "t5", "rwkv"):
+    if model not in ("llama", "gpt2", "gemma4", "whitespace", "bert", "t5", "rwkv"):
         raise TokenizerError(path, f"unknown tokenizer type '{model}' ({MODEL_KEY})")
     vocab = Vocab(path, meta)
     tok_model: object
@@ -102,7 +101,7 @@ def from_metadata(path: str, meta) -> Tokenizer:
         spm.setup(vocab)
         vocab.finish()
         tok_model = spm.SPM(vocab)
-    elif model in ("gpt2", "gemma4"):
+    elif model in ("gpt2", "gemma4", "whitespace"):
         from . import bpe
 
         pre = bpe.setup(vocab)

@@ -150,6 +150,7 @@ PATTERNS: dict[str, list[str]] = {
         r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
     ],
     "newlines": ["[^\\n]+|[\\n]+"],
+    "whitespace": [r"\S+"],
     "superbpe": [r"\p{N}+", r"(?=(\d{3})+(?!\d))"],
     "tiny_aya": [
         _DIGITS_TINY_AYA,
@@ -234,11 +235,12 @@ PRE: dict[str, Pre] = {
     **_names("superbpe", clean=False),
     **_names("tiny_aya cohere2moe=tiny_aya", clean=False),
     **_names("afmoe", clean=False),
+    **_names("whitespace"),
 }  # fmt: skip
 # Names llama.cpp knows whose splitting is its own code, not a pattern:
 # refused by name rather than tokenized differently.
 UNSUPPORTED_PRE = {
-    "kimi-k2", "whitespace",
+    "kimi-k2",
 }  # fmt: skip
 
 _WIDE = {ord(c): "\v" for c in WHITESPACE if c > "\x7f"}
