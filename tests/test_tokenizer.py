@@ -229,16 +229,23 @@ def test_every_pre_tokenizer_compiles_and_splits():
     # llama.cpp's own digit splitting (afmoe, tiny_aya): groups of three from
     # the right, the text before a run joined to its first group
     assert Splitter(PATTERNS["afmoe"][:1]).split("abc1234 x12") == ["abc1", "234", " x12"]
+    # Kimi K2's own splitting: Han runs apart from other letters
+    kimi = Splitter(PATTERNS["kimi-k2"])
+    assert kimi.split("Hello world's \u4f60\u597dabc 12345") == [
+        "Hello", " world's", " ", "\u4f60\u597d", "abc", " ", "123", "45",
+    ]  # fmt: skip
     # ECMAScript's $ is the end of the text only
     assert Splitter(["\\s+$"]).split("a \n") == ["a", " \n"]
 
 
-def test_unknown_and_unsupported_pre_tokenizers_are_refused_by_name(tmp_path):
+def test_unknown_pre_tokenizers_are_refused_by_name(tmp_path):
     tokens = list(BYTE_CHARS)
-    for pre, says in (("kimi-k2", "unsupported BPE pre-tokenizer 'kimi-k2'"), ("frob", "unknown BPE pre-tokenizer")):
-        path = write_vocab(tmp_path / f"{pre}.gguf", "gpt2", tokens, merges=[], pre=pre)
-        with pytest.raises(TokenizerError, match=says):
-            load(path)
+    path = write_vocab(tmp_path / "frob.gguf", "gpt2", tokens, merges=[], pre="frob")
+    with pytest.raises(TokenizerError, match="unknown BPE pre-tokenizer 'frob'"):
+        load(path)
+    path = write_vocab(tmp_path / "nomerges.gguf", "gpt2", tokens, pre="qwen2")
+    with pytest.raises(TokenizerError, match=r"without 'tokenizer\.ggml\.merges'"):
+        load(path)
 
 
 def test_whitespace_model_merges_each_word_alone(tmp_path):

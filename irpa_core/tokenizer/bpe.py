@@ -13,7 +13,7 @@ from heapq import heappop, heappush
 
 from ..errors import TokenizerError
 from .attrs import A_BYTE, A_CONTROL, A_NORMAL, A_UNKNOWN, A_USER_DEFINED
-from .pretok import PATTERNS, PRE, UNSUPPORTED_PRE, Splitter
+from .pretok import PATTERNS, PRE, Splitter
 from .spm import SPACE, need
 from .unicode import WHITESPACE
 from .vocab import Vocab
@@ -50,8 +50,6 @@ def setup(v: Vocab) -> str:
     pre = "gemma4" if v.model == "gemma4" else v.pre or "default"
     if v.model == "whitespace" and not v.pre:
         pre = "whitespace"
-    if pre in UNSUPPORTED_PRE:
-        raise TokenizerError(v.path, f"unsupported BPE pre-tokenizer '{pre}' (llama.cpp splits it with its own code)")
     spec = PRE.get(pre)
     if spec is None:
         raise TokenizerError(v.path, f"unknown BPE pre-tokenizer '{pre}' ({KEY_PRE})")
@@ -77,7 +75,9 @@ class BPE:
         self.ids = vocab.token_to_id
         merges = vocab.strings("merges")
         if merges is None:
-            raise TokenizerError(vocab.path, "a BPE vocabulary without 'tokenizer.ggml.merges'")
+            if pre != "kimi-k2":  # the one llama.cpp lets go without
+                raise TokenizerError(vocab.path, "a BPE vocabulary without 'tokenizer.ggml.merges'")
+            merges = []
         self.merges = merges
         # "left right" -> rank; the first of a repeated merge wins (as llama.cpp's emplace).
         self.ranks: dict[str, int] = dict(zip(reversed(merges), range(len(merges) - 1, -1, -1)))

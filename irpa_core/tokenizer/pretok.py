@@ -46,6 +46,8 @@ _GPT4O = (
 # each run of digits cut into groups of three from the right.
 _DIGITS_AFMOE = r"\p{AFMoE_digits}"
 _DIGITS_TINY_AYA = r"\d{1,3}(?=(?:\d{3})*\b)"
+# And Kimi K2's, which llama.cpp triggers with this pattern (unicode_regex_split_custom_kimi_k2).
+_KIMI_K2 = r"\p{Han}+"
 _CJK = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+"
 _PORO = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+"
 PATTERNS: dict[str, list[str]] = {
@@ -151,6 +153,7 @@ PATTERNS: dict[str, list[str]] = {
     ],
     "newlines": ["[^\\n]+|[\\n]+"],
     "whitespace": [r"\S+"],
+    "kimi-k2": [_KIMI_K2],
     "superbpe": [r"\p{N}+", r"(?=(\d{3})+(?!\d))"],
     "tiny_aya": [
         _DIGITS_TINY_AYA,
@@ -236,12 +239,9 @@ PRE: dict[str, Pre] = {
     **_names("tiny_aya cohere2moe=tiny_aya", clean=False),
     **_names("afmoe", clean=False),
     **_names("whitespace"),
+    **_names("kimi-k2", clean=False),
 }  # fmt: skip
-# Names llama.cpp knows whose splitting is its own code, not a pattern:
-# refused by name rather than tokenized differently.
-UNSUPPORTED_PRE = {
-    "kimi-k2",
-}  # fmt: skip
+
 
 _WIDE = {ord(c): "\v" for c in WHITESPACE if c > "\x7f"}
 _CLASS_BYTE = {"N": 0xD1, "L": 0xD2, "P": 0xD3, "M": 0xD4, "S": 0xD5}
@@ -281,12 +281,38 @@ def collapse_table() -> _Collapse:
 
 
 _NUMBER_RUN = re.compile(rb"[\xd10-9]+")
+# Kimi K2's splitting, as one pattern over class bytes where Han characters
+# (llama.cpp's unicode_cpt_is_han ranges) are \xd6 rather than letters:
+# Han runs; words of other letters with one leading non-letter and an
+# English contraction; 1-3 digits; punctuation runs; whitespace; else one character.
+_KIMI = re.compile(
+    rb"\xd6+|[^\r\n\xd2A-Za-z\xd6\xd10-9]?[\xd2A-Za-z]+(?:'(?:[sStTmMdD]|[rR][eE]|[vV][eE]|[lL][lL]))?|"
+    rb"[\xd10-9]{1,3}| ?[^\s\xd2A-Za-z\xd6\xd10-9]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+|[\s\S]"
+)
+_HAN = (
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF), (0x2CEB0, 0x2EBEF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+)  # fmt: skip
+
+
+class _HanCollapse(dict):
+    """The class bytes with Han characters as \xd6 (Kimi K2)."""
+
+    def __missing__(self, code: int) -> int:
+        b = 0xD6 if any(lo <= code <= hi for lo, hi in _HAN) else collapse_table()[code]
+        self[code] = b
+        return b
+
+
+_han_collapse = _HanCollapse()
 
 
 def _translate(pattern: str) -> tuple[bool, re.Pattern]:
     """llama.cpp's rewriting of a pattern: (runs over class bytes, compiled)."""
     if pattern in (_DIGITS_AFMOE, _DIGITS_TINY_AYA):
         return True, _NUMBER_RUN  # Splitter cuts the runs it finds (digit_groups)
+    if pattern == _KIMI_K2:
+        return True, _KIMI
     if not _UCAT_RX.search(pattern) or not all(m.group(1) in _UCAT for m in _UCAT_RX.finditer(pattern)):
         # A plain pattern over the characters: \s is ASCII whitespace; $ is the end of the piece.
         return False, re.compile(_end_anchor(pattern), re.ASCII)
@@ -346,10 +372,12 @@ class Splitter:
         collapsed = wide = None
         spans = [(0, len(text))]
         for on_bytes, rx in self.steps:
-            if on_bytes:
+            if rx is _KIMI:
+                subject: str | bytes = text.translate(_han_collapse).encode("latin-1")
+            elif on_bytes:
                 if collapsed is None:
                     collapsed = text.translate(collapse_table()).encode("latin-1")
-                subject: str | bytes = collapsed
+                subject = collapsed
             else:
                 if wide is None:
                     wide = text.translate(_WIDE)
