@@ -138,6 +138,15 @@ def test_spm_metadata_flags(tmp_path):
     assert tok.encode("hello") == [sid(tok, "hello"), 2]
 
 
+def test_an_irpa_keeps_the_gguf_tokenizer(tmp_path):
+    from irpa_core import convert
+
+    src = spm_vocab(tmp_path)
+    convert(None, open_archive(src), tmp_path / "v.irpa")
+    tok = load(tmp_path / "v.irpa")
+    assert tok.encode("hello world <start_of_turn>") == load(src).encode("hello world <start_of_turn>")
+
+
 def test_spm_lookups_and_decode(spm):
     hello = sid(spm, "▁hello")
     assert spm.piece(hello) == "▁hello"
@@ -210,12 +219,41 @@ def test_bpe_pre_tokenizers_split_as_llama_cpp():
     assert qwen2.split("x 1234") == ["x", " ", "1", "2", "3", "4"]
 
 
-def test_unknown_and_unsupported_pre_tokenizers_are_refused_by_name(tmp_path):
+def test_every_pre_tokenizer_compiles_and_splits():
+    from irpa_core.tokenizer.pretok import PRE
+
+    text = "Hello, world's 12345 !? \u4f60\u597d\n\n  \tx$"
+    for name, spec in PRE.items():
+        words = Splitter(PATTERNS[spec.patterns]).split(text)
+        assert "".join(words) == text, name
+    # llama.cpp's own digit splitting (afmoe, tiny_aya): groups of three from
+    # the right, the text before a run joined to its first group
+    assert Splitter(PATTERNS["afmoe"][:1]).split("abc1234 x12") == ["abc1", "234", " x12"]
+    # Kimi K2's own splitting: Han runs apart from other letters
+    kimi = Splitter(PATTERNS["kimi-k2"])
+    assert kimi.split("Hello world's \u4f60\u597dabc 12345") == [
+        "Hello", " world's", " ", "\u4f60\u597d", "abc", " ", "123", "45",
+    ]  # fmt: skip
+    # ECMAScript's $ is the end of the text only
+    assert Splitter(["\\s+$"]).split("a \n") == ["a", " \n"]
+
+
+def test_unknown_pre_tokenizers_are_refused_by_name(tmp_path):
     tokens = list(BYTE_CHARS)
-    for pre, says in (("kimi-k2", "unsupported BPE pre-tokenizer 'kimi-k2'"), ("frob", "unknown BPE pre-tokenizer")):
-        path = write_vocab(tmp_path / f"{pre}.gguf", "gpt2", tokens, merges=[], pre=pre)
-        with pytest.raises(TokenizerError, match=says):
-            load(path)
+    path = write_vocab(tmp_path / "frob.gguf", "gpt2", tokens, merges=[], pre="frob")
+    with pytest.raises(TokenizerError, match="unknown BPE pre-tokenizer 'frob'"):
+        load(path)
+    path = write_vocab(tmp_path / "nomerges.gguf", "gpt2", tokens, pre="qwen2")
+    with pytest.raises(TokenizerError, match=r"without 'tokenizer\.ggml\.merges'"):
+        load(path)
+
+
+def test_whitespace_model_merges_each_word_alone(tmp_path):
+    # jina-embeddings-v2-base-zh: words between whitespace, raw UTF-8, <0xNN> fallback
+    tokens = ["h", "i", "hi", "<0x21>", "<0xC3>", "<0xA9>", "<s>"]
+    path = write_vocab(tmp_path / "ws.gguf", "whitespace", tokens, merges=["h i"], pre="whitespace", bos=6, eos=6)
+    tok = load(path)
+    assert tok.encode("hi  hi!\u3000é") == [2, 2, 3, 4, 5]
 
 
 # ---------------------------------------------------------------------------
@@ -307,6 +345,16 @@ def test_character_classes_are_llama_cpp_unicode_15_1():
     assert char_class("a") == "L" and char_class("\u0301") == "M" and char_class("\u200b") == "C"
 
 
+def test_rwkv_takes_the_longest_token_from_the_left(tmp_path):
+    tokens = ["<s>", "a", "b", "ab", "abc", "\\n", "\\xe9", "\\xc3"]  # stored escaped: \n, \xe9, \xc3
+    tok = load(write_vocab(tmp_path / "rwkv.gguf", "rwkv", tokens))
+    assert tok.kind == "rwkv" and not tok.add_bos
+    # "abab\n": ab, ab, \n; "abcb": abc, b; é (C3 A9): C3 is a token, A9 is not
+    assert tok.encode("abab\nabcb") == [3, 3, 5, 4, 2]
+    assert tok.encode("é") == [7]
+    assert tok.decode([4, 5]) == "abc\n"
+
+
 # ---------------------------------------------------------------------------
 # Errors
 
@@ -322,8 +370,8 @@ def test_a_file_without_tokenizer_says_so(tmp_path):
 
 
 def test_unsupported_types_are_refused_by_name(tmp_path):
-    path = write_vocab(tmp_path / "rwkv.gguf", "rwkv", ["a", "b"])
-    with pytest.raises(TokenizerError, match="unsupported tokenizer type 'rwkv'"):
+    path = write_vocab(tmp_path / "plamo2.gguf", "plamo2", ["a", "b"])
+    with pytest.raises(TokenizerError, match="unsupported tokenizer type 'plamo2'"):
         load(path)
     path = write_vocab(tmp_path / "odd.gguf", "xyz", ["a", "b"])
     with pytest.raises(TokenizerError, match="unknown tokenizer type 'xyz'"):

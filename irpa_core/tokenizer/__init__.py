@@ -6,8 +6,8 @@
 
 GGUF vocabularies covered: ``llama`` (SentencePiece merges by score),
 ``gpt2`` (byte-level BPE, with the pre-tokenizer ``tokenizer.ggml.pre``
-names; and ``gemma4``), ``bert`` (WordPiece), ``t5`` (Unigram). Others
-(``rwkv``, ``plamo2``...) are refused by name. Imported only by the
+names, all llama.cpp knows; and ``gemma4``, ``whitespace``), ``bert`` (WordPiece), ``t5`` (Unigram), ``rwkv``. Others
+(``plamo2``, ``hybriddna``) are refused by name. Imported only by the
 commands that tokenize.
 """
 

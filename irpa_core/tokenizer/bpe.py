@@ -8,15 +8,23 @@ until none is left. Each word's ids are remembered: text repeats words.
 
 from __future__ import annotations
 
+import re
 from heapq import heappop, heappush
 
 from ..errors import TokenizerError
 from .attrs import A_BYTE, A_CONTROL, A_NORMAL, A_UNKNOWN, A_USER_DEFINED
-from .pretok import PATTERNS, PRE, UNSUPPORTED_PRE, Splitter
+from .pretok import PATTERNS, PRE, Splitter
 from .spm import SPACE, need
+from .unicode import WHITESPACE
 from .vocab import Vocab
 
 _CACHE_LIMIT = 1 << 17
+_WS_RUN = "[" + "".join(sorted(WHITESPACE)).replace("\\", "") + "]+"
+
+
+def _lower(text: str) -> str:
+    # llama.cpp's unicode_tolower: one character to one (İ -> i)
+    return "".join(c.lower()[:1] or c for c in text) if not text.isascii() else text.lower()
 
 
 def _byte_chars() -> list[str]:
@@ -40,8 +48,8 @@ _FROM_GPT2 = {c: b for b, c in enumerate(BYTE_CHARS)}
 def setup(v: Vocab) -> str:
     """llama.cpp's defaults for a BPE vocabulary; returns the pre-tokenizer name."""
     pre = "gemma4" if v.model == "gemma4" else v.pre or "default"
-    if pre in UNSUPPORTED_PRE:
-        raise TokenizerError(v.path, f"unsupported BPE pre-tokenizer '{pre}' (llama.cpp splits it with its own code)")
+    if v.model == "whitespace" and not v.pre:
+        pre = "whitespace"
     spec = PRE.get(pre)
     if spec is None:
         raise TokenizerError(v.path, f"unknown BPE pre-tokenizer '{pre}' ({KEY_PRE})")
@@ -67,12 +75,19 @@ class BPE:
         self.ids = vocab.token_to_id
         merges = vocab.strings("merges")
         if merges is None:
-            raise TokenizerError(vocab.path, "a BPE vocabulary without 'tokenizer.ggml.merges'")
+            if pre != "kimi-k2":  # the one llama.cpp lets go without
+                raise TokenizerError(vocab.path, "a BPE vocabulary without 'tokenizer.ggml.merges'")
+            merges = []
         self.merges = merges
         # "left right" -> rank; the first of a repeated merge wins (as llama.cpp's emplace).
         self.ranks: dict[str, int] = dict(zip(reversed(merges), range(len(merges) - 1, -1, -1)))
         self.splitter = Splitter(PATTERNS[spec.patterns])
-        self.byte_encode = spec.patterns != "newlines"
+        # Raw UTF-8 with <0xNN> byte tokens (Gemma 4 style, and whitespace), else GPT-2's byte characters.
+        self.byte_encode = spec.patterns not in ("newlines", "whitespace")
+        # The "whitespace" tokenizer model (jina-embeddings-v2-base-zh): words
+        # between whitespace, lower-cased unless the metadata says not.
+        self.words_only = vocab.model == "whitespace"
+        self.lowercase = vocab.flag("normalizer.lowercase", pre != "whitespace")
         self.ignore_merges = spec.ignore_merges
         self.gemma4 = pre == "gemma4"
         self.cache: dict[str, list[int]] = {}
@@ -93,6 +108,14 @@ class BPE:
             out.append(need(v, v.eos_id, "EOS"))
 
     def tokenize(self, text: str, out: list[int]) -> None:
+        if self.words_only:
+            for seg in re.split(_WS_RUN, text):
+                if seg:
+                    self._split(_lower(seg) if self.lowercase else seg, out)
+            return
+        self._split(text, out)
+
+    def _split(self, text: str, out: list[int]) -> None:
         cache = self.cache
         for word in self.splitter.split(text):
             ids = cache.get(word)

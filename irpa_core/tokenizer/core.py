@@ -3,7 +3,7 @@
 A GGUF vocabulary tokenizes as llama.cpp's ``llama_tokenize`` does
 (``src/llama-vocab.cpp``): special tokens are cut out of the text first
 (``special.partition``), each piece of text between them goes through the
-vocabulary's model (``spm``, ``bpe``, ``wpm``, ``ugm``), and BOS/EOS are
+vocabulary's model (``spm``, ``bpe``, ``wpm``, ``ugm``, ``rwkv``), and BOS/EOS are
 added as the metadata says. ``hf.HFTokenizer`` wraps a ``tokenizer.json``
 with the same interface.
 """
@@ -24,8 +24,8 @@ __all__ = ["Tokenizer", "TokenizerError", "clean_spaces"]  # TokenizerError: irp
 class Tokenizer:
     """Text to token ids and back, for one vocabulary.
 
-    ``kind``: ``"spm"``, ``"bpe"``, ``"wpm"``, ``"ugm"`` (from GGUF
-    metadata) or ``"hf"`` (a ``tokenizer.json``). ``encode`` gives the ids
+    ``kind``: ``"spm"``, ``"bpe"``, ``"wpm"``, ``"ugm"``, ``"rwkv"`` (from
+    GGUF metadata) or ``"hf"`` (a ``tokenizer.json``). ``encode`` gives the ids
     llama.cpp's ``llama_tokenize(text, add_special, parse_special)`` gives.
     """
 
@@ -62,9 +62,8 @@ class Tokenizer:
         defined tokens always do, as in llama.cpp)."""
         from .special import partition
 
-        v = self.vocab
         out: list[int] = []
-        pieces = partition(v, text, parse_special) if text else []
+        pieces = partition(self.vocab, text, parse_special) if text else []
         self._model.encode(pieces, out, add_special)
         return out
 

@@ -14,10 +14,8 @@ from .core import Tokenizer
 
 # tokenizer.ggml.model values llama.cpp knows that we do not tokenize, and why.
 _REFUSED = {
-    "rwkv": "RWKV's trie tokenizer",
     "plamo2": "PLaMo-2's Aho-Corasick tokenizer",
     "hybriddna": "a DNA k-mer tokenizer",
-    "whitespace": "a whitespace-split tokenizer",
     "test": "llama.cpp's test tokenizer",
 }
 MODEL_KEY = "tokenizer.ggml.model"
@@ -28,7 +26,7 @@ def load_tokenizer(archive: Archive) -> Tokenizer:
     ``llama_tokenize`` does: from the first GGUF file with
     ``tokenizer.ggml.model`` (``llama`` SPM, ``gpt2`` byte-level BPE with
     the pre-tokenizer ``tokenizer.ggml.pre`` names, ``bert`` WordPiece,
-    ``t5`` Unigram), or an irpa's ``__SHARK_DATASET__`` keys, else from a
+    ``t5`` Unigram, ``rwkv``), or an irpa's ``__SHARK_DATASET__`` keys, else from a
     ``tokenizer.json`` beside a safetensors file (through the
     ``tokenizers`` package). Raises TokenizerError (an IrpaError) naming
     the file and why: no tokenizer, or a type not covered (by name).
@@ -93,7 +91,7 @@ def from_metadata(path: str, meta) -> Tokenizer:
         raise TokenizerError(path, f"no tokenizer: '{MODEL_KEY}' is '{model}' (a model without a vocabulary)")
     if model in _REFUSED:
         raise TokenizerError(path, f"unsupported tokenizer type '{model}' ({_REFUSED[model]})")
-    if model not in ("llama", "gpt2", "gemma4", "bert", "t5"):
+    if model not in ("llama", "gpt2", "gemma4", "whitespace", "bert", "t5", "rwkv"):
         raise TokenizerError(path, f"unknown tokenizer type '{model}' ({MODEL_KEY})")
     vocab = Vocab(path, meta)
     tok_model: object
@@ -103,7 +101,7 @@ def from_metadata(path: str, meta) -> Tokenizer:
         spm.setup(vocab)
         vocab.finish()
         tok_model = spm.SPM(vocab)
-    elif model in ("gpt2", "gemma4"):
+    elif model in ("gpt2", "gemma4", "whitespace"):
         from . import bpe
 
         pre = bpe.setup(vocab)
@@ -117,6 +115,12 @@ def from_metadata(path: str, meta) -> Tokenizer:
         wpm.setup(vocab)
         vocab.finish()
         tok_model = wpm.WPM(vocab)
+    elif model == "rwkv":
+        from . import rwkv
+
+        rwkv.setup(vocab)
+        vocab.finish()
+        tok_model = rwkv.RWKV(vocab)
     else:
         from . import ugm
 

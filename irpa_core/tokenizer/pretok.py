@@ -42,6 +42,12 @@ _GPT4O = (
     r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
     r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+# Two patterns llama.cpp runs as its own code (unicode_regex_split_custom_afmoe):
+# each run of digits cut into groups of three from the right.
+_DIGITS_AFMOE = r"\p{AFMoE_digits}"
+_DIGITS_TINY_AYA = r"\d{1,3}(?=(?:\d{3})*\b)"
+# And Kimi K2's, which llama.cpp triggers with this pattern (unicode_regex_split_custom_kimi_k2).
+_KIMI_K2 = r"\p{Han}+"
 _CJK = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+"
 _PORO = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+"
 PATTERNS: dict[str, list[str]] = {
@@ -118,7 +124,53 @@ PATTERNS: dict[str, list[str]] = {
         r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|"
         r"[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+"
     ],
+    "youtu": [
+        "[\uac00-\ud7a3\u3131-\u318e]+|[\uff01\u2026\u201c\u201d\u2018\u2019\u2014\uff1a\uff1b\uff0c\u3001-\u303f"
+        "\ufe30-\ufe4f]+|[\u3105-\u312f]+|[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    ],
+    "spark2_5": [
+        r"\p{N}{1,3}",
+        "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+        r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^"""
+        "\r\n"
+        r"""\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+|["""
+        "\r\n"
+        r"""]|\s+(?!\S)|\s+""",
+        r"\p{N}",
+    ],
+    "laguna": ["[^\\n]+|[\\n]+", _QWEN2],
+    "granite-embed-multi-97m": [
+        r"[^\r\n\p{L}\p{N}]?((?=[\p{L}\p{M}])([^a-z]))*((?=[\p{L}\p{M}])([^A-Z]))+"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"[^\r\n\p{L}\p{N}]?((?=[\p{L}\p{M}])([^a-z]))+((?=[\p{L}\p{M}])([^A-Z]))*"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    ],
     "newlines": ["[^\\n]+|[\\n]+"],
+    "whitespace": [r"\S+"],
+    "kimi-k2": [_KIMI_K2],
+    "superbpe": [r"\p{N}+", r"(?=(\d{3})+(?!\d))"],
+    "tiny_aya": [
+        _DIGITS_TINY_AYA,
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    ],
+    "afmoe": [
+        _DIGITS_AFMOE,
+        "[\u4e00-\u9fff\u3400-\u4dbf\u8c48-\ufaff\u3040-\u309f\u30a0-\u30ff\uff65-\uff9f\u2f00-\u2fdf"
+        "\u0e40-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f\uaa60-\uaa7f\ua9e0-\ua9ff\uac00-\ud7af"
+        "\u1100-\u11ff]+",
+        r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|"""
+        r" ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    ],
     "minicpm5": [
         r"\p{N}{1,3}",
         r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+|"
@@ -179,13 +231,17 @@ PRE: dict[str, Pre] = {
     **_names("ufakzeka", clean=False),
     **_names("grok-2=qwen2", clean=False),
     **_names("exaone-moe"),
+    **_names("youtu", ignore_merges=True, clean=False),
+    **_names("spark2_5", clean=False),
+    **_names("laguna", clean=False),
+    **_names("granite-embed-multi-97m", ignore_merges=True, clean=False),
+    **_names("superbpe", clean=False),
+    **_names("tiny_aya cohere2moe=tiny_aya", clean=False),
+    **_names("afmoe", clean=False),
+    **_names("whitespace"),
+    **_names("kimi-k2", clean=False),
 }  # fmt: skip
-# Names llama.cpp knows whose splitting is its own code, not a pattern:
-# refused by name rather than tokenized differently.
-UNSUPPORTED_PRE = {
-    "kimi-k2", "afmoe", "tiny_aya", "cohere2moe", "superbpe", "whitespace", "youtu", "spark2_5", "laguna",
-    "granite-embed-multi-97m",
-}  # fmt: skip
+
 
 _WIDE = {ord(c): "\v" for c in WHITESPACE if c > "\x7f"}
 _CLASS_BYTE = {"N": 0xD1, "L": 0xD2, "P": 0xD3, "M": 0xD4, "S": 0xD5}
@@ -224,8 +280,39 @@ def collapse_table() -> _Collapse:
     return _collapse
 
 
+_NUMBER_RUN = re.compile(rb"[\xd10-9]+")
+# Kimi K2's splitting, as one pattern over class bytes where Han characters
+# (llama.cpp's unicode_cpt_is_han ranges) are \xd6 rather than letters:
+# Han runs; words of other letters with one leading non-letter and an
+# English contraction; 1-3 digits; punctuation runs; whitespace; else one character.
+_KIMI = re.compile(
+    rb"\xd6+|[^\r\n\xd2A-Za-z\xd6\xd10-9]?[\xd2A-Za-z]+(?:'(?:[sStTmMdD]|[rR][eE]|[vV][eE]|[lL][lL]))?|"
+    rb"[\xd10-9]{1,3}| ?[^\s\xd2A-Za-z\xd6\xd10-9]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+|[\s\S]"
+)
+_HAN = (
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF), (0x2CEB0, 0x2EBEF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+)  # fmt: skip
+
+
+class _HanCollapse(dict):
+    """The class bytes with Han characters as \xd6 (Kimi K2)."""
+
+    def __missing__(self, code: int) -> int:
+        b = 0xD6 if any(lo <= code <= hi for lo, hi in _HAN) else collapse_table()[code]
+        self[code] = b
+        return b
+
+
+_han_collapse = _HanCollapse()
+
+
 def _translate(pattern: str) -> tuple[bool, re.Pattern]:
     """llama.cpp's rewriting of a pattern: (runs over class bytes, compiled)."""
+    if pattern in (_DIGITS_AFMOE, _DIGITS_TINY_AYA):
+        return True, _NUMBER_RUN  # Splitter cuts the runs it finds (digit_groups)
+    if pattern == _KIMI_K2:
+        return True, _KIMI
     if not _UCAT_RX.search(pattern) or not all(m.group(1) in _UCAT for m in _UCAT_RX.finditer(pattern)):
         # A plain pattern over the characters: \s is ASCII whitespace; $ is the end of the piece.
         return False, re.compile(_end_anchor(pattern), re.ASCII)
@@ -254,11 +341,25 @@ def _translate(pattern: str) -> tuple[bool, re.Pattern]:
 
 
 def _end_anchor(p):
-    # ECMAScript's $ (no multiline) is the end of input only; Python's also
-    # matches before a final newline.
-    if isinstance(p, bytes):
-        return re.sub(rb"(?<!\\)\$(?![^\[]*\])", rb"\\Z", p)
-    return re.sub(r"(?<!\\)\$(?![^\[]*\])", r"\\Z", p)
+    """ECMAScript's ``$`` (no multiline) is the end of input only; Python's
+    also matches before a final newline: each unescaped ``$`` outside a
+    character class becomes ``\\Z``."""
+    text = p.decode("latin-1") if isinstance(p, bytes) else p
+    out, inside, i = [], False, 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        if c == "[" and not inside:
+            inside = True
+        elif c == "]" and inside:
+            inside = False
+        out.append("\\Z" if c == "$" and not inside else c)
+        i += 1
+    res = "".join(out)
+    return res.encode("latin-1") if isinstance(p, bytes) else res
 
 
 class Splitter:
@@ -271,15 +372,22 @@ class Splitter:
         collapsed = wide = None
         spans = [(0, len(text))]
         for on_bytes, rx in self.steps:
-            if on_bytes:
+            if rx is _KIMI:
+                subject: str | bytes = text.translate(_han_collapse).encode("latin-1")
+            elif on_bytes:
                 if collapsed is None:
                     collapsed = text.translate(collapse_table()).encode("latin-1")
-                subject: str | bytes = collapsed
+                subject = collapsed
             else:
                 if wide is None:
                     wide = text.translate(_WIDE)
                 subject = wide
-            out = []
+            out: list[tuple[int, int]] = []
+            if rx is _NUMBER_RUN:
+                for start, end in spans:
+                    digit_groups(subject, start, end, out)  # type: ignore[arg-type]
+                spans = out
+                continue
             for start, end in spans:
                 piece = subject[start:end]
                 at = 0
@@ -293,3 +401,21 @@ class Splitter:
                     out.append((start + at, end))
             spans = out
         return [text[s:e] for s, e in spans]
+
+
+def digit_groups(collapsed: bytes, start: int, end: int, out: list[tuple[int, int]]) -> None:
+    """llama.cpp's ``unicode_regex_split_custom_afmoe``: each run of numbers
+    in groups of three from the right. The text before a run stays joined
+    to the run's first group (as there), the rest after the last run."""
+    prev = start
+    for m in _NUMBER_RUN.finditer(collapsed, start, end):
+        cur, stop = m.span()
+        first = (stop - cur) % 3
+        if first:
+            out.append((prev, cur + first))
+            prev = cur = cur + first
+        while cur < stop:
+            out.append((prev, cur + 3))
+            prev = cur = cur + 3
+    if prev < end:
+        out.append((prev, end))
