@@ -14,15 +14,16 @@ Public API (README "Python API" has runnable examples)::
     convert(plan, archive, path) -> WriteResult
     verify_output(sources, plan, output) -> Report
     diff_archives(a, b) -> DiffReport
-    IrpaError, ArchiveError, PlanError, WriteError, Cancelled, DecodeError
+    load_tokenizer(archive) -> Tokenizer     # tokenize as llama.cpp does (GGUF metadata, tokenizer.json)
+    IrpaError, ArchiveError, PlanError, WriteError, Cancelled, DecodeError, TokenizerError
 
 Every error raised on purpose is an ``IrpaError`` with a one-line message.
 
 Importing this package stays light: the functions import what they need
 when called, and ``Plan``, ``Stats``, ``DecodeError``, ``WriteResult``,
 ``Report``, ``DiffReport``, ``compute_stats`` and ``diff_archives`` (the
-engine's ``stats.api.compute_stats`` and ``diff.diff``) are loaded on first
-use (``__getattr__``).
+engine's ``stats.api.compute_stats`` and ``diff.diff``), ``load_tokenizer``
+and ``Tokenizer`` are loaded on first use (``__getattr__``).
 No public name is also the name of a submodule: importing the submodule
 would replace the function on the package.
 """
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import ArchiveError, Cancelled, IrpaError, PlanError, WriteError
+from .errors import ArchiveError, Cancelled, IrpaError, PlanError, TokenizerError, WriteError
 from .formats import open_archive
 from .model import Archive, Entry, SourceFile, iter_chunks, read_bytes
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # only for the type checker: these pull in numpy, or cost sta
     from .plan import Plan
     from .stats import DecodeError, Stats
     from .stats.api import compute_stats
+    from .tokenizer import Tokenizer, load_tokenizer
     from .verify import Report
     from .write import Progress, WriteResult
 
@@ -63,6 +65,8 @@ __all__ = [
     "Report",
     "SourceFile",
     "Stats",
+    "Tokenizer",
+    "TokenizerError",
     "WriteError",
     "WriteResult",
     "compute_stats",
@@ -70,6 +74,7 @@ __all__ = [
     "diff_archives",
     "file_metadata",
     "iter_chunks",
+    "load_tokenizer",
     "open_archive",
     "read_bytes",
     "read_tensor",
@@ -86,6 +91,8 @@ _LAZY = {
     "DiffReport": ("irpa_core.diff", "DiffReport"),
     "compute_stats": ("irpa_core.stats.api", "compute_stats"),
     "diff_archives": ("irpa_core.diff", "diff"),
+    "load_tokenizer": ("irpa_core.tokenizer", "load_tokenizer"),
+    "Tokenizer": ("irpa_core.tokenizer", "Tokenizer"),
 }
 
 

@@ -239,6 +239,75 @@ def test_wpm_lowercases_strips_accents_and_takes_longest_pieces(wpm):
 
 
 # ---------------------------------------------------------------------------
+# Unigram (t5)
+
+
+def ugm_vocab(tmp_path, name="ugm.gguf", **kv):
+    tokens = ["<pad>", "</s>", "<unk>", "▁", "▁hello", "▁he", "llo", "h", "e", "<extra_id_0>"]
+    scores = [0.0, 0.0, 0.0, -5.0, -1.0, -2.0, -2.5, -3.0, -3.0, 0.0]
+    types = [CONTROL, CONTROL, UNKNOWN, NORMAL, NORMAL, NORMAL, NORMAL, NORMAL, NORMAL, USER_DEFINED]
+    return write_vocab(tmp_path / name, "t5", tokens, scores=scores, types=types, add_space_prefix=True, **kv)
+
+
+def test_ugm_finds_the_best_scoring_tokenization(tmp_path):
+    tok = load(ugm_vocab(tmp_path))
+    assert tok.kind == "ugm" and not tok.add_bos and tok.add_eos and tok.eos_id == 1 and tok.unk_id == 2
+    # ▁hello (-1) beats ▁he + llo (-4.5); x, y, z: one unknown token for the run
+    assert tok.encode("hello xyz") == [4, 3, 2, 1]
+    assert tok.encode("hello<extra_id_0>", add_special=False) == [4, 9]
+    tok = load(ugm_vocab(tmp_path, "merge.gguf", **{"tokenizer.ggml.remove_extra_whitespaces": True}))
+    assert tok.encode("  hello   hello ", add_special=False) == [4, 4]
+
+
+def tiny_charsmap() -> list[int]:
+    """A precompiled charsmap (SentencePiece's double array, XOR-compressed)
+    mapping fullwidth Ｈ (EF BC A8) to "h", laid out by hand: root base 1,
+    then one node per byte (base << 10 | leaf bit 8 | the byte), and a
+    value node (bit 31) holding the replacement's offset."""
+    import struct
+
+    xcda = [0] * 256
+    xcda[0] = 1 << 10
+    xcda[1 ^ 0xEF] = 3 << 10 | 0xEF  # index 238, base 3 -> 237
+    xcda[237 ^ 0xBC] = 5 << 10 | 0xBC  # index 81, base 5 -> 84
+    xcda[84 ^ 0xA8] = 7 << 10 | 1 << 8 | 0xA8  # index 252, a leaf, base 7 -> 251
+    xcda[251] = 1 << 31 | 0  # the replacement at offset 0
+    blob = struct.pack("<I", 4 * len(xcda)) + struct.pack(f"<{len(xcda)}I", *xcda) + b"h\0"
+    return list(blob)
+
+
+def test_ugm_normalizes_with_the_precompiled_charsmap(tmp_path):
+    import gguf
+
+    kv = {"tokenizer.ggml.precompiled_charsmap": tiny_charsmap()}
+    path = tmp_path / "cm.gguf"
+    w = gguf.GGUFWriter(str(path), "t5")
+    w.add_tokenizer_model("t5")
+    w.add_token_list(["<pad>", "</s>", "<unk>", "▁", "▁hello"])
+    w.add_token_scores([0.0, 0.0, 0.0, -5.0, -1.0])
+    w.add_token_types([CONTROL, CONTROL, UNKNOWN, NORMAL, NORMAL])
+    w.add_add_space_prefix(True)
+    w.add_key_value("tokenizer.ggml.precompiled_charsmap", kv["tokenizer.ggml.precompiled_charsmap"],
+                    gguf.GGUFValueType.ARRAY, sub_type=gguf.GGUFValueType.UINT8)  # fmt: skip
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    tok = load(path)
+    assert tok.encode("\uff28ello", add_special=False) == [4]  # Ｈ -> h
+    assert tok.encode("\uff21", add_special=False) == [3, 2]  # Ａ is not in the map: unknown
+
+
+def test_character_classes_are_llama_cpp_unicode_15_1():
+    from irpa_core.tokenizer.unicode import char_class
+
+    assert char_class("\U0001fae8") == "S"  # 15.0 emoji: a symbol
+    assert char_class("\U0002ebf0") == "L"  # 15.1 CJK extension I
+    assert char_class("\u0897") == "U"  # assigned in 16.0: not yet to llama.cpp
+    assert char_class("a") == "L" and char_class("\u0301") == "M" and char_class("\u200b") == "C"
+
+
+# ---------------------------------------------------------------------------
 # Errors
 
 

@@ -24,9 +24,21 @@ MODEL_KEY = "tokenizer.ggml.model"
 
 
 def load_tokenizer(archive: Archive) -> Tokenizer:
-    """The tokenizer of ``archive``: from the first GGUF file with
-    ``tokenizer.ggml.model``, else from a ``tokenizer.json`` beside a
-    safetensors file. Raises TokenizerError naming the file and why."""
+    """The tokenizer of ``archive``, which tokenizes as llama.cpp's
+    ``llama_tokenize`` does: from the first GGUF file with
+    ``tokenizer.ggml.model`` (``llama`` SPM, ``gpt2`` byte-level BPE with
+    the pre-tokenizer ``tokenizer.ggml.pre`` names, ``bert`` WordPiece,
+    ``t5`` Unigram), or an irpa's ``__SHARK_DATASET__`` keys, else from a
+    ``tokenizer.json`` beside a safetensors file (through the
+    ``tokenizers`` package). Raises TokenizerError (an IrpaError) naming
+    the file and why: no tokenizer, or a type not covered (by name).
+
+    Example::
+
+        tok = load_tokenizer(open_archive("model.gguf"))
+        ids = tok.encode("<start_of_turn>user\nHi<end_of_turn>")
+        print(ids, [tok.piece(i) for i in ids], tok.decode(ids))
+    """
     first = archive.files[0].path if archive.files else "(no file)"
     for f in archive.files:
         if MODEL_KEY in f.metadata:

@@ -11,13 +11,14 @@ regex over those bytes (where ``\\s`` is ASCII whitespace). Patterns
 without a class run over the characters, non-ASCII whitespace again as
 ``\\v``. We do the same with Python's ``re`` over bytes (its ``\\s`` is
 that ASCII set), which reproduces llama.cpp's splits exactly, its quirks
-included. Character classes come from the ``regex`` package's Unicode
-tables.
+included. Character classes are llama.cpp's (``unicode.char_class``).
 """
 
 from __future__ import annotations
 
 import re
+
+from .unicode import WHITESPACE, char_class
 
 # pre name -> (pattern set, ignore_merges, add_bos, clean_spaces, escape_whitespaces)
 # (llama_vocab::impl::load). clean_spaces only changes decoding.
@@ -186,9 +187,6 @@ UNSUPPORTED_PRE = {
     "granite-embed-multi-97m",
 }  # fmt: skip
 
-WHITESPACE = frozenset(" \t\n\v\f\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
-    map(chr, range(0x2000, 0x200B))
-)
 _WIDE = {ord(c): "\v" for c in WHITESPACE if c > "\x7f"}
 _CLASS_BYTE = {"N": 0xD1, "L": 0xD2, "P": 0xD3, "M": 0xD4, "S": 0xD5}
 # The ASCII members of each class (llama.cpp's k_ucat_map), as regex text.
@@ -208,17 +206,10 @@ class _Collapse(dict):
 
     def __init__(self):
         super().__init__((i, i) for i in range(128))
-        import regex  # type: ignore[import-untyped]
-
-        self._rx = regex.compile(r"(\p{N})|(\p{L})|(\p{P})|(\p{M})|(\p{S})")
 
     def __missing__(self, code: int) -> int:
         ch = chr(code)
-        if ch in WHITESPACE:
-            b = 0x0B
-        else:
-            m = self._rx.match(ch)
-            b = 0xD0 if m is None else 0xD0 + (m.lastindex or 0)
+        b = 0x0B if ch in WHITESPACE else _CLASS_BYTE.get(char_class(ch), 0xD0)
         self[code] = b
         return b
 

@@ -38,6 +38,7 @@ class SPM:
         self.vocab = vocab
         self.ids = vocab.token_to_id
         scores = vocab.scores
+        # heapq pops the smallest: the best score first
         self.neg_scores = [-s for s in scores] if scores is not None else [0.0] * len(vocab.tokens)
         # Characters that precede a ▁ inside some token: no cut after them.
         self.glued = set(re.findall(f"([^\0{SPACE}]){SPACE}", "\0".join(vocab.tokens)))

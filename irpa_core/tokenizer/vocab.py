@@ -70,17 +70,28 @@ class Vocab:
         tokens = self.strings("tokens")
         if tokens is None:
             raise TokenizerError(path, f"'{KEY}model' is '{self.model}' but there is no '{KEY}tokens'")
-        for i, t in enumerate(tokens):
-            if not t:
-                tokens[i] = f"[EMPTY_{i}]"  # as llama.cpp renames them
+        if "" in tokens:
+            for i, t in enumerate(tokens):
+                if not t:
+                    tokens[i] = f"[EMPTY_{i}]"  # as llama.cpp renames them
         self.tokens: list[str] = tokens
         n = len(tokens)
-        self.token_to_id: dict[str, int] = {t: i for i, t in enumerate(tokens)}
+        self.token_to_id: dict[str, int] = dict(zip(tokens, range(n)))
         self.max_token_len = max(map(len, tokens), default=0)
         self.scores: list[float] | None = self.numbers("scores", n, ("f32", "i32"))
         types = self.numbers("token_type", n, ("i32",))
-        self.types: list[int] | None = [int(t) for t in types] if types is not None else None
-        self.attrs: list[int] = [TYPE_ATTR.get(t, 0) for t in self.types] if self.types is not None else [A_NORMAL] * n
+        self.types: list[int] | None = types
+        if types is None:
+            self.attrs: list[int] = [A_NORMAL] * n
+        else:
+            import numpy as np
+
+            lut = np.zeros(max(TYPE_ATTR) + 1, np.int64)
+            for kind, bit in TYPE_ATTR.items():
+                lut[kind] = bit
+            arr = np.asarray(types[:n], np.int64)
+            known = (arr >= 0) & (arr < len(lut))
+            self.attrs = np.where(known, lut[np.where(known, arr, 0)], 0).tolist()
         # Set by the model's defaults, then by the metadata (load_flags).
         self.bos_id: int | None = None
         self.eos_id: int | None = None
@@ -203,11 +214,14 @@ class Vocab:
             attrs[ids["<|end|>"]] = A_USER_DEFINED
         if "</s>" in ids and "<|tool_response>" in ids:  # gemma4: a plain </s>
             attrs[ids["</s>"]] = A_NORMAL
-        for i, a in enumerate(attrs):
-            if a & A_CONTROL and "unused" in self.tokens[i]:
-                attrs[i] |= A_UNUSED
+        import numpy as np
+
         tokens = self.tokens
-        special = [i for i, a in enumerate(attrs) if a & SPECIAL_ATTRS]
+        bits = np.asarray(attrs, np.int64)
+        for i in np.flatnonzero(bits & A_CONTROL).tolist():
+            if "unused" in tokens[i]:
+                attrs[i] |= A_UNUSED
+        special = np.flatnonzero(bits & SPECIAL_ATTRS).tolist()
         special.sort(key=lambda i: -len(tokens[i].encode("utf-8", "surrogateescape")))
         self.special = special
         self._strip_attrs()

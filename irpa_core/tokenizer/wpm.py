@@ -11,12 +11,10 @@ from __future__ import annotations
 import unicodedata
 
 from .spm import SPACE, need, spm_piece
+from .unicode import WHITESPACE, char_class
 from .vocab import Vocab
 
 _CACHE_LIMIT = 1 << 16
-_WHITESPACE = frozenset(" \t\n\v\f\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
-    map(chr, range(0x2000, 0x200B))
-)
 
 
 def setup(v: Vocab) -> None:
@@ -73,17 +71,17 @@ class WPM:
         if self.strip_accents:
             ch = unicodedata.normalize("NFD", ch)[0]  # llama.cpp keeps the first character of the NFD
             c = ord(ch)
-        cat = unicodedata.category(ch)
-        if ch in _WHITESPACE:
+        cls = char_class(ch)
+        if ch in WHITESPACE:
             res = (ch, 1)
-        elif c == 0 or c == 0xFFFD or (cat[0] == "C" and cat != "Cn") or (self.strip_accents and cat[0] == "M"):
+        elif c == 0 or c == 0xFFFD or cls == "C" or (self.strip_accents and cls == "M"):
             res = (ch, 3)
         else:
             out = ch
             if self.lowercase:
                 low = ch.lower()
                 out = low[0] if low else ch  # the simple mapping (İ -> i)
-            alone = cat[0] == "P" or (c < 0x7F and cat[0] == "S") or _is_chinese(c)
+            alone = cls == "P" or (c < 0x7F and cls == "S") or _is_chinese(c)
             res = (out, 2 if alone else 0)
         self._char[key] = res
         return res
