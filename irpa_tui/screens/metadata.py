@@ -81,10 +81,12 @@ class MetadataScreen(Screen):
         session: EditSession | None = None,
         on_edit: Callable[[], None] | None = None,
         save_plan: Callable[[], None] | None = None,
+        go_to: str | None = None,
     ):
         """``session``: the plan the edits go to (None: read only);
         ``on_edit`` is called after each edit (the main screen's bar),
-        ``save_plan`` saves the plan (the main screen's dialog)."""
+        ``save_plan`` saves the plan (the main screen's dialog); ``go_to``:
+        a key the cursor starts on (the tokenizer screen's chat template)."""
         super().__init__()
         self.model = MetadataModel(archive)
         self.session = session
@@ -95,6 +97,7 @@ class MetadataScreen(Screen):
         self.mode = ""  # "search" or "goto" while the input is open
         self.query_text = ""
         self._shown_plan: Plan | None = None
+        self.go_to = go_to
 
     def compose(self) -> ComposeResult:
         yield Static(id="meta-title")
@@ -109,6 +112,12 @@ class MetadataScreen(Screen):
         self.query_one(MetaList).focus()
         self._show_edits()
         self._title()
+        row = self.model.row_of_key(self.go_to) if self.go_to is not None else None
+        if row is not None:
+            self.rows.go(row, center=False)
+        elif self.go_to is not None:
+            hint = ": a adds it" if self.session is not None and self.model.target is not None else ""
+            self._title(Text(f"no key {clip(escape(self.go_to), 60)}{hint}", style="yellow"))
 
     def on_screen_resume(self) -> None:
         self._show_edits()  # the plan may have changed (undo on the main screen)
