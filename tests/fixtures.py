@@ -288,11 +288,12 @@ BROKEN_CHAT_TEMPLATE = CHAT_TEMPLATE.removesuffix(" %}")
 CHAT_WORDS = ("Hello", "Hi", "How", "can", "I", "help", "you", "today", "What", "is", "the", "capital", "of", "France")
 
 
-def make_chat_gguf(path, template: str = CHAT_TEMPLATE, words: tuple[str, ...] = CHAT_WORDS) -> Path:
+def make_chat_gguf(path, template: str | None = CHAT_TEMPLATE, words: tuple[str, ...] = CHAT_WORDS) -> Path:
     """A small GGUF with a Gemma-style SentencePiece vocabulary: control
     tokens (``<bos>``, ``<start_of_turn>``...), the 256 byte tokens, and
     ``words`` with every prefix (``▁`` before, and at the start of a text),
-    so that each word is one token; a chat template and one tensor."""
+    so that each word is one token; a chat template (None: none) and one
+    tensor."""
     import gguf
 
     control = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
@@ -319,7 +320,8 @@ def make_chat_gguf(path, template: str = CHAT_TEMPLATE, words: tuple[str, ...] =
         "tokenizer.ggml.unknown_token_id": 3,
         "tokenizer.ggml.add_bos_token": True,
         "tokenizer.ggml.add_space_prefix": False,
-        "tokenizer.chat_template": template,
     }
+    if template is not None:
+        kv["tokenizer.chat_template"] = template
     tensors = {"token_embd.weight": np.arange(len(tokens) * 8, dtype=np.float32).reshape(len(tokens), 8)}
     return make_gguf(path, tensors, kv)

@@ -98,6 +98,7 @@ class MetadataScreen(Screen):
         self.query_text = ""
         self._shown_plan: Plan | None = None
         self.go_to = go_to
+        self.go_note: Text | None = None  # the title says go_to is missing, until an edit
 
     def compose(self) -> ComposeResult:
         yield Static(id="meta-title")
@@ -117,7 +118,8 @@ class MetadataScreen(Screen):
             self.rows.go(row, center=False)
         elif self.go_to is not None:
             hint = ": a adds it" if self.session is not None and self.model.target is not None else ""
-            self._title(Text(f"no key {clip(escape(self.go_to), 60)}{hint}", style="yellow"))
+            self.go_note = Text(f"no key {clip(escape(self.go_to), 60)}{hint}", style="yellow")
+            self._title()
 
     def on_screen_resume(self) -> None:
         self._show_edits()  # the plan may have changed (undo on the main screen)
@@ -187,6 +189,7 @@ class MetadataScreen(Screen):
         self._after_edit(op.pattern if op.action == SET_METADATA else None, note)
 
     def _after_edit(self, key: str | None, note: str) -> None:
+        self.go_note = None
         self._show_edits(key)
         self._title()
         self.on_edit()
@@ -286,6 +289,7 @@ class MetadataScreen(Screen):
         show_help(self, "file metadata keys")
 
     def _title(self, status: Text | None = None) -> None:
+        status = status if status is not None else self.go_note
         t = Text.assemble(("File metadata", "bold"), f"  {plural(self.model.row_count, 'row')}")
         edits = self._edit_summary()
         if edits is not None:

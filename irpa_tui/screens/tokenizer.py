@@ -197,6 +197,7 @@ class TokenizerScreen(Screen):
 
     def _filled(self) -> None:
         self._title()
+        self._show_spans()
         self._set_rows(None)
         self._refresh_preview()
         box = self.query_one("#tok-input", Input)
@@ -331,8 +332,8 @@ class TokenizerScreen(Screen):
         def work() -> None:
             try:
                 self.post_message(self.Encoded(text, tok.encode(text)))
-            except (IrpaError, ValueError) as e:
-                self.post_message(self.Encoded(text, None, str(e)))
+            except Exception as e:  # (an engine bug must not take the app down with it)
+                self.post_message(self.Encoded(text, None, f"cannot tokenize it: {e}"))
 
         self.run_worker(work, thread=True, group="tok-encode")
 
@@ -397,6 +398,8 @@ class TokenizerScreen(Screen):
                 self.post_message(self.Previewed(key, preview(tmpl, tok, why_no_tokenizer=why)))
             except IrpaError as e:
                 self.post_message(self.Previewed(key, None, str(e)))
+            except Exception as e:  # a template is hostile data: whatever it does, the app stays
+                self.post_message(self.Previewed(key, None, f"the preview failed: {type(e).__name__}: {e}"))
 
         self.run_worker(work, thread=True, exclusive=True, group="tok-preview")
 
@@ -420,11 +423,12 @@ class TokenizerScreen(Screen):
             return Group(Text(""), head, Text(shown(why, 500) + hint, "yellow"))
         # The verdict first, then the prompt it is about.
         parts: list = [Text(""), head, findings_text(p.findings), Text("")]
-        parts.append(Text(f"{escape(p.where)}: the sample conversation, generation prompt on", "dim"))
         tok = self.cache.tokenizer
         if p.prompt is None:
             parts.append(Text(shown(p.error or "", 1000), "bold red"))
-        elif p.ids is not None and tok is not None:
+            return Group(*parts)
+        parts.append(Text(f"{escape(p.where)}: the sample conversation, generation prompt on", "dim"))
+        if p.ids is not None and tok is not None:
             parts += [spans(tok, p.ids), id_line(tok, p.ids)]
         else:
             parts.append(Text(escape(p.prompt).replace("\\n", "\\n\n")))

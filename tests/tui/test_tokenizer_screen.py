@@ -137,6 +137,25 @@ async def test_fix_the_chat_template_check_it_and_write_it(tmp_path):
 
 
 @sync
+async def test_a_file_without_template_gets_one(tmp_path):
+    path = str(make_chat_gguf(tmp_path / "plain.gguf", None))
+    async with running(path) as pilot:
+        screen = await open_tokenizer(pilot)
+        assert "has no chat template" in screen_text(pilot.app)
+        await pilot.press("e")
+        await settle(pilot)
+        assert "no key tokenizer.chat_template: a adds it" in screen_text(pilot.app)
+        await pilot.press("a", *"tokenizer.chat_template", "tab", "tab", *"{{ messages[0]['content'] }}", "ctrl+s")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert screen.preview is not None and screen.preview.prompt == "Hello!"
+        ids = screen.preview.ids
+        assert ids == load_tokenizer(open_archive(path)).encode("Hello!", add_special=False)
+        assert f"{len(ids)} tokens: " + " ".join(map(str, ids)) in screen_text(pilot.app)
+
+
+@sync
 async def test_no_tokenizer_says_why(work_dir, demo_path):
     import numpy as np
 
