@@ -27,17 +27,30 @@ from irpa_core.tokenizer import load_tokenizer
 
 LLAMA_PYTHON = os.environ.get("LLAMA_PYTHON", "/work/llamavenv/bin/python")
 # Run by the llama_cpp Python: reads [path, [[text, add, parse], ...]] as JSON
-# on stdin, prints the ids of each, and the seconds load and tokenize took.
+# on stdin, prints the ids of each, the seconds the load took and each text's.
+# The C API directly: one llama_tokenize call per text (the Llama class
+# calls it twice when its context is smaller than the result) and a
+# vocabulary-only model load (no context).
 CHILD = r"""
 import json, sys, time
 import llama_cpp
 path, jobs = json.load(sys.stdin)
+llama_cpp.llama_backend_init()
 t0 = time.perf_counter()
-llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+params = llama_cpp.llama_model_default_params()
+params.vocab_only = True
+model = llama_cpp.llama_model_load_from_file(path.encode(), params)
+vocab = llama_cpp.llama_model_get_vocab(model)
 t1 = time.perf_counter()
-out = [llm.tokenize(text.encode("utf-8"), add_bos=add, special=parse) for text, add, parse in jobs]
-t2 = time.perf_counter()
-json.dump({"ids": out, "load": t1 - t0, "tokenize": t2 - t1}, sys.stdout)
+out, times = [], []
+for text, add, parse in jobs:
+    data = text.encode("utf-8")
+    buf = (llama_cpp.llama_token * (len(data) + 8))()
+    t2 = time.perf_counter()
+    n = llama_cpp.llama_tokenize(vocab, data, len(data), buf, len(buf), add, parse)
+    times.append(time.perf_counter() - t2)
+    out.append(list(buf[:n]))
+json.dump({"ids": out, "load": t1 - t0, "times": times}, sys.stdout)
 """
 
 

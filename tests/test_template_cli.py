@@ -283,3 +283,24 @@ def test_hf_without_template_or_with_a_broken_config(tmp_path, no_tokenizer, cap
     (st.parent / "tokenizer_config.json").write_text("{not json")
     code, _, err = _run(capsys, st)
     assert code == 1 and f"{st.parent / 'tokenizer_config.json'}: cannot read: " in err
+
+
+def test_irpa_archive_keeps_the_template_in_its_dataset_entry(gemma_gguf, tmp_path, no_tokenizer, capsys):
+    irpa = tmp_path / "gemma.irpa"
+    assert main(["convert", str(gemma_gguf), "-o", str(irpa), "--quiet"]) == 0
+    capsys.readouterr()
+    code, out, _ = _run(capsys, irpa, "--json")
+    assert code == 0 and json.loads(out)["prompt"] == GEMMA_PROMPT
+
+
+def test_only_the_chat_template_package_imports_jinja2():
+    import pathlib
+    import re
+
+    root = pathlib.Path(template_cli.__file__).parents[1]
+    importers = {
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if re.search(r"^\s*(import|from) jinja2\b", p.read_text(encoding="utf-8"), re.M)
+    }
+    assert importers and all(p.startswith("chat_template/") for p in importers)

@@ -189,3 +189,9 @@ def test_render_leaves_the_tracer_as_it_was():
         assert sys.gettrace() is mine
     finally:
         sys.settrace(None)
+
+
+def test_large_numbers_elsewhere_are_fine():
+    """The width bounds are about what a call builds, not about numbers."""
+    template = "{{ x | default(1700000000) }} {{ {'a': 1}.get('b', 123456789) }} {{ 'abc'.count('a', 0, 99999999) }}"
+    assert render(template) == "1700000000 123456789 1"

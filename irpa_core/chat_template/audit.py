@@ -205,7 +205,7 @@ def audit(
             )
         )
     if vocab is not None:
-        findings += vocabulary_checks(template, tree, vocab, prompt, bos_token, eos_token)
+        findings += vocabulary_checks(template, tree, vocab, prompt, bos_token)
     return _sorted(findings)
 
 
@@ -405,7 +405,7 @@ def _describe(vocab: Vocab, token_id: int) -> str:
 
 
 def vocabulary_checks(
-    template: str, tree: nodes.Template, vocab: Vocab, prompt: str | None, bos_token: str, eos_token: str
+    template: str, tree: nodes.Template, vocab: Vocab, prompt: str | None, bos_token: str = ""
 ) -> list[Finding]:
     """Special tokens the template writes against the vocabulary; a doubled
     BOS; EOS/EOT that do not exist; a turn end no runtime stops on."""
@@ -502,7 +502,7 @@ def _bos(template: str, vocab: Vocab, prompt: str | None, bos_token: str) -> lis
     bos_id = vocab.bos_id
     if prompt is None or bos_id is None or not _valid(vocab, bos_id):
         return found
-    bos_text = vocab.piece(bos_id)
+    bos_text = bos_token or vocab.piece(bos_id)  # what the template was given (a checkpoint's config)
     starts = bool(bos_text) and prompt.startswith(bos_text)
     if starts and vocab.add_bos:
         found.append(

@@ -17,9 +17,9 @@ Bounds (a template is data from a file, and may be written to hurt):
 - ``range`` is the sandbox's, capped at 100,000 items;
 - ``*`` and ``**`` are checked before they run: a string or list that would
   pass ``MAX_VALUE`` items, an integer power past 4,096 bits, is refused;
-- an integer argument above ``MAX_WIDTH`` to a filter or a method call
-  (``center(10**9)``, ``'x'.ljust(...)``), and a number of 7 digits or more
-  in a format string (``'%1000000000d'``, ``'{:>1000000000}'``), are refused
+- an integer argument above ``MAX_WIDTH`` to a filter or string method
+  that pads or splits by it (``center(10**9)``, ``'x'.ljust(...)``), and a
+  number of 7 digits or more in a format string (``'%1000000000d'``, ``'{:>1000000000}'``), are refused
   before the call; a filter, method or attribute giving a value longer than
   ``MAX_VALUE`` stops the render;
 - the output is read piece by piece and stops past ``MAX_OUTPUT``
@@ -141,6 +141,10 @@ class _Generation(jinja2.ext.Extension):
 
 
 _WIDE_NUMBER = re.compile(r"\d{7,}")
+# Filters whose integer arguments size what they build (a width, a count of
+# pieces); the others' results are checked after (``_check_value``).
+_WIDTH_FILTERS = {"center", "indent", "wordwrap", "truncate", "slice", "batch"}
+_WIDTH_METHODS = {"ljust", "rjust", "center", "zfill", "expandtabs"}  # of str
 
 
 def _check_format(fmt: object) -> None:
@@ -166,8 +170,9 @@ def _bounded_filter(name: str, f: Callable) -> Callable:
     value_at = 0 if pass_arg is None else 1
 
     def bounded(*args, **kwargs):
-        _check_args(f"the filter '{name}'", args[value_at + 1 :], kwargs)
-        if name == "format" and len(args) > value_at:
+        if name in _WIDTH_FILTERS:
+            _check_args(f"the filter '{name}'", args[value_at + 1 :], kwargs)
+        elif name == "format" and len(args) > value_at:
             _check_format(args[value_at])
         return _check_value(f"the filter '{name}'", f(*args, **kwargs))
 
@@ -214,7 +219,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context, __obj, *args, **kwargs):  # jinja2's own signature
-        if getattr(__obj, "__self__", None) is not None and not isinstance(__obj, jinja2.runtime.Macro):
+        if isinstance(getattr(__obj, "__self__", None), str) and getattr(__obj, "__name__", "") in _WIDTH_METHODS:
             _check_args(f"the method '{getattr(__obj, '__name__', '?')}'", args, kwargs)
         return _check_value("a call", super().call(__context, __obj, *args, **kwargs))
 

@@ -28,7 +28,7 @@ def build_parser(prog: str) -> ArgumentParser:
         description="Render a model's chat template (GGUF tokenizer.chat_template, or the chat_template of the "
         "tokenizer_config.json beside a safetensors file) in a sandbox, as llama-cpp-python renders it, and "
         "print the prompt and its token ids; with --audit, check the template and the vocabulary instead. "
-        "Without --messages, a two-turn conversation is rendered.",
+        "Without --messages, a two-turn conversation is rendered (user, assistant, user).",
     )
     add_files_flags(p, "holding the template and the vocabulary")
     p.add_argument("--name", metavar="NAME", help="a named template (tokenizer.chat_template.NAME)")
@@ -46,7 +46,8 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument(
         "--audit", action="store_true",
         help="check the template instead: what the sandbox refuses, invisible Unicode, special tokens the "
-        "vocabulary lacks, a doubled BOS, missing EOS/stop tokens (exit 1 when unsafe)",
+        "vocabulary lacks, a doubled BOS, missing EOS/stop tokens (exit 1 when unsafe). It renders the "
+        "default conversation; --messages may add other variables",
     )  # fmt: skip
     p.add_argument("--print-template", action="store_true", help="print the template's text as it is (to edit it)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -101,8 +102,15 @@ def _read_text(flag: str, path: str) -> str:
 
 def read_messages(spec: str) -> tuple[list, dict]:
     """``--messages``: the messages and the other template variables."""
-    text = sys.stdin.read() if spec == "-" else _read_text("--messages", spec)
     name = "standard input" if spec == "-" else spec
+    if spec == "-":
+        raw = getattr(sys.stdin, "buffer", None)  # bytes: JSON is UTF-8 whatever the locale says
+        try:
+            text = raw.read().decode("utf-8") if raw is not None else sys.stdin.read()
+        except UnicodeDecodeError as e:
+            raise CliError(f"--messages=-: standard input is not UTF-8 text (byte {e.start})") from None
+    else:
+        text = _read_text("--messages", spec)
     try:
         doc = json.loads(text)
     except ValueError as e:
