@@ -1,6 +1,6 @@
 """Our tokenizer against llama.cpp itself (llama-cpp-python), a dev check.
 
-Usage: python bench/tokenizer_oracle.py FILE.gguf... [-v] [--llama-python=PY]
+Usage: python bench/tokenizer_oracle.py FILE.gguf... [-v] [--fuzz=N] [--llama-python=PY]
 
 llama.cpp runs in a child process of ``PY`` (default
 /work/llamavenv/bin/python, or $LLAMA_PYTHON), a Python with
@@ -9,7 +9,8 @@ varied set of texts (``tokenizer_texts.texts``: scripts, whitespace,
 emoji, code, the file's own special tokens) is tokenized both ways, with
 special tokens parsed and BOS/EOS as the file says
 (``llama_tokenize(..., add_special=true, parse_special=true)``), and also
-without either. Prints matches per file; ``-v`` shows each difference.
+without either; ``--fuzz=N`` adds N random texts (``tokenizer_texts.fuzz``).
+Prints matches per file; ``-v`` shows each difference.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from tokenizer_texts import texts
+from tokenizer_texts import fuzz, texts
 
 from irpa_core import open_archive
 from irpa_core.tokenizer import load_tokenizer
@@ -67,15 +68,20 @@ def llama_tokenize(path: str, jobs: list, python: str = LLAMA_PYTHON) -> dict:
     return json.loads(r.stdout)
 
 
-def main(paths: list[str], verbose: bool, python: str = LLAMA_PYTHON) -> int:
+def main(paths: list[str], verbose: bool, python: str = LLAMA_PYTHON, n_fuzz: int = 0) -> int:
     bad = 0
     for path in paths:
         ours = load_tokenizer(open_archive(path))
         specials = [ours.piece(i) for i in ours.vocab.special[:: max(1, len(ours.vocab.special) // 12)]][:12]
         specials += [ours.piece(i) for i in (ours.bos_id, ours.eos_id, ours.eot_id) if i is not None]
-        jobs = [
-            [text, add, parse] for text in texts(sorted(set(specials))) for add, parse in ((True, True), (False, False))
-        ]
+        cases = texts(sorted(set(specials)))
+        if n_fuzz:
+            import random
+
+            rng = random.Random(0)
+            pieces = [ours.piece(rng.randrange(ours.n_vocab)) for _ in range(5000)]
+            cases += fuzz(pieces, sorted(set(specials)), n_fuzz)
+        jobs = [[text, add, parse] for text in cases for add, parse in ((True, True), (False, False))]
         ref = llama_tokenize(path, jobs, python)["ids"]
         n = fails = 0
         for (text, add, parse), want in zip(jobs, ref):
@@ -91,8 +97,9 @@ def main(paths: list[str], verbose: bool, python: str = LLAMA_PYTHON) -> int:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "-v" and not a.startswith("--llama-python=")]
+    args = [a for a in sys.argv[1:] if a != "-v" and not a.startswith("--")]
     py = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--llama-python=")), LLAMA_PYTHON)
+    n_fuzz = next((int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--fuzz=")), 0)
     if not args:
         raise SystemExit(__doc__)
-    sys.exit(main(args, "-v" in sys.argv, py))
+    sys.exit(main(args, "-v" in sys.argv, py, n_fuzz))

@@ -71,3 +71,28 @@ def bench_text(size: int = 100_000) -> str:
         text += "\n" + text
     data = text.encode()[:size]
     return data.decode("utf-8", "ignore")
+
+
+def fuzz(pieces: list[str], specials: list[str], n: int, seed: int = 1) -> list[str]:
+    """``n`` random texts: runs of vocabulary pieces (their ▁/Ġ as spaces),
+    random characters from many blocks, whitespace and special tokens."""
+    rng = random.Random(seed)
+    blocks = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF), (0x900, 0x97F),
+              (0xE00, 0xE7F), (0x1100, 0x11FF), (0x2000, 0x206F), (0x3000, 0x30FF), (0x4E00, 0x4FFF),
+              (0xAC00, 0xACFF), (0xFF00, 0xFFEF), (0x1F300, 0x1FAFF), (0x10000, 0x1007F), (0x0, 0x1F)]  # fmt: skip
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            r = rng.random()
+            if r < 0.45 and pieces:
+                parts.append(rng.choice(pieces).replace("\u2581", " ").replace("\u0120", " "))
+            elif r < 0.75:
+                lo, hi = rng.choice(blocks)
+                parts.append("".join(chr(rng.randint(lo, hi)) for _ in range(rng.randint(1, 6))))
+            elif r < 0.9:
+                parts.append(rng.choice([" ", "  ", "\n", "\t", "\r\n", "   \n ", "\u3000", "\xa0"]))
+            elif specials:
+                parts.append(rng.choice(specials))
+        out.append("".join(parts).replace("\ud800", ""))
+    return [t for t in out if not any(0xD800 <= ord(c) <= 0xDFFF for c in t)]

@@ -210,6 +210,17 @@ def test_bpe_pre_tokenizers_split_as_llama_cpp():
     assert qwen2.split("x 1234") == ["x", " ", "1", "2", "3", "4"]
 
 
+def test_every_pre_tokenizer_compiles_and_splits():
+    from irpa_core.tokenizer.pretok import PRE
+
+    text = "Hello, world's 12345 !? \u4f60\u597d\n\n  \tx$"
+    for name, spec in PRE.items():
+        words = Splitter(PATTERNS[spec.patterns]).split(text)
+        assert "".join(words) == text, name
+    # ECMAScript's $ is the end of the text only
+    assert Splitter(["\\s+$"]).split("a \n") == ["a", " \n"]
+
+
 def test_unknown_and_unsupported_pre_tokenizers_are_refused_by_name(tmp_path):
     tokens = list(BYTE_CHARS)
     for pre, says in (("kimi-k2", "unsupported BPE pre-tokenizer 'kimi-k2'"), ("frob", "unknown BPE pre-tokenizer")):

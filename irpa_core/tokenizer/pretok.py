@@ -118,6 +118,33 @@ PATTERNS: dict[str, list[str]] = {
         r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|"
         r"[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+"
     ],
+    "youtu": [
+        "[\uac00-\ud7a3\u3131-\u318e]+|[\uff01\u2026\u201c\u201d\u2018\u2019\u2014\uff1a\uff1b\uff0c\u3001-\u303f"
+        "\ufe30-\ufe4f]+|[\u3105-\u312f]+|[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    ],
+    "spark2_5": [
+        r"\p{N}{1,3}",
+        "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+        r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^"""
+        "\r\n"
+        r"""\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+|["""
+        "\r\n"
+        r"""]|\s+(?!\S)|\s+""",
+        r"\p{N}",
+    ],
+    "laguna": ["[^\\n]+|[\\n]+", _QWEN2],
+    "granite-embed-multi-97m": [
+        r"[^\r\n\p{L}\p{N}]?((?=[\p{L}\p{M}])([^a-z]))*((?=[\p{L}\p{M}])([^A-Z]))+"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"[^\r\n\p{L}\p{N}]?((?=[\p{L}\p{M}])([^a-z]))+((?=[\p{L}\p{M}])([^A-Z]))*"
+        r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|"
+        r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    ],
     "newlines": ["[^\\n]+|[\\n]+"],
     "minicpm5": [
         r"\p{N}{1,3}",
@@ -179,12 +206,15 @@ PRE: dict[str, Pre] = {
     **_names("ufakzeka", clean=False),
     **_names("grok-2=qwen2", clean=False),
     **_names("exaone-moe"),
+    **_names("youtu", ignore_merges=True, clean=False),
+    **_names("spark2_5", clean=False),
+    **_names("laguna", clean=False),
+    **_names("granite-embed-multi-97m", ignore_merges=True, clean=False),
 }  # fmt: skip
 # Names llama.cpp knows whose splitting is its own code, not a pattern:
 # refused by name rather than tokenized differently.
 UNSUPPORTED_PRE = {
-    "kimi-k2", "afmoe", "tiny_aya", "cohere2moe", "superbpe", "whitespace", "youtu", "spark2_5", "laguna",
-    "granite-embed-multi-97m",
+    "kimi-k2", "afmoe", "tiny_aya", "cohere2moe", "superbpe", "whitespace",
 }  # fmt: skip
 
 _WIDE = {ord(c): "\v" for c in WHITESPACE if c > "\x7f"}
@@ -254,11 +284,25 @@ def _translate(pattern: str) -> tuple[bool, re.Pattern]:
 
 
 def _end_anchor(p):
-    # ECMAScript's $ (no multiline) is the end of input only; Python's also
-    # matches before a final newline.
-    if isinstance(p, bytes):
-        return re.sub(rb"(?<!\\)\$(?![^\[]*\])", rb"\\Z", p)
-    return re.sub(r"(?<!\\)\$(?![^\[]*\])", r"\\Z", p)
+    """ECMAScript's ``$`` (no multiline) is the end of input only; Python's
+    also matches before a final newline: each unescaped ``$`` outside a
+    character class becomes ``\\Z``."""
+    text = p.decode("latin-1") if isinstance(p, bytes) else p
+    out, inside, i = [], False, 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        if c == "[" and not inside:
+            inside = True
+        elif c == "]" and inside:
+            inside = False
+        out.append("\\Z" if c == "$" and not inside else c)
+        i += 1
+    res = "".join(out)
+    return res.encode("latin-1") if isinstance(p, bytes) else res
 
 
 class Splitter:

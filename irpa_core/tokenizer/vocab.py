@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
+from itertools import repeat
 
 from ..errors import TokenizerError
 from .attrs import (
@@ -257,11 +258,12 @@ def decode_strings(buf, offset: int, count: int, path: str, what: str) -> list[s
     import numpy as np
 
     unpack = _U64.unpack_from
-    starts = [0] * count
+    starts: list[int] = []
+    mark = starts.append
     pos = offset
     try:
-        for i in range(count):
-            starts[i] = pos
+        for _ in repeat(None, count):
+            mark(pos)
             pos += unpack(buf, pos)[0] + 8
     except struct.error:
         raise TokenizerError(path, f"'{what}' runs past the end of the file") from None
