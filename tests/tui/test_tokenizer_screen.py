@@ -145,13 +145,16 @@ async def test_a_file_without_template_gets_one(tmp_path):
         await pilot.press("e")
         await settle(pilot)
         assert "no key tokenizer.chat_template: a adds it" in screen_text(pilot.app)
-        await pilot.press("a", *"tokenizer.chat_template", "tab", "tab", *"{{ messages[0]['content'] }}", "ctrl+s")
+        await pilot.press("a")
+        await settle(pilot)
+        await fill(pilot, "tokenizer.chat_template")
+        await pilot.press("tab", "tab", *"{{ bos_token }}Hi!", "ctrl+s")
         await settle(pilot)
         await pilot.press("escape")
         await settle(pilot)
-        assert screen.preview is not None and screen.preview.prompt == "Hello!"
+        assert screen.preview is not None and screen.preview.prompt == "<bos>Hi!"
         ids = screen.preview.ids
-        assert ids == load_tokenizer(open_archive(path)).encode("Hello!", add_special=False)
+        assert ids == load_tokenizer(open_archive(path)).encode("<bos>Hi!", add_special=False)
         assert f"{len(ids)} tokens: " + " ".join(map(str, ids)) in screen_text(pilot.app)
 
 
@@ -166,9 +169,10 @@ async def test_no_tokenizer_says_why(work_dir, demo_path):
             assert screen.cache.error is not None and why in screen.cache.error
             title = " ".join(line.strip() for line in screen_text(pilot.app).splitlines()[:2])
             assert why in title and "Tokenizer" in title, title
-            await pilot.press("t", *"hi", "escape", "slash", *"x")
-            await settle(pilot)
-            assert screen.table.count == 0
+            if path == st:  # the box and the search do nothing, and do not fail
+                await pilot.press("t", *"hi", "escape", "slash", *"x")
+                await settle(pilot)
+                assert screen.table.count == 0
 
 
 def test_snapshot_tokenizer_screen(snap_compare, fixed_dir):
