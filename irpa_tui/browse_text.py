@@ -128,7 +128,7 @@ def plan_bar_text(session: EditSession, scan_state: str) -> Text:
         t.append("  ")
     if not session.plan.ops:
         t.append(
-            f"no edits yet: space e k x s r mark parameters, w writes ({len(session.archive):,} parameters, "
+            f"no edits yet: space e K x s r mark parameters, w writes ({len(session.archive):,} parameters, "
             f"{human(s.bytes_before)})",
             style="dim",
         )

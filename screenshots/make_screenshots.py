@@ -17,7 +17,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from irpa_core.demo import make_demo  # noqa: E402
 from irpa_tui.app import IrpaApp  # noqa: E402
-from tests.fixtures import make_model_gguf  # noqa: E402
+from tests.fixtures import BROKEN_CHAT_TEMPLATE, make_chat_gguf, make_model_gguf  # noqa: E402
 from tests.tui.helpers import MARK_KEYS, settle, wait_until  # noqa: E402
 
 WORK = "/tmp/irpa-screenshots"
@@ -82,6 +82,13 @@ async def main():
     chat = str(make_model_gguf(os.path.join(WORK, "chat.gguf"), extra_kv={"tokenizer.chat_template": CHAT}))
     edit = ["m", "slash", *"template", "enter", "_", "e", "_", "down", "down", "end", *" {# fixed #}"]
     await shot("metadata-editor", chat, edit)
+    # The tokenizer screen on a small Gemma-style vocabulary: a search, a
+    # text tokenized as typed, the template's audit and prompt.
+    tokens = str(make_chat_gguf(os.path.join(WORK, "tokens.gguf")))
+    await shot("tokenizer", tokens, ["k", "_", "t", *"Hello! What is the capital", "escape", "slash", *" ca", "enter"])
+    # A template that does not parse: its error at its line and column.
+    broken = str(make_chat_gguf(os.path.join(WORK, "broken-template.gguf"), BROKEN_CHAT_TEMPLATE))
+    await shot("template-error", broken, ["k", "_"], size=(100, 24))
     await shot("summary", model, ["i"])
     await shot("heatmap", path, ["down", "down", "down", "h", "_", "right", "right", "down"], size=(100, 32))
 

@@ -335,3 +335,54 @@ def check_model(arch: str) -> tuple[dict, dict]:
                 f"blk.{b}.post_ffw_norm.weight": _z(EMBD),
             }
     return t, kv
+
+
+# A Gemma-style chat template, and the same with its last tag left open
+# (a template to fix in the TUI: it does not parse).
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "<start_of_turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{{ message['content'] | trim }}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+BROKEN_CHAT_TEMPLATE = CHAT_TEMPLATE.removesuffix(" %}")
+CHAT_WORDS = ("Hello", "Hi", "How", "can", "I", "help", "you", "today", "What", "is", "the", "capital", "of", "France")
+
+
+def make_chat_gguf(path, template: str | None = CHAT_TEMPLATE, words: tuple[str, ...] = CHAT_WORDS) -> Path:
+    """A small GGUF with a Gemma-style SentencePiece vocabulary: control
+    tokens (``<bos>``, ``<start_of_turn>``...), the 256 byte tokens, and
+    ``words`` with every prefix (``▁`` before, and at the start of a text),
+    so that each word is one token; a chat template (None: none) and one
+    tensor."""
+    import gguf
+
+    control = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+    tokens = control + [f"<0x{b:02X}>" for b in range(256)]
+    types = [gguf.TokenType.CONTROL] * len(control) + [gguf.TokenType.BYTE] * 256
+    types[3] = gguf.TokenType.UNKNOWN
+    pieces: dict[str, None] = {}
+    for word in ("▁", "!", "?", "user", "model", *words):
+        for form in (word, "▁" + word.lstrip("▁")):
+            for k in range(1, len(form) + 1):
+                pieces[form[:k]] = None
+    normal = list(pieces)
+    tokens += normal
+    types += [gguf.TokenType.NORMAL] * len(normal)
+    scores = [0.0] * (len(tokens) - len(normal)) + [float(len(p)) for p in normal]
+    kv = {
+        "general.name": "chat test model",
+        "tokenizer.ggml.model": "llama",
+        "tokenizer.ggml.tokens": tokens,
+        "tokenizer.ggml.scores": scores,
+        "tokenizer.ggml.token_type": ([int(t) for t in types], gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.INT32),
+        "tokenizer.ggml.bos_token_id": 2,
+        "tokenizer.ggml.eos_token_id": 1,
+        "tokenizer.ggml.unknown_token_id": 3,
+        "tokenizer.ggml.add_bos_token": True,
+        "tokenizer.ggml.add_space_prefix": False,
+    }
+    if template is not None:
+        kv["tokenizer.chat_template"] = template
+    tensors = {"token_embd.weight": np.arange(len(tokens) * 8, dtype=np.float32).reshape(len(tokens), 8)}
+    return make_gguf(path, tensors, kv)

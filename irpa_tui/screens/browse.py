@@ -35,6 +35,10 @@ from ..widgets.detail import DetailPane
 from ..widgets.param_table import ParamTable
 from .browse_edits import PlanEdits
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .tokenizer import VocabCache
+
 SIDE_MIN_WIDTH = 100  # the detail pane goes beside the table from this width
 BELOW_MIN_HEIGHT = 30  # else below it from this height, else hidden
 
@@ -69,6 +73,7 @@ class BrowseScreen(PlanEdits):
         self._view_totals: tuple[list[int], Totals] | None = None  # the filtered rows' totals, summed once per filter
         self.fetch = FetchMeter(session.archive.sources, self.jobs)  # what reading the remote files cost so far
         self._fetched: Fetched | None = None  # as the header shows it (remote archives)
+        self.vocab_cache: VocabCache | None = None  # the tokenizer, once the tokenizer screen loaded it
 
     # -- layout -------------------------------------------------------------
 
@@ -260,6 +265,13 @@ class BrowseScreen(PlanEdits):
         from .metadata import MetadataScreen
 
         self.app.push_screen(MetadataScreen(self.session.archive, self.session, self._edited, self.action_save_plan))
+
+    def action_tokenizer(self) -> None:
+        from .tokenizer import TokenizerScreen, VocabCache
+
+        if self.vocab_cache is None:
+            self.vocab_cache = VocabCache()
+        self.app.push_screen(TokenizerScreen(self.session, self.vocab_cache, self._edited, self.action_save_plan))
 
     def action_info(self) -> None:
         from .summary import SummaryScreen

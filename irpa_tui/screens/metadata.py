@@ -81,10 +81,12 @@ class MetadataScreen(Screen):
         session: EditSession | None = None,
         on_edit: Callable[[], None] | None = None,
         save_plan: Callable[[], None] | None = None,
+        go_to: str | None = None,
     ):
         """``session``: the plan the edits go to (None: read only);
         ``on_edit`` is called after each edit (the main screen's bar),
-        ``save_plan`` saves the plan (the main screen's dialog)."""
+        ``save_plan`` saves the plan (the main screen's dialog); ``go_to``:
+        a key the cursor starts on (the tokenizer screen's chat template)."""
         super().__init__()
         self.model = MetadataModel(archive)
         self.session = session
@@ -95,6 +97,8 @@ class MetadataScreen(Screen):
         self.mode = ""  # "search" or "goto" while the input is open
         self.query_text = ""
         self._shown_plan: Plan | None = None
+        self.go_to = go_to
+        self.go_note: Text | None = None  # the title says go_to is missing, until an edit
 
     def compose(self) -> ComposeResult:
         yield Static(id="meta-title")
@@ -109,6 +113,13 @@ class MetadataScreen(Screen):
         self.query_one(MetaList).focus()
         self._show_edits()
         self._title()
+        row = self.model.row_of_key(self.go_to) if self.go_to is not None else None
+        if row is not None:
+            self.rows.go(row, center=False)
+        elif self.go_to is not None:
+            hint = ": a adds it" if self.session is not None and self.model.target is not None else ""
+            self.go_note = Text(f"no key {clip(escape(self.go_to), 60)}{hint}", style="yellow")
+            self._title()
 
     def on_screen_resume(self) -> None:
         self._show_edits()  # the plan may have changed (undo on the main screen)
@@ -178,6 +189,7 @@ class MetadataScreen(Screen):
         self._after_edit(op.pattern if op.action == SET_METADATA else None, note)
 
     def _after_edit(self, key: str | None, note: str) -> None:
+        self.go_note = None
         self._show_edits(key)
         self._title()
         self.on_edit()
@@ -277,6 +289,7 @@ class MetadataScreen(Screen):
         show_help(self, "file metadata keys")
 
     def _title(self, status: Text | None = None) -> None:
+        status = status if status is not None else self.go_note
         t = Text.assemble(("File metadata", "bold"), f"  {plural(self.model.row_count, 'row')}")
         edits = self._edit_summary()
         if edits is not None:

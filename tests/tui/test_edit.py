@@ -108,7 +108,7 @@ async def test_plan_saved_in_tui_replays_byte_identical(demo_path, work_dir):
     cli_out = os.path.join(work_dir, "cli.irpa")
     async with running(demo_path) as pilot:
         app = pilot.app
-        await pilot.press("x", "slash", *"attn_q", "enter", "k", "space")
+        await pilot.press("x", "slash", *"attn_q", "enter", "K", "space")
         await pilot.press("ctrl+s")
         await fill(pilot, plan)
         await pilot.press("enter")
@@ -318,7 +318,7 @@ async def test_verify_key_checks_an_archive_on_disk(demo_path, work_dir):
     async with running(demo_path) as pilot:
         app = pilot.app
         # The plan in the TUI: strip all, keep blk.0.* (same as the CLI line).
-        await pilot.press("x", "slash", *"blk.0.", "enter", "k", "slash", "ctrl+a", "ctrl+k", "escape")
+        await pilot.press("x", "slash", *"blk.0.", "enter", "K", "slash", "ctrl+a", "ctrl+k", "escape")
         await pilot.press("v")
         await fill(pilot, out)
         await pilot.press("enter")

@@ -159,6 +159,34 @@ async def test_every_screen_at_80x24(demo_path, work_dir):
         assert "r-00001-of-00002.gguf was written with these edits" in text and "plan" in text, text
 
 
+@sync
+async def test_tokenizer_screen_at_80x24(tmp_path):
+    """The tokenizer screen: its footer, ? and the palette, the template's
+    prompt and audit reached with c, the box and the search usable."""
+    from irpa_tui.screens.tokenizer import TokenizerScreen
+    from tests.fixtures import make_chat_gguf
+
+    async with running(str(make_chat_gguf(tmp_path / "chat.gguf")), size=SMALL) as pilot:
+        app = pilot.app
+        await pilot.press("k")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, TokenizerScreen)
+        assert footer_problem(app) is None
+        text = screen_text(app)
+        assert all(k in text for k in ("/ Search", "t Tokenize", "e Edit template", "? Help")), text
+        await _help_and_palette(pilot, "Edit template")
+        await pilot.press("c")
+        await settle(pilot)
+        assert "audit: 1 warning" in screen_text(app)
+        await pilot.press("t", *"Hello!")
+        await settle(pilot)
+        assert "3 tokens: 2 " in screen_text(app)
+        await pilot.press("escape", "slash", *"#370", "enter")
+        await settle(pilot)
+        assert "370 " in screen_text(app) and footer_problem(app) is None
+
+
 def test_split_fields_ask_for_the_same_split():
     from irpa_core.output import Split
 
