@@ -35,7 +35,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from . import dtypes, filemeta
+from . import dtypes, filemeta, prune
 from .cast import iter_cast
 from .errors import Cancelled, PlanError
 from .filemeta import DATASET, FileMetadata
@@ -233,8 +233,10 @@ def build(plan: Plan, archive: Archive, format: Format, fates: list[Fate] | None
     f = registry.get(format)
     if fates is None:
         fates = plan.fates(archive)
+    if plan.pruned:
+        prune.check(plan, archive)
     targets = plan.tensor_targets(archive, fates)
-    ops = plan.metadata_ops
+    ops = plan.file_ops
     org = filemeta.origin(archive, fates)
     if f.file_metadata == DATASET_ENTRY and not ops and (org is None or org.entry is not None):
         return Output(f.name, tuple(targets))  # an irpa's dataset entry, if any, is copied as it is

@@ -8,7 +8,9 @@ Reference flags: ``--parameters=FILE`` (repeatable, ``scope=FILE``),
 ``--plan FILE`` / ``--save-plan FILE``, ``--alignment N``, the output format
 (``.irpa``, ``.gguf``, ``.safetensors`` or ``--format``), ``--cast``, and
 the metadata flags (``--set-metadata``, ``--set-metadata-file``,
-``--unset-metadata``, ``--no-metadata``), and a split GGUF output
+``--unset-metadata``, ``--no-metadata``), block pruning (``--prune-blocks``,
+``--keep-blocks``, as llama-quantize --prune-layers, with a config.json
+beside a safetensors output), and a split GGUF output
 (``--split-max-size``, ``--split-max-tensors``, as llama.cpp's gguf-split). A name holding ``=`` is written
 with ``\\=`` (the reference cannot address it at all).
 """
@@ -53,6 +55,7 @@ def strict_check(plan, archive) -> None:
 def run(args) -> int:
     from .. import open_archive
     from ..output import build
+    from ..prune import check_config_target, config_beside, write_config
     from ..splat import splat_warnings
 
     inputs = [*args.parameters, *args.inputs]
@@ -72,6 +75,9 @@ def run(args) -> int:
         strict_check(plan, archive)
     aligned_plan, alignment = aligned_for(args, plan, fmt)
     out = build(aligned_plan, archive, fmt)
+    config = config_beside(plan, archive, fmt)
+    if config is not None and not check_config_target(args.output, config[1]):
+        config = None  # the same config.json is already there
     warn_about_metadata(out)
     for line in splat_warnings(plan.splats(archive)):
         print(f"irpa: warning: {line}", file=sys.stderr)
@@ -82,8 +88,16 @@ def run(args) -> int:
             raise PlanError(None, f"{args.save_plan}: cannot save plan: {e.strerror}") from None
     if args.quiet:
         write_output(out, args.output, alignment, split, fsync=not args.no_fsync)
+        if config is not None:
+            write_config(args.output, config[1], fsync=not args.no_fsync)
         return 0
     result = _write_with_progress(out, args.output, alignment, not args.no_fsync, split)
+    if config is not None:
+        written = write_config(args.output, config[1], fsync=not args.no_fsync)
+        if written:
+            from ..display import escape
+
+            print(f"wrote {escape(written)} (from {escape(config[0])}, blocks pruned)")
     from .dump import format_table
 
     sys.stdout.write(format_table(open_archive(result.path)))
