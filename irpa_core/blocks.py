@@ -30,15 +30,6 @@ def block_of(name: str) -> tuple[str, int] | None:
     return (name[: m.start(1)], int(m.group(1))) if m else None
 
 
-def renumbered(name: str, old: int, new: int) -> str:
-    """``name`` with its block number ``old`` written as ``new`` (unchanged
-    when its block number is not ``old``)."""
-    m = _BLOCK.search(name)
-    if m is None or int(m.group(1)) != old:
-        return name
-    return name[: m.start(1)] + str(new) + name[m.end(1) :]
-
-
 def parse_list(text: str) -> frozenset[int]:
     """The block numbers of ``2,3,5-17`` (ValueError saying what is wrong)."""
     out: set[int] = set()

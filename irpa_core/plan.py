@@ -42,8 +42,8 @@ One operation changes the model's structure, as ``llama-quantize
   is gone). Every other op still names the source's parameters
   (``blk.5.attn_q.weight``, not its new name) and applies to the kept
   blocks as usual. The renumbering applies to the name the renames give:
-  a target name that still carries the source's block number (a glob
-  rename carries it through its ``*``) gets the dense number; a name
+  its first numbered component that is the source's block number (a glob
+  rename carries it through its ``*``) becomes the dense number; a name
   written out with another number is taken as written.
 
 For each parameter the last matching exclude/keep/splat/strip op decides its
@@ -67,7 +67,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from . import blocks, dtypes
+from . import blocks, dtypes, naming
 from .cast import cast_length
 from .dtypes import DType
 from .errors import PlanError
@@ -384,7 +384,7 @@ class Plan:
         rn = _last_match(renames[0].get(name), renames[1], name)
         target = rn[1].target_name(name) if rn else name
         if block is not None and removed:
-            target = blocks.renumbered(target, block[1], blocks.dense(block[1], removed))
+            target = naming.renumbered(target, block[1], blocks.dense(block[1], removed))
         renamed = target != name
         c = _last_match(casts[0].get(name), casts[1], name) if casts[0] or casts[1] else None
         cast = c[1].value if c else ""
