@@ -137,6 +137,9 @@ class Output:
     kvs: tuple[bytes, ...] = ()  # gguf: the encoded key/values, in order
     metadata: dict[str, str] | None = None  # safetensors: __metadata__ (None: none written)
     dropped: tuple[str, ...] = ()  # file metadata keys this format cannot hold
+    # Files written beside the output, (file name, content): a pruned
+    # checkpoint's config.json (``prune.config_beside``; ``write.write_archive``).
+    beside: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def data_bytes(self) -> int:
@@ -240,7 +243,9 @@ def build(plan: Plan, archive: Archive, format: Format, fates: list[Fate] | None
     org = filemeta.origin(archive, fates)
     if f.file_metadata == DATASET_ENTRY and not ops and (org is None or org.entry is not None):
         return Output(f.name, tuple(targets))  # an irpa's dataset entry, if any, is copied as it is
-    return assemble(targets, format, ops, filemeta.read(org))
+    out = assemble(targets, format, ops, filemeta.read(org))
+    config = prune.config_beside(plan, archive, format)
+    return out if config is None else replace(out, beside=((prune.CONFIG, config[1]),))
 
 
 def apply(plan: Plan, archive: Archive, format: Format = "irpa", fates: list[Fate] | None = None) -> list[Target]:

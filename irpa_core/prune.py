@@ -19,25 +19,24 @@ The op itself (which parameters go, their new names) is the plan's
   ``--prune-layers`` sets only the block count; per-layer arrays such as
   ``head_count_kv`` or ``sliding_window_pattern`` would then be longer than
   the model, which llama.cpp refuses.)
-- ``config_beside(plan, archive, format)`` and ``write_config``: a
-  safetensors output of a checkpoint with a ``config.json`` beside it gets
-  one beside it too, with ``num_hidden_layers`` (also in ``text_config``)
-  and every per-layer list (``layer_types``...) updated. It is written
-  only where no ``config.json`` is, or where one with the same content
-  is: an existing different one (the input's own, when the output goes
-  in the input's directory) is never replaced; ``check_config_target``
-  says so before any byte of the model is written.
+- ``config_beside(plan, archive, format)``: a safetensors output of a
+  checkpoint with a ``config.json`` beside it gets one beside it too, with
+  ``num_hidden_layers`` (also in ``text_config``) and every per-layer list
+  (``layer_types``...) updated (``Output.beside``; ``write.write_archive``
+  writes it only where no ``config.json`` is or one with the same content
+  is: an existing different one, such as the input's own when the output
+  goes in the input's directory, is never replaced, and that refusal
+  comes before any byte of the model is written).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections import Counter
 
 from . import blocks
-from .errors import PlanError, WriteError
+from .errors import PlanError
 from .formats import registry
 from .formats.gguf import GGUFArray
 from .model import Archive
@@ -215,54 +214,3 @@ def edit_config(doc: dict, removed: frozenset[int], count: int) -> dict:
     if isinstance(out.get("text_config"), dict):
         out["text_config"] = edit_config(out["text_config"], removed, count)
     return out
-
-
-def config_target(output_path: str | os.PathLike) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(output_path)), CONFIG)
-
-
-def check_config_target(output_path: str | os.PathLike, text: bytes) -> bool:
-    """Whether ``text`` must be written as the output's config.json (False:
-    one with the same content is there). WriteError when a different one is
-    there: it is never replaced (it may be the input's own)."""
-    target = config_target(output_path)
-    try:
-        with open(target, "rb") as fh:
-            existing = fh.read()
-    except FileNotFoundError:
-        return True
-    except OSError as e:
-        raise WriteError(target, f"cannot read it: {e.strerror}") from None
-    try:
-        same = json.loads(existing) == json.loads(text)
-    except ValueError:
-        same = False
-    if same:
-        return False
-    raise WriteError(
-        target,
-        "a different config.json is already there and is never replaced: write the pruned output to "
-        "another directory (its config.json needs the pruned num_hidden_layers)",
-    )
-
-
-def write_config(output_path: str | os.PathLike, text: bytes, fsync: bool = True) -> str | None:
-    """Write ``text`` as the output's config.json, atomically (a temporary
-    file, then a rename); nothing when the same one is there. The path
-    written, or None."""
-    if not check_config_target(output_path, text):
-        return None
-    target = config_target(output_path)
-    tmp = f"{target}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(text)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise WriteError(target, f"cannot write it: {e.strerror}") from None
-    return target

@@ -55,7 +55,6 @@ def strict_check(plan, archive) -> None:
 def run(args) -> int:
     from .. import open_archive
     from ..output import build
-    from ..prune import check_config_target, config_beside, write_config
     from ..splat import splat_warnings
 
     inputs = [*args.parameters, *args.inputs]
@@ -75,9 +74,6 @@ def run(args) -> int:
         strict_check(plan, archive)
     aligned_plan, alignment = aligned_for(args, plan, fmt)
     out = build(aligned_plan, archive, fmt)
-    config = config_beside(plan, archive, fmt)
-    if config is not None and not check_config_target(args.output, config[1]):
-        config = None  # the same config.json is already there
     warn_about_metadata(out)
     for line in splat_warnings(plan.splats(archive)):
         print(f"irpa: warning: {line}", file=sys.stderr)
@@ -88,16 +84,8 @@ def run(args) -> int:
             raise PlanError(None, f"{args.save_plan}: cannot save plan: {e.strerror}") from None
     if args.quiet:
         write_output(out, args.output, alignment, split, fsync=not args.no_fsync)
-        if config is not None:
-            write_config(args.output, config[1], fsync=not args.no_fsync)
         return 0
     result = _write_with_progress(out, args.output, alignment, not args.no_fsync, split)
-    if config is not None:
-        written = write_config(args.output, config[1], fsync=not args.no_fsync)
-        if written:
-            from ..display import escape
-
-            print(f"wrote {escape(written)} (from {escape(config[0])}, blocks pruned)")
     from .dump import format_table
 
     sys.stdout.write(format_table(open_archive(result.path)))
