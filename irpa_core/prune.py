@@ -85,8 +85,13 @@ def prune_op(archive: Archive, text: str, *, keep: bool = False, container: str 
     container = container or main_container(archive)
     if container is None:
         raise ValueError("no numbered blocks in the parameter names (blk.N., model.layers.N., ...)")
+    return removal(text, container, block_count(archive, container), keep=keep)
+
+
+def removal(text: str, container: str, count: int, *, keep: bool = False) -> Op:
+    """``prune_op`` once the container and its block count are known (a
+    dialog checks each keystroke with it)."""
     listed = blocks.parse_list(text)
-    count = block_count(archive, container)
     past = sorted(b for b in listed if b >= count)
     if past:
         raise ValueError(f"block {past[0]} is past the last block ({container}{count - 1})")
