@@ -92,12 +92,18 @@ def removal(text: str, container: str, count: int, *, keep: bool = False) -> Op:
     """``prune_op`` once the container and its block count are known (a
     dialog checks each keystroke with it)."""
     listed = blocks.parse_list(text)
-    past = sorted(b for b in listed if b >= count)
-    if past:
-        raise ValueError(f"block {past[0]} is past the last block ({container}{count - 1})")
+    _check_listed(listed, count, container)
     removed = frozenset(range(count)) - listed if keep else listed
     _check_removed(removed, count, container)
     return Op(PRUNE_BLOCKS, container, value=blocks.format_list(removed))
+
+
+def _check_listed(listed: frozenset[int], count: int, container: str) -> None:
+    if not count:
+        raise ValueError(f"no parameter is named {container}N. (no such blocks)")
+    past = sorted(b for b in listed if b >= count)
+    if past:
+        raise ValueError(f"block {past[0]} is past the last block ({container}{count - 1})")
 
 
 def _check_removed(removed: frozenset[int], count: int, container: str) -> None:
@@ -112,10 +118,8 @@ def check(plan: Plan, archive: Archive) -> None:
     removes every block of its container."""
     for container, removed in plan.pruned.items():
         count = block_count(archive, container)
-        past = sorted(b for b in removed if b >= count)
         try:
-            if past:
-                raise ValueError(f"block {past[0]} is past the last block ({container}{count - 1})")
+            _check_listed(removed, count, container)
             _check_removed(removed, count, container)
         except ValueError as e:
             raise PlanError(None, f"prune_blocks {blocks.format_list(removed)}: {e}") from None

@@ -196,11 +196,26 @@ def test_safetensors_config_beside(tmp_path, capsys):
     assert main(["convert", str(st), "--keep-blocks=0", f"--output={out}", "--quiet"]) == 1
     assert "config.json: a different config.json is already there" in capsys.readouterr().err
     assert not out.exists() and json.loads((out_dir / "config.json").read_text())["num_hidden_layers"] == 2
+    # verify checks the config.json beside the output too.
+    assert main(["convert", str(st), "--keep-blocks=0,2", f"--output={out}", "--quiet"]) == 0
+    assert main(["verify", str(out), f"--parameters={st}", "--keep-blocks=0,2"]) == 0
+    (out_dir / "config.json").write_text(json.dumps({"num_hidden_layers": 3}))
+    capsys.readouterr()
+    assert main(["verify", str(out), f"--parameters={st}", "--keep-blocks=0,2"]) == 1
+    assert "[config.json]" in capsys.readouterr().out
     # Into the input's own directory: its config.json stays as it was.
     beside = tmp_path / "in" / "small.safetensors"
     assert main(["convert", str(st), "--keep-blocks=0", f"--output={beside}", "--quiet"]) == 1
     assert not beside.exists()
     assert json.loads((tmp_path / "in" / "config.json").read_text())["num_hidden_layers"] == 3
+
+
+def test_a_plan_naming_blocks_the_sources_lack(model, tmp_path, capsys):
+    plan = tmp_path / "p.json"
+    Plan().prune_blocks("model.layers.", "1").save(plan)
+    assert main(["convert", str(model), f"--plan={plan}", f"--output={tmp_path / 'o.gguf'}", "--quiet"]) == 1
+    assert "no parameter is named model.layers.N." in capsys.readouterr().err
+    assert not (tmp_path / "o.gguf").exists()
 
 
 def test_bert_names(tmp_path):

@@ -5,17 +5,30 @@ the dense names (read with the gguf package's reader)."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors import safe_open
 from textual.widgets import Input
 
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.dialogs import BlocksDialog
-from tests.fixtures import make_gguf
+from tests.fixtures import make_gguf, make_safetensors
 from tests.oracle import gguf_kvs, gguf_tensors
-from tests.tui.helpers import SIZE, fill, running, screen_text, settle, sync, write_via_keys
+from tests.tui.helpers import (
+    SIZE,
+    fill,
+    open_write_dialog,
+    running,
+    screen_text,
+    settle,
+    sync,
+    wait_until,
+    write_via_keys,
+)
 
 BLOCKS = 3
 
@@ -35,12 +48,14 @@ async def _keep_dialog(pilot, group: str, tree: bool = True) -> BlocksDialog:
     if tree:
         await pilot.press("t")
         await settle(pilot)
-    table = pilot.app.screen.table
+    table, view = pilot.app.screen.table, pilot.app.screen.view
     await pilot.press("home")
     for _ in range(10):
         row = table.group_at_cursor()
         if row is not None and row.key == group:
             break
+        if row is not None and group.startswith(row.key + ".") and row.key in view.collapsed:
+            await pilot.press("right")  # open the group on the way
         await pilot.press("down")
     await pilot.press("K")
     await settle(pilot)
@@ -93,3 +108,36 @@ def test_snapshot_keep_blocks_dialog(snap_compare, work_dir, gguf_model):
         await settle(pilot)
 
     assert snap_compare(IrpaApp([gguf_model]), terminal_size=SIZE, run_before=run)
+
+
+@sync
+async def test_keep_blocks_of_a_checkpoint_writes_its_config(work_dir):
+    """Hugging Face names: the config.json beside the output follows; the
+    write dialog refuses the input's directory (its config.json would have
+    to change) before anything is written."""
+    Path("in").mkdir()
+    Path("out").mkdir()
+    tensors = {}
+    for b in range(BLOCKS):  # two a block: each block is a group of the tree
+        tensors[f"model.layers.{b}.mlp.up_proj.weight"] = np.full((2, 2), b, np.float32)
+        tensors[f"model.layers.{b}.input_layernorm.weight"] = np.ones(2, np.float32)
+    make_safetensors(Path("in/model.safetensors"), tensors)
+    Path("in/config.json").write_text(json.dumps({"num_hidden_layers": BLOCKS, "hidden_size": 2}))
+    async with running("in/model.safetensors") as pilot:
+        await _keep_dialog(pilot, "model.layers.1")
+        await pilot.press("enter")
+        await settle(pilot)
+        dlg = await open_write_dialog(pilot, "in/small.safetensors")
+        assert "a different config.json is already there" in str(dlg.query_one("#problem").render())
+        await fill(pilot, "out/small.safetensors")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        ws = pilot.app.screen
+        await wait_until(pilot, lambda: ws.state != "writing")
+        assert ws.state == "done"
+    assert sorted(os.listdir("in")) == ["config.json", "model.safetensors"]
+    assert json.loads(Path("out/config.json").read_text()) == {"num_hidden_layers": 1, "hidden_size": 2}
+    with safe_open("out/small.safetensors", "np") as f:
+        assert sorted(f.keys()) == ["model.layers.0.input_layernorm.weight", "model.layers.0.mlp.up_proj.weight"]
+        assert f.get_tensor("model.layers.0.mlp.up_proj.weight")[0, 0] == 1
