@@ -124,6 +124,7 @@ def edit(meta: FileMetadata, ops: Sequence[Op]) -> tuple[FileMetadata, set[str]]
             values, types = apply_edits(values, types, [MetadataEdit("set", op.pattern, op.value, op.type)])
             was_set.add(op.pattern)
         elif op.action == PRUNE_BLOCKS:
+            properties = prune.edit_properties(properties, values, op)
             values, types = prune.edit_metadata(values, types, op)
     return FileMetadata(values, types, properties, meta.file, meta.entry), was_set
 

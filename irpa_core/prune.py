@@ -18,7 +18,8 @@ The op itself (which parameters go, their new names) is the plan's
   block count sliced to the blocks that stay. (llama-quantize
   ``--prune-layers`` sets only the block count; per-layer arrays such as
   ``head_count_kv`` or ``sliding_window_pattern`` would then be longer than
-  the model, which llama.cpp refuses.)
+  the model, which llama.cpp refuses.) ``edit_properties`` does the same
+  to the ``hparams`` of an irpa's sharktank properties (``block_count``).
 - ``config_beside(plan, archive, format)``: a safetensors output of a
   checkpoint with a ``config.json`` beside it gets one beside it too, with
   ``num_hidden_layers`` (also in ``text_config``) and every per-layer list
@@ -154,6 +155,27 @@ def edit_metadata(values: dict[str, Any], types: dict[str, str], op: Op) -> tupl
             if sliced is not None:
                 out[k] = sliced
     return out, types
+
+
+def edit_properties(properties: dict[str, Any], values: dict[str, Any], op: Op) -> dict[str, Any]:
+    """An irpa's sharktank properties after a ``blk.`` prune: in its
+    ``hparams``, ``block_count`` (bare, as sharktank's own hparams, or
+    ``{arch}.block_count``) set to the blocks that stay and every list as
+    long as the old count cut to them."""
+    hparams = properties.get("hparams")
+    if op.pattern != GGUF_CONTAINER or not isinstance(hparams, dict):
+        return properties
+    arch = values.get("general.architecture", hparams.get("general.architecture"))
+    keys = ["block_count", *([f"{arch}.block_count"] if isinstance(arch, str) else [])]
+    key = next((k for k in keys if isinstance(hparams.get(k), int) and not isinstance(hparams[k], bool)), None)
+    if key is None:
+        return properties
+    count = hparams[key]
+    removed = blocks.parse_list(op.value)
+    kept = [i for i in range(count) if i not in removed]
+    out = {k: [v[i] for i in kept] if isinstance(v, list) and len(v) == count else v for k, v in hparams.items()}
+    out[key] = len(kept)
+    return {**properties, "hparams": out}
 
 
 def _sliced(value: Any, count: int, kept: list[int]) -> tuple[str, list] | None:

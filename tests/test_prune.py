@@ -225,3 +225,26 @@ def test_bert_names(tmp_path):
 
     op = prune_op(archive, "1", keep=True)
     assert (op.pattern, op.value) == ("encoder.layer.", "0,2")
+
+
+def test_sharktank_hparams_block_count(model, tmp_path):
+    """An irpa whose __SHARK_DATASET__ holds sharktank hparams (as the demo's):
+    hparams.block_count and its per-layer lists follow (read through IREE's
+    runtime)."""
+    from irpa_core.filemeta import FileMetadata
+    from irpa_core.output import assemble
+    from irpa_core.write import write_archive
+    from tests import oracle
+
+    source = open_archive(str(model))
+    hparams = {"block_count": BLOCKS, "per_layer": [10, 11, 12, 13], "embedding_length": 8}
+    src = tmp_path / "hp.irpa"
+    write_archive(
+        assemble(Plan().tensor_targets(source), "irpa", meta=FileMetadata(properties={"hparams": hparams})), src
+    )
+    out = tmp_path / "two.irpa"
+    assert main(["convert", str(src), "--keep-blocks=0,3", f"--output={out}", "--quiet"]) == 0
+    entries = oracle.load(out)
+    got = json.loads(entries["__SHARK_DATASET__"].data)["hparams"]
+    assert got == {"block_count": 2, "per_layer": [10, 13], "embedding_length": 8}
+    assert {n.split(".")[1] for n in entries if n.startswith("blk.")} == {"0", "1"}
