@@ -45,6 +45,7 @@ from .plan import PRUNE_BLOCKS, Op, Plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
+    from collections.abc import Callable
     from typing import Any
 
 GGUF_CONTAINER = "blk."  # the container whose count is ``{arch}.block_count``
@@ -114,11 +115,12 @@ def _check_removed(removed: frozenset[int], count: int, container: str) -> None:
         raise ValueError(f"removes every block of {container}N (keep at least one)")
 
 
-def check(plan: Plan, archive: Archive) -> None:
+def check(plan: Plan, archive: Archive, count_of: Callable[[str], int] | None = None) -> None:
     """PlanError when a prune op of ``plan`` names a block past the count or
-    removes every block of its container."""
+    removes every block of its container. ``count_of``: a container's
+    ``block_count`` when the caller keeps them (the TUI checks every edit)."""
     for container, removed in plan.pruned.items():
-        count = block_count(archive, container)
+        count = count_of(container) if count_of is not None else block_count(archive, container)
         try:
             _check_listed(removed, count, container)
             _check_removed(removed, count, container)

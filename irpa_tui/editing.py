@@ -67,6 +67,7 @@ class EditSession:
         self._meta: tuple[Plan, MetadataState] | None = None
         self._casts: tuple[Plan, dict[int, int]] | None = None
         self._container: tuple[str | None] | None = None
+        self._counts: dict[str, int] = {}  # block container -> its block count
 
     # -- state --------------------------------------------------------------
 
@@ -214,13 +215,19 @@ class EditSession:
         included), as a sentence."""
         try:
             if plan.pruned:
-                prune.check(plan, self.archive)
+                prune.check(plan, self.archive, self.block_count)
             plan.validate(self.archive, self.fates_of(plan))
         except PlanError as e:
             return str(e)
         if plan.file_ops:
             return self.metadata(plan).problem
         return None
+
+    def block_count(self, container: str) -> int:
+        """``prune.block_count`` of a container, found once."""
+        if container not in self._counts:
+            self._counts[container] = prune.block_count(self.archive, container)
+        return self._counts[container]
 
     def block_container(self) -> str | None:
         """The archive's main block container (``blk.``), found once."""

@@ -195,7 +195,7 @@ class PlanEdits(Screen):
     def action_keep_blocks(self) -> None:
         """Keep only some blocks (the row's by default): the others are
         removed and the rest renumbered (a ``prune_blocks`` op, undoable)."""
-        from irpa_core import blocks, prune
+        from irpa_core import blocks
 
         from .dialogs import BlocksDialog
 
@@ -207,7 +207,7 @@ class PlanEdits(Screen):
         if container is None:
             self.notify("no numbered blocks here (blk.N., model.layers.N., ...)", timeout=3)
             return
-        count = prune.block_count(archive, container)
+        count = self.session.block_count(container)
         default = str(at[1]) if at is not None else blocks.format_list(range(count))
 
         def done(op: Op | None) -> None:
