@@ -1127,11 +1127,13 @@ def check_output(out: Output, plan: Plan, archive: Archive, fates: list[Fate] | 
     """Check a planned GGUF output (``output.build(plan, archive, "gguf")``)
     before it is written: its tensors against the key/values the plan
     gives it. None for other formats (no keys a runtime reads)."""
-    if out.format != "gguf":
-        return None
     from . import filemeta
+    from .formats import registry
+
+    if not registry.get(out.format).expected_keys:
+        return None
 
     if fates is None:
         fates = plan.fates(archive)
-    meta, _ = filemeta.edit(filemeta.read(filemeta.origin(archive, fates)), plan.metadata_ops)
+    meta, _ = filemeta.edit(filemeta.read(filemeta.origin(archive, fates)), plan.file_ops)
     return check_gguf(((t.name, t.shape) for t in out.targets), meta.values)

@@ -13,6 +13,8 @@ safetensors -> irpa -> safetensors give back what they started with):
   unless the plan excludes or renames that entry.
 
 ``edit`` applies the plan's ``set_metadata``/``unset_metadata`` ops in order
+(and a ``prune_blocks`` op's block count and per-layer arrays, ``prune.py``,
+at its place among them)
 (``gguf_writer.apply_edits`` parses the values: an existing key keeps its
 type). ``set_op`` turns the command-line text ``KEY=[TYPE:]VALUE`` into an
 op; see its docstring for when ``TYPE:`` is a type.
@@ -24,13 +26,14 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
+from . import prune
 from .errors import ArchiveError
 from .formats import dataset_meta, registry
 from .formats.gguf import SPLIT_KEYS
 from .formats.gguf_writer import MetadataEdit, apply_edits, parse_value
 from .formats.registry import DATASET_ENTRY
 from .model import SPLAT, Archive, Entry, SourceFile, read_bytes
-from .plan import EXCLUDE, SET_METADATA, UNSET_METADATA, Fate, Op, is_glob
+from .plan import EXCLUDE, PRUNE_BLOCKS, SET_METADATA, UNSET_METADATA, Fate, Op, is_glob
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
@@ -120,6 +123,9 @@ def edit(meta: FileMetadata, ops: Sequence[Op]) -> tuple[FileMetadata, set[str]]
         elif op.action == SET_METADATA:
             values, types = apply_edits(values, types, [MetadataEdit("set", op.pattern, op.value, op.type)])
             was_set.add(op.pattern)
+        elif op.action == PRUNE_BLOCKS:
+            properties = prune.edit_properties(properties, values, op)
+            values, types = prune.edit_metadata(values, types, op)
     return FileMetadata(values, types, properties, meta.file, meta.entry), was_set
 
 

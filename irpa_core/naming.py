@@ -29,6 +29,16 @@ def block_index(name: str) -> int | None:
     return int(m.group()) if m else None
 
 
+def renumbered(name: str, old: int, new: int) -> str:
+    """``name`` with its first numbered component that is ``old`` written as
+    ``new`` (unchanged when none is): a block's new number after pruning,
+    wherever a rename put it (``x.3.q`` -> ``x.1.q``)."""
+    for m in _NUMBER.finditer(name):
+        if int(m.group()) == old:
+            return name[: m.start()] + str(new) + name[m.end() :]
+    return name
+
+
 def role(name: str) -> str:
     """A short label for the tensor's role: what follows the block number,
     without a trailing ``.weight`` or ``.bias`` (``blk.3.ffn_down.weight`` ->

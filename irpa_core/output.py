@@ -35,7 +35,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from . import dtypes, filemeta
+from . import dtypes, filemeta, prune
 from . import salvage as salvage_rule
 from .cast import iter_cast
 from .errors import Cancelled, PlanError
@@ -139,6 +139,9 @@ class Output:
     metadata: dict[str, str] | None = None  # safetensors: __metadata__ (None: none written)
     dropped: tuple[str, ...] = ()  # file metadata keys this format cannot hold
     left_out: tuple[Target, ...] = ()  # incomplete in a cut-off source: not written (``build(salvage=True)``)
+    # Files written beside the output, (file name, content): a pruned
+    # checkpoint's config.json (``prune.config_beside``; ``write.write_archive``).
+    beside: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def data_bytes(self) -> int:
@@ -242,16 +245,20 @@ def build(
     f = registry.get(format)
     if fates is None:
         fates = plan.fates(archive)
+    if plan.pruned:
+        prune.check(plan, archive)
     targets = plan.tensor_targets(archive, fates)
     left_out: list[Target] = []
     if archive.truncated:
         targets, left_out = salvage_rule.keep_complete(targets, salvage)
-    ops = plan.metadata_ops
+    ops = plan.file_ops
     org = filemeta.origin(archive, fates)
     if f.file_metadata == DATASET_ENTRY and not ops and (org is None or org.entry is not None):
         # an irpa's dataset entry, if any, is copied as it is
         return Output(f.name, tuple(targets), left_out=tuple(left_out))
-    return replace(assemble(targets, format, ops, filemeta.read(org)), left_out=tuple(left_out))
+    out = replace(assemble(targets, format, ops, filemeta.read(org)), left_out=tuple(left_out))
+    config = prune.config_beside(plan, archive, format)
+    return out if config is None else replace(out, beside=((prune.CONFIG, config[1]),))
 
 
 def apply(plan: Plan, archive: Archive, format: Format = "irpa", fates: list[Fate] | None = None) -> list[Target]:

@@ -23,6 +23,29 @@ parameter (``output.py`` applies them to GGUF key/values, safetensors
 - ``unset_metadata``: drop the key ``pattern`` (a glob drops every key it
   matches: ``unset_metadata *`` is ``--no-metadata``).
 
+One operation changes the model's structure, as ``llama-quantize
+--prune-layers`` does:
+
+- ``prune_blocks``: remove the blocks ``value`` (a block list, ``2,3,5-17``,
+  see ``blocks.py``) of the block container ``pattern`` (``blk.``,
+  ``model.layers.``, ``encoder.layer.``: the name up to the block number)
+  and renumber the blocks that stay densely, in order (``blk.4.*`` ->
+  ``blk.2.*`` when 2 and 3 go). The output's file metadata follows
+  (``prune.py``): ``{arch}.block_count`` and every per-layer array of
+  the architecture's keys; a safetensors output gets a ``config.json``
+  beside it with ``num_hidden_layers`` and its per-layer lists updated.
+  JSON: ``{"op": "prune_blocks", "name": "blk.", "value": "2-17"}``.
+
+  Block numbers always mean the source's, wherever the op sits: several
+  prune ops of one container remove the union of their blocks. A removed
+  block stays removed (no later keep or splat brings it back: its number
+  is gone). Every other op still names the source's parameters
+  (``blk.5.attn_q.weight``, not its new name) and applies to the kept
+  blocks as usual. The renumbering applies to the name the renames give:
+  its first numbered component that is the source's block number (a glob
+  rename carries it through its ``*``) becomes the dense number; a name
+  written out with another number is taken as written.
+
 For each parameter the last matching exclude/keep/splat/strip op decides its
 fate, the last matching rename its name and the last matching cast its
 dtype, so appending an op is always a valid edit (what undo/redo in the TUI
@@ -44,7 +67,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from . import dtypes
+from . import blocks, dtypes, naming
 from .cast import cast_length
 from .dtypes import DType
 from .errors import PlanError
@@ -57,7 +80,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Final, Literal
 
-    Action = Literal["exclude", "keep", "splat", "strip", "rename", "cast", "set_metadata", "unset_metadata"]
+    Action = Literal[
+        "exclude", "keep", "splat", "strip", "rename", "cast", "set_metadata", "unset_metadata", "prune_blocks"
+    ]
     FateAction = Literal["keep", "exclude", "splat"]
     TargetKind = Literal["data", "splat"]
     How = Literal["copy", "expand", "cast", "memory", "splat"]
@@ -70,8 +95,11 @@ RENAME: Final = "rename"
 CAST: Final = "cast"
 SET_METADATA: Final = "set_metadata"
 UNSET_METADATA: Final = "unset_metadata"
-ACTIONS: tuple[Action, ...] = (EXCLUDE, KEEP, SPLAT_OP, STRIP, RENAME, CAST, SET_METADATA, UNSET_METADATA)
+PRUNE_BLOCKS: Final = "prune_blocks"
+ACTIONS: tuple[Action, ...] = (EXCLUDE, KEEP, SPLAT_OP, STRIP, RENAME, CAST, SET_METADATA, UNSET_METADATA, PRUNE_BLOCKS)
 METADATA_ACTIONS: tuple[Action, ...] = (SET_METADATA, UNSET_METADATA)
+# Ops that edit the output's file metadata, in order (``filemeta.edit``).
+FILE_ACTIONS: tuple[Action, ...] = (SET_METADATA, UNSET_METADATA, PRUNE_BLOCKS)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 # New operations only add to version 1: every plan saved before still loads.
 PLAN_VERSION = 1
@@ -92,7 +120,8 @@ def is_glob(pattern: str) -> bool:
 class Op:
     action: Action
     pattern: str
-    value: str = ""  # splat: TYPE=VALUE or "" (zero); cast: the dtype; set_metadata: the value as text
+    value: str = ""  # splat: TYPE=VALUE or "" (zero); cast: the dtype; set_metadata: the value as text;
+    # prune_blocks: the block list
     new: str = ""  # rename: the target name (may use * from the pattern)
     type: str = ""  # set_metadata: GGUF type name, or "" for the key's own type
 
@@ -100,7 +129,13 @@ class Op:
         if self.action not in ACTIONS:
             raise PlanError(None, f"unknown plan action {self.action!r} (known: {', '.join(ACTIONS)})")
         if not self.pattern:
-            what = "a metadata key" if self.action in METADATA_ACTIONS else "a parameter name or glob"
+            what = (
+                "a metadata key"
+                if self.action in METADATA_ACTIONS
+                else "a block container (blk.)"
+                if self.action == PRUNE_BLOCKS
+                else "a parameter name or glob"
+            )
             raise PlanError(None, f"{self.action} needs {what}")
         if self.action == CAST and cast_dtype(self.value) is None:
             raise PlanError(self.pattern, f"cannot cast to {self.value!r}: unknown dtype (f32, f16, bf16, Q8_0, ...)")
@@ -116,6 +151,12 @@ class Op:
                 raise PlanError(self.pattern, "rename needs a new name")
             if self.new.count("*") > self.pattern.count("*"):
                 raise PlanError(self.pattern, f"rename target {self.new!r} uses more '*' than the pattern has")
+        if self.action == PRUNE_BLOCKS:
+            try:
+                if not blocks.parse_list(self.value):
+                    raise ValueError("no block given")
+            except ValueError as e:
+                raise PlanError(None, f"prune_blocks {self.value!r}: {e}") from None
         if self.action == SPLAT_OP:
             try:
                 parse_splat(self.value)
@@ -153,7 +194,7 @@ class Op:
 
     def to_json(self) -> dict:
         d = {"op": self.action, "name": self.pattern}
-        if self.action in (SPLAT_OP, CAST, SET_METADATA):
+        if self.action in (SPLAT_OP, CAST, SET_METADATA, PRUNE_BLOCKS):
             d["value"] = self.value
         if self.action == RENAME:
             d["new"] = self.new
@@ -173,6 +214,8 @@ class Op:
             return f"set metadata {self.pattern} = {self.type + ':' if self.type else ''}{shown!r}"
         if self.action == UNSET_METADATA:
             return "unset all metadata" if self.pattern == "*" else f"unset metadata {self.pattern}"
+        if self.action == PRUNE_BLOCKS:
+            return f"remove blocks {self.value} of {self.pattern}N (renumbered)"
         return f"{self.action} {self.pattern}"
 
 
@@ -259,10 +302,29 @@ class Plan:
     def unset_metadata(self, key: str) -> Plan:
         return self.add(Op(UNSET_METADATA, key))
 
+    def prune_blocks(self, container: str, removed: str) -> Plan:
+        return self.add(Op(PRUNE_BLOCKS, container, value=removed))
+
     @property
     def metadata_ops(self) -> tuple[Op, ...]:
         """The set_metadata/unset_metadata ops, in order."""
         return tuple(op for op in self.ops if op.action in METADATA_ACTIONS)
+
+    @property
+    def file_ops(self) -> tuple[Op, ...]:
+        """The ops that edit the output's file metadata, in order: the
+        metadata ops and the prune ops (``filemeta.edit``)."""
+        return tuple(op for op in self.ops if op.action in FILE_ACTIONS)
+
+    @cached_property
+    def pruned(self) -> dict[str, frozenset[int]]:
+        """The source blocks removed, per block container (the union of
+        its prune ops)."""
+        out: dict[str, frozenset[int]] = {}
+        for op in self.ops:
+            if op.action == PRUNE_BLOCKS:
+                out[op.pattern] = out.get(op.pattern, frozenset()) | blocks.parse_list(op.value)
+        return out
 
     @classmethod
     def from_reference_flags(cls, *, exclude=(), rename=(), splat=(), strip=False, keep=()) -> Plan:
@@ -301,7 +363,7 @@ class Plan:
             CAST: ({}, []),
         }
         for i, op in enumerate(self.ops):
-            if op.action in METADATA_ACTIONS:
+            if op.action in FILE_ACTIONS:
                 continue
             exact, globs = index[op.action if op.action in (RENAME, CAST) else "fate"]
             if is_glob(op.pattern):
@@ -313,11 +375,17 @@ class Plan:
     def fate(self, name: str) -> Fate:
         """What happens to the source entry called ``name``."""
         index = self._index
+        block = blocks.block_of(name) if self.pruned else None
+        removed = self.pruned.get(block[0]) if block is not None else None
+        if block is not None and removed is not None and block[1] in removed:
+            return Fate(EXCLUDE, name)  # a removed block stays removed
         fates, renames, casts = index["fate"], index[RENAME], index[CAST]
         best = _last_match(fates[0].get(name), fates[1], name)
         rn = _last_match(renames[0].get(name), renames[1], name)
         target = rn[1].target_name(name) if rn else name
-        renamed = rn is not None and target != name
+        if block is not None and removed:
+            target = naming.renumbered(target, block[1], blocks.dense(block[1], removed))
+        renamed = target != name
         c = _last_match(casts[0].get(name), casts[1], name) if casts[0] or casts[1] else None
         cast = c[1].value if c else ""
         if best is None or best[1].action == KEEP:
@@ -347,10 +415,14 @@ class Plan:
         names = [e.name for e in archive]
         known = set(names)
         out = []
+        containers = {b[0] for b in map(blocks.block_of, names) if b is not None} if self.pruned else set()
         for op in self.ops:
             if op.action in METADATA_ACTIONS:
                 continue
-            if is_glob(op.pattern):
+            if op.action == PRUNE_BLOCKS:
+                if op.pattern not in containers:
+                    out.append(op)
+            elif is_glob(op.pattern):
                 if not any(op.matches(n) for n in names):
                     out.append(op)
             elif op.pattern not in known:

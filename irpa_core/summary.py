@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import naming
+from .blocks import block_of
 from .display import escape, human, plural, shown
 from .errors import IrpaError
 from .formats import dataset_meta, registry
@@ -280,20 +281,12 @@ def _infer_blocks(entries: tuple[Entry, ...]) -> Fact:
     # The numbered component right after a block container name.
     found = set()
     for e in entries:
-        b = _block_of(e.name)
+        b = block_of(e.name)
         if b is not None:
             found.add(b)
     if not found:
         return Fact()
     return Fact(len(found), "inferred from numbered blocks in tensor names")
-
-
-_BLOCK = re.compile(r"(?:^|\.)(?:blk|layers|layer|h|blocks|block)\.(\d+)\.")
-
-
-def _block_of(name: str) -> tuple[str, int] | None:
-    m = _BLOCK.search(name)
-    return (name[: m.start(1)], int(m.group(1))) if m else None
 
 
 def _find(entries: tuple[Entry, ...], rx: re.Pattern) -> Entry | None:

@@ -9,7 +9,12 @@ source's bytes, a splat expanded, the cast values, a generated entry),
 compared in bounded chunks, never whole tensors; splats have the same
 pattern; nothing extra. The file metadata must equal the expected one (GGUF
 key/values with their types, safetensors ``__metadata__``; an irpa's
-``__SHARK_DATASET__`` is an entry like the others).
+``__SHARK_DATASET__`` is an entry like the others), and a file that goes
+beside the output (a pruned checkpoint's ``config.json``) must be there with
+the same JSON. Under a ``prune_blocks`` op the expected name of a kept
+block's tensor is its renumbered one and its bytes its source block's, so a
+wrong renumbering shows as bytes that differ (``Check.source`` names the
+source tensor).
 
 Bytes go through a ``Locator`` (locate.py), which counts every differing
 byte and element and says where the first one is and what both sides hold
@@ -19,6 +24,8 @@ there; reading the bytes (``compare_entries``, ``compare_target``,
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -143,6 +150,27 @@ def verify(
     return compare_targets(list(expected.targets), output, progress=progress, cancel=cancel, metadata=expected)
 
 
+def compare_beside(expected: Output, output: Archive) -> list[Check]:
+    """A check per file that must sit beside the output (``Output.beside``:
+    a pruned checkpoint's config.json) and is missing or holds other JSON."""
+    checks = []
+    for name, text in expected.beside:
+        path = os.path.join(os.path.dirname(os.path.abspath(output.files[0].path)), name)
+        try:
+            with open(path, "rb") as fh:
+                got = fh.read()
+        except OSError:
+            checks.append(Check(f"[{name}]", METADATA_DIFFERS, "expected beside the output, not found"))
+            continue
+        try:
+            same = json.loads(got) == json.loads(text)
+        except ValueError:
+            same = False
+        if not same:
+            checks.append(Check(f"[{name}]", METADATA_DIFFERS, "differs from the expected one"))
+    return checks
+
+
 def expected_entry(t: Target) -> Entry:
     """What the output must hold for ``t``, as an entry: its source when the
     bytes are copied; else an entry with no bytes in a file (``offset``
@@ -240,6 +268,7 @@ def compare_targets(
             checks.append(Check(e.name, EXTRA, f"{e.kind} of {e.length} bytes not expected"))
     if metadata is not None:
         checks += compare_metadata(metadata, output)
+        checks += compare_beside(metadata, output)
     counts = dict.fromkeys(STATUSES, 0)
     for c in checks:
         counts[c.status] += 1

@@ -19,12 +19,18 @@ the disk works while we copy and the final fsync waits only for the tail.
 
 A split GGUF (``write_split``) writes every shard as a temporary the same
 way and renames them all into place only once every one is complete.
+
+Small files that go with an output (``Output.beside``: a pruned
+checkpoint's ``config.json``) are written after it, each atomically, and
+only where none is or the same one is: one with another content is never
+replaced, and that is refused before any byte is written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import sys
 import time
@@ -99,6 +105,52 @@ def clean_leftovers(output: str) -> list[str]:
     return removed
 
 
+def beside_files(out: Output, output: str) -> list[tuple[str, bytes]]:
+    """The files of ``out.beside`` to write beside ``output``: (path,
+    content), leaving out one already there with the same JSON content.
+    WriteError for one there with another content: it is never replaced
+    (it may be the input's own config.json), refused before anything is
+    written."""
+    todo = []
+    for name, text in out.beside:
+        path = os.path.join(os.path.dirname(os.path.abspath(output)), name)
+        try:
+            with open(path, "rb") as fh:
+                existing = fh.read()
+        except FileNotFoundError:
+            todo.append((path, text))
+            continue
+        except OSError as e:
+            raise WriteError(path, f"cannot read it: {_os_reason(e)}") from None
+        try:
+            same = existing == text or json.loads(existing) == json.loads(text)
+        except ValueError:
+            same = False
+        if not same:
+            raise WriteError(
+                path,
+                f"a different {name} is already there and is never replaced: write the output to another "
+                f"directory (the output needs its own {name})",
+            )
+    return todo
+
+
+def write_small(path: str, text: bytes, fsync: bool = True) -> None:
+    """Write a small file atomically: a temporary beside it, then a rename."""
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(text)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise WriteError(path, _os_reason(e)) from None
+
+
 def process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists (another user's counts too)."""
     try:
@@ -133,6 +185,7 @@ def write_archive(
     output = os.fspath(output)
     started = time.perf_counter()
     _check_destination(output)
+    beside = [] if temp is not None else beside_files(out, output)
     try:
         lay = out.layout(alignment)
     except ValueError as e:
@@ -201,6 +254,8 @@ def write_archive(
         if isinstance(e, OSError):
             raise WriteError(output, _os_reason(e)) from None
         raise
+    for path, text in beside:
+        write_small(path, text, fsync)
     if fsync and temp is None:
         _fsync_dir(os.path.dirname(os.path.abspath(output)))
     fetched = sum(src.bytes_fetched for src in remote) - before[0]

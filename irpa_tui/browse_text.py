@@ -12,6 +12,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from irpa_core import blocks
 from irpa_core.display import clip, escape, human, plural, shown
 from irpa_core.model import Archive
 from irpa_core.plan import EXCLUDE, SPLAT_OP, Plan
@@ -142,6 +143,8 @@ def plan_bar_text(session: EditSession, scan_state: str) -> Text:
     t.append(f"{s.splatted:,} splatted", style="green")
     if s.cast:
         t.append(f"  {s.cast:,} cast", style="cyan")
+    for container, removed in session.plan.pruned.items():
+        t.append(f"  {escape(container)}N: blocks {blocks.format_list(removed)} removed", style="red")
     if session.plan.metadata_ops:
         meta = session.metadata()
         n = len(meta.status)

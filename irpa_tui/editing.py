@@ -6,16 +6,17 @@ entry are computed once per plan and kept here (the one fate cache): a
 candidate plan is validated with them before it is applied, and rendering
 100k marks and the summary bar is then a list lookup.
 
-Metadata edits are plan ops too (``set_metadata``/``unset_metadata``):
-``metadata()`` is the file metadata before and after them, with each key's
-edit, as the engine's ``filemeta`` computes it for the output.
+Metadata edits are plan ops too (``set_metadata``/``unset_metadata``, and
+the block count a ``prune_blocks`` op sets): ``metadata()`` is the file
+metadata before and after them, with each key's edit, as the engine's
+``filemeta`` computes it for the output.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from irpa_core import filemeta
+from irpa_core import filemeta, prune
 from irpa_core.cast import cast_length_or_none
 from irpa_core.errors import IrpaError, PlanError
 from irpa_core.filemeta import FileMetadata
@@ -65,6 +66,8 @@ class EditSession:
         self._meta_base: tuple[object, FileMetadata | str] | None = None  # (origin key, metadata or error)
         self._meta: tuple[Plan, MetadataState] | None = None
         self._casts: tuple[Plan, dict[int, int]] | None = None
+        self._container: tuple[str | None] | None = None
+        self._counts: dict[str, int] = {}  # block container -> its block count
 
     # -- state --------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class EditSession:
         except IrpaError as e:
             state = MetadataState(FileMetadata(), FileMetadata(), problem=str(e))
         else:
-            state = _metadata_state(base, plan.metadata_ops)
+            state = _metadata_state(base, plan.file_ops)
         if plan is self.plan:
             self._meta = (plan, state)
         return state
@@ -211,12 +214,26 @@ class EditSession:
         """The engine's validation of a candidate plan (its metadata edits
         included), as a sentence."""
         try:
+            if plan.pruned:
+                prune.check(plan, self.archive, self.block_count)
             plan.validate(self.archive, self.fates_of(plan))
         except PlanError as e:
             return str(e)
-        if plan.metadata_ops:
+        if plan.file_ops:
             return self.metadata(plan).problem
         return None
+
+    def block_count(self, container: str) -> int:
+        """``prune.block_count`` of a container, found once."""
+        if container not in self._counts:
+            self._counts[container] = prune.block_count(self.archive, container)
+        return self._counts[container]
+
+    def block_container(self) -> str | None:
+        """The archive's main block container (``blk.``), found once."""
+        if self._container is None:
+            self._container = (prune.main_container(self.archive),)
+        return self._container[0]
 
     def check_rename(self, old: str, new: str) -> str | None:
         """Why renaming source ``old`` to ``new`` is not possible, or None."""
@@ -293,10 +310,10 @@ def _metadata_state(base: FileMetadata, ops: tuple[Op, ...]) -> MetadataState:
     except PlanError as e:
         return MetadataState(base, base, problem=str(e))
     status: dict[str, str] = {}
-    for key in base.values:
+    for key, value in base.values.items():
         if key not in edited.values:
             status[key] = DELETED
-        elif key in was_set:
+        elif key in was_set or edited.values[key] is not value:  # set, or changed by a prune
             status[key] = EDITED
     for key in edited.values:
         if key not in base.values:

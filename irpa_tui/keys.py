@@ -63,6 +63,7 @@ KEYS: tuple[Key, ...] = (
     Key("s", "splat", "Splat", "splat the row (or all rows in view) with TYPE=VALUE or zero"),
     Key("r", "rename", "Rename", "rename the row, or rows in view by substitution"),
     Key("t", "tree", "Tree", "tree by dotted prefix (right/left open and close groups)"),
+    Key("B", "keep_blocks", "Keep blocks", "keep only the row's block (or a list: 0,1); remove the others, renumber"),
     Key("e", "exclude_view", "Excl view", "exclude every row in view"),
     Key("K", "keep_view", "Keep view", "keep every row in view"),
     Key("x", "strip_view", "Strip view", "strip every row in view to zero splats"),

@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from irpa_core import check, output
+from irpa_core import blocks, check, output
 from irpa_core.display import escape, human
 from irpa_core.errors import IrpaError
 from irpa_core.model import Archive
@@ -127,7 +127,9 @@ def plan_lines(session: EditSession, limit: int = 3) -> list[str]:
     counts = [(s.kept, "kept"), (s.excluded, "excluded"), (s.renamed, "renamed"), (s.splatted, "splatted")]
     counts.append((s.cast, "cast"))
     out = ["plan: " + ", ".join(f"{n:,} {what}" for n, what in counts if n)]
-    if not session.plan.metadata_ops:
+    for container, removed in session.plan.pruned.items():
+        out.append(f"blocks {blocks.format_list(removed)} of {escape(container)}N removed, the rest renumbered")
+    if not session.plan.file_ops:
         return out
     state = session.metadata()
     if state.problem:

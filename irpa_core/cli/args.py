@@ -108,7 +108,23 @@ def add_edit_flags(p: ArgumentParser) -> None:
         "('*=bf16' leaves integers as they are); an exact name that cannot be cast is an error",
     )
     add_metadata_flags(p)
+    add_prune_flags(p)
     p.add_argument("--plan", metavar="FILE", help="start from a saved plan (JSON, e.g. from the TUI)")
+
+
+def add_prune_flags(p: ArgumentParser) -> None:
+    """Block pruning, as llama-quantize --prune-layers (one of the two)."""
+    p.add_argument(
+        "--prune-blocks", metavar="LIST",
+        help="remove whole blocks (blk.N, model.layers.N, encoder.layer.N: the main numbered container) and "
+        "renumber the rest densely: LIST as llama-quantize --prune-layers takes it (2,3,5-17). GGUF: "
+        "{arch}.block_count and the per-layer arrays follow; safetensors: a config.json with "
+        "num_hidden_layers is written beside the output (never over a different one)",
+    )  # fmt: skip
+    p.add_argument(
+        "--keep-blocks", metavar="LIST",
+        help="keep only these blocks (0,1): --prune-blocks of every other block",
+    )  # fmt: skip
 
 
 def add_metadata_flags(p: ArgumentParser) -> None:
@@ -175,8 +191,28 @@ def plan_from_args(args, archive=None, fmt: Format = "irpa"):
     flags = Plan.from_reference_flags(
         exclude=unescape(args.exclude), rename=renames, splat=splats, strip=args.strip, keep=unescape(args.keep)
     )
-    plan = Plan(plan.ops + flags.ops + tuple(_cast_ops(args.cast)))
+    plan = Plan(plan.ops + flags.ops + tuple(_cast_ops(args.cast)) + _prune_ops(args, archive))
     return plan.add(*metadata_ops(args.metadata, plan, archive, fmt))
+
+
+def _prune_ops(args, archive) -> tuple[Op, ...]:
+    """The prune op of --prune-blocks or --keep-blocks (resolved against
+    the archive's blocks), or none."""
+    from ..prune import prune_op
+
+    prune_text, keep_text = getattr(args, "prune_blocks", None), getattr(args, "keep_blocks", None)
+    if prune_text is None and keep_text is None:
+        return ()
+    if prune_text is not None and keep_text is not None:
+        raise CliError("--prune-blocks and --keep-blocks: give one of them")
+    flag, text = ("--keep-blocks", keep_text) if keep_text is not None else ("--prune-blocks", prune_text)
+    assert text is not None
+    if archive is None:
+        raise CliError(f"{flag}: needs the input files")
+    try:
+        return (prune_op(archive, text, keep=keep_text is not None),)
+    except ValueError as e:
+        raise CliError(f"{flag}={text}: {e}") from None
 
 
 def _cast_ops(specs: list[str]) -> list[Op]:

@@ -8,7 +8,9 @@ Reference flags: ``--parameters=FILE`` (repeatable, ``scope=FILE``),
 ``--plan FILE`` / ``--save-plan FILE``, ``--alignment N``, the output format
 (``.irpa``, ``.gguf``, ``.safetensors`` or ``--format``), ``--cast``, and
 the metadata flags (``--set-metadata``, ``--set-metadata-file``,
-``--unset-metadata``, ``--no-metadata``), and a split GGUF output
+``--unset-metadata``, ``--no-metadata``), block pruning (``--prune-blocks``,
+``--keep-blocks``, as llama-quantize --prune-layers, with a config.json
+beside a safetensors output), and a split GGUF output
 (``--split-max-size``, ``--split-max-tensors``, as llama.cpp's gguf-split). A name holding ``=`` is written
 with ``\\=`` (the reference cannot address it at all).
 """

@@ -192,6 +192,37 @@ class PlanEdits(Screen):
         substitute = self.view.filtered and len(rows) > 1
         self.app.push_screen(RenameDialog(self.session, index, rows, substitute), done)
 
+    def action_keep_blocks(self) -> None:
+        """Keep only some blocks (the row's by default): the others are
+        removed and the rest renumbered (a ``prune_blocks`` op, undoable)."""
+        from irpa_core import blocks
+
+        from .dialogs import BlocksDialog
+
+        archive = self.session.archive
+        index = self.table.entry_at_cursor()
+        group = self.table.group_at_cursor()
+        at = blocks.block_of(archive.entries[index].name if index is not None else group.key + "." if group else "")
+        container = at[0] if at is not None else self.session.block_container()
+        if container is None:
+            self.notify("no numbered blocks here (blk.N., model.layers.N., ...)", timeout=3)
+            return
+        count = self.session.block_count(container)
+        default = str(at[1]) if at is not None else blocks.format_list(range(count))
+
+        def done(op: Op | None) -> None:
+            if op is None:
+                return
+            candidate = self.session.plan.add(op)
+            problem = self.session.check_plan(candidate)
+            if problem:
+                self.notify(shown(problem, 500), severity="error", timeout=4, markup=False)
+                return
+            self.session.set_plan(candidate)
+            self._edited(f"blocks {op.value} of {shown(container, 60)}N removed, the rest renumbered")
+
+        self.app.push_screen(BlocksDialog(container, count, default), done)
+
     def action_save_plan(self) -> None:
         from .dialogs import PathDialog
 

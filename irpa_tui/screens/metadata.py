@@ -156,7 +156,7 @@ class MetadataScreen(Screen):
             self.rows.refresh_rows()
 
     def _edit_summary(self) -> Text | None:
-        if self.session is None or not self.session.plan.metadata_ops:
+        if self.session is None or not self.session.plan.file_ops:
             return None
         state = self.session.metadata()
         if state.problem:

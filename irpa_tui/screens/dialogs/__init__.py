@@ -4,6 +4,7 @@ Each validates as the user types with the engine's own rules
 (``check_splat``, ``cast.cast_check``, ``output.apply``) and refuses to confirm while invalid.
 """
 
+from .blocks import BlocksDialog
 from .cast import CastDialog, CastResult
 from .confirm import ConfirmDialog
 from .dtype import DtypeDialog, ViewAs
@@ -15,6 +16,7 @@ from .splat import SplatDialog, SplatResult
 from .write import WriteDialog, WriteResult
 
 __all__ = [
+    "BlocksDialog",
     "CastDialog",
     "CastResult",
     "ConfirmDialog",

@@ -13,10 +13,11 @@ from textual.message import Message
 from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 
 from irpa_core.display import escape
-from irpa_core.errors import PlanError
+from irpa_core.errors import IrpaError, PlanError
 from irpa_core.formats import registry
 from irpa_core.output import Output, Split, format_for, parse_split_size, parse_split_tensors
 from irpa_core.shards import shard_paths
+from irpa_core.write import beside_files
 
 from ...writing import WriteCheck
 from .confirm import ConfirmDialog
@@ -219,6 +220,8 @@ class WriteDialog(PathDialogBase[WriteResult]):
             if "--cast=" in check.problem:
                 hint = "\nc on the main screen casts a row (or every row in view)"
                 self.query_one("#problem", Static).update(Text.assemble((check.problem, "red"), (hint, "dim")))
+        elif beside_problem := self._beside_problem(check, path):
+            self._problem(beside_problem)
         elif existing:
             if check.split is None:
                 what = "exists: will be replaced when done"
@@ -228,6 +231,17 @@ class WriteDialog(PathDialogBase[WriteResult]):
             self.query_one("#ok", Button).disabled = False
         else:
             self._problem(None)
+
+    def _beside_problem(self, check: WriteCheck, path: str) -> str | None:
+        """Why a file that goes beside the output (a pruned checkpoint's
+        config.json) cannot be written there, as the write would refuse."""
+        if check.output is None or not check.output.beside or not path:
+            return None
+        try:
+            beside_files(check.output, path)
+        except IrpaError as e:
+            return str(e)
+        return None
 
     def _existing(self, check: WriteCheck, path: str) -> list[str]:
         """The files the write would replace: ``path``, or the shards' names."""
