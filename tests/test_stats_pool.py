@@ -93,3 +93,54 @@ def test_tasks_keep_the_order_of_the_chunks():
     flat = [(k, s) for task in tasks for k, run in task for s in run]
     assert flat == [(0, s) for s in spans] + [(2, (0, 1))]
     assert all(sum(len(run) for _k, run in task) <= pool.TASK_CHUNKS for task in tasks)
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and its descendants (Linux /proc)."""
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += kids.get(p, [])
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_memory_stays_bounded_parent_and_workers(tmp_path):
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    q8 = rng.integers(-128, 128, (4096, 34 * 128), dtype=np.int8).view(np.uint8)
+    q8.reshape(4096, 128, 34)[:, :, :2] = np.frombuffer(np.float16(0.01).tobytes(), np.uint8)  # sane scales
+    q4k = rng.integers(0, 256, (6144, 144 * 32), dtype=np.uint8)  # random: NaN/Inf scales too
+    p = make_gguf(
+        tmp_path / "m.gguf",
+        {"q8": ("Q8_0", q8), "q4k": ("Q4_K", q4k), **{f"n{i}": np.ones(4096, np.float32) for i in range(8)}},
+    )
+    assert os.path.getsize(p) > 40 << 20
+    cmd = [sys.executable, "-m", "irpa_core.cli", "stats", "--json", "--jobs", "2", str(p)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    peak = 0
+    while True:
+        peak = max(peak, _tree_rss(proc.pid))
+        try:
+            proc.wait(timeout=0.02)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    assert proc.returncode == 0
+    assert peak < 300 << 20, f"peak {peak >> 20} MiB"

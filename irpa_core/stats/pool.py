@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import os
 import signal
 import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
@@ -150,3 +152,16 @@ def _worker_start() -> None:
     # ^C reaches the whole process group: the parent stops the pass.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     blas.pin_one_thread()
+    threading.Thread(target=_end_with, args=(os.getppid(),), name="irpa-parent-watch", daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """End this worker when its parent is gone (killed, say): an idle
+    worker waits on a queue whose other end it holds too, and would never
+    hear it."""
+    while os.getppid() == parent:
+        time.sleep(_WATCH)
+    os._exit(1)
+
+
+_WATCH = 0.5  # seconds between a worker's looks at its parent
