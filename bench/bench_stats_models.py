@@ -9,7 +9,8 @@ Every figure is a fresh process, the median of ``--runs``; the machine's
 load (``uptime``) is printed beside each one, for the machine may be
 shared. Usage::
 
-    python bench/bench_stats_models.py [--runs 3] [--gguf /work/models/gemma.gguf] [--no-7b]
+    python bench/bench_stats_models.py [--runs 3] [--naive-runs N] [--before TREE]
+                                       [--gguf /work/models/gemma.gguf] [--no-7b]
 """
 
 from __future__ import annotations
@@ -110,10 +111,10 @@ def peak_tree_rss(proc) -> int:
             continue
 
 
-def run(cmd: list[str]) -> tuple[float, float, int, str]:
+def run(cmd: list[str], tree: str = str(ROOT)) -> tuple[float, float, int, str]:
     """Wall seconds, CPU seconds (the process and its children), peak RSS
-    of the process tree (bytes), stdout."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    of the process tree (bytes), stdout; ``tree``: the irpa sources run."""
+    env = {**os.environ, "PYTHONPATH": tree}
     before = os.times()
     t = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
@@ -129,11 +130,11 @@ def run(cmd: list[str]) -> tuple[float, float, int, str]:
     return wall, cpu, peak, text
 
 
-def median(cmd: list[str], runs: int) -> tuple[float, float, int, str, str]:
+def median(cmd: list[str], runs: int, tree: str = str(ROOT)) -> tuple[float, float, int, str, str]:
     got = []
     seen = load()
     for _ in range(runs):
-        got.append(run(cmd))
+        got.append(run(cmd, tree))
     walls = [g[0] for g in got]
     return (
         statistics.median(walls),
@@ -157,6 +158,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--gguf", default="/work/models/gemma.gguf")
+    ap.add_argument("--naive-runs", type=int, help="runs of the naive way (default --runs)")
+    ap.add_argument("--before", metavar="TREE", help="also time irpa stats from this source tree (an older commit)")
     ap.add_argument("--no-7b", action="store_true")
     args = ap.parse_args()
     g = args.gguf
@@ -165,9 +168,13 @@ def main() -> None:
     show(f"irpa stats {Path(g).name} ({mb:.0f} MB)", ours)
     one = median(irpa("stats", "--json", "--jobs", "1", g), args.runs)
     show("  --jobs 1", one)
-    naive = median([PY, "-c", NAIVE, g], args.runs)
+    naive = median([PY, "-c", NAIVE, g], args.naive_runs or args.runs)
     show("  naive: gguf dequantize + numpy", naive)
     print(f"  ours / naive: {ours[0] / naive[0]:.3f} (wall), {ours[1] / naive[1]:.3f} (cpu); {mb / ours[0]:.0f} MB/s")
+    if args.before:
+        old = median(irpa("stats", "--json", g), args.runs, args.before)
+        show(f"  before ({args.before})", old)
+        print(f"  before / naive: {old[0] / naive[0]:.3f} (wall); ours / before: {ours[0] / old[0]:.3f}")
     if args.no_7b:
         return
     big = make_7b.make(make_7b.default_path())
