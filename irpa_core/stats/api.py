@@ -188,6 +188,7 @@ def stats_many(
         # bench/RESULTS.md), and the network, not decoding, sets the pace.
         threads = 1
     threads = threads or min(2, os.cpu_count() or 1)
+    jobs = min(jobs, len(tasks))  # no idle workers
     width = jobs if processes else threads
     executor: Executor | None = None
     if total and width > 1:
