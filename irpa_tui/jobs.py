@@ -209,6 +209,7 @@ class JobRunner:
         nice: int = NICE,
         grace: float = 0.0,
         sources: Iterable[Source] = (),
+        workers: bool = False,
         **kwargs: Any,
     ) -> Any:
         """``fn(*args, progress=..., **kwargs)`` in a child process; returns its
@@ -222,14 +223,17 @@ class JobRunner:
         raises, and its own answer (its ``Cancelled``, or its result if it had
         finished) is returned, unless it is still running after ``grace``
         seconds: then it is killed and ``Cancelled`` raised. ``sources``: the
-        remote sources the job reads, whose fetches it reports. ``fn`` must be
+        remote sources the job reads, whose fetches it reports. ``workers``:
+        the job may start the engine's worker processes (the scan's exact
+        statistics, on every core); a child is daemonic, to end with the
+        interface, and may not otherwise (its workers end with it). ``fn`` must be
         a module-level function and its arguments picklable. Call from a
         thread, never from the event loop."""
         ctx = self._ctx()
         if ctx is None:
             return _inline(fn, args, kwargs, progress, cancel)
         remote = [s for s in sources if s.remote]
-        job = (fn, args, kwargs, rate, nice, grace, os.getpid(), remote)
+        job = (fn, args, kwargs, rate, nice, grace, os.getpid(), remote, workers)
         child = self._take_spare()
         if child is not None and not _send(child, job):
             child = None  # it died: a new one
@@ -394,12 +398,15 @@ def _child(
     grace: float,
     parent: int,
     remote: list[Source],
+    workers: bool,
 ) -> None:
     # Below the interface in the scheduler's eyes: a key press gets the CPU
     # at once, and the job all that is left.
     if nice:
         with contextlib.suppress(OSError):
             os.nice(nice)
+    if workers:  # this process is not started yet as far as its own object knows: the flag can change
+        mp.current_process().daemon = False
     last = [0.0]
 
     def fetched() -> tuple[int, int]:

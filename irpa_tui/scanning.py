@@ -46,10 +46,11 @@ class Scan:
 
         try:
             # In a child process (the interface keeps the whole GIL), at
-            # full priority: the user waits for the scan as a whole.
+            # full priority: the user waits for the scan as a whole. The
+            # child spreads the work over the engine's worker processes.
             rows, full = self.jobs.run(
                 SC.scan_in_batches, entries, progress=progress, cancel=self.cancel, rate=None, nice=0,
-                keep_stats=self.keep, sources=sources_of(entries),
+                keep_stats=self.keep, sources=sources_of(entries), workers=True,
             )  # fmt: skip
             post(ScanProgress(1, 1, len(entries), rows, full, final=True))
         except Cancelled:

@@ -1,9 +1,12 @@
 """Statistics of tensors: decoding entries to numbers, streaming passes, value previews.
 
-``decoding``: value dtypes, decoders, values in bounded chunks, previews.
+``decoding``: value dtypes, decoders, values in bounded chunks, previews;
+``kernels``: fast dequantizing of the block types real models use.
 ``accumulate``: the streaming accumulator (exact counts for integers, fine
-buckets for floats) and how exact its percentiles are. ``api``: splats from
-their pattern, quick samples, exact passes over one entry or many.
+buckets for floats) and how exact its percentiles are; ``blas``: its one
+BLAS call, the same in every process. ``api``: splats from their pattern,
+quick samples, exact passes over one entry or many; ``pool``: those passes
+in worker processes.
 ``result``: ``Stats``. Memory stays flat whatever the tensor size. The engine
 keeps no results between calls: a cache is the caller's (``stats_many``'s
 ``cached`` and ``on_result``).

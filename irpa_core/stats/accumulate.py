@@ -24,16 +24,15 @@ The display histogram is rebinned from the same counts.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..dtypes import DType
+from .blas import sum_of_squares
 from .result import Stats
 
-_LITTLE = sys.byteorder == "little"
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 FINE_BITS = 16  # bits that key a fine bucket: a float32's top 16, or an f16's own
 PERCENTILE_ERROR = 2.0**-8  # relative: half a bucket of 7 mantissa bits
@@ -125,6 +124,10 @@ class _Ints:
         return np.arange(self.base, self.base + len(self.counts), dtype=np.float64), self.counts
 
 
+# count, finite, mean, m2, min, max, zeros, nans, infs (see _Acc.moments)
+Moments = tuple[int, int, float, float, float, float, int, int, int]
+
+
 @dataclass
 class _Acc:
     """Partial statistics of some values; ``merge`` combines two.
@@ -155,7 +158,8 @@ class _Acc:
         if n == 0:
             return
         with np.errstate(all="ignore"):
-            x64 = x.astype(np.float64)  # our own copy: centred in place below
+            x64 = _scratch("f64", n, np.float64)  # our own copy: centred in place below
+            np.copyto(x64, x)
             s = float(x64.sum())
             if math.isfinite(s):
                 fin = x64
@@ -180,7 +184,7 @@ class _Acc:
                 self._add_fine(x, weight)
             m = s / k
             fin -= m
-            m2 = float(fin @ fin)
+            m2 = sum_of_squares(fin)
             self._merge_moments(k * weight, m, m2 * weight, lo, hi_v)
 
     def _add_fine(self, x: np.ndarray, weight: int) -> None:
@@ -214,12 +218,29 @@ class _Acc:
         self.max = max(self.max, hi)
 
     def merge(self, o: _Acc) -> None:
-        if o.finite:
-            self._merge_moments(o.finite, o.mean, o.m2, o.min, o.max)
-        self.count += o.count
-        self.zeros += o.zeros
-        self.nans += o.nans
-        self.infs += o.infs
+        self.merge_moments(o.moments())
+        self.merge_counts(o)
+
+    # A merge in two halves: the moments (floating point, so merged in the
+    # order of the chunks for the same last bits) and the counts (integers:
+    # any grouping gives the same). A worker process sends the moments of
+    # each chunk and the counts of many chunks added up.
+
+    def moments(self) -> Moments:
+        """What ``merge_moments`` takes: everything but the value counts."""
+        return (self.count, self.finite, self.mean, self.m2, self.min, self.max, self.zeros, self.nans, self.infs)
+
+    def merge_moments(self, m: Moments) -> None:
+        count, finite, mean, m2, lo, hi, zeros, nans, infs = m
+        if finite:
+            self._merge_moments(finite, mean, m2, lo, hi)
+        self.count += count
+        self.zeros += zeros
+        self.nans += nans
+        self.infs += infs
+
+    def merge_counts(self, o: _Acc) -> None:
+        """Add ``o``'s value counts (exact integer counts or fine buckets)."""
         if self.ints is not None and o.ints is not None and self.ints.merge(o.ints):
             return
         # One side (or the merged range) is too wide to count: both go fine.
@@ -306,12 +327,26 @@ class _Acc:
 
 
 def _codes(x: np.ndarray, key: str) -> np.ndarray:
-    """The fine bucket of each value."""
+    """The fine bucket of each value (in a scratch buffer of this thread's)."""
     if key == F16_KEY:  # f16 values, widened to float32 by the decoder: exact back
         return np.ascontiguousarray(x, dtype=np.float16).view(np.uint16)
     x32 = np.ascontiguousarray(x, dtype=np.float32)
-    # The high 16 bits of each float32: on a little-endian machine, every odd uint16.
-    return x32.view(np.uint16)[1::2] if _LITTLE else (x32.view(np.uint32) >> 16).astype(np.uint16)
+    # The high 16 bits of each float32, contiguous: bincount then skips a
+    # strided copy.
+    return np.right_shift(x32.view(np.uint32), 16, out=_scratch("codes", x32.size, np.uint16), casting="unsafe")
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, n: int, dtype) -> np.ndarray:
+    """A reused buffer of ``n`` items for this thread: a fresh 8 MB array
+    per chunk costs its page faults every time."""
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.size < n:
+        buf = np.empty(max(n, 1 << 20), dtype)
+        setattr(_SCRATCH, name, buf)
+    return buf[:n]
 
 
 def _new_acc(d: DType) -> _Acc:

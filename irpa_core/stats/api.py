@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-
-import numpy as np
+from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from ..dtypes import DType
-from ..errors import Cancelled
+from ..errors import Cancelled, IrpaError
 from ..model import SPLAT, Entry, read_bytes
 from ..sources import is_remote
+from . import blas, pool
 from .accumulate import _Acc, _new_acc
 from .decoding import DecodeError, _unit, chunk_bytes, decoder, element_count, need_dtype
+from .pool import Span
 from .result import Stats
 
 SAMPLE_VALUES = 1 << 18  # values read for the quick estimate
@@ -88,6 +90,7 @@ def compute_stats(
     progress: Callable[[int, int], None] | None = None,
     cancel=None,
     threads: int | None = None,
+    jobs: int | None = None,
     cached: Cached | None = None,
     on_result: OnResult | None = None,
 ) -> Stats:
@@ -107,7 +110,7 @@ def compute_stats(
     Raises DecodeError for an entry that cannot be decoded.
 
     ``cached``/``on_result``: a cache of the caller's (see ``stats_many``);
-    ``threads``: decoding threads.
+    ``jobs``/``threads``: worker processes or threads (see ``stats_many``).
 
     Example::
 
@@ -121,6 +124,7 @@ def compute_stats(
         bins=bins,
         cancel=cancel,
         threads=threads,
+        jobs=jobs,
         progress=(lambda done, total, _e: progress(done, total)) if progress else None,
         cached=cached,
         on_result=on_result,
@@ -139,25 +143,26 @@ def stats_many(
     progress: Callable[[int, int, Entry], None] | None = None,
     cancel=None,
     threads: int | None = None,
+    jobs: int | None = None,
     skip_undecodable: bool = False,
     cached: Cached | None = None,
     on_result: OnResult | None = None,
 ) -> Iterator[tuple[Entry, Stats | Exception]]:
-    """Exact statistics of many entries, in order, through one pool of
-    ``threads`` workers that keeps chunks of the next entries in flight (a
-    file of many small tensors keeps both cores busy). Yields ``(entry,
-    Stats)``, or ``(entry, DecodeError)`` for an entry that cannot be
-    decoded (left out with ``skip_undecodable``). ``progress(done, total,
-    entry)`` counts bytes over all entries. ``cancel.is_set()`` stops with
-    ``Cancelled``.
+    """Exact statistics of many entries, in order. Chunks of the next
+    entries are in flight in ``jobs`` worker processes (default: one per
+    core; local files, more than a few chunks in all) or else in ``threads``
+    threads of this process (remote files: one). Results are the same
+    whoever computes them, bit for bit. Yields ``(entry, Stats)``, or
+    ``(entry, DecodeError)`` for an entry that cannot be decoded (left out
+    with ``skip_undecodable``). ``progress(done, total, entry)`` counts
+    bytes over all entries. ``cancel.is_set()`` stops with ``Cancelled``.
 
     The caller's cache, if it keeps one: ``cached(entry, dtype, bins)``
     answers before any byte is read (a result it returns costs nothing),
     and ``on_result(entry, stats, dtype, bins)`` hears each result read
     from an entry's bytes (not a splat's, not a cached one); ``dtype`` is
     what the bytes are read as."""
-    decoders: dict[int, Callable[[bytes], np.ndarray]] = {}
-    plans: list[tuple[Entry, DType | None, list[tuple[int, int]], Stats | Exception | None]] = []
+    plans: list[tuple[Entry, DType | None, list[Span], Stats | Exception | None]] = []
     for e in entries:
         try:
             d = need_dtype(e, as_dtype)
@@ -171,68 +176,137 @@ def stats_many(
             continue
         usable = e.length - e.length % _unit(d)
         step = chunk_bytes(d)
-        decoders[len(plans)] = decoder(e, d)
         plans.append((e, d, [(p, min(step, usable - p)) for p in range(0, usable, step)], None))
+    tasks = _tasks(plans)
     total = sum(n for _e, _d, spans, _r in plans for _p, n in spans)
-    if threads is None and any(spans and _remote(e) for e, _d, spans, _r in plans):
+    read = [e for e, _d, spans, _r in plans if spans]
+    jobs = jobs or os.cpu_count() or 1
+    processes = jobs > 1 and len(tasks) >= _POOL_MIN_TASKS and pool.local(read) and pool.processes_allowed()
+    if threads is None and any(_remote(e) for e in read):
         # One reader for remote files: two would each fetch the cache block
         # their neighbouring chunks share (1.3-1.9x a big tensor's bytes,
         # bench/RESULTS.md), and the network, not decoding, sets the pace.
         threads = 1
     threads = threads or min(2, os.cpu_count() or 1)
+    jobs = min(jobs, len(tasks))  # no idle workers
+    width = jobs if processes else threads
+    executor: Executor | None = None
+    if total and width > 1:
+        executor = pool.start(jobs) if processes else ThreadPoolExecutor(threads)
 
-    def work(k: int, span: tuple[int, int]) -> _Acc:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("statistics")
-        e, d, _spans, _r = plans[k]
-        assert d is not None
-        a = _new_acc(d)
-        a.add(decoders[k](read_bytes(e, *span)))
-        return a
+    def submit(task: list[tuple[int, list[Span]]]) -> Future:
+        items = _items(plans, task, bins)
+        assert executor is not None
+        if processes:
+            return executor.submit(pool.in_worker, *pool.portable(items))
+        return executor.submit(pool.run_items, items, cancel)
 
-    jobs = ((k, span) for k, (_e, _d, spans, _r) in enumerate(plans) for span in spans)
-    done = 0
-    pool = ThreadPoolExecutor(threads) if threads > 1 and total else None
-    window: list[tuple[int, tuple[int, int], Future[_Acc]]] = []
-
-    def fill() -> None:
-        # numpy, dequantizing and pread release the GIL: chunks in flight
-        # use every core; a bounded window keeps memory flat.
-        assert pool is not None
-        while len(window) < threads * 2:
-            job = next(jobs, None)
-            if job is None:
-                return
-            window.append((*job, pool.submit(work, *job)))
-
-    try:
-        for k, (e, dt, spans, ready) in enumerate(plans):
+    def answer(fut: Future) -> list[pool.Part]:
+        while True:  # wait in short steps: a cancel stops the wait
             if cancel is not None and cancel.is_set():
                 raise Cancelled("statistics")
-            if ready is not None or dt is None:
-                assert ready is not None
-                yield e, ready
+            try:
+                got = fut.result(timeout=_POLL)
+            except FutureTimeout:
                 continue
-            acc = _new_acc(dt)
-            for span in spans:
-                if pool is not None:
-                    fill()
-                    jk, jspan, fut = window.pop(0)
-                    assert (jk, jspan) == (k, span)
-                    part = fut.result()
-                else:
-                    part = work(k, span)
-                acc.merge(part)
-                done += span[1]
-                if progress:
-                    progress(done, total, e)
-            st = acc.result(True, bins, dt.name)
-            if on_result is not None:
-                on_result(e, st, dt, bins)
-            yield e, st
+            except BrokenExecutor:
+                raise IrpaError("a statistics worker process ended unexpectedly (out of memory?)") from None
+            return pool.unpack(got) if processes else got
+
+    # Tasks in flight, oldest first: results are merged in the order of the chunks.
+    window: deque[tuple[list[tuple[int, list[Span]]], Future | None]] = deque()
+    pending = iter(tasks)
+    accs: dict[int, _Acc] = {}  # big entries' merges so far
+    whole: dict[int, Stats] = {}  # entries done in one task
+    done = 0
+    next_plan = 0
+    finished = False
+    try:
+        with blas.one_thread():
+            while True:
+                while executor is not None and len(window) < _IN_FLIGHT * width:
+                    task = next(pending, None)
+                    if task is None:
+                        break
+                    window.append((task, submit(task)))
+                if executor is None:
+                    task = next(pending, None)
+                    if task is not None:
+                        window.append((task, None))
+                # Results ready to give: every plan before the oldest task in flight.
+                upto = window[0][0][0][0] if window else len(plans)
+                while next_plan < upto:
+                    k = next_plan
+                    e, dt, _spans, ready = plans[k]
+                    if ready is not None:
+                        yield e, ready
+                    else:
+                        assert dt is not None
+                        if k in whole:
+                            st = whole.pop(k)
+                        else:  # merged here (or no whole value: nothing read)
+                            st = accs.pop(k, _new_acc(dt)).result(True, bins, dt.name)
+                        if on_result is not None:
+                            on_result(e, st, dt, bins)
+                        yield e, st
+                    next_plan += 1
+                if not window:
+                    finished = True
+                    break
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("statistics")
+                task, fut = window.popleft()
+                parts = answer(fut) if fut is not None else pool.run_items(_items(plans, task, bins), cancel)
+                for (k, spans), part in zip(task, parts, strict=True):
+                    e, dt, _s, _r = plans[k]
+                    assert dt is not None
+                    if isinstance(part, Stats):
+                        whole[k] = part
+                    else:
+                        moments, counts = part
+                        acc = accs.setdefault(k, _new_acc(dt))
+                        for m in moments:
+                            acc.merge_moments(m)
+                        acc.merge_counts(counts)
+                    done += sum(n for _p, n in spans)
+                    if progress:
+                        progress(done, total, e)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if executor is not None:
+            # After a cancel or an error, running tasks end on their own.
+            executor.shutdown(wait=finished or not processes, cancel_futures=True)
+
+
+_POLL = 0.05  # seconds between looks at the cancel flag while a task runs
+_IN_FLIGHT = 4  # tasks in flight per worker: a worker never waits for the parent
+_POOL_MIN_TASKS = 8  # fewer tasks than this: starting processes costs more than it saves
+
+
+def _items(plans, task, bins: int) -> list[pool.Item]:
+    """A task's items; an entry it holds whole is finished there."""
+    return [(plans[k][0], plans[k][1], spans, bins if len(spans) == len(plans[k][2]) else None) for k, spans in task]
+
+
+def _tasks(plans) -> list[list[tuple[int, list[Span]]]]:
+    """The work in tasks of about ``TASK_CHUNKS`` chunks, in order: a big
+    tensor's chunks in runs, small tensors together."""
+    tasks: list[list[tuple[int, list[Span]]]] = []
+    batch: list[tuple[int, list[Span]]] = []
+    size = 0
+    for k, (_e, _d, spans, _r) in enumerate(plans):
+        for i in range(0, len(spans), pool.TASK_CHUNKS):
+            run = spans[i : i + pool.TASK_CHUNKS]
+            batch.append((k, run))
+            size += len(run)
+            if size >= pool.TASK_CHUNKS or len(batch) >= _BATCH_ENTRIES:
+                tasks.append(batch)
+                batch, size = [], 0
+    if batch:
+        tasks.append(batch)
+    return tasks
+
+
+_BATCH_ENTRIES = 64  # small tensors per task at most
 
 
 def _remote(entry: Entry) -> bool:

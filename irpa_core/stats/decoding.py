@@ -1,6 +1,8 @@
 """Entries turned into numbers: value dtypes, decoders, values in chunks, previews.
 
-Every plain dtype decodes through numpy/ml_dtypes, GGUF block-quantized
+Every plain dtype decodes through numpy/ml_dtypes (bf16 by a bit shift),
+the GGUF block types real models use through ``kernels`` (bit for bit what
+``gguf.quants.dequantize`` gives, several times faster), the other block
 types through ``gguf.quants.dequantize``, and an entry without a dtype (a
 raw irpa entry) can be viewed as any dtype with ``as_dtype``. Values come
 as 1-D float32 or float64, a bounded chunk at a time.
@@ -16,6 +18,8 @@ from .. import dtypes
 from ..dtypes import DType
 from ..errors import Cancelled, IrpaError
 from ..model import Entry, read_bytes
+from . import kernels
+from .kernels import KERNELS
 
 CHUNK_VALUES = 1 << 20  # values per chunk: float64 temporaries stay ~8 MB
 
@@ -58,6 +62,14 @@ def element_count(entry: Entry, d: DType) -> int:
 
 def decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
     """bytes (whole elements/blocks) -> 1-D float32/float64 values."""
+    if d.kind == "quant" and d.name in KERNELS:
+        kernel = KERNELS[d.name]
+
+        def fast(b: bytes) -> np.ndarray:
+            with np.errstate(all="ignore"):  # NaN/Inf scales give NaN/Inf, as in gguf
+                return kernel(np.frombuffer(b, np.uint8))
+
+        return fast
     if d.kind == "quant":
         qt = d.gguf_quant_type()
         if qt is None:
@@ -72,6 +84,8 @@ def decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
                 return quants.dequantize(raw, qt).reshape(-1)
 
         return dq
+    if d.name == "bf16":
+        return lambda b: kernels.bf16(np.frombuffer(b, np.uint8))
     npd = d.numpy_dtype()
     if npd is None:
         raise DecodeError(f"'{entry.name}': dtype {d.name} cannot be decoded")

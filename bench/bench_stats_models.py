@@ -1,0 +1,197 @@
+"""Exact statistics over whole models (issue 27): ``irpa stats`` on a real
+GGUF and on a 7B-shaped Q4_K_M one (``bench/make_7b.py``), against the
+naive way (each tensor dequantized whole by ``gguf.quants.dequantize``,
+then reduced with numpy), with the peak memory of the process and its
+workers together; ``--anomalies``, ``irpa verify`` of a conversion, and the
+TUI's scan (its job runner, as the app runs it).
+
+Every figure is a fresh process, the median of ``--runs``; the machine's
+load (``uptime``) is printed beside each one, for the machine may be
+shared. Usage::
+
+    python bench/bench_stats_models.py [--runs 3] [--naive-runs N] [--before TREE]
+                                       [--gguf /work/models/gemma.gguf] [--no-7b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import make_7b
+from bench.common import ROOT
+
+PY = sys.executable
+NAIVE = r"""
+import sys
+import numpy as np
+from gguf import GGUFReader, quants
+r = GGUFReader(sys.argv[1])
+for t in r.tensors:
+    with np.errstate(all="ignore"):
+        x = quants.dequantize(t.data, t.tensor_type).astype(np.float32).ravel()
+        f = x[np.isfinite(x)].astype(np.float64)
+        figures = (f.min(), f.max(), f.mean(), f.std(), np.count_nonzero(x == 0), np.isnan(x).sum(),
+                   np.percentile(f, [1, 5, 25, 50, 75, 95, 99], method="lower"), np.histogram(f, 64))
+"""
+TUI_SCAN = r"""
+import sys, time
+from irpa_core import open_archive
+from irpa_core import scan as SC
+from irpa_tui.jobs import JobRunner
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    a = open_archive(sys.argv[1])
+    opened = time.perf_counter() - t0
+    jobs = JobRunner()
+    jobs.start()
+    jobs.spare_ready(60)
+    t = time.perf_counter()
+    jobs.run(SC.scan_in_batches, a.entries, progress=lambda *x: None, rate=None, nice=0, workers=True)
+    print(f"{opened:.3f} {time.perf_counter() - t:.3f}")
+"""
+
+
+def load() -> str:
+    return os.getloadavg().__repr__()
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += kids.get(p, [])
+    return found
+
+
+def _rss(pids: list[int]) -> int:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def peak_tree_rss(proc) -> int:
+    """Peak resident bytes of a running ``subprocess.Popen`` and its
+    descendants together, until it ends: the tree looked up every tenth
+    look (a walk of /proc costs milliseconds), its members every 20 ms."""
+    import subprocess
+
+    peak, looks, pids = 0, 0, [proc.pid]
+    while True:
+        if looks % 10 == 0:
+            pids = _descendants(proc.pid)
+        looks += 1
+        peak = max(peak, _rss(pids))
+        try:
+            proc.wait(timeout=0.02)
+            return peak
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run(cmd: list[str], tree: str = str(ROOT)) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds (the process and its children), peak RSS
+    of the process tree (bytes), stdout; ``tree``: the irpa sources run."""
+    env = {**os.environ, "PYTHONPATH": tree}
+    before = os.times()
+    t = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, env=env)
+        peak = peak_tree_rss(proc)
+        wall = time.perf_counter() - t
+        after = os.times()
+        out.seek(0)
+        text = out.read()
+    if proc.returncode:
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu, peak, text
+
+
+def median(cmd: list[str], runs: int, tree: str = str(ROOT)) -> tuple[float, float, int, str, str]:
+    got = []
+    seen = load()
+    for _ in range(runs):
+        got.append(run(cmd, tree))
+    walls = [g[0] for g in got]
+    return (
+        statistics.median(walls),
+        statistics.median(g[1] for g in got),
+        max(g[2] for g in got),
+        got[-1][3],
+        f"load {seen} -> {load()}",
+    )
+
+
+def show(what: str, r) -> None:
+    wall, cpu, peak, _out, ld = r
+    print(f"{what:<46} {wall:7.2f} s  cpu {cpu:6.2f} s  peak {peak / 2**20:6.0f} MiB  ({ld})", flush=True)
+
+
+def irpa(*args: str) -> list[str]:
+    return [PY, "-m", "irpa_core.cli", *args]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--gguf", default="/work/models/gemma.gguf")
+    ap.add_argument("--naive-runs", type=int, help="runs of the naive way (default --runs)")
+    ap.add_argument("--before", metavar="TREE", help="also time irpa stats from this source tree (an older commit)")
+    ap.add_argument("--no-7b", action="store_true")
+    args = ap.parse_args()
+    g = args.gguf
+    mb = os.path.getsize(g) / 1e6
+    ours = median(irpa("stats", "--json", g), args.runs)
+    show(f"irpa stats {Path(g).name} ({mb:.0f} MB)", ours)
+    one = median(irpa("stats", "--json", "--jobs", "1", g), args.runs)
+    show("  --jobs 1", one)
+    naive = median([PY, "-c", NAIVE, g], args.naive_runs or args.runs)
+    show("  naive: gguf dequantize + numpy", naive)
+    print(f"  ours / naive: {ours[0] / naive[0]:.3f} (wall), {ours[1] / naive[1]:.3f} (cpu); {mb / ours[0]:.0f} MB/s")
+    if args.before:
+        old = median(irpa("stats", "--json", g), args.runs, args.before)
+        show(f"  before ({args.before})", old)
+        print(f"  before / naive: {old[0] / naive[0]:.3f} (wall); ours / before: {ours[0] / old[0]:.3f}")
+    if args.no_7b:
+        return
+    big = make_7b.make(make_7b.default_path())
+    gb = os.path.getsize(big) / 1e9
+    subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)  # a hot page cache, as for gemma
+    r = median(irpa("stats", "--json", str(big)), 1)
+    show(f"irpa stats 7B-shaped Q4_K_M ({gb:.2f} GB)", r)
+    print(f"  {gb * 1e3 / r[0]:.0f} MB/s")
+    show("  --anomalies", median(irpa("stats", "--anomalies", "--json", str(big)), 1))
+    with tempfile.TemporaryDirectory(dir=big.parent) as d:
+        out = os.path.join(d, "out.irpa")
+        show("irpa convert 7B -> irpa", median(irpa("convert", f"--parameters={big}", f"--output={out}", "--quiet"), 1))
+        show("irpa verify of that conversion", median(irpa("verify", f"--parameters={big}", out, "--quiet"), 1))
+    scan = run([PY, "-c", TUI_SCAN, str(big)])
+    opened, scanned = (float(x) for x in scan[3].split())
+    print(f"TUI (job runner): open {opened:.2f} s, scan {scanned:.2f} s, peak {scan[2] / 2**20:.0f} MiB ({load()})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Our dequantization kernels against gguf.quants.dequantize, bit for bit."""
+
+import gguf
+import ml_dtypes
+import numpy as np
+import pytest
+from gguf import quants
+
+from irpa_core.stats import decoding, kernels
+from irpa_core.stats.kernels import KERNELS
+
+# f16 scales that break arithmetic: zero, -0, the largest, the smallest
+# subnormal, infinities, NaN.
+ODD_F16 = np.array([0.0, -0.0, 65504.0, -65504.0, 2.0**-24, np.inf, -np.inf, np.nan], np.float16).view(np.uint8)
+
+
+def _reference(raw: np.ndarray, name: str) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return quants.dequantize(raw.reshape(1, -1), gguf.GGMLQuantizationType[name]).reshape(-1)
+
+
+def _same_bits(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_array_equal(got.view(np.uint32), want.astype(np.float32).view(np.uint32))
+
+
+def _f16_offsets(name: str) -> list[int]:
+    """Where a block holds f16 scales (d, and dmin/m where there is one)."""
+    if name == "Q6_K":
+        return [208]
+    if name in ("Q4_1", "Q5_1", "Q4_K", "Q5_K"):
+        return [0, 2]
+    return [0]
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_kernel_matches_gguf_on_random_blocks(name):
+    _block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[name]]
+    rng = np.random.default_rng(7)
+    # Random bytes: every bit pattern of quants and scales, NaN/Inf scales included.
+    raw = rng.integers(0, 256, (300, size), dtype=np.uint8)
+    # Then each odd scale with random quants, all bits set, all clear.
+    odd = raw[:24].copy()
+    scales = np.zeros(size, bool)
+    for off in _f16_offsets(name):
+        scales[off : off + 2] = True
+    odd[8:16, ~scales] = 0xFF
+    odd[16:24, ~scales] = 0x00
+    for i in range(len(odd)):
+        for off in _f16_offsets(name):
+            odd[i, off : off + 2] = ODD_F16[2 * (i % 8) : 2 * (i % 8) + 2]
+    data = np.concatenate([raw, odd]).reshape(-1)
+    with np.errstate(all="ignore"):
+        _same_bits(KERNELS[name](data), _reference(data, name))
+
+
+@pytest.mark.parametrize("name", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
+def test_kernel_matches_gguf_on_quantized_values(name):
+    # Blocks as a quantizer writes them (gguf quantizes these types), with
+    # a zero block and huge values among normal ones.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, 256)).astype(np.float32)
+    x[1] = 0
+    x[2] *= 1e4
+    raw = quants.quantize(x, gguf.GGMLQuantizationType[name]).reshape(-1)
+    _same_bits(KERNELS[name](raw), _reference(raw, name))
+
+
+def test_bf16_by_shift_matches_ml_dtypes():
+    raw = np.random.default_rng(2).integers(0, 256, 4096, dtype=np.uint8)
+    _same_bits(kernels.bf16(raw), raw.view(ml_dtypes.bfloat16).astype(np.float32))
+
+
+def test_decoder_uses_kernels_and_falls_back_to_gguf():
+    from irpa_core import dtypes
+
+    for name in ("Q4_K", "Q2_K"):  # a kernel of ours; gguf's
+        d = dtypes.by_name(name)
+        _block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[name]]
+        raw = np.random.default_rng(1).integers(0, 256, 5 * size, dtype=np.uint8)
+        _same_bits(decoding.decode(raw.tobytes(), d), _reference(raw, name))

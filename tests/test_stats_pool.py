@@ -1,0 +1,164 @@
+"""Exact statistics over worker processes: the same results as one process."""
+
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from irpa_core import ArchiveError, Cancelled, open_archive
+from irpa_core import stats as S
+from irpa_core.stats import api, decoding, pool
+from tests.fixtures import make_gguf, quantized_bytes
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 4,096 values and a pool for any number of tasks: a small
+    file takes the paths a big one does."""
+    monkeypatch.setattr(decoding, "CHUNK_VALUES", 4096)
+    monkeypatch.setattr(api, "_POOL_MIN_TASKS", 1)
+
+
+def _model(tmp_path):
+    rng = np.random.default_rng(4)
+    wide = np.concatenate([rng.integers(0, 100, 9000), rng.integers(0, 1 << 30, 9000)]).astype(np.int32)
+    tensors = {
+        "blk.0.big": rng.standard_normal(60_000).astype(np.float32),  # 15 chunks: spread over tasks
+        "blk.0.q4k": ("Q4_K", quantized_bytes("Q4_K", 64, 512, seed=1)),
+        "blk.0.q8": ("Q8_0", quantized_bytes("Q8_0", 32, 512, seed=2)),
+        "blk.0.half": rng.standard_normal(20_000).astype(np.float16),
+        "blk.0.ids": rng.integers(-50, 50, 30_000).astype(np.int8),
+        "blk.0.wide": wide,  # too wide to count value by value after a while
+    }
+    tensors |= {f"blk.{i}.norm": rng.standard_normal(64).astype(np.float32) for i in range(20)}
+    return make_gguf(tmp_path / "m.gguf", tensors)
+
+
+def _json(results):
+    return [(e.name, st.to_json()) for e, st in results]
+
+
+def test_workers_give_what_one_process_gives(tmp_path, small_chunks, monkeypatch):
+    entries = open_archive(_model(tmp_path)).entries
+    started = []
+    real = pool.start
+    monkeypatch.setattr(pool, "start", lambda jobs: started.append(jobs) or real(jobs))
+    seen = []
+    spread = list(S.stats_many(entries, jobs=2, progress=lambda d, t, e: seen.append((d, t, e.name))))
+    alone = list(S.stats_many(entries, jobs=1, threads=1))
+    threads = list(S.stats_many(entries, jobs=1, threads=2))
+    assert started == [2]  # processes for the first pass only
+    assert [e.name for e, _ in spread] == [e.name for e in entries]
+    assert _json(spread) == _json(alone) == _json(threads)
+    assert seen[-1][0] == seen[-1][1] == sum(e.length for e in entries)
+    assert [d for d, _t, _n in seen] == sorted(d for d, _t, _n in seen)
+
+
+def test_cli_jobs_1_and_the_default_print_the_same(tmp_path, small_chunks, capsys):
+    from irpa_core.cli import main
+
+    p = str(_model(tmp_path))
+    out = []
+    for flags in ([], ["--jobs", "1"], ["--jobs", "2"], ["--anomalies"], ["--anomalies", "--jobs", "1"]):
+        assert main(["stats", p, "--json", *flags]) == 0
+        out.append(json.loads(capsys.readouterr().out))
+    assert out[0] == out[1] == out[2] and out[3] == out[4]
+    assert main(["stats", p, "--jobs", "0"]) == 1
+
+
+def test_cancel_stops_the_workers(tmp_path, small_chunks):
+    entries = open_archive(_model(tmp_path)).entries
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        for _ in S.stats_many(entries, jobs=2, cancel=cancel, progress=lambda *a: cancel.set()):
+            pass
+
+
+def test_a_file_replaced_since_it_was_opened_is_an_error(tmp_path, small_chunks):
+    p = _model(tmp_path)
+    entries = open_archive(p).entries
+    other = tmp_path / "other.gguf"
+    other.write_bytes(p.read_bytes())
+    os.replace(other, p)  # the same bytes under the path, but another file
+    with pytest.raises(ArchiveError, match="changed"):
+        list(S.stats_many(entries, jobs=2))
+
+
+def test_tasks_keep_the_order_of_the_chunks():
+    spans = [(i, 1) for i in range(10)]
+    plans = [("a", None, spans, None), ("b", None, [], "ready"), ("c", None, [(0, 1)], None)]
+    tasks = api._tasks(plans)
+    flat = [(k, s) for task in tasks for k, run in task for s in run]
+    assert flat == [(0, s) for s in spans] + [(2, (0, 1))]
+    assert all(sum(len(run) for _k, run in task) <= pool.TASK_CHUNKS for task in tasks)
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += kids.get(p, [])
+    return found
+
+
+def _rss(pids: list[int]) -> int:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def peak_tree_rss(proc) -> int:
+    """Peak resident bytes of a running ``subprocess.Popen`` and its
+    descendants together, until it ends: the tree looked up every tenth
+    look (a walk of /proc costs milliseconds), its members every 20 ms."""
+    import subprocess
+
+    peak, looks, pids = 0, 0, [proc.pid]
+    while True:
+        if looks % 10 == 0:
+            pids = _descendants(proc.pid)
+        looks += 1
+        peak = max(peak, _rss(pids))
+        try:
+            proc.wait(timeout=0.02)
+            return peak
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_memory_stays_bounded_parent_and_workers(tmp_path):
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    q8 = rng.integers(-128, 128, (4096, 34 * 128), dtype=np.int8).view(np.uint8)
+    q8.reshape(4096, 128, 34)[:, :, :2] = np.frombuffer(np.float16(0.01).tobytes(), np.uint8)  # sane scales
+    q4k = rng.integers(0, 256, (6144, 144 * 32), dtype=np.uint8)  # random: NaN/Inf scales too
+    p = make_gguf(
+        tmp_path / "m.gguf",
+        {"q8": ("Q8_0", q8), "q4k": ("Q4_K", q4k), **{f"n{i}": np.ones(4096, np.float32) for i in range(8)}},
+    )
+    assert os.path.getsize(p) > 40 << 20
+    cmd = [sys.executable, "-m", "irpa_core.cli", "stats", "--json", "--jobs", "2", str(p)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    peak = peak_tree_rss(proc)
+    assert proc.returncode == 0
+    assert peak < 300 << 20, f"peak {peak >> 20} MiB"
