@@ -19,6 +19,7 @@ def small_chunks(monkeypatch):
     file takes the paths a big one does."""
     monkeypatch.setattr(decoding, "CHUNK_VALUES", 4096)
     monkeypatch.setattr(api, "_POOL_MIN_TASKS", 1)
+    monkeypatch.setattr(api, "_POOL_MIN_BYTES", 0)
 
 
 def _model(tmp_path):

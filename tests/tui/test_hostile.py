@@ -11,6 +11,11 @@ from tests.tui.helpers import fill, running, screen_text, settle, sync, wait_unt
 
 FORMATS = ("safetensors", "gguf", "irpa")
 SIZE = (160, 45)
+# Tensor names reach the table, tree, detail pane, summary, heatmap and scan
+# through the same code whatever the format (each reader's handling of
+# them is checked on all three by test_cli_tables_escape_and_json_stays_exact):
+# those screens are walked on one format each; metadata, which each format
+# keeps its own way, on all three.
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +48,7 @@ async def _visit_rows(pilot, app):
     clean(app)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", ["safetensors"])
 @sync
 async def test_main_screen_rows_detail_tree_filter(corpus, fmt):
     async with running(str(corpus[fmt]), size=SIZE) as pilot:
@@ -66,7 +71,7 @@ async def test_main_screen_rows_detail_tree_filter(corpus, fmt):
         clean(app)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", ["irpa"])
 @sync
 async def test_long_name_is_clipped_and_values_escaped(corpus, fmt):
     async with running(str(corpus[fmt]), size=SIZE) as pilot:
@@ -107,7 +112,7 @@ async def test_metadata_screen_and_search(corpus, fmt):
         assert isinstance(app.screen, BrowseScreen)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", ["gguf"])
 @sync
 async def test_summary_heatmap_scan_help_dialogs(corpus, fmt):
     async with running(str(corpus[fmt]), size=SIZE) as pilot:
@@ -219,12 +224,14 @@ async def test_metadata_editing_shows_keys_and_values_as_data(corpus, fmt):
         await settle(pilot)
         assert node.status == "deleted"
         literal(clean(app), "[/INST]", "deleted")
-        await pilot.press("slash", "ctrl+u", *"big", "enter")
-        await settle(pilot)
-        await pilot.press("e")
-        await settle(pilot)
-        assert len(app.screen.query_one("#text").text) == 1_000_000
-        await pilot.press("escape", "a")
+        if fmt == "safetensors":  # the 1 MB value in the editor: the same editor for every format
+            await pilot.press("slash", "ctrl+u", *"big", "enter")
+            await settle(pilot)
+            await pilot.press("e")
+            await settle(pilot)
+            assert len(app.screen.query_one("#text").text) == 1_000_000
+            await pilot.press("escape")
+        await pilot.press("a")
         await settle(pilot)
         await pilot.press(*"[red]k[/red]", "tab")
         if fmt != "safetensors":
