@@ -47,7 +47,7 @@ from .errors import ArchiveError, Cancelled, WriteError
 from .hashing import UUID, Manifest, check, check_algorithms, hash_entries, read_manifest
 from .model import DATA, SPLAT, Entry
 from .sources import LocalSource, Source, open_source, pwrite_all
-from .write import Progress
+from .write import Progress, fsync_dir
 
 SUFFIX = ".irpa-repair"
 MARK = ".at"  # after the partial file's name: the byte up to which it is whole
@@ -236,7 +236,7 @@ def _repair(path, st, remote, src: Source, checker: _Manifest | None, progress, 
         os.close(fd)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp + MARK)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
     return RepairResult(
         path=path, remote=name, size=size, local_size=local_size, missing=size - local_size,
         fetched=src.bytes_fetched, resumed_from=resumed, refetched=refetched,
@@ -424,16 +424,3 @@ class _Manifest:
                 f"(first: {still[0]}): the remote copy does not match the manifest; {path} left as it was",
             )  # fmt: skip
         return tuple(bad)
-
-
-def _fsync_dir(d: str) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -257,7 +257,7 @@ def write_archive(
     for path, text in beside:
         write_small(path, text, fsync)
     if fsync and temp is None:
-        _fsync_dir(os.path.dirname(os.path.abspath(output)))
+        fsync_dir(os.path.dirname(os.path.abspath(output)))
     fetched = sum(src.bytes_fetched for src in remote) - before[0]
     requests = sum(src.requests for src in remote) - before[1]
     seconds = time.perf_counter() - started
@@ -327,7 +327,7 @@ def write_split(
             raise WriteError(output, _os_reason(e)) from None
         raise
     if fsync:
-        _fsync_dir(os.path.dirname(os.path.abspath(paths[0])))
+        fsync_dir(os.path.dirname(os.path.abspath(paths[0])))
     return WriteResult(
         paths[0],
         count,
@@ -435,7 +435,9 @@ def _os_reason(e: OSError) -> str:
     return f"{e.strerror or e}; nothing was written"
 
 
-def _fsync_dir(d: str) -> None:
+def fsync_dir(d: str) -> None:
+    """Make a rename in directory ``d`` durable (best effort: some file
+    systems cannot fsync a directory)."""
     try:
         fd = os.open(d, os.O_RDONLY)
     except OSError:

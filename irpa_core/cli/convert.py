@@ -156,28 +156,15 @@ def warn_about_metadata(out) -> None:
 
 
 def _write_with_progress(out, output, alignment, fsync=True, split=None):
-    from rich.markup import escape as rich_escape
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    from ..display import escape
+    from .progress import bar_name, byte_bar
 
     total = out.data_bytes
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("writing", total=total or 1)
+    with byte_bar("writing", total) as update:
 
         def on_progress(ev):
-            # The description is rich markup: a name from a file is data.
-            name = rich_escape(escape(ev.name[:40]))
             shard = f"shard {ev.shard + 1}/{ev.shards} " if split is not None else ""
-            bar.update(task, completed=ev.bytes_done, description=f"{shard}{ev.index + 1}/{ev.count} {name}")
+            update(ev.bytes_done, description=f"{shard}{ev.index + 1}/{ev.count} {bar_name(ev.name)}")
 
         result = write_output(out, output, alignment, split, progress=on_progress, fsync=fsync)
-        bar.update(task, completed=total or 1)
+        update(total or 1)
     return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from . import ArgumentParser, CliError, print_json
+from .progress import bar_name, with_stderr_bar
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -55,8 +56,9 @@ def run(args) -> int:
     elif not [a for a in chosen if a != UUID]:
         chosen = [*DEFAULT, *chosen]
     algos = [a for a in chosen if a != UUID]
-    files = _with_progress(
+    files = with_stderr_bar(
         lambda progress: hash_files(args.file, algos, layers=not args.no_layer, uuid=UUID in chosen, progress=progress),
+        lambda ev: f"hashing {bar_name(ev.name)}",
         args.quiet,
     )
     if manifest is None:
@@ -157,31 +159,3 @@ def _print_report(report, spec: str) -> None:
         print(f"FAILED: {where}: {', '.join(counts)}")
     if report.skipped:
         print(f"note: {plural(len(report.skipped), 'splat entry', 'splat entries')} not hashed (no bytes in the file)")
-
-
-def _with_progress(work, quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return work(None)
-    from rich.console import Console
-    from rich.markup import escape as rich_escape
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    from ..display import escape
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("hashing", total=1)
-
-        def on_progress(ev) -> None:
-            # The description is rich markup: a name from a file is data.
-            name = rich_escape(escape(ev.name[:40]))
-            bar.update(task, completed=ev.bytes_done, total=ev.bytes_total or 1, description=f"hashing {name}")
-
-        return work(on_progress)

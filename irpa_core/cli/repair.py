@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 from . import ArgumentParser, CliError
+from .progress import with_stderr_bar
 
 
 def build_parser(prog: str) -> ArgumentParser:
@@ -33,8 +34,10 @@ def run(args) -> int:
     if not is_remote(args.remote):
         raise CliError(f"--from={args.remote}: give the remote copy's https:// URL or hf:// path")
     try:
-        result = _with_progress(
-            lambda progress: repair(args.file, args.remote, manifest=args.manifest, progress=progress), args.quiet
+        result = with_stderr_bar(
+            lambda progress: repair(args.file, args.remote, manifest=args.manifest, progress=progress),
+            lambda ev: ev.name,  # the phase: copying, fetching, hashing, re-fetching
+            args.quiet,
         )
     except KeyboardInterrupt:
         print(f"irpa: interrupted: run the same command again to continue ({escape(partial_path(args.file))} kept)",
@@ -55,26 +58,3 @@ def run(args) -> int:
     resumed = f"; continued a run stopped at byte {result.resumed_from:,}" if result.resumed_from is not None else ""
     print(f"{f}: repaired from {escape(result.remote)}: {'; '.join(parts)}; {fetched}{resumed}")
     return 0
-
-
-def _with_progress(work, quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return work(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("repairing", total=1)
-
-        def on_progress(ev) -> None:
-            bar.update(task, completed=ev.bytes_done, total=ev.bytes_total or 1, description=ev.name)
-
-        return work(on_progress)
