@@ -339,9 +339,8 @@ async def test_summary_screen(model):
             assert want in text, want
         # irpa check's findings (this gemma-like model lacks gemma3's q/k and post norms)
         assert "missing tensor 'blk.0.attn_q_norm.weight' (and in blocks 1..3)" in text
-        await pilot.press("end")  # the layer groups, below
-        await settle(pilot)
-        assert "Q4_K x2, Q6_K x2" in screen_text(pilot.app)
+        await pilot.press("end")  # the layer groups, below (the scroll may animate: wait for it)
+        await wait_until(pilot, lambda: "Q4_K x2, Q6_K x2" in screen_text(pilot.app), timeout=10)
 
 
 @sync
