@@ -89,36 +89,42 @@ def known(dtype: str | None) -> bool:
     return dtype is not None and (dtype in RULES or dtype in FLOAT_BITS or dtype in EXACT)
 
 
-def steps(dtype: str | None, values: np.ndarray) -> np.ndarray | None:
-    """The rounding step of each value of ``values`` (float64, the
-    reference's values in the layout of a ``dtype`` tensor, starting at a
-    block boundary) when stored as ``dtype``; 0 for exact types; None when
-    the envelope of ``dtype`` is not known."""
+def steps(dtype: str | None, values: np.ndarray) -> tuple[int, np.ndarray | None] | None:
+    """The rounding steps of ``values`` (float64, the reference's values in
+    the layout of a ``dtype`` tensor, starting at a block boundary) when
+    stored as ``dtype``: ``(g, h)``, one step ``h[i]`` per group of ``g``
+    values (``g`` 1 for float casts; a partial group at the end gets its
+    own); ``(0, None)`` for exact types; None when the envelope of
+    ``dtype`` is not known."""
     if dtype in EXACT:
-        return np.zeros(values.size)
+        return 0, None
     bits = FLOAT_BITS.get(dtype or "")
     if bits is not None:
         with np.errstate(all="ignore"):
             _, e = np.frexp(values)
-        return np.maximum(np.ldexp(1.0, e - 1 - bits), FLOAT_MIN_ULP[dtype or ""]) * (values != 0)
+        return 1, np.maximum(np.ldexp(1.0, e - 1 - bits), FLOAT_MIN_ULP[dtype or ""]) * (values != 0)
     rule = RULES.get(dtype or "")
     if rule is None:
         return None
     g = rule.group
     n = values.size
     whole = n - n % g
-    out = np.empty(n)
     v = values[:whole].reshape(-1, g)
     with np.errstate(all="ignore"):
         if rule.symmetric:
             h = np.abs(v).max(axis=1) / rule.levels
         else:
             h = (v.max(axis=1) - v.min(axis=1)) / rule.levels
-    out[:whole] = np.repeat(h, g)
-    if whole < n:  # a partial group at the end of a chunk
-        t = values[whole:]
-        out[whole:] = (np.abs(t).max() if rule.symmetric else t.max() - t.min()) / rule.levels
-    return out
+        if whole < n:  # a partial group at the end of a chunk
+            t = values[whole:]
+            last = (np.abs(t).max() if rule.symmetric else t.max() - t.min()) / rule.levels
+            h = np.append(h, last)
+    return g, h
+
+
+def per_element(g: int, h: np.ndarray, n: int) -> np.ndarray:
+    """Steps per group -> per value (``n`` values)."""
+    return h if g == 1 else np.repeat(h, g)[:n]
 
 
 def rounding(dtype: str | None, values: np.ndarray) -> np.ndarray:

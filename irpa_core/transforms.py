@@ -115,22 +115,35 @@ class Sums:
     zero_first: int | None = None
     zero_last: int | None = None
 
-    def add(self, a: np.ndarray, b: np.ndarray, bound: np.ndarray, start: int) -> None:
+    def add(self, a: np.ndarray, b: np.ndarray, g: int, bound: np.ndarray, start: int) -> None:
+        """A run of values; ``bound``: the noise bound per group of ``g``
+        values (a zero in B counts where A is beyond it)."""
         self.n += a.size
         self.sa += float(a.sum())
         self.sb += float(b.sum())
         self.saa += float(a @ a)
         self.sbb += float(b @ b)
         self.sab += float(a @ b)
-        z = (b == 0) & (np.abs(a) > bound)
-        k = int(np.count_nonzero(z))
-        if k:
-            where = np.flatnonzero(z)
-            self.zeroed += k
-            self.zeroed_sdd += float(a[z] @ a[z])
-            if self.zero_first is None:
-                self.zero_first = start + int(where[0])
-            self.zero_last = start + int(where[-1])
+        zb = np.flatnonzero(b == 0)
+        if zb.size:
+            z = zb[np.abs(a[zb]) > bound[zb // g]]
+            if z.size:
+                self.zeroed += int(z.size)
+                self.zeroed_sdd += float(a[z] @ a[z])
+                if self.zero_first is None:
+                    self.zero_first = start + int(z[0])
+                self.zero_last = start + int(z[-1])
+
+    def add_same(self, a: np.ndarray) -> None:
+        """A run where B holds the same values (float32 is enough: the
+        figures of equal values do not depend on these sums' last bits)."""
+        self.n += a.size
+        s, ss = float(a.sum()), float(a @ a)
+        self.sa += s
+        self.sb += s
+        self.saa += ss
+        self.sbb += ss
+        self.sab += ss
 
 
 def recognise(s: Sums, sdd: float, allowed: float) -> tuple[str, str, dict] | None:

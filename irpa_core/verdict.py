@@ -220,17 +220,51 @@ class MappedReport:
 # Reading values a run of rows at a time
 
 
+def _raw(entry: Entry, d: DType, e0: int, e1: int) -> bytes:
+    """The bytes of the blocks covering values ``[e0, e1)``."""
+    bs, ts = d.block_size, d.type_size
+    b0, b1 = e0 // bs, -(-e1 // bs)
+    return read_bytes(entry, b0 * ts, (b1 - b0) * ts)
+
+
+def _values(entry: Entry, d: DType, raw: bytes, e0: int, e1: int, dtype=np.float64) -> np.ndarray:
+    """Values ``[e0, e1)`` from ``_raw``'s bytes (float64 unless told)."""
+    from .stats.decoding import decoder
+
+    first = e0 - e0 // d.block_size * d.block_size
+    return decoder(entry, d)(raw).astype(dtype, copy=False)[first : first + e1 - e0]
+
+
 def _read(entry: Entry, d: DType, e0: int, e1: int) -> tuple[np.ndarray, bytes | None]:
     """Values ``[e0, e1)`` as float64 (from the blocks covering them) and,
     when the range is whole blocks, its bytes."""
-    from .stats.decoding import decoder
+    raw = _raw(entry, d, e0, e1)
+    aligned = e0 % d.block_size == 0 and e1 % d.block_size == 0
+    return _values(entry, d, raw, e0, e1), raw if aligned else None
 
-    bs, ts = d.block_size, d.type_size
-    b0, b1 = e0 // bs, -(-e1 // bs)
-    raw = read_bytes(entry, b0 * ts, (b1 - b0) * ts)
-    vals = decoder(entry, d)(raw).astype(np.float64)
-    aligned = e0 % bs == 0 and e1 % bs == 0
-    return vals[e0 - b0 * bs : e1 - b0 * bs], raw if aligned else None
+
+def _envelope(da: DType, db: DType, x: np.ndarray, offset: float = 0.0) -> tuple[float, int, np.ndarray] | None:
+    """For A's values ``x`` (in B's layout): the expected sum of squared
+    errors, and the per-element bound as ``(g, bound)``, one bound per
+    group of ``g`` values (one group when both types are exact); None when
+    a type has no envelope."""
+    sa, sb = envelope.steps(da.name, x), envelope.steps(db.name, x)
+    if sa is None or sb is None:
+        return None
+    n = x.size
+    parts = [(g, h) for g, h in (sa, sb) if h is not None]
+    if offset:  # the converter's add rounds too, at least to f32
+        parts.append((1, envelope.rounding(da.name, x)))
+    if not parts:
+        return 0.0, max(n, 1), np.zeros(1)
+    expected = sum(float(h @ h) * g for g, h in parts) / 12
+    g = min(g for g, _ in parts)
+    if any(pg % g or n % pg for pg, _ in parts):
+        g = 1  # groups that do not nest within this run: per element
+    bound = np.zeros(-(-n // g))
+    for pg, h in parts:
+        bound += h if pg == g else np.repeat(h, pg // g) if g > 1 else envelope.per_element(pg, h, n)
+    return expected, g, envelope.ELEMENT_FACTOR * bound
 
 
 def _matrix(shape: tuple[int, ...] | None, count: int) -> tuple[int, int]:
@@ -301,10 +335,14 @@ def _stream(
             raise Cancelled("diff")
         r1 = min(rows, r0 + step)
         e0, e1 = r0 * cols, r1 * cols
-        y, yraw = _read(eb, db, e0, e1)
-        x, xraw = _read(ea, da, e0, e1)
-        if acc.same_bytes and (xraw is None or xraw != yraw):
+        yraw, xraw = _raw(eb, db, e0, e1), _raw(ea, da, e0, e1)
+        if acc.same_bytes:
+            if xraw == yraw:  # the same bytes: A's values only, for the sums
+                acc.sums.add_same(_values(ea, da, xraw, e0, e1, np.float32))
+                acc.n += e1 - e0
+                continue
             acc.same_bytes = False
+        y, x = _values(eb, db, yraw, e0, e1), _values(ea, da, xraw, e0, e1)
         local = None
         if src is not None:
             local = src[r0:r1]
@@ -316,33 +354,38 @@ def _stream(
         with np.errstate(all="ignore"):
             d = y - x
             ad = np.abs(d)
-            nan = np.isnan(ad)
-            if nan.any():  # rare: the masks only then
+            dd = float(d @ d)
+            if not math.isfinite(dd):  # NaN or Inf somewhere: the masks only then
                 both_nan = np.isnan(x) & np.isnan(y)
                 ad[both_nan] = 0.0
                 d[both_nan] = 0.0
-                ad[nan & ~both_nan] = np.inf  # a NaN on one side only is the worst there is
+                ad[np.isnan(ad)] = np.inf  # a NaN on one side only is the worst there is
+                dd = float(d @ d)
                 x, y = np.nan_to_num(x), np.nan_to_num(y)
+            acc.sdd += dd if math.isfinite(dd) or not math.isinf(float(ad.max())) else math.inf
             j = int(np.argmax(ad))
             if ad[j] > acc.max_abs or acc.worst_b is None:
                 acc.max_abs, acc.worst_b = float(ad[j]), e0 + j
                 r, c = divmod(j, cols)
                 acc.worst_a = ((int(local[r]) if local is not None else r0 + r) * cols) + c
                 acc.worst_vals = (float(x[j]), float(y[j]))
-            acc.sdd += float(d @ d) if not math.isinf(acc.max_abs) else math.inf
-            ha, hb = envelope.steps(da.name, x), envelope.steps(db.name, x)
-            if ha is None or hb is None:
+            env = _envelope(da, db, x, offset)
+            if env is None:
                 acc.envelope_known = False
-                bound = np.zeros(x.size)
+                g, bound = max(x.size, 1), np.zeros(1)
             else:
-                if offset:  # the add rounds too, at least to f32
-                    ha = ha + envelope.rounding(da.name, x)
-                acc.expected += float(ha @ ha + hb @ hb) / 12
-                bound = envelope.ELEMENT_FACTOR * (ha + hb)
-            acc.outside += int(np.count_nonzero(ad > bound))
-            acc.sums.add(x, y, bound, e0)
+                expected, g, bound = env
+                acc.expected += expected
+            if g == 1:
+                acc.outside += int(np.count_nonzero(ad > bound))
+            elif ad.size:
+                groups = ad.reshape(-1, g)
+                over = np.flatnonzero(groups.max(axis=1) > bound)
+                if over.size:
+                    acc.outside += int(np.count_nonzero(groups[over] > bound[over, None]))
+            acc.sums.add(x, y, g, bound, e0)
         if acc.requant:
-            if yraw is None:
+            if e0 % db.block_size or e1 % db.block_size:
                 acc.requant = False
             else:
                 from gguf import quants
@@ -493,11 +536,15 @@ def _permuted(ea, da, eb, db, rows, cols, arch, offset, cancel) -> transforms.Bu
         dj = dist[np.arange(w), j]
         better = dj < best
         best[better], where[better] = dj[better], r0 + j[better]
-    hb = envelope.steps(db.name, yw.reshape(-1))
-    ha = envelope.steps(da.name, yw.reshape(-1))
-    if ha is None or hb is None:
+    flat = yw.reshape(-1)
+    sa, sb = envelope.steps(da.name, flat), envelope.steps(db.name, flat)
+    if sa is None or sb is None:
         return None
-    allowed = envelope.MSE_FACTOR * ((ha * ha + hb * hb) / 12).reshape(w, cols).sum(axis=1) + 1e-9 * yy
+    sq = np.zeros(flat.size)
+    for g, h in (sa, sb):
+        if h is not None:
+            sq += envelope.per_element(g, h * h, flat.size)
+    allowed = envelope.MSE_FACTOR * (sq / 12).reshape(w, cols).sum(axis=1) + 1e-9 * yy
     if not np.all(best <= allowed) or np.array_equal(where, np.arange(w)):
         return None
     candidates = [h for h in HEAD_DIMS if rows % h == 0]
@@ -554,11 +601,11 @@ def _transposed(base, ea, da, eb, db, shape_a, shape_b, cancel) -> MappedPair:
             j = int(np.argmax(np.abs(d)))
             if abs(d[j]) > max_abs:
                 max_abs, worst = float(abs(d[j])), (r0 * n + j, 0, float(x[j]), float(y[j]))
-        ha, hb = envelope.steps(da.name, x), envelope.steps(db.name, x)
-        if ha is None or hb is None:
+        env = _envelope(da, db, x)
+        if env is None:
             known = False
         else:
-            expected += float(ha @ ha + hb @ hb) / 12
+            expected += env[0]
     count = m * n
     fa = worst[0]
     ia = row_major(fa, tuple(shape_a))
