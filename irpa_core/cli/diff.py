@@ -141,12 +141,16 @@ def _run_mapped(args) -> int:
 def _print_by_layer(table: dict) -> None:
     from ..display import escape
 
-    roles = table["roles"]
     if not table["blocks"]:
         print("by layer: no numbered blocks")
         return
-    print("by layer: rel_rmse (%) per block and role")
-    width = max(9, *(len(r) for r in roles)) if roles else 9
+    # Roles that are equal in every block say nothing: left out of the table.
+    roles = [r for r in table["roles"] if any(row["roles"].get(r) not in (0, None) for row in table["blocks"])]
+    same = len(table["roles"]) - len(roles)
+    print(
+        "by layer: rel_rmse (%) per block and role" + (f" ({same} roles equal in every block left out)" if same else "")
+    )
+    width = max([9, *(len(r) for r in roles)])
     print("block".rjust(5) + "  " + "all".rjust(9) + "".join("  " + escape(r).rjust(width) for r in roles))
 
     def cell(v) -> str:
