@@ -504,6 +504,16 @@ def compare(
         bug = _permuted(ea, da, eb, db, rows, cols, arch, offset, cancel)
         if bug is not None:
             return _with(result, verdict=TRANSFORM, transform=bug.to_json())
+    if src is not None and m.cosine is not None and m.cosine < 0.9:
+        # The converter's permutation expected but absent: B holds A's rows as they were.
+        plain = _stream(ea, da, eb, db, rows, cols, cancel=cancel)
+        if plain.max_abs == 0 or _within(plain):
+            bug = transforms.Bug(
+                kind="rows-permuted",
+                text=f"rows not permuted: the converter's rope permutation (head size {group}) is missing",
+                detail={"style": "rope-missing", "head_dim": group},
+            )
+            return _with(result, verdict=TRANSFORM, transform=bug.to_json())
     return result
 
 

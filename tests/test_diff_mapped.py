@@ -153,7 +153,12 @@ PLANTED = {
     "blk.0.ffn_gate.weight": lambda w: w * 0.5,
     "blk.0.ffn_up.weight": lambda w: np.ascontiguousarray(w.T),
     "blk.1.ffn_down.weight": _zero_rows,
+    "blk.1.attn_q.weight": lambda w: _unpermute(w, HEADS),  # the converter forgot to permute
 }
+
+
+def _unpermute(w, n_head):
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def test_planted_faults_are_named_and_located(tmp_path, capsys):
@@ -173,7 +178,9 @@ def test_planted_faults_are_named_and_located(tmp_path, capsys):
         "blk.0.ffn_gate.weight": "scaled",
         "blk.0.ffn_up.weight": "transposed",
         "blk.1.ffn_down.weight": "zero-filled",
+        "blk.1.attn_q.weight": "rows-permuted",
     }
+    assert by["blk.1.attn_q.weight"]["transform"]["style"] == "rope-missing"
     assert by["blk.0.attn_output.weight"]["transform"]["style"] == "rope"
     assert by["blk.0.attn_output.weight"]["transform"]["head_dim"] == HIDDEN // HEADS
     assert by["blk.1.attn_norm.weight"]["transform"]["value"] == pytest.approx(1.0, rel=1e-6)
