@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import mib, tool
+from bench.common import ROOT, mib
 from bench.make_conversions import requantize
 
 
@@ -22,7 +22,8 @@ def timed(cmd: list[str]) -> tuple[float, int, int]:
     """Wall seconds, peak RSS (KiB) and exit status (diff exits 1 for "different")."""
     with tempfile.NamedTemporaryFile("r") as f:
         t = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f.name, *cmd], stdout=subprocess.DEVNULL)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's irpa_core, whatever is installed
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f.name, *cmd], stdout=subprocess.DEVNULL, env=env)
         wall = time.perf_counter() - t
         return wall, int(f.read().split()[-1]), p.returncode
 
@@ -32,10 +33,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=sys.argv[2] if len(sys.argv) > 2 else os.environ.get("BENCH_DIR")) as d:
         requant = os.path.join(d, "requant.gguf")
         requantize(model, requant)
+        irpa = [sys.executable, "-m", "irpa_core.cli"]
         cmds = {
-            "diff": [tool("irpa"), "diff", model, requant, "--map=identity"],
-            "stats A": [tool("irpa"), "stats", model],
-            "stats B": [tool("irpa"), "stats", requant],
+            "diff": [*irpa, "diff", model, requant, "--map=identity"],
+            "stats A": [*irpa, "stats", model],
+            "stats B": [*irpa, "stats", requant],
         }
         runs: dict[str, list[tuple[float, int, int]]] = {k: [] for k in cmds}
         for _ in range(4):  # one warm-up round

@@ -672,20 +672,65 @@ def _truncated(base, ea, da, eb, db, shape_a, shape_b, cancel) -> MappedPair:
 # Two archives
 
 
+PARALLEL_BYTES = 64 << 20  # below this, worker processes cost more than they save
+
+# What forked workers inherit: the archives and the pairing (set just before
+# the pool starts; local files are read with pread, which shares no offset).
+_SHARED: tuple[Archive, Archive, tuple[NamePair, ...], Architecture] | None = None
+
+
+def _compare_at(i: int) -> MappedPair:
+    assert _SHARED is not None
+    a, b, pairs, arch = _SHARED
+    return compare(a.by_name[pairs[i].a], b.by_name[pairs[i].b], pairs[i], arch)
+
+
+def _local(archive: Archive) -> bool:
+    return all("://" not in f.path for f in archive.files)
+
+
 def mapped_diff(
-    a: Archive, b: Archive, mapping: str = "auto", *, strict: bool = False, cancel=None, progress=None
+    a: Archive,
+    b: Archive,
+    mapping: str = "auto",
+    *,
+    strict: bool = False,
+    workers: int = 1,
+    cancel=None,
+    progress=None,
 ) -> MappedReport:
     """Pair ``a``'s tensors with ``b``'s (``mapping``: ``"auto"``,
     ``"identity"`` or a JSON name table's path) and give each pair its
-    verdict. ``progress(i, total, name)`` is called before each pair."""
+    verdict. ``progress(i, total, name)`` is called before each pair (in
+    order, in this process). ``workers`` > 1: pairs are compared in that
+    many forked processes, the largest first, for local files of more than
+    ``PARALLEL_BYTES`` (each pair as one process would compare it)."""
+    global _SHARED
     pairing = pair_names(a, b, mapping)
-    out = []
-    for i, p in enumerate(pairing.pairs):
-        if progress:
-            progress(i, len(pairing.pairs), p.b)
-        out.append(compare(a.by_name[p.a], b.by_name[p.b], p, pairing.architecture, cancel))
+    pairs = pairing.pairs
+    out: list[MappedPair | None] = [None] * len(pairs)
+    size = sum(a.by_name[p.a].length + b.by_name[p.b].length for p in pairs)
+    if workers > 1 and len(pairs) > 1 and size > PARALLEL_BYTES and _local(a) and _local(b) and cancel is None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        order = sorted(range(len(pairs)), key=lambda i: -a.by_name[pairs[i].a].length)
+        _SHARED = (a, b, pairs, pairing.architecture)
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+                for i, result in zip(order, pool.map(_compare_at, order)):
+                    if progress:
+                        progress(i, len(pairs), pairs[i].b)
+                    out[i] = result
+        finally:
+            _SHARED = None
+    else:
+        for i, p in enumerate(pairs):
+            if progress:
+                progress(i, len(pairs), p.b)
+            out[i] = compare(a.by_name[p.a], b.by_name[p.b], p, pairing.architecture, cancel)
     return MappedReport(
-        pairs=tuple(out),
+        pairs=tuple(r for r in out if r is not None),
         only_a=pairing.only_a,
         only_b=pairing.only_b,
         architecture=pairing.architecture,

@@ -262,3 +262,15 @@ def test_two_quants_and_finetune_by_layer(tmp_path, capsys):
     assert main(["diff", str(base), str(t), "--by-layer"]) == 1
     out = capsys.readouterr().out
     assert "by layer: rel_rmse" in out and "mlp.down_proj.weight" in out
+
+
+def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
+    from irpa_core import verdict
+
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "Q8_0", plant={"blk.0.ffn_gate.weight": lambda w: w * 0.5})
+    g = make_gguf(tmp_path / "m.gguf", tensors, kv)
+    serial = mapped_diff(open_archive(st), open_archive(g), "auto")
+    monkeypatch.setattr(verdict, "PARALLEL_BYTES", 0)
+    parallel = mapped_diff(open_archive(st), open_archive(g), "auto", workers=2)
+    assert parallel.to_json() == serial.to_json()

@@ -99,7 +99,10 @@ def _run_mapped(args) -> int:
         raise CliError("--rename and --map cannot be combined: put the renames in a --map FILE.json")
     if args.atol or args.rtol:
         raise CliError("--atol/--rtol do not apply with --map: verdicts use each type's noise envelope")
-    report = mapped_diff(open_archive(args.a), open_archive(args.b), args.map or "identity", strict=args.strict)
+    workers = min(os.cpu_count() or 1, 8)
+    report = mapped_diff(
+        open_archive(args.a), open_archive(args.b), args.map or "identity", strict=args.strict, workers=workers
+    )
     if args.json:
         json.dump(report.to_json(by_layer=args.by_layer), sys.stdout, indent=1)
         sys.stdout.write("\n")
