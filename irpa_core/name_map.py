@@ -128,9 +128,10 @@ class NamePair:
     a: str
     b: str
     hf_side: str | None = None  # "a" or "b": the side in Hugging Face names (None: same scheme)
+    parts: tuple[str, ...] = ()  # A's separate Q, K, V that B holds fused (``a`` joins them with " + ")
 
     def to_json(self) -> dict:
-        return {"a": self.a, "b": self.b}
+        return {"a": self.a, "b": self.b, **({"a_parts": list(self.parts)} if self.parts else {})}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,4 +254,32 @@ def pair_names(a: Archive, b: Archive, mode: str = "auto") -> Pairing:
             # The side whose own name is not the GGUF one is in Hugging Face names.
             pairs.append(NamePair(a=n, b=m, hf_side="a" if c != n else "b" if c != m else None))
     only_b += [(m, NO_COUNTERPART) for m in by_canon_b.values() if m not in used]
+    fused, only_a, only_b = _fuse(only_a, only_b, canon)
+    pairs += fused
     return Pairing(pairs=tuple(pairs), only_a=tuple(only_a), only_b=tuple(only_b), architecture=arch, notes=notes)
+
+
+_QKV = re.compile(r"^(blk\.\d+\.)attn_qkv(\.weight|\.bias)$")
+
+
+def _fuse(only_a, only_b, canon) -> tuple[list[NamePair], list[tuple[str, str]], list[tuple[str, str]]]:
+    """A's separate Q, K and V of a block paired with B's fused QKV of that
+    block (``blk.N.attn_qkv``), where both are otherwise unpaired."""
+    by = {c: n for n, _ in only_a for c in [canon(n)] if c}
+    pairs: list[NamePair] = []
+    used: set[str] = set()
+    for m, _ in only_b:
+        hit = _QKV.match(canon(m) or m)
+        if hit is None:
+            continue
+        parts = [by.get(f"{hit[1]}{role}{hit[2]}") for role in ("attn_q", "attn_k", "attn_v")]
+        if all(parts) and not used.intersection(parts):
+            names = tuple(p for p in parts if p)
+            pairs.append(NamePair(a=" + ".join(names), b=m, hf_side="a", parts=names))
+            used.update(names)
+            used.add(m)
+    return (
+        pairs,
+        [(n, r) for n, r in only_a if n not in used],
+        [(n, r) for n, r in only_b if n not in used],
+    )

@@ -8,6 +8,10 @@ the llama family's rope permutation of Q and K rows, the Gemma family's
 tensor; ``rope_rows`` and ``unrope_rows`` are the row permutations.
 A comparison applies the rule to the Hugging Face side before comparing
 (``diff``'s mapped comparison does, streaming whole heads at a time).
+Fused projections: a block's separate Q, K and V paired with a fused
+``attn_qkv`` (``name_map``) compare as B's rows in that order, each part
+with its own rule (``verdict._fused``); the reverse (a fused checkpoint
+against split GGUF tensors) is not paired yet.
 
 The bugs recognised where values still disagree (``Bug``): transposed,
 rows permuted (rope-style with the head size, or another order),

@@ -124,6 +124,7 @@ class MappedPair:
     worst: Worst | None = None
     transform: dict | None = None  # the known transform applied, or the bug recognised
     notes: tuple[str, ...] = ()
+    a_parts: tuple[str, ...] = ()  # A's tensors that B holds fused (``a`` joins them)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +141,7 @@ class MappedPair:
             "worst": self.worst.to_json() if self.worst else None,
             "transform": self.transform,
             "notes": list(self.notes),
+            **({"a_parts": list(self.a_parts)} if self.a_parts else {}),
         }
 
 
@@ -321,6 +323,7 @@ def _stream(
     group: int = 1,
     offset: float = 0.0,
     quantizer=None,
+    b_row0: int = 0,
     cancel=None,
 ) -> _Acc:
     """Compare A (rows reordered by ``src``: B's row r is A's row src[r],
@@ -335,14 +338,15 @@ def _stream(
             raise Cancelled("diff")
         r1 = min(rows, r0 + step)
         e0, e1 = r0 * cols, r1 * cols
-        yraw, xraw = _raw(eb, db, e0, e1), _raw(ea, da, e0, e1)
+        f0, f1 = e0 + b_row0 * cols, e1 + b_row0 * cols  # B's elements: A's rows from B's row b_row0 on
+        yraw, xraw = _raw(eb, db, f0, f1), _raw(ea, da, e0, e1)
         if acc.same_bytes:
             if xraw == yraw:  # the same bytes: A's values only, for the sums
                 acc.sums.add_same(_values(ea, da, xraw, e0, e1, np.float32))
                 acc.n += e1 - e0
                 continue
             acc.same_bytes = False
-        y, x = _values(eb, db, yraw, e0, e1), _values(ea, da, xraw, e0, e1)
+        y, x = _values(eb, db, yraw, f0, f1), _values(ea, da, xraw, e0, e1)
         local = None
         if src is not None:
             local = src[r0:r1]
@@ -365,7 +369,7 @@ def _stream(
             acc.sdd += dd if math.isfinite(dd) or not math.isinf(float(ad.max())) else math.inf
             j = int(np.argmax(ad))
             if ad[j] > acc.max_abs or acc.worst_b is None:
-                acc.max_abs, acc.worst_b = float(ad[j]), e0 + j
+                acc.max_abs, acc.worst_b = float(ad[j]), f0 + j
                 r, c = divmod(j, cols)
                 acc.worst_a = ((int(local[r]) if local is not None else r0 + r) * cols) + c
                 acc.worst_vals = (float(x[j]), float(y[j]))
@@ -383,9 +387,9 @@ def _stream(
                 over = np.flatnonzero(groups.max(axis=1) > bound)
                 if over.size:
                     acc.outside += int(np.count_nonzero(groups[over] > bound[over, None]))
-            acc.sums.add(x, y, g, bound, e0)
+            acc.sums.add(x, y, g, bound, f0)
         if acc.requant:
-            if e0 % db.block_size or e1 % db.block_size:
+            if f0 % db.block_size or f1 % db.block_size:
                 acc.requant = False
             else:
                 from gguf import quants
@@ -436,6 +440,110 @@ def _worst(acc: _Acc, shape_a, shape_b) -> Worst | None:
 # One pair
 
 
+def _known(pair: NamePair, arch: Architecture, rows: int, notes: list[str]):
+    """The converter's transform of this pair, as ``_stream`` takes it:
+    (src, group, offset, what was applied as JSON)."""
+    src, offset, applied, group = None, 0.0, None, 1
+    rule = transforms.known(arch.name, pair.a if pair.hf_side == "a" else pair.b) if pair.hf_side else None
+    if rule is not None and rule.kind == transforms.ROPE:
+        heads = getattr(arch, rule.heads) or (arch.head_count if rule.heads == "head_count_kv" else None)
+        if heads and rows % heads == 0 and (rows // heads) % 2 == 0:
+            group = rows // heads
+            perm = transforms.rope_rows(rows, group)
+            src = perm if pair.hf_side == "a" else np.argsort(perm)
+            applied = {"kind": rule.kind, "known": True, "head_dim": group, "source": rule.source}
+        else:
+            notes.append(f"{rule.kind} not applied: no head count for {rows} rows")
+    elif rule is not None and rule.kind == transforms.NORM_OFFSET:
+        offset = rule.offset if pair.hf_side == "a" else -rule.offset
+        applied = {"kind": rule.kind, "known": True, "value": rule.offset, "source": rule.source}
+    return src, group, offset, applied
+
+
+def _fused(pair: NamePair, parts: list[Entry], eb: Entry, arch: Architecture, cancel=None) -> MappedPair:
+    """A's separate projections (``pair.parts``: Q, K, V) against B's
+    fused one: each part against its run of B's rows, in order, with the
+    converter's transform of that part; the figures over all of B."""
+    from . import stats as S
+
+    base = MappedPair(
+        a=pair.a, b=pair.b, verdict=DIFFERS, dtype_b=eb.dtype.name if eb.dtype else None, a_parts=pair.parts
+    )
+    db = eb.dtype
+    if db is None or not S.can_decode(eb, db):
+        return _with(base, notes=("B's dtype cannot be decoded: no values to compare",))
+    nb = S.element_count(eb, db)
+    rows_b, cols = _matrix(tuple(eb.shape or (nb,)), nb)
+    row = 0
+    notes: list[str] = []
+    total = _Acc()
+    total.same_bytes = False
+    applied = []
+    for name, ea in zip(pair.parts, parts):
+        da = decode_dtypes(ea, eb)[0]
+        if da is None or not S.can_decode(ea, da):
+            return _with(base, notes=(f"'{name}': its dtype cannot be decoded",))
+        na = S.element_count(ea, da)
+        ra, ca = _matrix(tuple(ea.shape or (na,)), na)
+        if ca != cols or row + ra > rows_b:
+            return _with(base, notes=(f"'{name}' ({ra} x {ca}) does not fit in B's {rows_b} x {cols} from row {row}",))
+        src, group, offset, known = _known(NamePair(a=name, b=pair.b, hf_side="a"), arch, ra, notes)
+        if known:
+            applied.append({"part": name, **known})
+        acc = _stream(
+            ea,
+            da,
+            eb,
+            db,
+            ra,
+            cols,
+            src=src,
+            group=group,
+            offset=offset,
+            quantizer=_quantizer(db),
+            b_row0=row,
+            cancel=cancel,
+        )
+        total = _merge(total, acc, base_row=row, cols=cols)
+        row += ra
+    if row != rows_b:
+        return _with(base, notes=(f"the parts hold {row} of B's {rows_b} rows",))
+    m = _metrics(total)
+    worst = _worst(total, None, eb.shape)
+    fused = {"kind": "fused", "known": True, "parts": list(pair.parts), "applied": applied}
+    result = _with(
+        base,
+        dtype_a=parts[0].dtype.name if parts[0].dtype else None,
+        metrics=m,
+        worst=worst,
+        transform=fused,
+        notes=tuple(notes),
+    )
+    if total.max_abs == 0:
+        return _with(result, verdict=LOSSLESS)
+    if total.requant and not math.isinf(total.max_abs):
+        return _with(result, verdict=REQUANTIZED)
+    if _within(total) and not math.isinf(total.max_abs):
+        return _with(result, verdict=WITHIN_NOISE)
+    return result
+
+
+def _merge(t: _Acc, a: _Acc, *, base_row: int, cols: int) -> _Acc:
+    """Figures of two runs of B: sums added, the worst of both kept
+    (A's flat index stays the part's own)."""
+    t.n += a.n
+    t.sdd += a.sdd
+    if a.worst_b is not None and (t.worst_b is None or a.max_abs > t.max_abs):
+        t.max_abs, t.worst_b, t.worst_a, t.worst_vals = a.max_abs, a.worst_b, a.worst_a, a.worst_vals
+    t.expected += a.expected
+    t.outside += a.outside
+    t.requant = t.requant and a.requant
+    t.envelope_known = t.envelope_known and a.envelope_known
+    for f in ("n", "sa", "sb", "saa", "sbb", "sab", "zeroed", "zeroed_sdd"):
+        setattr(t.sums, f, getattr(t.sums, f) + getattr(a.sums, f))
+    return t
+
+
 def compare(
     ea: Entry, eb: Entry, pair: NamePair | None = None, arch: Architecture | None = None, cancel=None
 ) -> MappedPair:
@@ -461,21 +569,7 @@ def compare(
     if na != nb:
         return _truncated(base, ea, da, eb, db, shape_a, shape_b, cancel)
     rows, cols = _matrix(tuple(shape_b), nb)
-    src, offset, applied = None, 0.0, None
-    rule = transforms.known(arch.name, pair.a if pair.hf_side == "a" else pair.b) if pair.hf_side else None
-    group = 1
-    if rule is not None and rule.kind == transforms.ROPE:
-        heads = getattr(arch, rule.heads) or (arch.head_count if rule.heads == "head_count_kv" else None)
-        if heads and rows % heads == 0 and (rows // heads) % 2 == 0:
-            group = rows // heads
-            perm = transforms.rope_rows(rows, group)
-            src = perm if pair.hf_side == "a" else np.argsort(perm)
-            applied = {"kind": rule.kind, "known": True, "head_dim": group, "source": rule.source}
-        else:
-            notes.append(f"{rule.kind} not applied: no head count for {rows} rows")
-    elif rule is not None and rule.kind == transforms.NORM_OFFSET:
-        offset = rule.offset if pair.hf_side == "a" else -rule.offset
-        applied = {"kind": rule.kind, "known": True, "value": rule.offset, "source": rule.source}
+    src, group, offset, applied = _known(pair, arch, rows, notes)
     quantizer = _quantizer(db)
     acc = _stream(ea, da, eb, db, rows, cols, src=src, group=group, offset=offset, quantizer=quantizer, cancel=cancel)
     m, worst = _metrics(acc), _worst(acc, shape_a, shape_b)
@@ -682,7 +776,13 @@ _SHARED: tuple[Archive, Archive, tuple[NamePair, ...], Architecture] | None = No
 def _compare_at(i: int) -> MappedPair:
     assert _SHARED is not None
     a, b, pairs, arch = _SHARED
-    return compare(a.by_name[pairs[i].a], b.by_name[pairs[i].b], pairs[i], arch)
+    return _one(a, b, pairs[i], arch)
+
+
+def _one(a: Archive, b: Archive, p: NamePair, arch: Architecture, cancel=None) -> MappedPair:
+    if p.parts:
+        return _fused(p, [a.by_name[n] for n in p.parts], b.by_name[p.b], arch, cancel)
+    return compare(a.by_name[p.a], b.by_name[p.b], p, arch, cancel)
 
 
 def _local(archive: Archive) -> bool:
@@ -709,12 +809,12 @@ def mapped_diff(
     pairing = pair_names(a, b, mapping)
     pairs = pairing.pairs
     out: list[MappedPair | None] = [None] * len(pairs)
-    size = sum(a.by_name[p.a].length + b.by_name[p.b].length for p in pairs)
+    size = sum(2 * b.by_name[p.b].length for p in pairs)
     if workers > 1 and len(pairs) > 1 and size > PARALLEL_BYTES and _local(a) and _local(b) and cancel is None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        order = sorted(range(len(pairs)), key=lambda i: -a.by_name[pairs[i].a].length)
+        order = sorted(range(len(pairs)), key=lambda i: -b.by_name[pairs[i].b].length)
         _SHARED = (a, b, pairs, pairing.architecture)
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
@@ -728,7 +828,7 @@ def mapped_diff(
         for i, p in enumerate(pairs):
             if progress:
                 progress(i, len(pairs), p.b)
-            out[i] = compare(a.by_name[p.a], b.by_name[p.b], p, pairing.architecture, cancel)
+            out[i] = _one(a, b, p, pairing.architecture, cancel)
     return MappedReport(
         pairs=tuple(r for r in out if r is not None),
         only_a=pairing.only_a,

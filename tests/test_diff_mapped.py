@@ -274,3 +274,22 @@ def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
     monkeypatch.setattr(verdict, "PARALLEL_BYTES", 0)
     parallel = mapped_diff(open_archive(st), open_archive(g), "auto", workers=2)
     assert parallel.to_json() == serial.to_json()
+
+
+def test_fused_qkv_pairs_with_the_separate_projections(tmp_path, capsys):
+    import gguf
+
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "F32")
+    for i in range(BLOCKS):
+        p = f"blk.{i}."
+        qkv = np.concatenate([tensors.pop(p + r + ".weight") for r in ("attn_q", "attn_k", "attn_v")])
+        tensors[p + "attn_qkv.weight"] = ("Q8_0", gguf.quants.quantize(qkv, gguf.GGMLQuantizationType.Q8_0))
+    g = make_gguf(tmp_path / "fused.gguf", tensors, kv)
+    assert main(["diff", str(st), str(g), "--map=auto", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["only_a"] == [] and doc["only_b"] == []
+    p = next(p for p in doc["pairs"] if p["b"] == "blk.1.attn_qkv.weight")
+    assert p["a_parts"] == [f"model.layers.1.self_attn.{r}_proj.weight" for r in "qkv"]
+    assert p["verdict"] == "requantized-exact" and p["transform"]["kind"] == "fused"
+    assert [t["kind"] for t in p["transform"]["applied"]] == ["rope-permutation"] * 2

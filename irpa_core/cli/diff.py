@@ -117,7 +117,11 @@ def _run_mapped(args) -> int:
         print(f"{p.verdict:<18} {names}  {types}")
         if p.transform:
             src = p.transform.get("source")
-            text = p.transform.get("text") or f"{p.transform['kind']} applied" + (f" ({src})" if src else "")
+            if p.transform["kind"] == "fused":
+                inner = ", ".join(f"{t['kind']} on {t['part']}" for t in p.transform["applied"])
+                text = "fused: A's parts stacked in B's rows, in order" + (f" ({inner})" if inner else "")
+            else:
+                text = p.transform.get("text") or f"{p.transform['kind']} applied" + (f" ({src})" if src else "")
             print(" " * 19 + escape(text))
         if p.metrics:
             line = p.metrics.text()
