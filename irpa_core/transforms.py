@@ -119,24 +119,23 @@ class Sums:
     zero_first: int | None = None
     zero_last: int | None = None
 
-    def add(self, a: np.ndarray, b: np.ndarray, g: int, bound: np.ndarray, start: int) -> None:
-        """A run of values; ``bound``: the noise bound per group of ``g``
-        values (a zero in B counts where A is beyond it)."""
+    def add(self, a: np.ndarray, b: np.ndarray) -> None:
         self.n += a.size
         self.sa += float(a.sum())
         self.sb += float(b.sum())
         self.saa += float(a @ a)
         self.sbb += float(b @ b)
         self.sab += float(a @ b)
-        zb = np.flatnonzero(b == 0)
-        if zb.size:
-            z = zb[np.abs(a[zb]) > bound[zb // g]]
-            if z.size:
-                self.zeroed += int(z.size)
-                self.zeroed_sdd += float(a[z] @ a[z])
-                if self.zero_first is None:
-                    self.zero_first = start + int(z[0])
-                self.zero_last = start + int(z[-1])
+
+    def zeroed_at(self, a: np.ndarray, z: np.ndarray, start: int) -> None:
+        """``z``: where B holds 0 and A is beyond the noise (sorted indices
+        into this run, which starts at flat index ``start``)."""
+        if z.size:
+            self.zeroed += int(z.size)
+            self.zeroed_sdd += float(a[z] @ a[z])
+            if self.zero_first is None:
+                self.zero_first = start + int(z[0])
+            self.zero_last = start + int(z[-1])
 
     def add_same(self, a: np.ndarray) -> None:
         """A run where B holds the same values (float32 is enough: the

@@ -380,14 +380,20 @@ def _stream(
             else:
                 expected, g, bound = env
                 acc.expected += expected
+            # Elements beyond the bound; a zeroed region is among them (B's
+            # zeros where A is beyond the noise), so only they are looked at.
+            out = None
             if g == 1:
-                acc.outside += int(np.count_nonzero(ad > bound))
+                out = np.flatnonzero(ad > bound)
             elif ad.size:
                 groups = ad.reshape(-1, g)
                 over = np.flatnonzero(groups.max(axis=1) > bound)
                 if over.size:
-                    acc.outside += int(np.count_nonzero(groups[over] > bound[over, None]))
-            acc.sums.add(x, y, g, bound, f0)
+                    out = (over[:, None] * g + np.arange(g))[groups[over] > bound[over, None]]
+            if out is not None and out.size:
+                acc.outside += int(out.size)
+                acc.sums.zeroed_at(x, out[y[out] == 0], f0)
+            acc.sums.add(x, y)
         if acc.requant:
             if f0 % db.block_size or f1 % db.block_size:
                 acc.requant = False
