@@ -18,14 +18,17 @@ from bench.common import ROOT, mib
 from bench.make_conversions import requantize
 
 
-def timed(cmd: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (KiB) and exit status (diff exits 1 for "different")."""
+def timed(cmd: list[str]) -> tuple[float, int, int, float]:
+    """Wall seconds, peak RSS (KiB), exit status (diff exits 1 for
+    "different") and CPU seconds (user + system, workers included: the
+    figure that does not depend on what else the machine runs)."""
     with tempfile.NamedTemporaryFile("r") as f:
         t = time.perf_counter()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's irpa_core, whatever is installed
-        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f.name, *cmd], stdout=subprocess.DEVNULL, env=env)
+        p = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", f.name, *cmd], stdout=subprocess.DEVNULL, env=env)
         wall = time.perf_counter() - t
-        return wall, int(f.read().split()[-1]), p.returncode
+        rss, user, system = f.read().split()[-3:]
+        return wall, int(rss), p.returncode, float(user) + float(system)
 
 
 def main() -> None:
@@ -39,17 +42,19 @@ def main() -> None:
             "stats A": [*irpa, "stats", model],
             "stats B": [*irpa, "stats", requant],
         }
-        runs: dict[str, list[tuple[float, int, int]]] = {k: [] for k in cmds}
+        runs: dict[str, list[tuple[float, int, int, float]]] = {k: [] for k in cmds}
         for _ in range(4):  # one warm-up round
             for k, c in cmds.items():
                 runs[k].append(timed(c))
-        med = {k: statistics.median(w for w, _, _ in v[1:]) for k, v in runs.items()}
-        rss = {k: max(r for _, r, _ in v) for k, v in runs.items()}
+        med = {k: statistics.median(r[0] for r in v[1:]) for k, v in runs.items()}
+        cpu = {k: statistics.median(r[3] for r in v[1:]) for k, v in runs.items()}
+        rss = {k: max(r[1] for r in v) for k, v in runs.items()}
         stats = med["stats A"] + med["stats B"]
         print(
             f"diff {med['diff']:.2f} s ({mib(rss['diff'])}, exit {runs['diff'][-1][2]}); "
             f"stats of both {stats:.2f} s ({mib(max(rss['stats A'], rss['stats B']))}); "
-            f"ratio {med['diff'] / stats:.2f}"
+            f"ratio {med['diff'] / stats:.2f}; CPU: diff {cpu['diff']:.2f} s, stats of both "
+            f"{cpu['stats A'] + cpu['stats B']:.2f} s"
         )
 
 

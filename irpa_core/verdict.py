@@ -324,6 +324,7 @@ def _stream(
     offset: float = 0.0,
     quantizer=None,
     b_row0: int = 0,
+    a_row0: int = 0,
     cancel=None,
 ) -> _Acc:
     """Compare A (rows reordered by ``src``: B's row r is A's row src[r],
@@ -339,14 +340,15 @@ def _stream(
         r1 = min(rows, r0 + step)
         e0, e1 = r0 * cols, r1 * cols
         f0, f1 = e0 + b_row0 * cols, e1 + b_row0 * cols  # B's elements: A's rows from B's row b_row0 on
-        yraw, xraw = _raw(eb, db, f0, f1), _raw(ea, da, e0, e1)
+        g0, g1 = e0 + a_row0 * cols, e1 + a_row0 * cols  # A's elements
+        yraw, xraw = _raw(eb, db, f0, f1), _raw(ea, da, g0, g1)
         if acc.same_bytes:
             if xraw == yraw:  # the same bytes: A's values only, for the sums
-                acc.sums.add_same(_values(ea, da, xraw, e0, e1, np.float32))
+                acc.sums.add_same(_values(ea, da, xraw, g0, g1, np.float32))
                 acc.n += e1 - e0
                 continue
             acc.same_bytes = False
-        y, x = _values(eb, db, yraw, f0, f1), _values(ea, da, xraw, e0, e1)
+        y, x = _values(eb, db, yraw, f0, f1), _values(ea, da, xraw, g0, g1)
         local = None
         if src is not None:
             local = src[r0:r1]
@@ -371,7 +373,7 @@ def _stream(
             if ad[j] > acc.max_abs or acc.worst_b is None:
                 acc.max_abs, acc.worst_b = float(ad[j]), f0 + j
                 r, c = divmod(j, cols)
-                acc.worst_a = ((int(local[r]) if local is not None else r0 + r) * cols) + c
+                acc.worst_a = ((int(local[r]) if local is not None else r0 + r) + a_row0) * cols + c
                 acc.worst_vals = (float(x[j]), float(y[j]))
             env = _envelope(da, db, x, offset)
             if env is None:
@@ -544,16 +546,27 @@ def _merge(t: _Acc, a: _Acc, *, base_row: int, cols: int) -> _Acc:
     t.expected += a.expected
     t.outside += a.outside
     t.requant = t.requant and a.requant
+    t.same_bytes = t.same_bytes and a.same_bytes
     t.envelope_known = t.envelope_known and a.envelope_known
+    if a.sums.zero_first is not None:
+        if t.sums.zero_first is None:
+            t.sums.zero_first = a.sums.zero_first
+        t.sums.zero_last = a.sums.zero_last
     for f in ("n", "sa", "sb", "saa", "sbb", "sab", "zeroed", "zeroed_sdd"):
         setattr(t.sums, f, getattr(t.sums, f) + getattr(a.sums, f))
     return t
 
 
 def compare(
-    ea: Entry, eb: Entry, pair: NamePair | None = None, arch: Architecture | None = None, cancel=None
+    ea: Entry,
+    eb: Entry,
+    pair: NamePair | None = None,
+    arch: Architecture | None = None,
+    cancel=None,
+    acc: _Acc | None = None,
 ) -> MappedPair:
-    """The verdict on one pair (A the reference, B the other)."""
+    """The verdict on one pair (A the reference, B the other). ``acc``: the
+    streamed figures when workers made them (``_plan``'s plain pairs)."""
     from . import stats as S
 
     pair = pair or NamePair(a=ea.name, b=eb.name)
@@ -577,7 +590,10 @@ def compare(
     rows, cols = _matrix(tuple(shape_b), nb)
     src, group, offset, applied = _known(pair, arch, rows, notes)
     quantizer = _quantizer(db)
-    acc = _stream(ea, da, eb, db, rows, cols, src=src, group=group, offset=offset, quantizer=quantizer, cancel=cancel)
+    if acc is None:
+        acc = _stream(
+            ea, da, eb, db, rows, cols, src=src, group=group, offset=offset, quantizer=quantizer, cancel=cancel
+        )
     m, worst = _metrics(acc), _worst(acc, shape_a, shape_b)
     result = _with(base, metrics=m, worst=worst, transform=applied, notes=tuple(notes))
     nan_mismatch = math.isinf(acc.max_abs)
@@ -773,6 +789,7 @@ def _truncated(base, ea, da, eb, db, shape_a, shape_b, cancel) -> MappedPair:
 
 
 PARALLEL_BYTES = 64 << 20  # below this, worker processes cost more than they save
+TASK_BYTES = 16 << 20  # a bigger plain pair goes to the workers as runs of rows of about this much of B
 
 # What forked workers inherit: the archives and the pairing (set just before
 # the pool starts; local files are read with pread, which shares no offset).
@@ -783,6 +800,47 @@ def _compare_at(i: int) -> MappedPair:
     assert _SHARED is not None
     a, b, pairs, arch = _SHARED
     return _one(a, b, pairs[i], arch)
+
+
+def _stream_at(task: tuple[int, int, int]) -> _Acc:
+    """Rows ``[r0, r1)`` of a plain pair (same layout, no transform)."""
+    assert _SHARED is not None
+    a, b, pairs, _ = _SHARED
+    i, r0, r1 = task
+    ea, eb = a.by_name[pairs[i].a], b.by_name[pairs[i].b]
+    da, db = decode_dtypes(ea, eb)
+    assert da is not None and db is not None
+    cols = _matrix(tuple(eb.shape or ()), _count(eb, db))[1]
+    return _stream(ea, da, eb, db, r1 - r0, cols, quantizer=_quantizer(db), a_row0=r0, b_row0=r0)
+
+
+def _count(e: Entry, d: DType) -> int:
+    from . import stats as S
+
+    return S.element_count(e, d)
+
+
+def _split(a: Archive, b: Archive, p: NamePair, arch: Architecture, size: int) -> list[tuple[int, int]] | None:
+    """Row ranges of about ``size`` bytes of B for a pair compared plainly
+    (same shape and element count, no transform), or None."""
+    from . import stats as S
+
+    if p.parts:
+        return None
+    ea, eb = a.by_name[p.a], b.by_name[p.b]
+    da, db = decode_dtypes(ea, eb)
+    if not (da and db and S.can_decode(ea, da) and S.can_decode(eb, db)) or eb.length <= size:
+        return None
+    n = _count(eb, db)
+    if _count(ea, da) != n or tuple(ea.shape or (n,)) != tuple(eb.shape or (n,)):
+        return None
+    rows, cols = _matrix(tuple(eb.shape or (n,)), n)
+    if _known(p, arch, rows, [])[3] is not None:
+        return None
+    # Whole B blocks per range, so that the requantization check still applies.
+    unit = db.block_size // math.gcd(db.block_size, cols) if cols else 1
+    per = max(unit, (size * rows // eb.length) // unit * unit)
+    return [(r, min(rows, r + per)) for r in range(0, rows, per)]
 
 
 def _one(a: Archive, b: Archive, p: NamePair, arch: Architecture, cancel=None) -> MappedPair:
@@ -820,16 +878,28 @@ def mapped_diff(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        order = sorted(range(len(pairs)), key=lambda i: -b.by_name[pairs[i].b].length)
+        # Big plain pairs go as runs of rows (one tensor can be most of a
+        # file: an embedding), the others whole, the largest first.
+        split = {i: r for i, p in enumerate(pairs) for r in [_split(a, b, p, pairing.architecture, TASK_BYTES)] if r}
+        order = sorted((i for i in range(len(pairs)) if i not in split), key=lambda i: -b.by_name[pairs[i].b].length)
+        tasks = [(i, r0, r1) for i, runs in split.items() for r0, r1 in runs]
         _SHARED = (a, b, pairs, pairing.architecture)
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
-                for i, result in zip(order, pool.map(_compare_at, order)):
-                    if progress:
-                        progress(i, len(pairs), pairs[i].b)
+                parts = pool.map(_stream_at, tasks)
+                whole = pool.map(_compare_at, order)
+                accs: dict[int, _Acc] = {}
+                for (i, r0, _), acc in zip(tasks, parts):
+                    accs[i] = acc if i not in accs else _merge(accs[i], acc, base_row=r0, cols=0)
+                for i, acc in accs.items():
+                    p = pairs[i]
+                    out[i] = compare(a.by_name[p.a], b.by_name[p.b], p, pairing.architecture, acc=acc)
+                for i, result in zip(order, whole):
                     out[i] = result
         finally:
             _SHARED = None
+        if progress:
+            progress(len(pairs), len(pairs), "")
     else:
         for i, p in enumerate(pairs):
             if progress:
