@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .display import plural
+from .name_map import HF_ARCH, gguf_arch, hf_name_map
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing slows start-up (bench/RESULTS.md)
@@ -306,7 +307,7 @@ def _arch(name: str) -> _Arch | None:
     if name not in _ARCHES:
         import gguf
 
-        arch = next((a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == name), None)
+        arch = gguf_arch(name)
         if arch is None or arch not in gguf.MODEL_TENSORS:
             _ARCHES[name] = None
         else:
@@ -958,8 +959,6 @@ def _token_id_keys() -> list[str]:
 # ---------------------------------------------------------------------------
 # safetensors with a config.json
 
-# Hugging Face model_type -> gguf architecture, where the names differ.
-_HF_ARCH = {"gemma3_text": "gemma3", "mistral": "llama"}
 _HF_KEYS = {
     "block_count": ("num_hidden_layers", "n_layer", "num_layers"),
     "embedding_length": ("hidden_size", "n_embd", "d_model"),
@@ -981,7 +980,7 @@ def check_config(tensors: Iterable[Tensor], config: Mapping[str, Any]) -> Report
     model_type = config.get("model_type")
     if not isinstance(model_type, str):
         return Report(checked=False, tensors=len(tensors), notes=("config.json has no model_type",))
-    arch_name = _HF_ARCH.get(model_type, model_type)
+    arch_name = HF_ARCH.get(model_type, model_type)
     arch = _arch(arch_name)
     if arch is None:
         return Report(
@@ -997,10 +996,8 @@ def check_config(tensors: Iterable[Tensor], config: Mapping[str, Any]) -> Report
                 break
     numbers = [int(m.group(1)) for n, _ in tensors for m in [re.search(r"\.(\d+)\.", n)] if m]
     n_blocks = max([hp.get("block_count") or 0, *(b + 1 for b in numbers)])
-    import gguf
-
-    arch_enum = next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch_name)
-    names = gguf.get_tensor_name_map(arch_enum, n_blocks)
+    names = hf_name_map(arch_name, n_blocks)
+    assert names is not None  # _arch found it in the same tables
     named, unmapped = [], []
     for n, s in tensors:
         g = names.get_name(n, try_suffixes=(".weight", ".bias"))

@@ -27,6 +27,19 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument(
         "--rtol", type=float, default=0.0, metavar="X", help="relative tolerance: |A-B| <= atol + rtol*|A| (default 0)"
     )
+    p.add_argument(
+        "--map",
+        metavar="MODE",
+        help="pair tensors across naming schemes and give quantization-aware verdicts: 'auto' "
+        "(same names, then Hugging Face <-> GGUF through the gguf package's tables), 'identity', "
+        "or FILE.json (an object of A names -> B names, globs allowed)",
+    )
+    p.add_argument(
+        "--by-layer",
+        action="store_true",
+        help="with verdicts: rel_rmse per block and tensor role (where the error or a finetune's change is)",
+    )
+    p.add_argument("--strict", action="store_true", help="with verdicts: tensors left unpaired fail the run")
     p.add_argument("--all", action="store_true", help="list identical entries too")
     p.add_argument("--json", action="store_true")
     return p
@@ -38,6 +51,16 @@ def run(args) -> int:
     from ..display import escape
     from ..plan import Plan
 
+    if args.map is not None or args.by_layer or args.strict:
+        from ..errors import IrpaError
+
+        try:
+            return _run_mapped(args)
+        except IrpaError as e:  # 2 on error, as diff(1): 1 means "different"
+            from ..display import escape
+
+            print(f"irpa: error: {escape(str(e))}", file=sys.stderr)
+            return 2
     renames = rename_pairs(args.rename)
     if args.atol < 0 or args.rtol < 0 or args.atol != args.atol or args.rtol != args.rtol:
         raise CliError("--atol and --rtol must be numbers >= 0")
@@ -64,3 +87,83 @@ def run(args) -> int:
         verdict = "identical" if report.identical else "within tolerance" if report.ok else "different"
         print(f"{verdict}: {parts or 'no entries'}")
     return 0 if report.ok else 1
+
+
+def _run_mapped(args) -> int:
+    """Verdict mode: pairs across schemes, quantization-aware verdicts."""
+    from .. import open_archive
+    from ..display import escape
+    from ..verdict import IDENTICAL, mapped_diff
+
+    if args.rename:
+        raise CliError("--rename and --map cannot be combined: put the renames in a --map FILE.json")
+    if args.atol or args.rtol:
+        raise CliError("--atol/--rtol do not apply with --map: verdicts use each type's noise envelope")
+    workers = min(os.cpu_count() or 1, 8)
+    report = mapped_diff(
+        open_archive(args.a), open_archive(args.b), args.map or "identity", strict=args.strict, workers=workers
+    )
+    if args.json:
+        json.dump(report.to_json(by_layer=args.by_layer), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0 if report.ok else 1
+    for note in report.notes:
+        print(f"note: {escape(note)}")
+    for p in report.pairs:
+        if p.verdict == IDENTICAL and not args.all:
+            continue
+        names = escape(p.a) if p.a == p.b else f"{escape(p.a)} -> {escape(p.b)}"
+        types = p.dtype_a if p.dtype_a == p.dtype_b else f"{p.dtype_a} -> {p.dtype_b}"
+        print(f"{p.verdict:<18} {names}  {types}")
+        if p.transform:
+            src = p.transform.get("source")
+            if p.transform["kind"] == "fused":
+                inner = ", ".join(f"{t['kind']} on {t['part']}" for t in p.transform["applied"])
+                text = "fused: A's parts stacked in B's rows, in order" + (f" ({inner})" if inner else "")
+            else:
+                text = p.transform.get("text") or f"{p.transform['kind']} applied" + (f" ({src})" if src else "")
+            print(" " * 19 + escape(text))
+        if p.metrics:
+            line = p.metrics.text()
+            if p.worst is not None and p.metrics.max_abs:
+                ia = list(p.worst.index_a) if p.worst.index_a is not None else p.worst.flat_a
+                ib = list(p.worst.index_b) if p.worst.index_b is not None else p.worst.flat_b
+                at = f"A{ia}" if ia == ib else f"A{ia} B{ib}"
+                line += f" worst at {at} (A {p.worst.a:.6g}, B {p.worst.b:.6g})"
+            print(" " * 19 + line)
+        for note in p.notes:
+            print(" " * 19 + escape(note))
+    for side, items in (("only in A", report.only_a), ("only in B", report.only_b)):
+        for name, reason in items:
+            print(f"{side:<18} {escape(name)}  ({escape(reason)})")
+    if args.by_layer:
+        _print_by_layer(report.by_layer())
+    counts = ", ".join(f"{n} {v}" for v, n in report.counts().items() if n)
+    unpaired = f"; {len(report.only_a)} only in A, {len(report.only_b)} only in B"
+    verdict = "ok" if report.ok else "different"
+    print(f"{verdict}: {len(report.pairs)} pairs ({counts or 'none'}){unpaired}")
+    return 0 if report.ok else 1
+
+
+def _print_by_layer(table: dict) -> None:
+    from ..display import escape
+
+    if not table["blocks"]:
+        print("by layer: no numbered blocks")
+        return
+    # Roles that are equal in every block say nothing: left out of the table.
+    roles = [r for r in table["roles"] if any(row["roles"].get(r) not in (0, None) for row in table["blocks"])]
+    same = len(table["roles"]) - len(roles)
+    print(
+        "by layer: rel_rmse (%) per block and role" + (f" ({same} roles equal in every block left out)" if same else "")
+    )
+    width = max([9, *(len(r) for r in roles)])
+    print("block".rjust(5) + "  " + "all".rjust(9) + "".join("  " + escape(r).rjust(width) for r in roles))
+
+    def cell(v) -> str:
+        return "-" if v is None else v if isinstance(v, str) else f"{100 * v:.4f}"
+
+    for row in table["blocks"]:
+        line = str(row["block"]).rjust(5) + "  " + cell(row["rel_rmse"]).rjust(9)
+        line += "".join("  " + cell(row["roles"].get(r)).rjust(width) for r in roles)
+        print(line)

@@ -1,0 +1,304 @@
+"""irpa diff --map: pairing across schemes, quantization-aware verdicts,
+planted conversion bugs, JSON and exit codes, --by-layer.
+
+The conversions are built here with the gguf package (its name tables,
+``gguf.quants`` and ``GGUFWriter``), the way llama.cpp's converter does
+them (the rope permutation is written out below, as in
+``LlamaModel.permute``); the expected figures come from
+``gguf.quants.dequantize`` and numpy.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from irpa_core import open_archive
+from irpa_core.cli import main
+from irpa_core.verdict import mapped_diff
+from tests.fixtures import make_gguf, make_safetensors
+
+HIDDEN, INTER, HEADS, KV_HEADS, BLOCKS, VOCAB = 64, 128, 4, 2, 2, 32
+
+
+def _permute(w, n_head):
+    # As llama.cpp's LlamaModel.permute, written out independently.
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _hf_model(d, model_type="llama"):
+    rng = np.random.default_rng(7)
+
+    def r(*shape, scale=0.05):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    t = {"model.embed_tokens.weight": r(VOCAB, HIDDEN), "model.norm.weight": 1 + r(HIDDEN)}
+    hd = HIDDEN // HEADS
+    for i in range(BLOCKS):
+        p = f"model.layers.{i}."
+        t |= {
+            p + "self_attn.q_proj.weight": r(HIDDEN, HIDDEN),
+            p + "self_attn.k_proj.weight": r(KV_HEADS * hd, HIDDEN),
+            p + "self_attn.v_proj.weight": r(KV_HEADS * hd, HIDDEN),
+            p + "self_attn.o_proj.weight": r(HIDDEN, HIDDEN),
+            p + "mlp.gate_proj.weight": r(INTER, HIDDEN),
+            p + "mlp.up_proj.weight": r(INTER, HIDDEN),
+            p + "mlp.down_proj.weight": r(HIDDEN, INTER),
+            p + "input_layernorm.weight": 1 + r(HIDDEN),
+            p + "post_attention_layernorm.weight": 1 + r(HIDDEN),
+        }
+    t["lm_head.weight"] = r(VOCAB, HIDDEN)
+    d.mkdir(exist_ok=True)
+    cfg = {
+        "model_type": model_type,
+        "num_hidden_layers": BLOCKS,
+        "num_attention_heads": HEADS,
+        "num_key_value_heads": KV_HEADS,
+        "hidden_size": HIDDEN,
+    }
+    (d / "config.json").write_text(json.dumps(cfg))
+    return make_safetensors(d / "model.safetensors", t), t
+
+
+def _convert(hf, qtype, arch="llama", drop=(), plant=None):
+    """{gguf name: tensor spec for make_gguf} as the converter writes it:
+    names through gguf's table, Q/K permuted (llama), norms +1 (gemma),
+    2-D weights quantized to ``qtype``, norms in f32."""
+    import gguf
+
+    names = gguf.get_tensor_name_map(next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch), BLOCKS)
+    out = {}
+    for n, w in hf.items():
+        if n in drop:
+            continue
+        g = names.get_name(n, try_suffixes=(".weight", ".bias"))
+        if g is None:
+            continue  # gemma ties the output to the embeddings: no lm_head
+        if arch == "llama" and n.endswith("q_proj.weight"):
+            w = _permute(w, HEADS)
+        if arch == "llama" and n.endswith("k_proj.weight"):
+            w = _permute(w, KV_HEADS)
+        if arch == "gemma" and n.endswith("norm.weight"):
+            w = w + 1
+        if plant and g in plant:
+            w = plant[g](w)
+        if w.ndim == 1 or qtype == "F32":
+            out[g] = w.astype(np.float32)
+        elif qtype == "F16":
+            out[g] = w.astype(np.float16)
+        else:
+            out[g] = (qtype, gguf.quants.quantize(w, gguf.GGMLQuantizationType[qtype]))
+    kv = {f"{arch}.block_count": BLOCKS, f"{arch}.attention.head_count": HEADS}
+    kv[f"{arch}.attention.head_count_kv"] = KV_HEADS
+    return out, kv
+
+
+@pytest.mark.parametrize("qtype", ["F16", "Q8_0", "Q4_0"])
+def test_conversion_pairs_every_tensor_within_noise(tmp_path, qtype, capsys):
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, qtype)
+    g = make_gguf(tmp_path / f"m-{qtype}.gguf", tensors, kv)
+    assert main(["diff", str(st), str(g), "--map=auto", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["only_a"] == [] and doc["only_b"] == []
+    assert len(doc["pairs"]) == len(hf)
+    by = {p["b"]: p for p in doc["pairs"]}
+    assert by["blk.1.attn_q.weight"]["a"] == "model.layers.1.self_attn.q_proj.weight"
+    for p in doc["pairs"]:
+        want = ("lossless", "within-noise") if qtype == "F16" else ("requantized-exact", "identical")
+        if p["dtype_a"] == p["dtype_b"] == "f32":
+            want = ("identical",)
+        assert p["verdict"] in want, p
+        assert set(p["metrics"]) >= {"max_abs", "rmse", "rel_rmse", "cosine", "snr_db"}
+    rope = by["blk.0.attn_k.weight"]["transform"]
+    assert rope["kind"] == "rope-permutation" and rope["known"] and rope["head_dim"] == HIDDEN // HEADS
+
+
+def test_metrics_equal_numpy_on_gguf_dequantize(tmp_path):
+    import gguf
+
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "Q4_0")
+    g = make_gguf(tmp_path / "m.gguf", tensors, kv)
+    r = mapped_diff(open_archive(st), open_archive(g), "auto")
+    p = next(p for p in r.pairs if p.b == "blk.1.attn_q.weight")
+    a = _permute(hf["model.layers.1.self_attn.q_proj.weight"], HEADS).astype(np.float64)
+    b = gguf.quants.dequantize(tensors["blk.1.attn_q.weight"][1], gguf.GGMLQuantizationType.Q4_0).astype(np.float64)
+    d = (b - a).ravel()
+    rmse = np.sqrt(np.mean(d * d))
+    rms_a = np.sqrt(np.mean(a * a))
+    m = p.metrics
+    assert m.max_abs == pytest.approx(np.abs(d).max(), rel=1e-6)
+    assert m.rmse == pytest.approx(rmse, rel=1e-6)
+    assert m.rel_rmse == pytest.approx(rmse / rms_a, rel=1e-6)
+    assert m.cosine == pytest.approx((a.ravel() @ b.ravel()) / np.linalg.norm(a) / np.linalg.norm(b), rel=1e-6)
+    assert m.snr_db == pytest.approx(10 * np.log10(np.sum(a * a) / np.sum(d * d)), rel=1e-6)
+    # The worst element, in both tensors: B's index is the permuted row.
+    j = int(np.argmax(np.abs(d)))
+    assert p.worst.flat_b == j and p.worst.b == pytest.approx(b.ravel()[j], rel=1e-6)
+    hf_a = hf["model.layers.1.self_attn.q_proj.weight"]
+    assert hf_a[p.worst.index_a] == pytest.approx(p.worst.a, rel=1e-6)
+    assert p.verdict == "requantized-exact"
+
+
+def _zero_rows(w):
+    w = w.copy()
+    w[8:16] = 0
+    return w
+
+
+PLANTED = {
+    "blk.0.attn_output.weight": lambda w: _permute(w, HEADS),
+    "blk.1.attn_norm.weight": lambda w: w + 1,
+    "blk.0.ffn_gate.weight": lambda w: w * 0.5,
+    "blk.0.ffn_up.weight": lambda w: np.ascontiguousarray(w.T),
+    "blk.1.ffn_down.weight": _zero_rows,
+    "blk.1.attn_q.weight": lambda w: _unpermute(w, HEADS),  # the converter forgot to permute
+}
+
+
+def _unpermute(w, n_head):
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def test_planted_faults_are_named_and_located(tmp_path, capsys):
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "F32", plant=PLANTED)
+    tensors["blk.1.ffn_down.weight"] = ("Q8_0", _q8(tensors["blk.1.ffn_down.weight"]))
+    g = make_gguf(tmp_path / "bad.gguf", tensors, kv)
+    assert main(["diff", str(st), str(g), "--map=auto", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    by = {p["b"]: p for p in doc["pairs"]}
+    for name in PLANTED:
+        assert by[name]["verdict"] == "transform", by[name]
+    kinds = {name: by[name]["transform"]["kind"] for name in PLANTED}
+    assert kinds == {
+        "blk.0.attn_output.weight": "rows-permuted",
+        "blk.1.attn_norm.weight": "offset",
+        "blk.0.ffn_gate.weight": "scaled",
+        "blk.0.ffn_up.weight": "transposed",
+        "blk.1.ffn_down.weight": "zero-filled",
+        "blk.1.attn_q.weight": "rows-permuted",
+    }
+    assert by["blk.1.attn_q.weight"]["transform"]["style"] == "rope-missing"
+    assert by["blk.0.attn_output.weight"]["transform"]["style"] == "rope"
+    assert by["blk.0.attn_output.weight"]["transform"]["head_dim"] == HIDDEN // HEADS
+    assert by["blk.1.attn_norm.weight"]["transform"]["value"] == pytest.approx(1.0, rel=1e-6)
+    assert by["blk.0.ffn_gate.weight"]["transform"]["value"] == pytest.approx(0.5, rel=1e-6)
+    z = by["blk.1.ffn_down.weight"]["transform"]
+    assert z["first_index"][0] == 8 and z["last_index"][0] == 15
+    others = [p for n, p in by.items() if n not in PLANTED]
+    assert all(p["verdict"] in ("identical", "lossless") for p in others)
+    # The human report names them too.
+    assert main(["diff", str(st), str(g), "--map=auto"]) == 1
+    out = capsys.readouterr().out
+    assert "rows permuted rope-style" in out and "offset by a constant +1" in out and "transposed" in out
+
+
+def _q8(w):
+    import gguf
+
+    return gguf.quants.quantize(w, gguf.GGMLQuantizationType.Q8_0)
+
+
+def test_unpaired_reasons_and_strict(tmp_path, capsys):
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "F16", drop=("lm_head.weight",))
+    tensors["blk.0.extra.weight"] = np.zeros(4, np.float32)
+    g = make_gguf(tmp_path / "m.gguf", tensors, kv)
+    assert main(["diff", str(st), str(g), "--map=auto", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["only_a"] == [{"name": "lm_head.weight", "reason": "no counterpart (GGUF name output.weight)"}]
+    assert doc["only_b"] == [{"name": "blk.0.extra.weight", "reason": "no mapping"}]
+    assert main(["diff", str(st), str(g), "--map=auto", "--strict"]) == 1
+    assert "only in A          lm_head.weight" in capsys.readouterr().out
+
+
+def test_user_table_with_globs_and_bad_table(tmp_path, capsys):
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "F32")
+    g = make_gguf(tmp_path / "m.gguf", tensors, kv)
+    table = tmp_path / "map.json"
+    table.write_text(json.dumps({"model.layers.*.mlp.up_proj.weight": "blk.*.ffn_up.weight"}))
+    r = mapped_diff(open_archive(st), open_archive(g), str(table))
+    assert [(p.a, p.b, p.verdict) for p in r.pairs] == [
+        (f"model.layers.{i}.mlp.up_proj.weight", f"blk.{i}.ffn_up.weight", "identical") for i in range(BLOCKS)
+    ]
+    assert ("model.norm.weight", "no mapping") in r.only_a
+    table.write_text("[1, 2]")
+    assert main(["diff", str(st), str(g), f"--map={table}"]) == 2
+    err = capsys.readouterr().err
+    assert str(table) in err and "--map" in err and "JSON object" in err
+
+
+def test_gemma_norm_offset_is_applied(tmp_path, capsys):
+    st, hf = _hf_model(tmp_path / "hf", model_type="gemma")
+    tensors, kv = _convert(hf, "F32", arch="gemma")
+    g = make_gguf(tmp_path / "m.gguf", tensors, kv, arch="gemma")
+    assert main(["diff", str(st), str(g), "--map=auto", "--json"]) == 0
+    by = {p["b"]: p for p in json.loads(capsys.readouterr().out)["pairs"]}
+    p = by["blk.0.attn_norm.weight"]
+    assert p["verdict"] in ("lossless", "within-noise") and p["transform"]["kind"] == "norm-offset"
+    assert by["blk.0.attn_q.weight"]["transform"] is None  # no rope permutation in gemma
+
+
+def test_two_quants_and_finetune_by_layer(tmp_path, capsys):
+    _, hf = _hf_model(tmp_path / "hf")
+    q4, kv = _convert(hf, "Q4_0")
+    q8, _ = _convert(hf, "Q8_0")
+    a, b = make_gguf(tmp_path / "q4.gguf", q4, kv), make_gguf(tmp_path / "q8.gguf", q8, kv)
+    assert main(["diff", str(a), str(b), "--map=identity", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {p["verdict"] for p in doc["pairs"]} <= {"identical", "within-noise"}
+    tuned = dict(hf)
+    tuned["model.layers.1.mlp.down_proj.weight"] = tuned["model.layers.1.mlp.down_proj.weight"] * 1.01 + 0.001
+    base = make_safetensors(tmp_path / "base.safetensors", hf)
+    t = make_safetensors(tmp_path / "tuned.safetensors", tuned)
+    assert main(["diff", str(base), str(t), "--by-layer", "--json"]) == 1
+    table = json.loads(capsys.readouterr().out)["by_layer"]
+    blocks = {row["block"]: row for row in table["blocks"]}
+    assert blocks[0]["rel_rmse"] == 0 and blocks[1]["rel_rmse"] > 0
+    assert {k for k, v in blocks[1]["roles"].items() if v} == {"mlp.down_proj.weight"}
+    assert main(["diff", str(base), str(t), "--by-layer"]) == 1
+    out = capsys.readouterr().out
+    assert "by layer: rel_rmse" in out and "mlp.down_proj.weight" in out
+
+
+def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
+    from irpa_core import verdict
+
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "Q8_0", plant={"blk.0.ffn_gate.weight": lambda w: w * 0.5})
+    g = make_gguf(tmp_path / "m.gguf", tensors, kv)
+    serial = mapped_diff(open_archive(st), open_archive(g), "auto")
+    monkeypatch.setattr(verdict, "PARALLEL_BYTES", 0)
+    parallel = mapped_diff(open_archive(st), open_archive(g), "auto", workers=2)
+    assert parallel.to_json() == serial.to_json()
+    # Big tensors go as runs of rows: the same verdicts, worst elements and
+    # (to rounding: the sums add up in another order) figures.
+    monkeypatch.setattr(verdict, "TASK_BYTES", 1000)
+    runs = mapped_diff(open_archive(st), open_archive(g), "auto", workers=2)
+    for p, q in zip(runs.pairs, serial.pairs, strict=True):
+        assert (p.a, p.b, p.verdict, p.worst) == (q.a, q.b, q.verdict, q.worst)
+        assert (p.transform or {}).get("text") == (q.transform or {}).get("text")
+        for k, v in q.metrics.to_json().items():
+            assert p.metrics.to_json()[k] == (pytest.approx(v, rel=1e-9) if isinstance(v, float) else v), k
+
+
+def test_fused_qkv_pairs_with_the_separate_projections(tmp_path, capsys):
+    import gguf
+
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "F32")
+    for i in range(BLOCKS):
+        p = f"blk.{i}."
+        qkv = np.concatenate([tensors.pop(p + r + ".weight") for r in ("attn_q", "attn_k", "attn_v")])
+        tensors[p + "attn_qkv.weight"] = ("Q8_0", gguf.quants.quantize(qkv, gguf.GGMLQuantizationType.Q8_0))
+    g = make_gguf(tmp_path / "fused.gguf", tensors, kv)
+    assert main(["diff", str(st), str(g), "--map=auto", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["only_a"] == [] and doc["only_b"] == []
+    p = next(p for p in doc["pairs"] if p["b"] == "blk.1.attn_qkv.weight")
+    assert p["a_parts"] == [f"model.layers.1.self_attn.{r}_proj.weight" for r in "qkv"]
+    assert p["verdict"] == "requantized-exact" and p["transform"]["kind"] == "fused"
+    assert [t["kind"] for t in p["transform"]["applied"]] == ["rope-permutation"] * 2
