@@ -3,9 +3,10 @@ the TUI's summary and its write dialog.)
 
 A GGUF names its architecture (``general.architecture``) and its
 hyperparameters (``ARCH.block_count``, ``ARCH.embedding_length``...); llama.cpp
-refuses a file whose tensors disagree with them ("missing tensor
-'blk.1.attn_norm.weight'", "wrong number of tensors", "tensor ... has wrong
-shape", "key ... has wrong array length"). This module finds the same
+refuses a file whose tensors disagree with them ("tensor
+'blk.1.attn_norm.weight' not found", "wrong number of tensors", "tensor ...
+has wrong shape", "key ... has wrong array length", "data is not within the
+file bounds"). This module finds the same
 disagreements before a runtime does, from names, shapes and key/values
 only (no tensor data is read):
 
