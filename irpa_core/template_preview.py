@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .chat_template import DEFAULT_MESSAGES, ChatTemplate, Finding, TemplateError, audit, render
+from .chat_template.audit import refusal
 from .errors import IrpaError
 
 TYPE_CHECKING = False
@@ -42,13 +43,9 @@ def preview(template: ChatTemplate, tokenizer: Tokenizer | None = None, *, why_n
     parsed, nothing added) and audit the template against ``tokenizer``."""
     t = template
     findings = audit(t.text, tokenizer, bos_token=t.bos_token, eos_token=t.eos_token, variables=t.variables)
-    unsafe = [f for f in findings if f.severity == "unsafe" and f.check == "sandbox"]
-    if unsafe:
-        f = unsafe[0]
-        at = f"line {f.line}, column {f.column}: " if f.line is not None else ""
-        more = f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""
-        error = f"{t.where}: {at}unsafe, not rendered: {f.message}{more}"
-        return Preview(where=t.where, prompt=None, ids=None, findings=findings, error=error)
+    refused = refusal(findings)
+    if refused is not None:
+        return Preview(where=t.where, prompt=None, ids=None, findings=findings, error=str(refused.located(t.where)))
     try:
         prompt = render(
             t.text, list(DEFAULT_MESSAGES), add_generation_prompt=True, bos_token=t.bos_token,

@@ -31,6 +31,16 @@ _ID = re.compile(r"#?\s*(\d[\d,_]*)")
 _TYPE = re.compile(r"type:(\S*)\s*(.*)", re.S)
 
 
+def spellings(text: str) -> set[str]:
+    """``text`` as a vocabulary may hold it: as typed, with SentencePiece's
+    ``▁`` for spaces, and as byte-level BPE writes its bytes (``Ġ`` for a
+    space). ``irpa tokens --find`` and the TUI's search both match these."""
+    from .tokenizer.bpe import BYTE_CHARS
+
+    gpt2 = "".join(BYTE_CHARS[b] for b in text.encode("utf-8", "surrogateescape"))
+    return {text, text.replace(" ", "▁"), gpt2}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Query:
     """What a search found: ``ids`` (None: the whole vocabulary), or a
@@ -106,11 +116,8 @@ class VocabIndex:
         return Query(text=text, ids=ids.tolist())
 
     def _substring(self, q: str) -> np.ndarray:
-        from .tokenizer.bpe import BYTE_CHARS
-
         fold = q == q.lower()  # smart case
-        gpt2 = "".join(BYTE_CHARS[b] for b in q.encode("utf-8", "surrogateescape"))
-        needles = {q, q.replace(" ", "▁"), gpt2}
+        needles = spellings(q)
         if fold:
             needles = {n.lower() for n in needles}
         joined, starts = self._text(fold)

@@ -298,6 +298,19 @@ def _severity(name: str) -> Severity:
     return "warning" if name in _MUTATING else "unsafe"
 
 
+def refusal(findings: list[Finding]) -> TemplateError | None:
+    """The error a template gets instead of a render when ``findings`` hold
+    a construct the sandbox refuses: such a template is not run at all
+    (the first one, and how many more). ``irpa template`` and the TUI's
+    preview both refuse through this."""
+    unsafe = [f for f in findings if f.severity == "unsafe" and f.check == "sandbox"]
+    if not unsafe:
+        return None
+    f = unsafe[0]
+    more = f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""
+    return TemplateError(f"unsafe, not rendered: {f.message}{more}", f.line, f.column, unsafe=True)
+
+
 def unsafe_constructs(tree: nodes.Template, template: str) -> list[Finding]:
     """Attribute and item reads of internal names (``__class__``, ``mro``,
     ``__globals__``, ``_TemplateReference__context``, mutating methods),

@@ -129,15 +129,13 @@ def read_messages(spec: str) -> tuple[list, dict]:
 
 def _render(args, tmpl: ChatTemplate, tokenizer, why: str | None) -> int:
     from ..chat_template import DEFAULT_MESSAGES, TemplateError, render
-    from ..chat_template.audit import unsafe_constructs
+    from ..chat_template.audit import refusal, unsafe_constructs
     from ..chat_template.sandbox import parse
 
-    unsafe = [f for f in unsafe_constructs(parse(tmpl.text), tmpl.text) if f.severity == "unsafe"]
-    if unsafe:
-        f = unsafe[0]
-        more = f" (and {len(unsafe) - 1} more)" if len(unsafe) > 1 else ""
-        raise TemplateError(f"unsafe, not rendered: {f.message}{more}; irpa template --audit lists all", f.line,
-                            f.column, unsafe=True)  # fmt: skip
+    refused = refusal(unsafe_constructs(parse(tmpl.text), tmpl.text))
+    if refused is not None:
+        hint = f"{refused.reason}; irpa template --audit lists all"
+        raise TemplateError(hint, refused.line, refused.column, unsafe=True)
     messages, variables = read_messages(args.messages) if args.messages else (list(DEFAULT_MESSAGES), {})
     tools = variables.pop("tools", None)
     prompt = render(

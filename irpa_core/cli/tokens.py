@@ -57,10 +57,9 @@ def _ids(tok, args) -> range | list[int]:
     if args.find is not None:
         if not args.find:
             raise CliError("--find needs a text")
-        from ..tokenizer.bpe import BYTE_CHARS
+        from ..vocab_search import spellings
 
-        gpt2 = "".join(BYTE_CHARS[b] for b in args.find.encode("utf-8", "surrogateescape"))
-        needles = {args.find, args.find.replace(" ", "▁"), gpt2}
+        needles = spellings(args.find)
         return [i for i in range(n) if any(x in tok.piece(i) for x in needles)]
     return range(n)
 
