@@ -234,6 +234,16 @@ def test_print_template_as_it_is(gemma_gguf, capsys):
     assert json.loads(out) == {"template": f"{gemma_gguf}: tokenizer.chat_template.chatml", "text": CHATML}
 
 
+def test_print_template_on_a_terminal_shows_control_and_bidi_escaped(tmp_path, capsys, monkeypatch):
+    hostile = "{{ bos_token }}\u202e\n[b]\x1b[2J"
+    p = _gguf(tmp_path / "h.gguf", default=hostile)
+    code, out, _ = _run(capsys, p, "--print-template")
+    assert code == 0 and out == hostile  # into a file or pipe: as it is
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True, raising=False)
+    code, out, _ = _run(capsys, p, "--print-template")
+    assert code == 0 and out == "{{ bos_token }}\\u202e\n[b]\\e[2J"
+
+
 # ---------------------------------------------------------------------------
 # A Hugging Face checkpoint: tokenizer_config.json beside the safetensors
 

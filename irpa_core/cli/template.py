@@ -67,7 +67,12 @@ def run(args) -> int:
         if args.json:
             print_json({"template": tmpl.where, "text": tmpl.text})
         else:
-            sys.stdout.write(tmpl.text)  # as it is: to edit and write back
+            # As it is into a file or pipe, to edit and write back; on a
+            # terminal its control and bidi characters are shown escaped.
+            text = tmpl.text
+            if sys.stdout.isatty():
+                text = "\n".join(escape(line) for line in text.split("\n"))
+            sys.stdout.write(text)
         return 0
     tokenizer, why = _tokenizer(archive)
     try:
