@@ -118,25 +118,14 @@ def _entries(src: Source) -> tuple[list[Entry], int]:
     return entries, min(starts, default=src.size)
 
 
-class _AsLong(LocalSource):
-    """The local file as if it were as long as the remote one: its header
-    is read from the disk, and a read past its end is an error."""
-
-    def __init__(self, path: str, size: int) -> None:
-        super().__init__(path)
-        self.size = size
-
-    def map(self) -> None:
-        return None  # a map holds the bytes there are: read through pread, which stops at the end
-
-
 def _header(path: str, local_size: int, src: Source) -> tuple[list[Entry], int, bytes]:
     """The remote file's entries, header length and header bytes. When the
-    local file holds a whole header, it is parsed here and the remote's
-    header is fetched once, as one range, to compare; else the remote's is
-    parsed (its reader fetches it) and then read whole."""
+    local file holds a whole header, it is parsed here (a file cut in its
+    data opens, as every reader opens one) and the remote's header is
+    fetched once, as one range, to compare; else the remote's is parsed
+    (its reader fetches it) and then read whole."""
     try:
-        with _AsLong(path, src.size) as local:
+        with LocalSource(path) as local:
             entries, end = _entries(local)
     except ArchiveError:
         entries, end = _entries(src)  # cut inside the header: the remote's, whatever it costs
