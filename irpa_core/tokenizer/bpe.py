@@ -9,6 +9,7 @@ until none is left. Each word's ids are remembered: text repeats words.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from heapq import heappop, heappush
 
 from ..errors import TokenizerError
@@ -90,7 +91,7 @@ class BPE:
         self.lowercase = vocab.flag("normalizer.lowercase", pre != "whitespace")
         self.ignore_merges = spec.ignore_merges
         self.gemma4 = pre == "gemma4"
-        self.cache: dict[str, list[int]] = {}
+        self.cached = lru_cache(maxsize=_CACHE_LIMIT)(self.word)  # ids per word, remembered
         self._made_by: dict[str, int] | None = None
 
     def encode(self, pieces: list[str | int], out: list[int], add_special: bool) -> None:
@@ -116,15 +117,9 @@ class BPE:
         self._split(text, out)
 
     def _split(self, text: str, out: list[int]) -> None:
-        cache = self.cache
+        cached = self.cached
         for word in self.splitter.split(text):
-            ids = cache.get(word)
-            if ids is None:
-                ids = self.word(word)
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                cache[word] = ids
-            out.extend(ids)
+            out.extend(cached(word))
 
     def word(self, word: str) -> list[int]:
         if not word:

@@ -13,6 +13,7 @@ and remember each chunk's ids (prose repeats its words).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from heapq import heappop, heappush
 
 from ..errors import TokenizerError
@@ -42,7 +43,7 @@ class SPM:
         self.neg_scores = [-s for s in scores] if scores is not None else [0.0] * len(vocab.tokens)
         # Characters that precede a ▁ inside some token: no cut after them.
         self.glued = set(re.findall(f"([^\0{SPACE}]){SPACE}", "\0".join(vocab.tokens)))
-        self.cache: dict[str, list[int]] = {}
+        self.cached = lru_cache(maxsize=_CACHE_LIMIT)(self.merge)  # ids per chunk, remembered
 
     def encode(self, pieces: list[str | int], out: list[int], add_special: bool) -> None:
         v = self.vocab
@@ -61,7 +62,7 @@ class SPM:
             out.append(need(v, v.eos_id, "EOS"))
 
     def tokenize(self, text: str, out: list[int]) -> None:
-        cache, glued = self.cache, self.glued
+        cached, glued = self.cached, self.glued
         start, n = 0, len(text)
         at = text.find(SPACE, 1)
         while start < n:
@@ -69,14 +70,7 @@ class SPM:
             while at > 0 and (text[at - 1] == SPACE or text[at - 1] in glued):
                 at = text.find(SPACE, at + 1)
             end = n if at < 0 else at
-            chunk = text[start:end]
-            ids = cache.get(chunk)
-            if ids is None:
-                ids = self.merge(chunk)
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                cache[chunk] = ids
-            out.extend(ids)
+            out.extend(cached(text[start:end]))
             start = end
             if at > 0:
                 at = text.find(SPACE, at + 1)

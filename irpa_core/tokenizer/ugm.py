@@ -12,6 +12,7 @@ from GGUF bytes, so it is walked below as llama.cpp walks it.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 
 from ..errors import TokenizerError
 from .attrs import NORMAL, UNUSED, USER_DEFINED
@@ -73,7 +74,7 @@ class UGM:
                 raise TokenizerError(vocab.path, "tokenizer.ggml.precompiled_charsmap is shorter than it says")
             self.xcda = list(struct.unpack_from(f"<{size // 4}I", blob, 4))
             self.replacements = blob[4 + size :]
-        self.cache: dict[str, list[int]] = {}
+        self.cached = lru_cache(maxsize=_CACHE_LIMIT)(self.piece_ids)  # ids per piece, remembered
 
     def encode(self, pieces: list[str | int], out: list[int], add_special: bool) -> None:
         v = self.vocab
@@ -83,15 +84,12 @@ class UGM:
             if isinstance(p, int):
                 out.append(p)
                 continue
-            ids = self.cache.get(p)
-            if ids is None:
-                ids = self.viterbi(self.normalize(p.encode("utf-8", "surrogateescape")))
-                if len(self.cache) >= _CACHE_LIMIT:
-                    self.cache.clear()
-                self.cache[p] = ids
-            out.extend(ids)
+            out.extend(self.cached(p))
         if add_special and v.add_eos:
             out.append(need(v, v.eos_id, "EOS"))
+
+    def piece_ids(self, piece: str) -> list[int]:
+        return self.viterbi(self.normalize(piece.encode("utf-8", "surrogateescape")))
 
     # -- normalization ------------------------------------------------------
 

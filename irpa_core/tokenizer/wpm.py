@@ -9,6 +9,7 @@ unknown token.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 from .spm import SPACE, need, spm_piece
 from .unicode import WHITESPACE, char_class
@@ -47,7 +48,7 @@ class WPM:
         self.lowercase = vocab.flag("normalizer.lowercase", True)
         self.strip_accents = vocab.flag("normalizer.strip_accents", self.lowercase)
         self.max_len = vocab.max_token_len
-        self.cache: dict[str, list[int]] = {}
+        self.cached = lru_cache(maxsize=_CACHE_LIMIT)(self.word)  # ids per word, remembered
         self._char: dict[str, tuple[str, int]] = {}
 
     def encode(self, pieces: list[str | int], out: list[int], add_special: bool) -> None:
@@ -106,15 +107,9 @@ class WPM:
         return words
 
     def tokenize(self, text: str, out: list[int]) -> None:
-        cache = self.cache
+        cached = self.cached
         for word in self.words(text):
-            ids = cache.get(word)
-            if ids is None:
-                ids = self.word(word)
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                cache[word] = ids
-            out.extend(ids)
+            out.extend(cached(word))
 
     def word(self, word: str) -> list[int]:
         ids, longest = self.ids, self.max_len
