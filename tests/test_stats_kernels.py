@@ -1,5 +1,7 @@
 """Our dequantization kernels against gguf.quants.dequantize, bit for bit."""
 
+import math
+
 import gguf
 import ml_dtypes
 import numpy as np
@@ -79,3 +81,48 @@ def test_decoder_uses_kernels_and_falls_back_to_gguf():
         _block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[name]]
         raw = np.random.default_rng(1).integers(0, 256, 5 * size, dtype=np.uint8)
         _same_bits(decoding.decode(raw.tobytes(), d), _reference(raw, name))
+
+
+@pytest.mark.parametrize("name", ["f32", "f16", "bf16", "f64", "Q8_0", "Q4_K", "Q6_K", "i8"])
+@pytest.mark.parametrize("special", ["plain", "nan", "inf", "all-nan", "zeros"])
+def test_decoding_in_pieces_gives_the_figures_of_one_decode(monkeypatch, name, special):
+    """``add_encoded`` (pieces of PIECE_VALUES) against ``add`` of the whole
+    decoded chunk: every figure, bit for bit, NaN and infinities included."""
+    from irpa_core import dtypes
+    from irpa_core.stats import accumulate
+
+    monkeypatch.setattr(accumulate, "PIECE_VALUES", 700)  # several pieces, a short last one
+    d = dtypes.by_name(name)
+    rng = np.random.default_rng(5)
+    n = 256 * 21
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    if special == "nan":
+        x[[7, 3000]] = np.nan
+    elif special == "inf":
+        x[[9]], x[[4000]] = np.inf, -np.inf
+    elif special == "all-nan":
+        x[:] = np.nan
+    elif special == "zeros":
+        x[::3] = 0
+    if name == "Q8_0":
+        data = quants.quantize(x.reshape(-1, 256), d.gguf_quant_type()).tobytes()
+    elif d.kind == "quant":  # gguf cannot quantize it: random blocks, sane scales
+        blocks = rng.integers(0, 256, (n // 256, d.type_size), dtype=np.uint8)
+        for at in _f16_offsets(name):
+            blocks[:, at : at + 2] = np.float16(0.01).reshape(1).view(np.uint8)
+        if special in ("nan", "inf", "all-nan"):
+            bad = np.float16(np.nan if "nan" in special else np.inf).reshape(1).view(np.uint8)
+            blocks[:: 1 if special == "all-nan" else 9, _f16_offsets(name)[0] : _f16_offsets(name)[0] + 2] = bad
+        data = blocks.tobytes()
+    elif name == "bf16":
+        data = x.astype(ml_dtypes.bfloat16).tobytes()
+    elif name == "i8":
+        data = np.nan_to_num(x * 20).clip(-128, 127).astype(np.int8).tobytes()
+    else:
+        data = x.astype(d.numpy_dtype()).tobytes()
+    dec = decoding.decoder(decoding.Entry(name="t", kind="data", length=len(data), file=""), d)
+    whole, pieces = accumulate._new_acc(d), accumulate._new_acc(d)
+    whole.add(dec(data))
+    pieces.add_encoded(data, dec, d)
+    assert pieces.result(True, 64, name).to_json() == whole.result(True, 64, name).to_json()
+    assert pieces.moments() == whole.moments() or math.isnan(whole.mean)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ from .result import Stats
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 FINE_BITS = 16  # bits that key a fine bucket: a float32's top 16, or an f16's own
 PERCENTILE_ERROR = 2.0**-8  # relative: half a bucket of 7 mantissa bits
+PIECE_VALUES = 1 << 18  # values decoded at a time by add_encoded: their temporaries stay in cache
 INT_SPAN = 1 << 20  # widest integer range counted value by value (8 MB of counts)
 # Float dtypes whose every value is alone in its fine bucket (<= 10 mantissa bits).
 _ONE_PER_BUCKET = {"f16", "bf16", "f8_e4m3fn", "f8_e5m2", "f8_e4m3fnuz", "f8_e5m2fnuz", "f8_e8m0fnu"}
@@ -154,38 +156,81 @@ class _Acc:
             self.ints = _Ints()
 
     def add(self, x: np.ndarray, weight: int = 1) -> None:
-        n = x.size
-        if n == 0:
+        if x.size == 0:
             return
         with np.errstate(all="ignore"):
-            x64 = _scratch("f64", n, np.float64)  # our own copy: centred in place below
+            x64 = _scratch("f64", x.size, np.float64)  # our own copy: centred in place below
             np.copyto(x64, x)
+            self._add_values(x64, weight, int(np.count_nonzero(x == 0)), x)
+
+    def _add_values(self, x64: np.ndarray, weight: int, zeros: int, fine: np.ndarray | None) -> None:
+        """The figures of the values ``x64`` (a float64 scratch copy, centred
+        in place), ``zeros`` of them zero; ``fine``: the values to count in
+        fine buckets (None: counted already)."""
+        n = x64.size
+        s = float(x64.sum())
+        if math.isfinite(s):
+            fin = x64
+        else:
+            mask = np.isfinite(x64)
+            fin = x64[mask]
+            nan = int(np.count_nonzero(np.isnan(x64)))
+            self.nans += nan * weight
+            self.infs += (n - fin.size - nan) * weight
+            s = float(fin.sum())
+        k = fin.size
+        self.count += n * weight
+        self.zeros += zeros * weight
+        if k == 0:
+            return
+        lo, hi_v = float(fin.min()), float(fin.max())
+        if self.ints is not None:
+            xi = fin.astype(np.int64)
+            if not self.ints.add(xi, int(lo), int(hi_v), weight):
+                self._give_up_ints()
+        if self.ints is None and fine is not None:
+            self._add_fine(fine, weight)
+        m = s / k
+        fin -= m
+        m2 = sum_of_squares(fin)
+        self._merge_moments(k * weight, m, m2 * weight, lo, hi_v)
+
+    def add_encoded(self, data: bytes, decode: Callable[[bytes], np.ndarray], d: DType) -> None:
+        """``add(decode(data))`` for whole elements or blocks of ``d``, the
+        same figures bit for bit, decoded a piece of about ``PIECE_VALUES``
+        at a time: the order-free figures (zeros, min, max, value counts)
+        are taken from each piece while it is in the core's cache, which
+        then lands in the chunk's float64 copy, where the sum and the
+        centred sum of squares are taken as ``add`` takes them."""
+        unit, per_unit = d.type_size, d.block_size
+        units = len(data) // unit
+        if self.ints is not None or units * per_unit <= PIECE_VALUES:
+            self.add(decode(data))
+            return
+        view = memoryview(data)
+        n = units * per_unit
+        x64 = _scratch("f64", n, np.float64)
+        step = max(1, PIECE_VALUES // per_unit)
+        zeros, lo, hi = 0, math.inf, -math.inf
+        with np.errstate(all="ignore"):
+            for u in range(0, units, step):
+                x = decode(view[u * unit : min(u + step, units) * unit])
+                x64[u * per_unit : u * per_unit + x.size] = x
+                zeros += int(np.count_nonzero(x == 0))
+                lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
+                self._add_fine(x, 1)
             s = float(x64.sum())
-            if math.isfinite(s):
-                fin = x64
-            else:
-                mask = np.isfinite(x64)
-                fin = x64[mask]
-                nan = int(np.count_nonzero(np.isnan(x64)))
-                self.nans += nan * weight
-                self.infs += (n - fin.size - nan) * weight
-                s = float(fin.sum())
-            k = fin.size
-            self.count += n * weight
-            self.zeros += int(np.count_nonzero(x == 0)) * weight
-            if k == 0:
+            if not math.isfinite(s):
+                # NaN or Inf among the values (or a sum past the float64
+                # range): as ``add`` does, the value counts already taken.
+                self._add_values(x64, 1, zeros, None)
                 return
-            lo, hi_v = float(fin.min()), float(fin.max())
-            if self.ints is not None:
-                xi = fin.astype(np.int64)
-                if not self.ints.add(xi, int(lo), int(hi_v), weight):
-                    self._give_up_ints()
-            if self.ints is None:
-                self._add_fine(x, weight)
-            m = s / k
-            fin -= m
-            m2 = sum_of_squares(fin)
-            self._merge_moments(k * weight, m, m2 * weight, lo, hi_v)
+            # Every value is finite: lo and hi are their bounds.
+            self.count += n
+            self.zeros += zeros
+            m = s / n
+            x64 -= m
+            self._merge_moments(n, m, sum_of_squares(x64), lo, hi)
 
     def _add_fine(self, x: np.ndarray, weight: int) -> None:
         counts = np.bincount(_codes(x, self.key), minlength=1 << FINE_BITS)

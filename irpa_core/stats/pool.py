@@ -59,7 +59,7 @@ def run_items(items: list[Item], cancel=None) -> list[Part]:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("statistics")
             a = _new_acc(d)
-            a.add(dec(read_bytes(e, *span)))
+            a.add_encoded(read_bytes(e, *span), dec, d)
             if bins is None:
                 moments.append(a.moments())
             else:
