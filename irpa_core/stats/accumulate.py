@@ -195,7 +195,7 @@ class _Acc:
         m2 = sum_of_squares(fin)
         self._merge_moments(k * weight, m, m2 * weight, lo, hi_v)
 
-    def add_encoded(self, data: bytes, decode: Callable[[bytes], np.ndarray], d: DType) -> None:
+    def add_encoded(self, data: bytes, decode: Callable[[bytes | memoryview], np.ndarray], d: DType) -> None:
         """``add(decode(data))`` for whole elements or blocks of ``d``, the
         same figures bit for bit, decoded a piece of about ``PIECE_VALUES``
         at a time: the order-free figures (zeros, min, max, value counts)

@@ -60,12 +60,15 @@ def element_count(entry: Entry, d: DType) -> int:
     return entry.length // d.type_size * d.block_size
 
 
-def decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
+Data = bytes | memoryview  # what a decoder reads: whole elements or blocks
+
+
+def decoder(entry: Entry, d: DType) -> Callable[[Data], np.ndarray]:
     """bytes (whole elements/blocks) -> 1-D float32/float64 values."""
     if d.kind == "quant" and d.name in KERNELS:
         kernel = KERNELS[d.name]
 
-        def fast(b: bytes) -> np.ndarray:
+        def fast(b: Data) -> np.ndarray:
             with np.errstate(all="ignore"):  # NaN/Inf scales give NaN/Inf, as in gguf
                 return kernel(np.frombuffer(b, np.uint8))
 
@@ -76,7 +79,7 @@ def decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
             raise DecodeError(f"'{entry.name}': {d.name} cannot be decoded (gguf.quants has no dequantizer)")
         from gguf import quants
 
-        def dq(b: bytes) -> np.ndarray:
+        def dq(b: Data) -> np.ndarray:
             # One long row: gguf splits its input into row groups, and one
             # group per 34-byte block would cost a Python call per block.
             raw = np.frombuffer(b, np.uint8).reshape(1, -1)
@@ -91,7 +94,7 @@ def decoder(entry: Entry, d: DType) -> Callable[[bytes], np.ndarray]:
         raise DecodeError(f"'{entry.name}': dtype {d.name} cannot be decoded")
     target = np.float64 if d.name in ("f64", "i64", "u64", "i32", "u32", "c128") else np.float32
 
-    def plain(b: bytes) -> np.ndarray:
+    def plain(b: Data) -> np.ndarray:
         a = np.frombuffer(b, npd)
         if a.dtype.kind == "c":
             a = a.view(a.real.dtype)  # complex: both components, interleaved
