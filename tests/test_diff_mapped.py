@@ -302,3 +302,31 @@ def test_fused_qkv_pairs_with_the_separate_projections(tmp_path, capsys):
     assert p["a_parts"] == [f"model.layers.1.self_attn.{r}_proj.weight" for r in "qkv"]
     assert p["verdict"] == "requantized-exact" and p["transform"]["kind"] == "fused"
     assert [t["kind"] for t in p["transform"]["applied"]] == ["rope-permutation"] * 2
+
+
+def test_jobs_flag(tmp_path, capsys, monkeypatch):
+    """``--jobs N`` sets the workers of a verdict run (the same report);
+    a bad count (exit 2, as every verdict-mode error), or --jobs on a
+    by-name diff, is refused in one line."""
+    from irpa_core import verdict
+
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "Q8_0")
+    g = make_gguf(tmp_path / "m.gguf", tensors, kv)
+    seen = []
+    real = verdict.mapped_diff
+
+    def spy(*a, **kw):
+        seen.append(kw["workers"])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(verdict, "mapped_diff", spy)
+    outs = []
+    for jobs in ("1", "2"):
+        assert main(["diff", str(st), str(g), "--map=auto", "--json", "--jobs", jobs]) == 0
+        outs.append(capsys.readouterr().out)
+    assert seen == [1, 2] and outs[0] == outs[1]
+    assert main(["diff", str(st), str(g), "--map=auto", "--jobs", "0"]) == 2
+    assert main(["diff", str(st), str(st), "--jobs", "2"]) == 1  # by-name errors are 1, as before
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--jobs must be at least 1" in err[0] and "--jobs applies with --map" in err[1]

@@ -40,6 +40,13 @@ def build_parser(prog: str) -> ArgumentParser:
         help="with verdicts: rel_rmse per block and tensor role (where the error or a finetune's change is)",
     )
     p.add_argument("--strict", action="store_true", help="with verdicts: tensors left unpaired fail the run")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="with verdicts: worker processes comparing values (default: one per core, at most 8; "
+        "results are the same)",
+    )
     p.add_argument("--all", action="store_true", help="list identical entries too")
     p.add_argument("--json", action="store_true")
     return p
@@ -61,6 +68,8 @@ def run(args) -> int:
 
             print(f"irpa: error: {escape(str(e))}", file=sys.stderr)
             return 2
+    if args.jobs is not None:
+        raise CliError("--jobs applies with --map (a by-name diff compares bytes, as fast as it reads them)")
     renames = rename_pairs(args.rename)
     if args.atol < 0 or args.rtol < 0 or args.atol != args.atol or args.rtol != args.rtol:
         raise CliError("--atol and --rtol must be numbers >= 0")
@@ -99,7 +108,9 @@ def _run_mapped(args) -> int:
         raise CliError("--rename and --map cannot be combined: put the renames in a --map FILE.json")
     if args.atol or args.rtol:
         raise CliError("--atol/--rtol do not apply with --map: verdicts use each type's noise envelope")
-    workers = min(os.cpu_count() or 1, 8)
+    if args.jobs is not None and args.jobs < 1:
+        raise CliError("--jobs must be at least 1")
+    workers = args.jobs or min(os.cpu_count() or 1, 8)
     report = mapped_diff(
         open_archive(args.a), open_archive(args.b), args.map or "identity", strict=args.strict, workers=workers
     )
