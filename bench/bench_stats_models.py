@@ -57,6 +57,26 @@ if __name__ == "__main__":
     jobs.run(SC.scan_in_batches, a.entries, progress=lambda *x: None, rate=None, nice=0, workers=True)
     print(f"{opened:.3f} {time.perf_counter() - t:.3f}")
 """
+# The detail pane's exact pass over the largest tensor, through the job
+# runner as the pane runs it, with and without worker processes.
+TUI_DETAIL = r"""
+import sys, time
+from irpa_core import open_archive
+from irpa_core import stats as S
+from irpa_tui.jobs import JobRunner
+if __name__ == "__main__":
+    a = open_archive(sys.argv[1])
+    e = max(a.entries, key=lambda e: e.length)
+    jobs = JobRunner()
+    jobs.start()
+    out = [e.name]
+    for workers in (False, True):
+        jobs.spare_ready(60)
+        t = time.perf_counter()
+        jobs.run(S.compute_stats, e, progress=lambda *x: None, workers=workers)
+        out.append(f"{time.perf_counter() - t:.3f}")
+    print(*out)
+"""
 
 
 def load() -> str:
@@ -171,6 +191,9 @@ def main() -> None:
     naive = median([PY, "-c", NAIVE, g], args.naive_runs or args.runs)
     show("  naive: gguf dequantize + numpy", naive)
     print(f"  ours / naive: {ours[0] / naive[0]:.3f} (wall), {ours[1] / naive[1]:.3f} (cpu); {mb / ours[0]:.0f} MB/s")
+    for _ in range(args.runs):
+        name, threads, workers = run([PY, "-c", TUI_DETAIL, g])[3].split()
+        print(f"TUI detail pane, exact {name}: threads {threads} s, workers {workers} s ({load()})")
     if args.before:
         old = median(irpa("stats", "--json", g), args.runs, args.before)
         show(f"  before ({args.before})", old)
