@@ -21,7 +21,9 @@ from bench.inputs import make_real_gguf
 
 
 def cli(tree: str, *argv: str) -> list[str]:
-    return ["env", f"PYTHONPATH={tree}", sys.executable, "-m", "irpa_core.cli", *argv]
+    # -P: the working directory is not put first on sys.path, so a run from
+    # a checkout still takes ``tree``'s irpa_core.
+    return ["env", f"PYTHONPATH={tree}", sys.executable, "-P", "-m", "irpa_core.cli", *argv]
 
 
 def main():

@@ -171,7 +171,9 @@ def show(what: str, r) -> None:
 
 
 def irpa(*args: str) -> list[str]:
-    return [PY, "-m", "irpa_core.cli", *args]
+    # -P: the working directory does not go first on sys.path, so --before
+    # TREE runs TREE's irpa_core even from a checkout of another.
+    return [PY, "-P", "-m", "irpa_core.cli", *args]
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from ..dtypes import DType
 from ..errors import ArchiveError, Cancelled
 from ..model import Entry, read_bytes
 from ..sources import LocalSource, shared_source
-from . import blas
+from . import allocator, blas
 from .accumulate import FINE_BITS, Moments, _Acc, _new_acc
 from .decoding import decoder
 from .result import Stats
@@ -50,6 +50,7 @@ def run_items(items: list[Item], cancel=None) -> list[Part]:
     """The parts of ``items`` (in this process). A whole tensor (``bins``
     given) is merged here as the parent would merge it, and its ``Stats``
     is the part: nothing left for the parent to do."""
+    allocator.keep_freed_memory()
     out: list[Part] = []
     for e, d, spans, bins in items:
         dec = decoder(e, d)
