@@ -89,11 +89,21 @@ def q5_1(raw: np.ndarray) -> np.ndarray:
 
 
 def _k_scales(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Q4_K/Q5_K's 12 bytes of 6-bit scales and mins -> two (n, 8) uint8."""
-    d, m, md = s[:, 0:4], s[:, 4:8], s[:, 8:12]
-    sc = np.concatenate([d & 0x3F, (md & 0x0F) | ((d >> 2) & 0x30)], axis=-1)
-    mn = np.concatenate([m & 0x3F, (md >> 4) | ((m >> 2) & 0x30)], axis=-1)
-    return sc, mn
+    """Q4_K/Q5_K's 12 bytes of 6-bit scales and mins -> two (n, 8) uint8.
+
+    The bytes are three little-endian words (d, m, md: four bytes each), so
+    each step works on four scales at once with byte-wide masks: scales
+    0-3 are ``d & 0x3F``, scales 4-7 ``(md & 0x0F) | ((d >> 2) & 0x30)``
+    per byte, and the mins the same from ``m`` and ``md >> 4``."""
+    w = np.ascontiguousarray(s).view("<u4")  # (n, 3)
+    d, m, md = w[:, 0], w[:, 1], w[:, 2]
+    out = np.empty((len(w), 4), "<u4")
+    np.bitwise_and(d, 0x3F3F3F3F, out=out[:, 0])
+    out[:, 1] = (md & 0x0F0F0F0F) | ((d >> 2) & 0x30303030)
+    np.bitwise_and(m, 0x3F3F3F3F, out=out[:, 2])
+    out[:, 3] = ((md >> 4) & 0x0F0F0F0F) | ((m >> 2) & 0x30303030)
+    both = out.view(np.uint8).reshape(-1, 2, 8)
+    return both[:, 0], both[:, 1]
 
 
 def _k_apply(b: np.ndarray, q: np.ndarray) -> np.ndarray:
