@@ -153,6 +153,10 @@ class CompareView:
             order.sort(key=lambda i: key(self.all[i]))  # type: ignore[arg-type,return-value]
         self.shown = self.filter.select(order, self._row)
 
+    def index_of(self, row: CompareRow) -> int | None:
+        """Where ``row`` is in view (None: filtered out)."""
+        return next((i for i, k in enumerate(self.shown) if self.all[k] is row), None)
+
     def __len__(self) -> int:
         return len(self.shown)
 
