@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: the test HTTP server, the Hub
 environment pointed at it, the llama-shaped GGUF the remote tests
-serve, and a checkpoint with its faulty conversion (the compare tests). The TUI's own fixtures are in tests/tui/conftest.py."""
+serve, and a checkpoint with its faulty conversion (the compare tests).
+The TUI's own fixtures are in tests/tui/conftest.py."""
 
 from __future__ import annotations
 
