@@ -390,8 +390,9 @@ def make_chat_gguf(path, template: str | None = CHAT_TEMPLATE, words: tuple[str,
 
 
 # -- a Hugging Face checkpoint and its llama.cpp-style conversion (irpa diff --map, the compare screen)
+# (HF_*: this module has CHECK_DIMS' HEADS, VOCAB... of its own)
 
-HIDDEN, INTER, HEADS, KV_HEADS, BLOCKS, VOCAB = 64, 128, 4, 2, 2, 32
+HF_HIDDEN, HF_INTER, HF_HEADS, HF_KV_HEADS, HF_BLOCKS, HF_VOCAB = 64, 128, 4, 2, 2, 32
 
 
 def permute_rope(w, n_head):
@@ -407,29 +408,29 @@ def hf_model(d, model_type="llama"):
     def r(*shape, scale=0.05):
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
-    t = {"model.embed_tokens.weight": r(VOCAB, HIDDEN), "model.norm.weight": 1 + r(HIDDEN)}
-    hd = HIDDEN // HEADS
-    for i in range(BLOCKS):
+    t = {"model.embed_tokens.weight": r(HF_VOCAB, HF_HIDDEN), "model.norm.weight": 1 + r(HF_HIDDEN)}
+    hd = HF_HIDDEN // HF_HEADS
+    for i in range(HF_BLOCKS):
         p = f"model.layers.{i}."
         t |= {
-            p + "self_attn.q_proj.weight": r(HIDDEN, HIDDEN),
-            p + "self_attn.k_proj.weight": r(KV_HEADS * hd, HIDDEN),
-            p + "self_attn.v_proj.weight": r(KV_HEADS * hd, HIDDEN),
-            p + "self_attn.o_proj.weight": r(HIDDEN, HIDDEN),
-            p + "mlp.gate_proj.weight": r(INTER, HIDDEN),
-            p + "mlp.up_proj.weight": r(INTER, HIDDEN),
-            p + "mlp.down_proj.weight": r(HIDDEN, INTER),
-            p + "input_layernorm.weight": 1 + r(HIDDEN),
-            p + "post_attention_layernorm.weight": 1 + r(HIDDEN),
+            p + "self_attn.q_proj.weight": r(HF_HIDDEN, HF_HIDDEN),
+            p + "self_attn.k_proj.weight": r(HF_KV_HEADS * hd, HF_HIDDEN),
+            p + "self_attn.v_proj.weight": r(HF_KV_HEADS * hd, HF_HIDDEN),
+            p + "self_attn.o_proj.weight": r(HF_HIDDEN, HF_HIDDEN),
+            p + "mlp.gate_proj.weight": r(HF_INTER, HF_HIDDEN),
+            p + "mlp.up_proj.weight": r(HF_INTER, HF_HIDDEN),
+            p + "mlp.down_proj.weight": r(HF_HIDDEN, HF_INTER),
+            p + "input_layernorm.weight": 1 + r(HF_HIDDEN),
+            p + "post_attention_layernorm.weight": 1 + r(HF_HIDDEN),
         }
-    t["lm_head.weight"] = r(VOCAB, HIDDEN)
+    t["lm_head.weight"] = r(HF_VOCAB, HF_HIDDEN)
     d.mkdir(exist_ok=True)
     cfg = {
         "model_type": model_type,
-        "num_hidden_layers": BLOCKS,
-        "num_attention_heads": HEADS,
-        "num_key_value_heads": KV_HEADS,
-        "hidden_size": HIDDEN,
+        "num_hidden_layers": HF_BLOCKS,
+        "num_attention_heads": HF_HEADS,
+        "num_key_value_heads": HF_KV_HEADS,
+        "hidden_size": HF_HIDDEN,
     }
     (d / "config.json").write_text(json.dumps(cfg))
     return make_safetensors(d / "model.safetensors", t), t
@@ -441,7 +442,7 @@ def convert_hf(hf, qtype, arch="llama", drop=(), plant=None):
     2-D weights quantized to ``qtype``, norms in f32."""
     import gguf
 
-    names = gguf.get_tensor_name_map(next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch), BLOCKS)
+    names = gguf.get_tensor_name_map(next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch), HF_BLOCKS)
     out = {}
     for n, w in hf.items():
         if n in drop:
@@ -450,9 +451,9 @@ def convert_hf(hf, qtype, arch="llama", drop=(), plant=None):
         if g is None:
             continue  # gemma ties the output to the embeddings: no lm_head
         if arch == "llama" and n.endswith("q_proj.weight"):
-            w = permute_rope(w, HEADS)
+            w = permute_rope(w, HF_HEADS)
         if arch == "llama" and n.endswith("k_proj.weight"):
-            w = permute_rope(w, KV_HEADS)
+            w = permute_rope(w, HF_KV_HEADS)
         if arch == "gemma" and n.endswith("norm.weight"):
             w = w + 1
         if plant and g in plant:
@@ -463,6 +464,6 @@ def convert_hf(hf, qtype, arch="llama", drop=(), plant=None):
             out[g] = w.astype(np.float16)
         else:
             out[g] = (qtype, gguf.quants.quantize(w, gguf.GGMLQuantizationType[qtype]))
-    kv = {f"{arch}.block_count": BLOCKS, f"{arch}.attention.head_count": HEADS}
-    kv[f"{arch}.attention.head_count_kv"] = KV_HEADS
+    kv = {f"{arch}.block_count": HF_BLOCKS, f"{arch}.attention.head_count": HF_HEADS}
+    kv[f"{arch}.attention.head_count_kv"] = HF_KV_HEADS
     return out, kv

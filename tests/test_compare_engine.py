@@ -13,7 +13,8 @@ from irpa_core.layer_chart import layer_chart, short_role
 from irpa_core.name_map import pair_names
 from irpa_core.pair_diff import difference
 from irpa_tui.filtering import FilterError, Row, parse
-from tests.fixtures import HEADS, convert_hf, hf_model, make_gguf, make_safetensors, permute_rope
+from tests.fixtures import HF_HEADS as HEADS
+from tests.fixtures import convert_hf, hf_model, make_gguf, make_safetensors, permute_rope
 
 
 def _pair(a, b, name_b):

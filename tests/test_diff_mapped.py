@@ -16,9 +16,12 @@ import pytest
 from irpa_core import open_archive
 from irpa_core.cli import main
 from irpa_core.verdict import mapped_diff
-from tests.fixtures import BLOCKS, HEADS, HIDDEN, make_gguf, make_safetensors
+from tests.fixtures import HF_BLOCKS as BLOCKS
+from tests.fixtures import HF_HEADS as HEADS
+from tests.fixtures import HF_HIDDEN as HIDDEN
 from tests.fixtures import convert_hf as _convert
 from tests.fixtures import hf_model as _hf_model
+from tests.fixtures import make_gguf, make_safetensors
 from tests.fixtures import permute_rope as _permute
 
 
