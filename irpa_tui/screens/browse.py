@@ -308,7 +308,9 @@ class BrowseScreen(PlanEdits):
             b = choice.archive
             title = f"Compare A {shown(self.title_text, 100)} -> B {shown(choice.spec, 100)}"
             fetch = FetchMeter([*a.sources, *b.sources], self.jobs)
-            self.app.push_screen(CompareScreen(a, b, title, fetch=fetch, on_close=b.close))
+            # B's files close when the screen and its workers let it go; its
+            # remote reads in flight stop when the screen goes.
+            self.app.push_screen(CompareScreen(a, b, title, fetch=fetch, on_close=choice.cancel.set))
 
         first = a.files[0].path if a.files else ""
         start = "" if "://" in first or not first else os.path.join(os.path.dirname(first), "")

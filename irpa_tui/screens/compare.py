@@ -276,7 +276,7 @@ class CompareScreen(Screen):
     ):
         """A is the reference; ``fetch``: the remote sources the comparison
         reads (a line counts what they fetch); ``on_close``: called when the
-        screen goes (closing a B opened for it)."""
+        screen goes (stopping the remote reads of a B opened for it)."""
         super().__init__()
         self.a, self.b = a, b
         self.title_text = title

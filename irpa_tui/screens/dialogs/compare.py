@@ -34,10 +34,12 @@ SHOWN = 8  # names listed under the path
 
 @dataclass(frozen=True)
 class CompareChoice:
-    """The file picked, opened."""
+    """The file picked, opened; ``cancel`` is its remote files' cancel flag
+    (set it when done: reads in flight stop)."""
 
     spec: str
     archive: Archive
+    cancel: threading.Event
 
 
 def listing(path: str) -> tuple[str, list[str], int]:
@@ -75,8 +77,8 @@ class CompareDialog(PathDialogBase[CompareChoice]):
             super().__init__()
 
     class Opened(Message):
-        def __init__(self, spec: str, archive: Archive | None, error: str = "") -> None:
-            self.spec, self.archive, self.error = spec, archive, error
+        def __init__(self, spec: str, archive: Archive | None, error: str = "", cancel=None) -> None:
+            self.spec, self.archive, self.error, self.cancel = spec, archive, error, cancel
             super().__init__()
 
     def __init__(self, default: str = "") -> None:
@@ -151,7 +153,7 @@ class CompareDialog(PathDialogBase[CompareChoice]):
             if cancel.is_set():
                 archive.close()
                 return
-            self.post_message(self.Opened(spec, archive))
+            self.post_message(self.Opened(spec, archive, cancel=cancel))
 
         self.run_worker(work, thread=True, exclusive=True, group="open-b")
 
@@ -160,7 +162,7 @@ class CompareDialog(PathDialogBase[CompareChoice]):
         if msg.archive is None:
             self._problem(shown(msg.error, 300))
             return
-        self.dismiss(CompareChoice(msg.spec, msg.archive))
+        self.dismiss(CompareChoice(msg.spec, msg.archive, msg.cancel))
 
     def action_cancel(self) -> None:
         if self.cancel is not None:
