@@ -57,6 +57,7 @@ from ..widgets.job_progress import RATE, Coalescer, JobProgress
 from ..widgets.lines import LineList
 from ..widgets.param_table import fit_name
 
+PANE_MIN_WIDTH = 100  # the pane shows beside the table from this width (p shows or hides it)
 PANE_HEAT = (16, 60)  # the pane's |A-B| grid: pixel rows (two a line) x columns
 TOP = 5  # worst elements listed
 NAME_MIN = 30  # the name column keeps this much before the optional figures go
@@ -231,8 +232,8 @@ class CompareScreen(Screen):
         Binding("slash", "filter", "Filter", key_display="/", tooltip="filter: words, globs, dtype:, verdict:NAME"),
         Binding("l", "chart", "Per layer", tooltip="the per-layer chart (rel rmse per block and role) or the table"),
         Binding("h", "heatmap", "|A-B| map", tooltip="the highlighted pair's |A-B| heatmap, full screen"),
-        Binding("p", "pane", "Pane", tooltip="show or hide the pair's detail pane"),
-        Binding("v", "sort('verdict')", "Sort verdict", tooltip="sort by verdict, problems first"),
+        Binding("p", "pane", "Pane", show=False, tooltip="show or hide the pair's detail pane"),
+        Binding("v", "sort('verdict')", "Sort verdict", show=False, tooltip="sort by verdict, problems first"),
         Binding("n", "sort('name')", "Sort name", show=False, tooltip="sort by name (natural order)"),
         Binding("x", "sort('max_abs')", "Sort max", show=False, tooltip="sort by max |A-B|, largest first"),
         Binding("e", "sort('rel_rmse')", "Sort rel", show=False, tooltip="sort by rel rmse, largest first"),
@@ -295,6 +296,7 @@ class CompareScreen(Screen):
         self._stats: tuple[S.Stats | None, S.Stats | None, bool, bool] | None = None
         self._diff: PairDifference | None = None
         self._diff_error = ""
+        self.pane: bool | None = None  # None: as the width allows; True/False: chosen with p
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text, style="bold"), id="cmp-title")
@@ -319,6 +321,7 @@ class CompareScreen(Screen):
         self.started = self.clock()
         self.query_one("#cmp-summary", Static).update(Text("comparing… (escape stops)", style="dim"))
         self.query_one(HeatmapView).display = False
+        self._place_pane()
         self.run_worker(self._run, thread=True, exclusive=True, group="compare")
 
     def on_unmount(self) -> None:
@@ -420,6 +423,7 @@ class CompareScreen(Screen):
             self.query_one(HeatmapView).display = False
 
     def on_resize(self) -> None:
+        self._place_pane()
         if self.view is not None:
             self.call_after_refresh(self._relayout)
 
@@ -514,8 +518,14 @@ class CompareScreen(Screen):
                 self.query_one(CompareTable).focus()
 
     def action_pane(self) -> None:
-        side = self.query_one("#cmp-side")
-        side.display = not side.display
+        self.pane = not self.query_one("#cmp-side").display
+        self._place_pane()
+        if self.view is not None:
+            self.call_after_refresh(self._relayout)
+
+    def _place_pane(self) -> None:
+        width = self.size.width or self.app.size.width
+        self.query_one("#cmp-side").display = self.pane if self.pane is not None else width >= PANE_MIN_WIDTH
 
     def action_heatmap(self) -> None:
         from .compare_heatmap import DifferenceScreen

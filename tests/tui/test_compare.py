@@ -99,15 +99,20 @@ async def test_from_browse_pick_sort_filter_pane_chart_and_map(converted, monkey
 
 
 @sync
-async def test_hostile_names_show_literally_and_a_title_click_sorts(tmp_path):
+async def test_hostile_names_show_literally_and_a_title_click_sorts_at_80x24(tmp_path):
+    """Names from files as data; at 80x24 the pane gives way to the table
+    (p brings it back) and the footer fits."""
+    from tests.tui.test_small_screen import footer_problem
+
     hostile = ("[bold]x[/]\x1b[31m", "blk.1.[b]y[/b].weight\u202e")
     a = make_safetensors(tmp_path / "a.safetensors", {n: np.ones((4, 8), np.float32) for n in hostile})
     b = make_safetensors(tmp_path / "b.safetensors", {n: np.full((4, 8), 1.5, np.float32) for n in hostile})
-    async with running(size=SIZE, diff=(str(a), str(b))) as pilot:
+    async with running(size=(80, 24), diff=(str(a), str(b))) as pilot:
         app = pilot.app
         await wait_until(pilot, lambda: _ready(app))
         await settle(pilot)
         screen = app.screen
+        assert footer_problem(app) is None and not screen.query_one("#cmp-side").display
         text = screen_text(app)
         assert "[bold]x[/]\\e[31m" in text and "blk.1.[b]y[/b].weight\\u202e" in text
         for bad in ("\x1b", "\u202e"):
@@ -118,5 +123,8 @@ async def test_hostile_names_show_literally_and_a_title_click_sorts(tmp_path):
         await pilot.press("escape")
         await pilot.click("#cmp-table", offset=(18 + 4, 0))  # the name column's title
         assert screen.view.sort == "name"
+        await pilot.press("p")
+        await settle(pilot)
+        assert screen.query_one("#cmp-side").display and "\x1b" not in screen_text(app)
         await pilot.press("question_mark")
         assert "compare keys" in screen_text(app)
