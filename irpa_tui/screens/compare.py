@@ -313,7 +313,10 @@ class CompareScreen(Screen):
                 yield HeatmapView(id="cmp-heat")
                 yield Static(id="cmp-detail-more")
         with Horizontal(id="cmp-filter-bar"):
-            yield Input(placeholder="filter: words, globs, re:, dtype:, verdict:diff (? for help)", id="cmp-filter")
+            yield Input(
+                placeholder="filter: words, globs, re:, dtype:, size:, verdict:diff (the main screen's / terms)",
+                id="cmp-filter",
+            )
             yield Static(id="cmp-filter-msg")
         yield Footer()
 
@@ -469,7 +472,7 @@ class CompareScreen(Screen):
         elif self.view is not None and self.view.query.strip():
             msg.update(Text(f"{len(self.view):,} of {len(self.view.all):,}", style="yellow"))
         else:
-            msg.update(Text("? lists the terms", style="dim"))
+            msg.update(Text("verdict:NAME by prefix; ? on the main screen lists the rest", style="dim"))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "cmp-filter" or self.view is None:
