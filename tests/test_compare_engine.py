@@ -103,3 +103,27 @@ def test_verdict_filter_term_by_prefix():
     assert parse("!verdict:only verdict:i").select(order, row) == [4]
     with pytest.raises(FilterError, match="verdict: 'nope' starts none of"):
         parse("verdict:nope")
+
+
+def test_difference_applies_the_norm_offset_and_lines_up_fused_parts(tmp_path):
+    import gguf
+
+    st, hf = hf_model(tmp_path / "gemma", model_type="gemma")
+    tensors, kv = convert_hf(hf, "F32", arch="gemma")
+    g = make_gguf(tmp_path / "gemma.gguf", tensors, kv, arch="gemma")
+    a, b = open_archive(st), open_archive(g)
+    got = difference(a, b, *_pair(a, b, "blk.0.attn_norm.weight"), 4, 16)
+    assert got.worst == () and got.heatmap.values.shape == (1, 16)  # 1 + w added as the converter does
+
+    st, hf = hf_model(tmp_path / "llama")
+    tensors, kv = convert_hf(hf, "F32")
+    p = "blk.1."
+    qkv = np.concatenate([tensors.pop(p + r + ".weight") for r in ("attn_q", "attn_k", "attn_v")])
+    tensors[p + "attn_qkv.weight"] = ("Q8_0", gguf.quants.quantize(qkv, gguf.GGMLQuantizationType.Q8_0))
+    g = make_gguf(tmp_path / "fused.gguf", tensors, kv)
+    a, b = open_archive(st), open_archive(g)
+    pair, arch = _pair(a, b, "blk.1.attn_qkv.weight")
+    got = difference(a, b, pair, arch, qkv.shape[0], 1, top=1)
+    want = np.abs(gguf.quants.dequantize(tensors[p + "attn_qkv.weight"][1], gguf.GGMLQuantizationType.Q8_0) - qkv)
+    np.testing.assert_allclose(got.heatmap.values[:, 0], want.max(axis=1), rtol=1e-6)
+    assert got.worst[0].flat_b == int(np.argmax(want))
