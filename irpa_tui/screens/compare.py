@@ -390,7 +390,7 @@ class CompareScreen(Screen):
         sort = self.view.sort if self.view is not None else None
         width = self.query_one(CompareTable).size.width if self.is_mounted else 80
         for key, title, w in columns(width):
-            t.append(f"{title + (' ▼' if key == sort else ''):<{w}}")
+            t.append(f"{title + (' ▼' if key == sort else ''):<{w}}"[:w])
         return t
 
     def _line(self, i: int) -> Text:
