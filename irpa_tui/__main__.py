@@ -19,7 +19,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--demo", action="store_true", help="open a generated demo archive (no download)")
     p.add_argument("--plan", metavar="FILE", help="start with a saved edit plan applied")
-    p.add_argument("--diff", nargs=2, metavar=("A", "B"), help="compare two archives in the verify screen")
+    p.add_argument(
+        "--diff",
+        nargs=2,
+        metavar=("A", "B"),
+        help="compare two archives (paired by name across schemes, quantization-aware verdicts) in the compare screen",
+    )
     return p
 
 

@@ -316,20 +316,13 @@ class IrpaApp(App):
         self.push_screen(self._browser(self.session, _title([output])))
 
     def _show_diff(self, aa: Archive, bb: Archive) -> None:
-        from irpa_core.diff import diff
-
-        from .screens.verify import DIFF_ROLES, VerifyScreen, rows_from_diff
+        """``--diff A B``: the compare screen, tensors paired across schemes."""
+        from .screens.compare import CompareScreen
 
         assert self.diff_paths is not None
         a, b = self.diff_paths
-
-        def compute(progress, cancel):
-            return rows_from_diff(diff(aa, bb, progress=progress, cancel=cancel))
-
-        title = f"Diff A {shown(_name(a), 100)} -> B {shown(_name(b), 100)}"
-        self.push_screen(
-            VerifyScreen(title, compute, DIFF_ROLES, fetch=FetchMeter([*aa.sources, *bb.sources], self.jobs))
-        )
+        title = f"Compare A {shown(_name(a), 100)} -> B {shown(_name(b), 100)}"
+        self.push_screen(CompareScreen(aa, bb, title, fetch=FetchMeter([*aa.sources, *bb.sources], self.jobs)))
 
 
 def _title(paths: list[str]) -> str:

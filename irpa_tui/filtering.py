@@ -13,7 +13,10 @@ it; double quotes keep spaces inside a term. Matching ignores case.
   ``<=``, ``>=``, ``=``; B, KB/KiB, MB/MiB, GB/GiB), ``file:NAME`` (part of the
   file's name), ``flag:nan|inf|zero|constant|std|any`` (after a scan, ``S``),
   ``state:complete|partial|missing`` (how much of it a cut-off file holds:
-  the engine's ``model.entry_state``).
+  the engine's ``model.entry_state``);
+- ``verdict:NAME`` (the compare screen): a pair's verdict, by any prefix
+  of its name (``verdict:diff``, ``verdict:within``, ``verdict:only`` for
+  both sides' unpaired tensors).
 
 A row matches a name term by its original name or by its new name when the
 plan renames it. ``parse`` raises ``FilterError`` with a sentence (and the
@@ -27,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from irpa_core.model import STATES, Entry, entry_state
+from irpa_core.verdict import VERDICTS
 
 HELP = (
     ("word", "matches anywhere in the name, any case (grep-like); ^word / word$ anchor"),
@@ -39,11 +43,18 @@ HELP = (
     ("file:NAME", "part of the file's name"),
     ("flag:nan", "scan flag (after S): nan, inf, zero, constant, std, any"),
     ("state:partial", "in a cut-off file: complete, partial, missing"),
+    (
+        "verdict:diff",
+        "compare screen: verdict, by prefix (identical, lossless, requantized-exact, within-noise, "
+        "transform, differs, only-in-a, only-in-b)",
+    ),
     ("a b  !c", 'all terms must match; ! negates a term; "quotes" keep spaces'),
 )
 MARKS = ("renamed", "excluded", "splat", "cast", "kept", "edited")
 KINDS = ("data", "splat", "external")
 FLAGS = ("nan", "inf", "zero", "constant", "std", "any")
+ONLY_A, ONLY_B = "only-in-a", "only-in-b"  # the verdict names of unpaired tensors
+VERDICT_NAMES = (*VERDICTS, ONLY_A, ONLY_B)
 _UNITS = {
     "": 1, "b": 1,
     "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
@@ -51,7 +62,7 @@ _UNITS = {
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
 }  # fmt: skip
 _SIZE = re.compile(r"^(>=|<=|>|<|=)?\s*(\d+(?:\.\d+)?)\s*([a-z]*)$", re.IGNORECASE)
-_FIELDS = ("re", "dtype", "kind", "mark", "size", "file", "flag", "state")
+_FIELDS = ("re", "dtype", "kind", "mark", "size", "file", "flag", "state", "verdict")
 
 
 class FilterError(ValueError):
@@ -74,6 +85,7 @@ class Row:
     renamed: Callable[[int], bool]
     flags: Callable[[int], Sequence[str]]  # scan flags of the entry ("" when not scanned)
     cast: Callable[[int], bool] = lambda i: False  # whether its values are cast
+    verdict: Callable[[int], str] = lambda i: ""  # the compare screen's verdict (one of VERDICT_NAMES)
 
 
 Predicate = Callable[[int], bool]
@@ -257,6 +269,14 @@ def _field_term(tok: str, negate: bool, field: str, value: str) -> Term:
 
         def test(row: Row, i: int) -> bool:
             return entry_state(row.entries[i]) == v
+
+    elif field == "verdict":
+        wanted = frozenset(n for n in VERDICT_NAMES if n.startswith(v))
+        if not wanted:
+            raise FilterError(f"verdict: {value!r} starts none of {', '.join(VERDICT_NAMES)}", tok)
+
+        def test(row: Row, i: int) -> bool:
+            return row.verdict(i) in wanted
 
     else:  # flag
         if v not in FLAGS:

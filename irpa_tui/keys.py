@@ -70,6 +70,7 @@ KEYS: tuple[Key, ...] = (
     Key("c", "cast", "Cast", "cast the row (or every row in view) to a dtype: f16, bf16, f32, Q8_0, ..."),
     Key("U", "redo", "Redo", "redo"),
     Key("v", "verify", "Verify", "verify an archive on disk against these sources and this plan"),
+    Key("D", "compare", "Compare", "compare with a second file (path, URL, hf://): verdicts per tensor pair"),
     Key("ctrl+s", "save_plan", "Save plan", "save the edit plan as JSON (replay: irpa convert --plan)"),
     Key("n", "sort", "Sort name", "sort by name (natural order: layer.2 before layer.10)", ("name",)),
     Key("z", "sort", "Sort size", "sort by size, largest first", ("size",)),

@@ -17,7 +17,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from irpa_core.demo import make_demo  # noqa: E402
 from irpa_tui.app import IrpaApp  # noqa: E402
-from tests.fixtures import BROKEN_CHAT_TEMPLATE, make_chat_gguf, make_model_gguf  # noqa: E402
+from tests.fixtures import BROKEN_CHAT_TEMPLATE, convert_hf, hf_model, make_chat_gguf, make_gguf, make_model_gguf  # noqa: E402
 from tests.tui.helpers import MARK_KEYS, settle, wait_until  # noqa: E402
 
 WORK = "/tmp/irpa-screenshots"
@@ -65,6 +65,33 @@ async def shot(name, path, keys=(), after=None, size=SIZE):
             await settle(pilot)
         app.save_screenshot(str(HERE / f"{name}.svg"))
     print("wrote", HERE / f"{name}.svg")
+
+
+async def compare_shot():
+    """The compare screen: a checkpoint against its Q4_0 conversion, one
+    tensor scaled by 1.5 and one left out (as the compare tests build them)."""
+    from irpa_tui.screens.compare import CompareScreen
+    from irpa_tui.stats_cache import CACHE
+
+    d = Path(WORK) / "compare"
+    st, hf = hf_model(d)
+    tensors, kv = convert_hf(
+        hf,
+        "Q4_0",
+        drop=("model.layers.1.post_attention_layernorm.weight",),
+        plant={"blk.1.ffn_up.weight": lambda w: w * 1.5},
+    )
+    g = make_gguf(d / "model-q4_0.gguf", tensors, kv)
+    CACHE.clear()
+    app = ShotApp([], diff=(str(st), str(g)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.view is not None)
+        await settle(pilot)
+        app.save_screenshot(str(HERE / "compare.svg"))
+        await pilot.press("l")
+        await settle(pilot)
+        app.save_screenshot(str(HERE / "compare-layers.svg"))
+    print("wrote", HERE / "compare.svg", HERE / "compare-layers.svg")
 
 
 async def main():
@@ -126,6 +153,7 @@ async def main():
     with open(bad, "wb") as f:
         f.write(b"GGUF\x03\x00\x00\x00" + b"\xff" * 16)
     await shot("error", bad)
+    await compare_shot()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: the test HTTP server, the Hub
-environment pointed at it, and the llama-shaped GGUF the remote tests
-serve. The TUI's own fixtures are in tests/tui/conftest.py."""
+environment pointed at it, the llama-shaped GGUF the remote tests
+serve, and a checkpoint with its faulty conversion (the compare tests).
+The TUI's own fixtures are in tests/tui/conftest.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import make_remote_model
+from tests.fixtures import convert_hf, hf_model, make_gguf, make_remote_model
 from tests.httpserver import TestServer, _Server, start
 
 
@@ -48,3 +49,18 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The remote tests' llama-shaped GGUF (``fixtures.make_remote_model``),
     built once per test process."""
     return make_remote_model(tmp_path_factory.mktemp("model") / "model.gguf")
+
+
+@pytest.fixture
+def converted(tmp_path: Path) -> tuple[Path, Path]:
+    """A small Hugging Face checkpoint (``model.safetensors``) and its Q4_0
+    conversion ``m.gguf`` in ``tmp_path``, where blk.1.ffn_up is scaled by
+    1.5 (a ``transform``) and blk.1.ffn_norm is left out (only in A)."""
+    st, hf = hf_model(tmp_path)
+    tensors, kv = convert_hf(
+        hf,
+        "Q4_0",
+        drop=("model.layers.1.post_attention_layernorm.weight",),
+        plant={"blk.1.ffn_up.weight": lambda w: w * 1.5},
+    )
+    return st, make_gguf(tmp_path / "m.gguf", tensors, kv)

@@ -4,6 +4,7 @@ enough to build in ``tmp_path`` in milliseconds."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -386,3 +387,83 @@ def make_chat_gguf(path, template: str | None = CHAT_TEMPLATE, words: tuple[str,
         kv["tokenizer.chat_template"] = template
     tensors = {"token_embd.weight": np.arange(len(tokens) * 8, dtype=np.float32).reshape(len(tokens), 8)}
     return make_gguf(path, tensors, kv)
+
+
+# -- a Hugging Face checkpoint and its llama.cpp-style conversion (irpa diff --map, the compare screen)
+# (HF_*: this module has CHECK_DIMS' HEADS, VOCAB... of its own)
+
+HF_HIDDEN, HF_INTER, HF_HEADS, HF_KV_HEADS, HF_BLOCKS, HF_VOCAB = 64, 128, 4, 2, 2, 32
+
+
+def permute_rope(w, n_head):
+    # As llama.cpp's LlamaModel.permute, written out independently.
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def hf_model(d, model_type="llama"):
+    """A small llama-shaped Hugging Face checkpoint in ``d`` (model.safetensors
+    and config.json): (its path, {name: array})."""
+    rng = np.random.default_rng(7)
+
+    def r(*shape, scale=0.05):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    t = {"model.embed_tokens.weight": r(HF_VOCAB, HF_HIDDEN), "model.norm.weight": 1 + r(HF_HIDDEN)}
+    hd = HF_HIDDEN // HF_HEADS
+    for i in range(HF_BLOCKS):
+        p = f"model.layers.{i}."
+        t |= {
+            p + "self_attn.q_proj.weight": r(HF_HIDDEN, HF_HIDDEN),
+            p + "self_attn.k_proj.weight": r(HF_KV_HEADS * hd, HF_HIDDEN),
+            p + "self_attn.v_proj.weight": r(HF_KV_HEADS * hd, HF_HIDDEN),
+            p + "self_attn.o_proj.weight": r(HF_HIDDEN, HF_HIDDEN),
+            p + "mlp.gate_proj.weight": r(HF_INTER, HF_HIDDEN),
+            p + "mlp.up_proj.weight": r(HF_INTER, HF_HIDDEN),
+            p + "mlp.down_proj.weight": r(HF_HIDDEN, HF_INTER),
+            p + "input_layernorm.weight": 1 + r(HF_HIDDEN),
+            p + "post_attention_layernorm.weight": 1 + r(HF_HIDDEN),
+        }
+    t["lm_head.weight"] = r(HF_VOCAB, HF_HIDDEN)
+    d.mkdir(exist_ok=True)
+    cfg = {
+        "model_type": model_type,
+        "num_hidden_layers": HF_BLOCKS,
+        "num_attention_heads": HF_HEADS,
+        "num_key_value_heads": HF_KV_HEADS,
+        "hidden_size": HF_HIDDEN,
+    }
+    (d / "config.json").write_text(json.dumps(cfg))
+    return make_safetensors(d / "model.safetensors", t), t
+
+
+def convert_hf(hf, qtype, arch="llama", drop=(), plant=None):
+    """{gguf name: tensor spec for make_gguf} as the converter writes it:
+    names through gguf's table, Q/K permuted (llama), norms +1 (gemma),
+    2-D weights quantized to ``qtype``, norms in f32."""
+    import gguf
+
+    names = gguf.get_tensor_name_map(next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch), HF_BLOCKS)
+    out = {}
+    for n, w in hf.items():
+        if n in drop:
+            continue
+        g = names.get_name(n, try_suffixes=(".weight", ".bias"))
+        if g is None:
+            continue  # gemma ties the output to the embeddings: no lm_head
+        if arch == "llama" and n.endswith("q_proj.weight"):
+            w = permute_rope(w, HF_HEADS)
+        if arch == "llama" and n.endswith("k_proj.weight"):
+            w = permute_rope(w, HF_KV_HEADS)
+        if arch == "gemma" and n.endswith("norm.weight"):
+            w = w + 1
+        if plant and g in plant:
+            w = plant[g](w)
+        if w.ndim == 1 or qtype == "F32":
+            out[g] = w.astype(np.float32)
+        elif qtype == "F16":
+            out[g] = w.astype(np.float16)
+        else:
+            out[g] = (qtype, gguf.quants.quantize(w, gguf.GGMLQuantizationType[qtype]))
+    kv = {f"{arch}.block_count": HF_BLOCKS, f"{arch}.attention.head_count": HF_HEADS}
+    kv[f"{arch}.attention.head_count_kv"] = HF_KV_HEADS
+    return out, kv

@@ -16,81 +16,13 @@ import pytest
 from irpa_core import open_archive
 from irpa_core.cli import main
 from irpa_core.verdict import mapped_diff
+from tests.fixtures import HF_BLOCKS as BLOCKS
+from tests.fixtures import HF_HEADS as HEADS
+from tests.fixtures import HF_HIDDEN as HIDDEN
+from tests.fixtures import convert_hf as _convert
+from tests.fixtures import hf_model as _hf_model
 from tests.fixtures import make_gguf, make_safetensors
-
-HIDDEN, INTER, HEADS, KV_HEADS, BLOCKS, VOCAB = 64, 128, 4, 2, 2, 32
-
-
-def _permute(w, n_head):
-    # As llama.cpp's LlamaModel.permute, written out independently.
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-
-def _hf_model(d, model_type="llama"):
-    rng = np.random.default_rng(7)
-
-    def r(*shape, scale=0.05):
-        return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-    t = {"model.embed_tokens.weight": r(VOCAB, HIDDEN), "model.norm.weight": 1 + r(HIDDEN)}
-    hd = HIDDEN // HEADS
-    for i in range(BLOCKS):
-        p = f"model.layers.{i}."
-        t |= {
-            p + "self_attn.q_proj.weight": r(HIDDEN, HIDDEN),
-            p + "self_attn.k_proj.weight": r(KV_HEADS * hd, HIDDEN),
-            p + "self_attn.v_proj.weight": r(KV_HEADS * hd, HIDDEN),
-            p + "self_attn.o_proj.weight": r(HIDDEN, HIDDEN),
-            p + "mlp.gate_proj.weight": r(INTER, HIDDEN),
-            p + "mlp.up_proj.weight": r(INTER, HIDDEN),
-            p + "mlp.down_proj.weight": r(HIDDEN, INTER),
-            p + "input_layernorm.weight": 1 + r(HIDDEN),
-            p + "post_attention_layernorm.weight": 1 + r(HIDDEN),
-        }
-    t["lm_head.weight"] = r(VOCAB, HIDDEN)
-    d.mkdir(exist_ok=True)
-    cfg = {
-        "model_type": model_type,
-        "num_hidden_layers": BLOCKS,
-        "num_attention_heads": HEADS,
-        "num_key_value_heads": KV_HEADS,
-        "hidden_size": HIDDEN,
-    }
-    (d / "config.json").write_text(json.dumps(cfg))
-    return make_safetensors(d / "model.safetensors", t), t
-
-
-def _convert(hf, qtype, arch="llama", drop=(), plant=None):
-    """{gguf name: tensor spec for make_gguf} as the converter writes it:
-    names through gguf's table, Q/K permuted (llama), norms +1 (gemma),
-    2-D weights quantized to ``qtype``, norms in f32."""
-    import gguf
-
-    names = gguf.get_tensor_name_map(next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch), BLOCKS)
-    out = {}
-    for n, w in hf.items():
-        if n in drop:
-            continue
-        g = names.get_name(n, try_suffixes=(".weight", ".bias"))
-        if g is None:
-            continue  # gemma ties the output to the embeddings: no lm_head
-        if arch == "llama" and n.endswith("q_proj.weight"):
-            w = _permute(w, HEADS)
-        if arch == "llama" and n.endswith("k_proj.weight"):
-            w = _permute(w, KV_HEADS)
-        if arch == "gemma" and n.endswith("norm.weight"):
-            w = w + 1
-        if plant and g in plant:
-            w = plant[g](w)
-        if w.ndim == 1 or qtype == "F32":
-            out[g] = w.astype(np.float32)
-        elif qtype == "F16":
-            out[g] = w.astype(np.float16)
-        else:
-            out[g] = (qtype, gguf.quants.quantize(w, gguf.GGMLQuantizationType[qtype]))
-    kv = {f"{arch}.block_count": BLOCKS, f"{arch}.attention.head_count": HEADS}
-    kv[f"{arch}.attention.head_count_kv"] = KV_HEADS
-    return out, kv
+from tests.fixtures import permute_rope as _permute
 
 
 @pytest.mark.parametrize("qtype", ["F16", "Q8_0", "Q4_0"])

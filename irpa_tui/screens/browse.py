@@ -9,6 +9,7 @@ edits of the plan in ``browse_edits.py``, the scan in ``scanning.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from rich.text import Text
@@ -293,6 +294,27 @@ class BrowseScreen(PlanEdits):
             self.notify(f"{shown(e.name, 80)} has {len(e.shape)} dimension(s): a heatmap needs 2 or more", markup=False)
             return
         self.app.push_screen(HeatmapScreen(e, view, self.session.fate(index).name, self.jobs))
+
+    def action_compare(self) -> None:
+        """``D``: pick a second file (B) and compare the open archive (A) with it."""
+        from .compare import CompareScreen
+        from .dialogs.compare import CompareChoice, CompareDialog
+
+        a = self.session.archive
+
+        def done(choice: CompareChoice | None) -> None:
+            if choice is None:
+                return
+            b = choice.archive
+            title = f"Compare A {shown(self.title_text, 100)} -> B {shown(choice.spec, 100)}"
+            fetch = FetchMeter([*a.sources, *b.sources], self.jobs)
+            # B's files close when the screen and its workers let it go; its
+            # remote reads in flight stop when the screen goes.
+            self.app.push_screen(CompareScreen(a, b, title, fetch=fetch, on_close=choice.cancel.set))
+
+        first = a.files[0].path if a.files else ""
+        start = "" if "://" in first or not first else os.path.join(os.path.dirname(first), "")
+        self.app.push_screen(CompareDialog(start), done)
 
     def action_view_as(self) -> None:
         from .dialogs import DtypeDialog, ViewAs

@@ -170,15 +170,17 @@ async def test_escape_cancels_a_slow_write(http_server: TestServer, model: Path,
 
 @sync
 async def test_diff_of_a_remote_file_and_its_local_copy(http_server: TestServer, model: Path):
-    from irpa_tui.screens.verify import VerifyScreen
+    from irpa_tui.screens.compare import CompareScreen
 
     url = serve(http_server, model)
     app = IrpaApp([], diff=(url, str(model)))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, VerifyScreen) and app.screen.rows, timeout=20)
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.report, timeout=20)
         screen = app.screen
-        assert all(r.ok for r in screen.rows) and len(screen.rows) == len(open_archive(model).entries)
-        assert screen.title_text.startswith("Diff A model.gguf -> B model.gguf")
+        report = screen.report
+        assert report.ok and not report.only_a and not report.only_b
+        assert {p.verdict for p in report.pairs} == {"identical"}
+        assert screen.title_text.startswith("Compare A model.gguf -> B model.gguf")
         # Every tensor compared: fetched, but for the block the open had read already.
         await wait_until(pilot, lambda: screen.query_one(FetchLine).fetched.bytes >= kept_bytes(model, "") - MiB)
 

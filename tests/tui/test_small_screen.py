@@ -69,7 +69,7 @@ async def test_every_screen_at_80x24(demo_path, work_dir):
     async with running(demo_path, size=SMALL) as pilot:
         app = pilot.app
         assert footer_problem(app) is None
-        for keys in (["s"], ["c"], ["v"], ["slash", "b", "enter", "r"]):  # (r: substitute in the rows in view)
+        for keys in (["s"], ["c"], ["v"], ["D"], ["slash", "b", "enter", "r"]):  # (r: substitute in the rows in view)
             await pilot.press(*keys)
             await settle(pilot)
             assert dialog_problem(app) is None, keys

@@ -1,4 +1,5 @@
-"""The verify/diff screen, with every status present."""
+"""The verify screen, with every status present; a raw side read as the
+other side's dtype in the compare screen's pane (``--diff``)."""
 
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ from irpa_core.output import apply
 from irpa_core.plan import Plan
 from irpa_core.verify import compare_targets
 from irpa_tui.app import IrpaApp
+from irpa_tui.screens.compare import CompareScreen
 from irpa_tui.screens.verify import VerifyScreen, rows_from_verify
 from irpa_tui.widgets.lines import LineList
 from tests.fixtures import make_irpa_with_iree, make_safetensors
@@ -27,6 +29,16 @@ def _pane_text(vs) -> str:
 
     console = Console(width=100, file=io.StringIO(), record=True)
     console.print(vs.query_one("#verify-detail").content)
+    return console.export_text()
+
+
+def _compare_pane_text(cs) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=100, file=io.StringIO(), record=True)
+    console.print(cs.query_one("#cmp-detail-more").content)
     return console.export_text()
 
 
@@ -123,19 +135,6 @@ async def test_statuses_and_filter_keys(demo_path, work_dir):
         assert vs.query_one(LineList).count == 8
 
 
-def test_snapshot_diff(snap_compare, work_dir):
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((64, 16)).astype(np.float32)
-    a = make_safetensors(
-        os.path.join(work_dir, "a.safetensors"), {"w": x, "same": np.ones(4, np.int8), "gone": np.ones(2, np.int8)}
-    )
-    b = make_safetensors(
-        os.path.join(work_dir, "b.safetensors"),
-        {"w": x.astype(np.float16), "same": np.ones(4, np.int8), "new": np.ones(2, np.int8)},
-    )
-    assert snap_compare(IrpaApp([], diff=(str(a), str(b))), terminal_size=SIZE, run_before=settle)
-
-
 @sync
 async def test_diff_pane_reads_a_raw_side_as_the_other_sides_dtype(work_dir):
     """A reference-tool archive records no dtype: side B is read as A's."""
@@ -149,10 +148,11 @@ async def test_diff_pane_reads_a_raw_side_as_the_other_sides_dtype(work_dir):
     blob[oracle.load(raw)["w"].offset + 4 * 9 + 3] ^= 0x40  # element 9 = [1, 1]
     Path(raw).write_bytes(bytes(blob))
     async with running(size=SIZE, diff=(str(a), raw)) as pilot:
-        vs = pilot.app.screen
+        cs = pilot.app.screen
+        assert isinstance(cs, CompareScreen)
         await settle(pilot)
-        (row,) = vs.rows
-        assert row.status == "values differ" and row.metrics.max_index == (1, 1)
-        pane = _pane_text(vs)
+        (row,) = cs.view.all
+        assert row.verdict == "differs" and row.pair.worst.index_a == (1, 1) and row.pair.worst.flat_b == 9
+        pane = _compare_pane_text(cs)
         assert "? (read as f32)" in pane and " A " in pane and " B " in pane
         assert "?" not in pane.split("statistics")[1]  # both sides' statistics are known
