@@ -28,6 +28,7 @@ class LayerChart:
     totals: tuple[Value, ...]  # per block, over all its tensors
     lo: float  # the log scale's ends (positive)
     hi: float
+    left_out: int = 0  # roles equal in every block, not shown
 
     @property
     def empty(self) -> bool:
@@ -59,9 +60,19 @@ class LayerChart:
         return max(1, round(t * width))
 
 
+def roles_that_differ(by_layer: dict) -> list[str]:
+    """``by_layer()``'s roles with a non-zero value in some block: a role
+    equal in every block (a norm kept in f32, say) says nothing, and both
+    front ends leave it out (and say how many)."""
+    blocks = by_layer.get("blocks", ())
+    return [r for r in by_layer.get("roles", ()) if any(b.get("roles", {}).get(r) not in (0, None) for b in blocks)]
+
+
 def layer_chart(by_layer: dict) -> LayerChart:
-    """The chart of ``by_layer()``'s document (its ``roles`` and ``blocks``)."""
-    roles = tuple(by_layer.get("roles", ()))
+    """The chart of ``by_layer()``'s document (its ``blocks``, and the
+    ``roles`` that differ somewhere: ``LayerChart.left_out`` counts the
+    others)."""
+    roles = tuple(roles_that_differ(by_layer))
     blocks, cells, totals = [], [], []
     for blk in by_layer.get("blocks", ()):
         blocks.append(int(blk["block"]))
@@ -74,7 +85,10 @@ def layer_chart(by_layer: dict) -> LayerChart:
     lo = min(positive, default=hi / 10)
     if lo >= hi:
         lo = hi / 10
-    return LayerChart(roles=roles, blocks=tuple(blocks), cells=tuple(cells), totals=tuple(totals), lo=lo, hi=hi)
+    left_out = len(by_layer.get("roles", ())) - len(roles)
+    return LayerChart(
+        roles=roles, blocks=tuple(blocks), cells=tuple(cells), totals=tuple(totals), lo=lo, hi=hi, left_out=left_out
+    )
 
 
 def _value(v) -> Value:

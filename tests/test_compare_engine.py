@@ -9,7 +9,7 @@ import pytest
 
 from irpa_core import open_archive
 from irpa_core.heatmap import edges
-from irpa_core.layer_chart import layer_chart, short_role
+from irpa_core.layer_chart import layer_chart, roles_that_differ, short_role
 from irpa_core.name_map import pair_names
 from irpa_core.pair_diff import difference
 from irpa_tui.filtering import FilterError, Row, parse
@@ -82,6 +82,13 @@ def test_layer_chart_layout_on_a_log_scale():
     assert c.color(1e-2) != c.color(1e-4) and c.color(None) is None
     assert short_role("attn_q.weight") == "attn_q"
     assert layer_chart({"roles": [], "blocks": []}).empty
+    # A role equal in every block (0 or no value) is left out, and counted.
+    doc["roles"].append("attn_norm.weight")
+    for blk in doc["blocks"]:
+        blk["roles"]["attn_norm.weight"] = 0.0
+    c = layer_chart(doc)
+    assert c.roles == ("attn_q.weight", "ffn_up.weight") and c.left_out == 1
+    assert roles_that_differ(doc) == ["attn_q.weight", "ffn_up.weight"]
 
 
 def test_verdict_filter_term_by_prefix():

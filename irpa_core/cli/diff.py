@@ -162,8 +162,9 @@ def _print_by_layer(table: dict) -> None:
     if not table["blocks"]:
         print("by layer: no numbered blocks")
         return
-    # Roles that are equal in every block say nothing: left out of the table.
-    roles = [r for r in table["roles"] if any(row["roles"].get(r) not in (0, None) for row in table["blocks"])]
+    from ..layer_chart import roles_that_differ
+
+    roles = roles_that_differ(table)
     same = len(table["roles"]) - len(roles)
     print(
         "by layer: rel_rmse (%) per block and role" + (f" ({same} roles equal in every block left out)" if same else "")

@@ -154,10 +154,11 @@ def chart_text(chart: LayerChart, truecolor: bool, bar: int = 20) -> Text:
     a legend of the log scale under it."""
     if chart.empty:
         return Text("no per-layer figures: no paired tensor is in a numbered block", "dim")
-    widths = [8 for _ in chart.roles]  # "8.6e-02" and a role's first 8 characters
-    t = Text("block ", "bold")
-    for r, w in zip(chart.roles, widths):
-        t.append(f"{escape(short_role(r))[:w]:>{w}} ", "bold")
+    titles = [escape(short_role(r)) for r in chart.roles]
+    widths = [max(7, len(r)) for r in titles]  # "8.6e-02", or the whole role: columns scroll sideways
+    t = Text("block ", "bold", no_wrap=True)
+    for r, w in zip(titles, widths):
+        t.append(f"{r:>{w}} ", "bold")
     t.append(" total (rel rmse)", "bold")
     for blk, cells, total in zip(chart.blocks, chart.cells, chart.totals):
         t.append(f"\n{blk:>5} ")
@@ -174,6 +175,9 @@ def chart_text(chart: LayerChart, truecolor: bool, bar: int = 20) -> Text:
         v = chart.lo * (chart.hi / chart.lo) ** (k / (steps - 1))
         t.append(" ", _cell_style(chart, v, truecolor))
     t.append(f"  {_num(chart.lo, '.1e')} .. {_num(chart.hi, '.1e')}   0: exact   ·: no value")
+    if chart.left_out:
+        s = "" if chart.left_out == 1 else "s"
+        t.append(f"\n{chart.left_out} role{s} equal in every block left out", "dim")
     return t
 
 
@@ -517,6 +521,7 @@ class CompareScreen(Screen):
         if self.view is not None:
             main = self.query_one("#cmp-main")
             main.toggle_class("-chart")
+            self._place_pane()
             if not main.has_class("-chart"):
                 self.query_one(CompareTable).focus()
 
@@ -528,7 +533,9 @@ class CompareScreen(Screen):
 
     def _place_pane(self) -> None:
         width = self.size.width or self.app.size.width
-        self.query_one("#cmp-side").display = self.pane if self.pane is not None else width >= PANE_MIN_WIDTH
+        shown = self.pane if self.pane is not None else width >= PANE_MIN_WIDTH
+        # The chart takes the whole width (a pair's pane belongs to the table).
+        self.query_one("#cmp-side").display = shown and not self.query_one("#cmp-main").has_class("-chart")
 
     def action_heatmap(self) -> None:
         from .compare_heatmap import DifferenceScreen
