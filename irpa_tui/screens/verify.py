@@ -1,15 +1,15 @@
 """The verify screen: one row per entry with its status, problems first.
 
 Rows are computed in a thread worker (the engine's ``compare_targets``
-after a write; ``--diff A B`` has the compare screen now) whose progress comes through
-the same coalesced plumbing as writing (``widgets/job_progress.py``). The
-table is a virtual list, so 100,000 rows cost what the visible ones do. Keys 1-9
-filter by status, 0 shows all. The pane shows both sides, headed by their
-role (expected / written for verify, A / B for diff): where the bytes
-differ (element, file offsets, both values), the value figures of a diff,
-and statistics computed in a worker, marked "sampled" until the exact pass
-is done. A side without a dtype is read as the other side's; a planned
-splat is shown as its pattern, not as the source data it replaces.
+after a write) whose progress comes through the same coalesced plumbing as
+writing (``widgets/job_progress.py``); ``--diff A B`` has its own compare
+screen (``compare.py``). The table is a virtual list, so 100,000 rows cost
+what the visible ones do. Keys 1-9 filter by status, 0 shows all. The pane
+shows both sides, headed *expected* and *written*: where the bytes differ
+(element, file offsets, both values) and statistics computed in a worker,
+marked "sampled" until the exact pass is done. A side without a dtype is
+read as the other side's; a planned splat is shown as its pattern, not as
+the source data it replaces.
 
 Against remote sources, the comparison fetches the kept tensors again (a
 line counts it); the side pane samples a remote tensor at a few places and
@@ -33,7 +33,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from irpa_core import diff as D
 from irpa_core import stats as S
 from irpa_core import verify as V
 from irpa_core.display import escape
@@ -55,22 +54,16 @@ from ..widgets.job_progress import RATE, Coalescer, JobProgress
 from ..widgets.lines import LineList
 from ..widgets.param_table import fit_name
 
-OK_STATUSES = (V.SAME, D.IDENTICAL, D.WITHIN)
-STATUS_STYLE: dict[V.Status | D.Status, str] = {
+OK_STATUSES = (V.SAME,)
+STATUS_STYLE: dict[V.Status, str] = {
     V.SAME: "green",
-    D.IDENTICAL: "green",
-    D.WITHIN: "green",
-    D.VALUES_DIFFER: "yellow",
-    V.BYTES_DIFFER: "red",  # the same words in both reports
+    V.BYTES_DIFFER: "red",
     V.MISSING: "red",
     V.EXTRA: "magenta",
-    D.ONLY_A: "red",
-    D.ONLY_B: "magenta",
     V.KIND_DIFFERS: "red",
     V.LENGTH_DIFFERS: "red",
     V.PATTERN_DIFFERS: "red",
     V.TRUNCATED: "red",
-    D.CHANGED: "yellow",
 }
 VERIFY_ROLES = ("expected", "written")
 DETAIL = 32  # columns the detail keeps before a long name takes them
@@ -79,12 +72,11 @@ DETAIL = 32  # columns the detail keeps before a long name takes them
 @dataclass(frozen=True)
 class VerifyRow:
     name: str
-    status: V.Status | D.Status
+    status: V.Status
     detail: str
     a: Entry | None  # expected / A side (a planned splat is the splat, not its source)
     b: Entry | None  # written / B side
     difference: Difference | None = None
-    metrics: D.Metrics | None = None
     note: str = ""  # what the detail says besides where the bytes differ (kind, length, notes of a diff)
 
     @property
@@ -113,10 +105,6 @@ def rows_from_verify(report: V.Report, expected, output) -> list[VerifyRow]:
             for c in report.checks
         ]
     )
-
-
-def _undef(x: float | None, spec: str) -> str:
-    return "undefined" if x is None else format(x, spec)
 
 
 class SideStats(Message):
@@ -169,7 +157,7 @@ class VerifyScreen(Screen):
         self.cancel = threading.Event()
         self.rows: list[VerifyRow] = []
         self.shown: list[int] = []  # indices into rows, after the status filter
-        self.statuses: list[V.Status | D.Status] = []
+        self.statuses: list[V.Status] = []
         self.only: str | None = None
         self.ui_updates = 0
         self.started = 0.0
@@ -231,7 +219,7 @@ class VerifyScreen(Screen):
     def _show(self, rows: list[VerifyRow]) -> None:
         self.rows = rows
         self._columns()
-        counts: dict[V.Status | D.Status, int] = {}
+        counts: dict[V.Status, int] = {}
         for r in rows:
             counts[r.status] = counts.get(r.status, 0) + 1
         self.statuses = sorted(counts, key=lambda s: (s in OK_STATUSES, s))
@@ -356,8 +344,6 @@ class VerifyScreen(Screen):
             fb = r.b.file.rsplit("/", 1)[-1] if r.b is not None and r.b.offset is not None else None
             lines = r.difference.lines(ra, rb, fa, fb)
             parts.append(Text("\n".join(lines)))
-        if r.metrics is not None:
-            parts.append(_metrics_text(r.metrics))
         parts.append(t)
         if why:
             parts.append(Text("\n".join(why), "dim"))
@@ -396,13 +382,3 @@ def _spaced(parts: list) -> list:
             out.append(Text(""))
         out.append(p)
     return out
-
-
-def _metrics_text(m: D.Metrics) -> Text:
-    lines = [f"max |A-B| {m.max_abs:.4g}"]
-    if m.max_at is not None:
-        where = "[" + ", ".join(map(str, m.max_index)) + "]" if m.max_index is not None else f"element {m.max_at:,}"
-        lines[0] += f" at {where}"
-    lines.append(f"mean |A-B| {m.mean_abs:.4g}   relL2 {_undef(m.rel_l2, '.4g')}   cos {_undef(m.cosine, '.6f')}")
-    lines.append(f"outside {m.tolerance()}: {m.outside:,} of {m.count:,}")
-    return Text("\n".join(lines))
