@@ -33,6 +33,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.events import Click
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from irpa_core import stats as S
@@ -58,6 +59,7 @@ from ..widgets.lines import LineList
 from ..widgets.param_table import fit_name
 
 PANE_MIN_WIDTH = 100  # the pane shows beside the table from this width (p shows or hides it)
+PANE_DELAY = 0.12  # seconds the cursor rests on a row before its pane is computed
 PANE_HEAT = (16, 60)  # the pane's |A-B| grid: pixel rows (two a line) x columns
 TOP = 5  # worst elements listed
 NAME_MIN = 30  # the name column keeps this much before the optional figures go
@@ -297,6 +299,7 @@ class CompareScreen(Screen):
         self.started = 0.0
         self._current: CompareRow | None = None
         self._pane_cancel = threading.Event()
+        self._pane_timer: Timer | None = None
         self._stats: tuple[S.Stats | None, S.Stats | None, bool, bool] | None = None
         self._diff: PairDifference | None = None
         self._diff_error = ""
@@ -570,14 +573,24 @@ class CompareScreen(Screen):
         self.query_one(HeatmapView).display = False
         self._render_detail()
         ea, eb = self._entries(r)
+        pair = self._name_pair(r)
+        compared = pair is not None and r.pair is not None and r.pair.metrics is not None
+        if compared and any(dear(e) for e in (ea, eb) if e is not None):
+            self._diff_error = "a remote tensor over the fetch limit: h draws its difference"
+        if self._pane_timer is not None:
+            self._pane_timer.stop()
+        # The pane's work starts once the cursor rests: holding a key down
+        # over 200 rows starts nothing until it stops.
+        self._pane_timer = self.set_timer(PANE_DELAY, lambda: self._pane_jobs(r, ea, eb, pair, cancel))
+
+    def _pane_jobs(self, r: CompareRow, ea, eb, pair: NamePair | None, cancel: threading.Event) -> None:
+        self._pane_timer = None
+        if cancel.is_set():
+            return
         if decodable(ea, eb) or decodable(eb, ea):
             self.run_worker(lambda: self._stats_job(r, ea, eb, cancel), thread=True, group="cmp-stats")
-        pair = self._name_pair(r)
-        if pair is not None and r.pair is not None and r.pair.metrics is not None:
-            if any(dear(e) for e in (ea, eb) if e is not None):
-                self._diff_error = "a remote tensor over the fetch limit: h draws its difference"
-            else:
-                self.run_worker(lambda: self._diff_job(r, pair, cancel), thread=True, group="cmp-diff")
+        if pair is not None and r.pair is not None and r.pair.metrics is not None and not self._diff_error:
+            self.run_worker(lambda: self._diff_job(r, pair, cancel), thread=True, group="cmp-diff")
 
     def _stats_job(self, r: CompareRow, ea: Entry | None, eb: Entry | None, cancel: threading.Event) -> None:
         try:

@@ -5,6 +5,7 @@ full-screen difference map, pressing the real keys."""
 import numpy as np
 
 from irpa_tui.app import IrpaApp
+from irpa_tui.screens import compare
 from irpa_tui.screens.browse import BrowseScreen
 from irpa_tui.screens.compare import CompareScreen
 from irpa_tui.screens.compare_heatmap import DifferenceScreen
@@ -128,3 +129,26 @@ async def test_hostile_names_show_literally_and_a_title_click_sorts_at_80x24(tmp
         assert screen.query_one("#cmp-side").display and "\x1b" not in screen_text(app)
         await pilot.press("question_mark")
         assert "compare keys" in screen_text(app)
+
+
+@sync
+async def test_the_pane_waits_for_the_cursor_to_rest(converted, monkeypatch):
+    """Moving over many rows starts the pane's statistics and |A-B| map
+    for the row the cursor stops on, not for each row passed."""
+    st, g = converted
+    started = []
+    real = CompareScreen._pane_jobs
+
+    def spy(self, r, *args):
+        started.append(r)
+        return real(self, r, *args)
+
+    monkeypatch.setattr(CompareScreen, "_pane_jobs", spy)
+    monkeypatch.setattr(compare, "PANE_DELAY", 0.5)  # a loaded machine's key presses stay within it
+    async with running(diff=(str(st), str(g)), size=SIZE) as pilot:
+        app = pilot.app
+        await wait_until(pilot, lambda: _ready(app) and started)  # the first row's pane
+        screen = app.screen
+        await pilot.press(*["down"] * 8)
+        await wait_until(pilot, lambda: started[-1] is screen._current)
+        assert len(started) == 2, [r.a for r in started]
