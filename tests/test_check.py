@@ -233,6 +233,24 @@ def test_a_planned_output_is_checked_before_writing(tmp_path):
     assert check_output(build(cut, archive, "irpa"), cut, archive) is None  # nothing a runtime reads from its keys
 
 
+def test_irpa_convert_warns_before_writing_a_gguf_llama_cpp_would_refuse(tmp_path, capsys):
+    """The naive cut, written by irpa convert: the findings as warnings on
+    stderr (the file is written all the same); kept blocks, or another
+    format, say nothing."""
+    p = _write(tmp_path, "gemma3", *check_model("gemma3"))
+    cut = tmp_path / "cut.gguf"
+    assert main(["convert", f"--parameters={p}", "--exclude=blk.1.*", f"--output={cut}", "--quiet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "irpa: warning: irpa check: llama.cpp would refuse this gemma3 GGUF (1 inconsistency):"
+    assert err[1].startswith("irpa: warning: missing tensor 'blk.1.attn_norm.weight'") and cut.exists()
+    kept = tmp_path / "kept.gguf"
+    assert main(["convert", f"--parameters={p}", "--keep-blocks=0", f"--output={kept}", "--quiet"]) == 0
+    assert (
+        main(["convert", f"--parameters={p}", "--exclude=blk.1.*", f"--output={tmp_path / 'cut.irpa'}", "--quiet"]) == 0
+    )
+    assert capsys.readouterr().err == ""
+
+
 def test_every_rule_names_a_tensor_of_its_architecture():
     import gguf
 

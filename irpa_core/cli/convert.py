@@ -91,6 +91,17 @@ def run(args) -> int:
     aligned_plan, alignment = aligned_for(args, plan, fmt)
     out = build(aligned_plan, archive, fmt, salvage=args.salvage)
     warn_about_metadata(out)
+    # A GGUF llama.cpp would refuse (the naive cut of blocks, say): said
+    # before it is written, as the TUI's write dialog says it. Written all
+    # the same: a broken file can be what a reproducer is for.
+    from ..formats import registry
+
+    if registry.get(fmt).expected_keys:  # a format whose keys a runtime checks (a plain copy imports less)
+        from .. import check
+
+        report = check.check_output(out, aligned_plan, archive)
+        for line in check.warning_lines(report) if report is not None else ():
+            print(f"irpa: warning: {line}", file=sys.stderr)
     for line in splat_warnings(plan.splats(archive)):
         print(f"irpa: warning: {line}", file=sys.stderr)
     if args.save_plan:
