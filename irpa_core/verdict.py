@@ -868,7 +868,22 @@ def mapped_diff(
     verdict. ``progress(i, total, name)`` is called before each pair (in
     order, in this process). ``workers`` > 1: pairs are compared in that
     many forked processes, the largest first, for local files of more than
-    ``PARALLEL_BYTES`` (each pair as one process would compare it)."""
+    ``PARALLEL_BYTES`` (each pair as one process would compare it).
+
+    BLAS runs on one thread meanwhile, in this process and in the workers
+    (``stats.blas``): its dot products of a run of rows would otherwise
+    take a second thread that then spins, taking a core from the others;
+    and freed memory is kept for the next run (``stats.allocator``)."""
+    from .stats import allocator, blas
+
+    allocator.keep_freed_memory()  # runs of rows allocate and free the same sizes again and again
+    with blas.one_thread():
+        return _mapped_diff(a, b, mapping, strict=strict, workers=workers, cancel=cancel, progress=progress)
+
+
+def _mapped_diff(a: Archive, b: Archive, mapping: str, *, strict: bool, workers: int, cancel, progress) -> MappedReport:
+    from .stats import blas
+
     global _SHARED
     pairing = pair_names(a, b, mapping)
     pairs = pairing.pairs
@@ -885,7 +900,8 @@ def mapped_diff(
         tasks = [(i, r0, r1) for i, runs in split.items() for r0, r1 in runs]
         _SHARED = (a, b, pairs, pairing.architecture)
         try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            ctx = mp.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=blas.pin_one_thread) as pool:
                 parts = pool.map(_stream_at, tasks)
                 whole = pool.map(_compare_at, order)
                 accs: dict[int, _Acc] = {}
