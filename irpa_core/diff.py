@@ -290,6 +290,13 @@ def value_metrics(a: Entry, b: Entry, cancel=None, *, atol: float = 0.0, rtol: f
     """Streamed value comparison, or None when either side cannot be decoded
     (a side without a dtype is read as the other's) or the element counts
     differ."""
+    from .stats import blas
+
+    with blas.one_thread():  # its dot products on one thread: a second one would only spin
+        return _value_metrics(a, b, cancel, atol=atol, rtol=rtol)
+
+
+def _value_metrics(a: Entry, b: Entry, cancel, *, atol: float, rtol: float) -> Metrics | None:
     import numpy as np
 
     from . import stats as S
