@@ -7,7 +7,7 @@ import numpy as np
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens import compare
 from irpa_tui.screens.browse import BrowseScreen
-from irpa_tui.screens.compare import CompareScreen
+from irpa_tui.screens.compare import CompareScreen, CompareTable
 from irpa_tui.screens.compare_heatmap import DifferenceScreen
 from irpa_tui.screens.dialogs.compare import CompareDialog
 from irpa_tui.widgets.heatmap import HeatmapView
@@ -32,9 +32,19 @@ def _pane(screen) -> str:
     return console.export_text()
 
 
+async def _pane_done(pilot) -> None:
+    """The report shown and the first row's pane complete (its exact
+    statistics and its |A-B| map: they start once the cursor rests)."""
+    app = pilot.app
+    await wait_until(pilot, lambda: _ready(app))
+    screen = app.screen
+    await wait_until(pilot, lambda: "exact" in _pane(screen) and screen.query_one(HeatmapView).heatmap is not None)
+    await settle(pilot)
+
+
 def test_snapshot_compare(snap_compare, converted):
     st, g = converted
-    assert snap_compare(IrpaApp([], diff=(str(st), str(g))), terminal_size=SIZE, run_before=settle)
+    assert snap_compare(IrpaApp([], diff=(str(st), str(g))), terminal_size=SIZE, run_before=_pane_done)
 
 
 @sync
@@ -77,8 +87,9 @@ async def test_from_browse_pick_sort_filter_pane_chart_and_map(converted, monkey
         await fill(pilot, "verdict:trans")
         await pilot.press("enter")
         assert len(screen.view) == 1
-        # The pane: metrics, transform, worst elements, both sides' statistics, the map.
-        await settle(pilot)
+        # The pane: metrics, transform, worst elements, both sides' statistics, the map
+        # (computed once the cursor rests).
+        await wait_until(pilot, lambda: "exact" in _pane(screen) and screen.query_one(HeatmapView).heatmap is not None)
         pane = _pane(screen)
         assert "scaled by a constant" in pane and "worst |A-B|" in pane and "statistics" in pane
         assert "exact" in pane and "rel rmse" in pane
@@ -93,6 +104,7 @@ async def test_from_browse_pick_sort_filter_pane_chart_and_map(converted, monkey
         assert len(screen.view) == 21
         await pilot.press("l")
         assert screen.query_one("#cmp-main").has_class("-chart")
+        await settle(pilot)
         text = screen_text(app)
         assert "block" in text and "ffn_up" in text and "5.1e-01" in text
         await pilot.press("l", "escape")
@@ -149,6 +161,8 @@ async def test_the_pane_waits_for_the_cursor_to_rest(converted, monkeypatch):
         app = pilot.app
         await wait_until(pilot, lambda: _ready(app) and started)  # the first row's pane
         screen = app.screen
-        await pilot.press(*["down"] * 8)
-        await wait_until(pilot, lambda: started[-1] is screen._current)
+        table = screen.query_one(CompareTable)
+        for _ in range(8):  # a held key: the rows pass quicker than the pane's delay (pressed on a
+            table.action_cursor(1)  # loaded machine, keys can be further apart than any delay)
+        await wait_until(pilot, lambda: screen._current is screen.view[8] and started[-1] is screen._current)
         assert len(started) == 2, [r.a for r in started]
