@@ -68,14 +68,19 @@ def fresh_stats_cache():
 @pytest.fixture(autouse=True)
 def quick_idle_checks(monkeypatch):
     """A pilot waits, after each key it presses, until the process looks
-    idle, sampling CPU time every 20 ms (Textual's ``_wait``): about 80 ms a
-    key here, most of a TUI test's time. Sampling every 5 ms keeps the same
-    rule (CPU time well below wall time) and waits a quarter as long."""
+    idle: Textual's ``_wait`` samples CPU time every 20 ms and calls 20 ms
+    with under 1 ms of CPU idle, about 80 ms a key. Here it samples every
+    2 ms and calls a sample with under 0.5 ms of CPU idle: the same rule (CPU
+    well below wall time: a quarter at most, while drawing or handling a key
+    is all of it). The waiting loop itself costs about 0.14 ms of CPU a
+    sample (median, measured on an idle app), so a threshold of a twentieth
+    (0.1 ms) passed only one idle sample in eight and a key waited for 10 to
+    200 idle samples (up to the 1 s limit) instead of one or two."""
     from textual import _wait
 
     # (a private module: if a Textual release renames these, the tests only get slower)
     monkeypatch.setattr(_wait, "SLEEP_GRANULARITY", 1 / 500, raising=False)
-    monkeypatch.setattr(_wait, "SLEEP_IDLE", 1 / 500 / 20, raising=False)
+    monkeypatch.setattr(_wait, "SLEEP_IDLE", 1 / 500 / 4, raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -112,3 +117,56 @@ def snap_compare(snap_compare):
         return snap_compare(app, terminal_size=terminal_size, run_before=run_before)
 
     return compare
+
+
+@pytest.fixture(autouse=True)
+def typing_without_idle_waits(monkeypatch):
+    """A pilot's ``press`` waits for the app to look idle after every key (two
+    CPU-sampling waits and the animator, Textual's ``App._press_keys``): about
+    40 ms a key here, most of it drawing the screen again. Characters typed
+    into an input (a single printable key while an ``Input`` or ``TextArea``
+    has the focus) are sent one after the other as a quick typist's would be,
+    and the app is waited for once after them, before the next other key (a
+    binding, enter, escape...) and at the end: every key is still delivered,
+    in order, to the same widget, and every other key is pressed as before."""
+    import unicodedata
+
+    from textual import events
+    from textual._wait import wait_for_idle
+    from textual.app import App
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+    from textual.widgets import Input, TextArea
+
+    original = App._press_keys
+
+    async def press_keys(self, keys):
+        async def idle() -> None:
+            await wait_for_idle(0)
+            await self._animator.wait_until_complete()
+            await wait_for_idle(0)
+
+        driver = self._driver
+        assert driver is not None
+        typed = False  # characters sent and not yet waited for
+        for key in keys:
+            text = len(key) == 1 and key.isprintable() and isinstance(self.focused, (Input, TextArea))
+            if not text or key.startswith("wait:"):
+                if typed:
+                    await idle()
+                    typed = False
+                await original(self, [key])
+                continue
+            name = key if key.isalnum() else _character_to_key(key)
+            original_key = REPLACED_KEYS.get(name, name)
+            try:
+                char: str | None = unicodedata.lookup(_get_unicode_name_from_key(original_key))
+            except KeyError:
+                char = name if len(name) == 1 else None
+            event = events.Key(name, char)
+            event.set_sender(self)
+            driver.send_message(event)
+            typed = True
+        if typed:
+            await idle()
+
+    monkeypatch.setattr(App, "_press_keys", press_keys)
