@@ -132,12 +132,17 @@ def typing_without_idle_waits(monkeypatch):
     import unicodedata
 
     from textual import events
-    from textual._wait import wait_for_idle
     from textual.app import App
-    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
     from textual.widgets import Input, TextArea
 
-    original = App._press_keys
+    try:  # Textual's private helpers: if a release renames them, keys are pressed as Textual does
+        from textual._wait import wait_for_idle
+        from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+    except ImportError:
+        return
+    original = getattr(App, "_press_keys", None)
+    if original is None:
+        return
 
     async def press_keys(self, keys):
         async def idle() -> None:
