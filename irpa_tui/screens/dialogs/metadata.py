@@ -13,6 +13,8 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from .base import _Dialog, buttons
 
+WRAP_MAX = 10_000  # characters of the longest line the editor still wraps
+
 
 @dataclass(frozen=True)
 class MetadataInput:
@@ -70,7 +72,11 @@ class MetadataDialog(_Dialog[MetadataInput]):
             else:
                 yield Label(Text(f"type: {self.type_name}" + ("" if self.key is None else " (kept)"), style="dim"))
             yield Static(id="hint", classes="preview")
-            yield TextArea(self.text, id="text")
+            # A line of more than WRAP_MAX characters (a 1 MB value on one
+            # line) is not wrapped: Textual re-wraps the whole line for every
+            # line it draws, seconds a frame; it scrolls sideways instead.
+            wrap = max(map(len, self.text.splitlines()), default=0) <= WRAP_MAX
+            yield TextArea(self.text, id="text", soft_wrap=wrap)
             yield Input(self.text, id="line")
             yield Static(id="info", classes="preview")
             yield Static(Text("ctrl+s sets it   tab moves   escape cancels", style="dim"))
