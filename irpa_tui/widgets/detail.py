@@ -288,16 +288,9 @@ class DetailPane(VerticalScroll):
                     self.post_message(self.StatsProgress(entry, done, total))
 
             self.post_message(self.StatsProgress(entry, 0, 1))
-            # In a child process: the interface keeps the whole GIL. A big
-            # local tensor's chunks go to worker processes, one per core.
+            # In a child process: the interface keeps the whole GIL.
             exact = self.jobs.run(
-                S.compute_stats,
-                entry,
-                as_dtype=view,
-                progress=progress,
-                cancel=cancel,
-                sources=sources_of([entry]),
-                workers=True,
+                S.compute_stats, entry, as_dtype=view, progress=progress, cancel=cancel, sources=sources_of([entry])
             )
             CACHE.remember(entry, exact, view)
             self.post_message(self.StatsResult(entry, exact))
