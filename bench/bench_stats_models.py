@@ -75,6 +75,7 @@ if __name__ == "__main__":
         t = time.perf_counter()
         jobs.run(S.compute_stats, e, progress=lambda *x: None, workers=workers)
         out.append(f"{time.perf_counter() - t:.3f}")
+    jobs.close()
     print(*out)
 """
 
