@@ -129,9 +129,15 @@ class NamePair:
     b: str
     hf_side: str | None = None  # "a" or "b": the side in Hugging Face names (None: same scheme)
     parts: tuple[str, ...] = ()  # A's separate Q, K, V that B holds fused (``a`` joins them with " + ")
+    b_parts: tuple[str, ...] = ()  # B's separate Q, K, V that A holds fused (``b`` joins them)
 
     def to_json(self) -> dict:
-        return {"a": self.a, "b": self.b, **({"a_parts": list(self.parts)} if self.parts else {})}
+        return {
+            "a": self.a,
+            "b": self.b,
+            **({"a_parts": list(self.parts)} if self.parts else {}),
+            **({"b_parts": list(self.b_parts)} if self.b_parts else {}),
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,23 +269,28 @@ _QKV = re.compile(r"^(blk\.\d+\.)attn_qkv(\.weight|\.bias)$")
 
 
 def _fuse(only_a, only_b, canon) -> tuple[list[NamePair], list[tuple[str, str]], list[tuple[str, str]]]:
-    """A's separate Q, K and V of a block paired with B's fused QKV of that
-    block (``blk.N.attn_qkv``), where both are otherwise unpaired."""
-    by = {c: n for n, _ in only_a for c in [canon(n)] if c}
+    """A block's separate Q, K and V on one side paired with the fused QKV
+    of that block (``blk.N.attn_qkv``) on the other, where both are
+    otherwise unpaired: A's parts against B's fused tensor, or A's fused
+    tensor against B's parts (``irpa diff model.gguf model.safetensors``)."""
     pairs: list[NamePair] = []
-    used: set[str] = set()
-    for m, _ in only_b:
-        hit = _QKV.match(canon(m) or m)
-        if hit is None:
-            continue
-        parts = [by.get(f"{hit[1]}{role}{hit[2]}") for role in ("attn_q", "attn_k", "attn_v")]
-        if all(parts) and not used.intersection(parts):
-            names = tuple(p for p in parts if p)
-            pairs.append(NamePair(a=" + ".join(names), b=m, hf_side="a", parts=names))
-            used.update(names)
-            used.add(m)
-    return (
-        pairs,
-        [(n, r) for n, r in only_a if n not in used],
-        [(n, r) for n, r in only_b if n not in used],
-    )
+    for parts_in_a in (True, False):
+        split, fused = (only_a, only_b) if parts_in_a else (only_b, only_a)
+        by = {c: n for n, _ in split for c in [canon(n)] if c}
+        used: set[str] = set()
+        for m, _ in fused:
+            hit = _QKV.match(canon(m) or m)
+            if hit is None:
+                continue
+            parts = [by.get(f"{hit[1]}{role}{hit[2]}") for role in ("attn_q", "attn_k", "attn_v")]
+            if all(parts) and not used.intersection(parts):
+                names = tuple(p for p in parts if p)
+                if parts_in_a:
+                    pairs.append(NamePair(a=" + ".join(names), b=m, hf_side="a", parts=names))
+                else:
+                    pairs.append(NamePair(a=m, b=" + ".join(names), hf_side="b", b_parts=names))
+                used.update(names)
+                used.add(m)
+        only_a = [(n, r) for n, r in only_a if n not in used]
+        only_b = [(n, r) for n, r in only_b if n not in used]
+    return pairs, only_a, only_b

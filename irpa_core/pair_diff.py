@@ -72,6 +72,8 @@ def difference(
     Raises ``DecodeError`` when a side cannot be decoded or the rows do not
     line up."""
     arch = arch or Architecture()
+    if pair.b_parts:
+        raise DecodeError(f"'{pair.a}': A holds B's {len(pair.b_parts)} parts fused: no map of its difference yet")
     eb = b.by_name[pair.b]
     db = eb.dtype
     parts = [a.by_name[n] for n in pair.parts] if pair.parts else [a.by_name[pair.a]]

@@ -8,10 +8,12 @@ the llama family's rope permutation of Q and K rows, the Gemma family's
 tensor; ``rope_rows`` and ``unrope_rows`` are the row permutations.
 A comparison applies the rule to the Hugging Face side before comparing
 (``diff``'s mapped comparison does, streaming whole heads at a time).
-Fused projections: a block's separate Q, K and V paired with a fused
-``attn_qkv`` (``name_map``) compare as B's rows in that order, each part
-with its own rule (``verdict._fused``); the reverse (a fused checkpoint
-against split GGUF tensors) is not paired yet.
+Fused projections: a block's separate Q, K and V on either side paired
+with a fused ``attn_qkv`` on the other (``name_map``) compare as the fused
+tensor's rows in that order, each part with its own rule
+(``verdict._fused``). A fused checkpoint tensor that the converter splits
+(a few architectures' ``gate_up_proj``) has no name to pair by in the
+``gguf`` tables; a ``--map`` table cannot join parts either.
 
 The bugs recognised where values still disagree (``Bug``): transposed,
 rows permuted (rope-style with the head size, or another order),

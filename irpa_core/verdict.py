@@ -125,6 +125,7 @@ class MappedPair:
     transform: dict | None = None  # the known transform applied, or the bug recognised
     notes: tuple[str, ...] = ()
     a_parts: tuple[str, ...] = ()  # A's tensors that B holds fused (``a`` joins them)
+    b_parts: tuple[str, ...] = ()  # B's tensors that A holds fused (``b`` joins them)
 
     @property
     def ok(self) -> bool:
@@ -142,6 +143,7 @@ class MappedPair:
             "transform": self.transform,
             "notes": list(self.notes),
             **({"a_parts": list(self.a_parts)} if self.a_parts else {}),
+            **({"b_parts": list(self.b_parts)} if self.b_parts else {}),
         }
 
 
@@ -189,10 +191,11 @@ class MappedReport:
         for p in self.pairs:
             if p.metrics is None:
                 continue
-            where = block_of(p.b) or block_of(p.a)
+            # B's name, else A's; never a side that joins parts (the fused one names the cell).
+            name = p.a if p.b_parts else p.b if block_of(p.b) else p.a
+            where = block_of(name)
             if where is None:
                 continue
-            name = p.b if block_of(p.b) else p.a
             prefix, n = where
             role = name[len(prefix) + len(str(n)) + 1 :]
             if role not in roles:
@@ -468,60 +471,63 @@ def _known(pair: NamePair, arch: Architecture, rows: int, notes: list[str]):
     return src, group, offset, applied
 
 
-def _fused(pair: NamePair, parts: list[Entry], eb: Entry, arch: Architecture, cancel=None) -> MappedPair:
-    """A's separate projections (``pair.parts``: Q, K, V) against B's
-    fused one: each part against its run of B's rows, in order, with the
-    converter's transform of that part; the figures over all of B."""
+def _fused(pair: NamePair, a: Archive, b: Archive, arch: Architecture, cancel=None) -> MappedPair:
+    """Separate projections on one side (Q, K, V: ``pair.parts`` in A or
+    ``pair.b_parts`` in B) against the fused one on the other: each part
+    against its run of the fused tensor's rows, in order, with the
+    converter's transform of that part; the figures over the whole fused
+    tensor (a worst element's index on the parts' side is within its part)."""
     from . import stats as S
 
-    base = MappedPair(
-        a=pair.a, b=pair.b, verdict=DIFFERS, dtype_b=eb.dtype.name if eb.dtype else None, a_parts=pair.parts
-    )
-    db = eb.dtype
-    if db is None or not S.can_decode(eb, db):
-        return _with(base, notes=("B's dtype cannot be decoded: no values to compare",))
-    nb = S.element_count(eb, db)
-    rows_b, cols = _matrix(tuple(eb.shape or (nb,)), nb)
+    in_a = bool(pair.parts)
+    names = pair.parts if in_a else pair.b_parts
+    parts = [(a if in_a else b).by_name[n] for n in names]
+    whole = b.by_name[pair.b] if in_a else a.by_name[pair.a]
+    base = MappedPair(a=pair.a, b=pair.b, verdict=DIFFERS, a_parts=pair.parts, b_parts=pair.b_parts)
+    dw = whole.dtype
+    if dw is None or not S.can_decode(whole, dw):
+        side = "B" if in_a else "A"
+        return _with(base, notes=(f"{side}'s dtype cannot be decoded: no values to compare",))
+    nw = S.element_count(whole, dw)
+    rows_w, cols = _matrix(tuple(whole.shape or (nw,)), nw)
     row = 0
     notes: list[str] = []
     total = _Acc()
     total.same_bytes = False
     applied = []
-    for name, ea in zip(pair.parts, parts):
-        da = decode_dtypes(ea, eb)[0]
-        if da is None or not S.can_decode(ea, da):
+    dtype_parts = None
+    for name, ep in zip(names, parts):
+        dp = decode_dtypes(ep, whole)[0]
+        if dp is None or not S.can_decode(ep, dp):
             return _with(base, notes=(f"'{name}': its dtype cannot be decoded",))
-        na = S.element_count(ea, da)
-        ra, ca = _matrix(tuple(ea.shape or (na,)), na)
-        if ca != cols or row + ra > rows_b:
-            return _with(base, notes=(f"'{name}' ({ra} x {ca}) does not fit in B's {rows_b} x {cols} from row {row}",))
-        src, group, offset, known = _known(NamePair(a=name, b=pair.b, hf_side="a"), arch, ra, notes)
+        dtype_parts = dtype_parts or dp.name
+        n_p = S.element_count(ep, dp)
+        rp, cp = _matrix(tuple(ep.shape or (n_p,)), n_p)
+        if cp != cols or row + rp > rows_w:
+            return _with(base, notes=(f"'{name}' ({rp} x {cp}) does not fit in {rows_w} x {cols} from row {row}",))
+        one = NamePair(a=name, b=pair.b, hf_side="a") if in_a else NamePair(a=pair.a, b=name, hf_side="b")
+        src, group, offset, known = _known(one, arch, rp, notes)
         if known:
             applied.append({"part": name, **known})
+        if in_a:  # A's part against B's rows from ``row``
+            ea, da, eb, db, rows0 = ep, dp, whole, dw, {"b_row0": row}
+        else:  # A's rows from ``row`` against B's part
+            ea, da, eb, db, rows0 = whole, dw, ep, dp, {"a_row0": row}
         acc = _stream(
-            ea,
-            da,
-            eb,
-            db,
-            ra,
-            cols,
-            src=src,
-            group=group,
-            offset=offset,
-            quantizer=_quantizer(db),
-            b_row0=row,
-            cancel=cancel,
-        )
+            ea, da, eb, db, rp, cols, src=src, group=group, offset=offset, quantizer=_quantizer(db), cancel=cancel,
+            **rows0,
+        )  # fmt: skip
         total = _merge(total, acc, base_row=row, cols=cols)
-        row += ra
-    if row != rows_b:
-        return _with(base, notes=(f"the parts hold {row} of B's {rows_b} rows",))
+        row += rp
+    if row != rows_w:
+        return _with(base, notes=(f"the parts hold {row} of the fused tensor's {rows_w} rows",))
     m = _metrics(total)
-    worst = _worst(total, None, eb.shape)
-    fused = {"kind": "fused", "known": True, "parts": list(pair.parts), "applied": applied}
+    worst = _worst(total, None, whole.shape) if in_a else _worst(total, whole.shape, None)
+    fused = {"kind": "fused", "known": True, "parts": list(names), "applied": applied}
     result = _with(
         base,
-        dtype_a=parts[0].dtype.name if parts[0].dtype else None,
+        dtype_a=dtype_parts if in_a else dw.name,
+        dtype_b=dw.name if in_a else dtype_parts,
         metrics=m,
         worst=worst,
         transform=fused,
@@ -825,7 +831,7 @@ def _split(a: Archive, b: Archive, p: NamePair, arch: Architecture, size: int) -
     (same shape and element count, no transform), or None."""
     from . import stats as S
 
-    if p.parts:
+    if p.parts or p.b_parts:
         return None
     ea, eb = a.by_name[p.a], b.by_name[p.b]
     da, db = decode_dtypes(ea, eb)
@@ -844,9 +850,23 @@ def _split(a: Archive, b: Archive, p: NamePair, arch: Architecture, size: int) -
 
 
 def _one(a: Archive, b: Archive, p: NamePair, arch: Architecture, cancel=None) -> MappedPair:
-    if p.parts:
-        return _fused(p, [a.by_name[n] for n in p.parts], b.by_name[p.b], arch, cancel)
+    if p.parts or p.b_parts:
+        return _fused(p, a, b, arch, cancel)
     return compare(a.by_name[p.a], b.by_name[p.b], p, arch, cancel)
+
+
+def side_names(p: NamePair) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A's and B's tensors in a pair (a side's parts when it holds them separately)."""
+    return p.parts or (p.a,), p.b_parts or (p.b,)
+
+
+def pair_bytes(a: Archive, b: Archive, p: NamePair) -> int:
+    """Bytes a pair's comparison reads, both sides."""
+    return sum(a.by_name[n].length for n in side_names(p)[0]) + _b_length(b, p)
+
+
+def _b_length(b: Archive, p: NamePair) -> int:
+    return sum(b.by_name[n].length for n in side_names(p)[1])
 
 
 def _local(archive: Archive) -> bool:
@@ -888,7 +908,7 @@ def _mapped_diff(a: Archive, b: Archive, mapping: str, *, strict: bool, workers:
     pairing = pair_names(a, b, mapping)
     pairs = pairing.pairs
     out: list[MappedPair | None] = [None] * len(pairs)
-    size = sum(2 * b.by_name[p.b].length for p in pairs)
+    size = sum(2 * _b_length(b, p) for p in pairs)
     if workers > 1 and len(pairs) > 1 and size > PARALLEL_BYTES and _local(a) and _local(b) and cancel is None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -896,7 +916,7 @@ def _mapped_diff(a: Archive, b: Archive, mapping: str, *, strict: bool, workers:
         # Big plain pairs go as runs of rows (one tensor can be most of a
         # file: an embedding), the others whole, the largest first.
         split = {i: r for i, p in enumerate(pairs) for r in [_split(a, b, p, pairing.architecture, TASK_BYTES)] if r}
-        order = sorted((i for i in range(len(pairs)) if i not in split), key=lambda i: -b.by_name[pairs[i].b].length)
+        order = sorted((i for i in range(len(pairs)) if i not in split), key=lambda i: -_b_length(b, pairs[i]))
         tasks = [(i, r0, r1) for i, runs in split.items() for r0, r1 in runs]
         _SHARED = (a, b, pairs, pairing.architecture)
         try:

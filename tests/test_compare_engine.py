@@ -12,6 +12,7 @@ from irpa_core.heatmap import edges
 from irpa_core.layer_chart import layer_chart, roles_that_differ, short_role
 from irpa_core.name_map import pair_names
 from irpa_core.pair_diff import difference
+from irpa_core.stats.decoding import DecodeError
 from irpa_tui.filtering import FilterError, Row, parse
 from tests.fixtures import HF_HEADS as HEADS
 from tests.fixtures import convert_hf, hf_model, make_gguf, make_safetensors, permute_rope
@@ -134,3 +135,9 @@ def test_difference_applies_the_norm_offset_and_lines_up_fused_parts(tmp_path):
     want = np.abs(gguf.quants.dequantize(tensors[p + "attn_qkv.weight"][1], gguf.GGMLQuantizationType.Q8_0) - qkv)
     np.testing.assert_allclose(got.heatmap.values[:, 0], want.max(axis=1), rtol=1e-6)
     assert got.worst[0].flat_b == int(np.argmax(want))
+    # The other order: A's fused QKV against B's parts has no map yet, and says so.
+    pairing = pair_names(b, a, "auto")
+    rev = next(p for p in pairing.pairs if p.a == "blk.1.attn_qkv.weight")
+    assert rev.b_parts == tuple(f"model.layers.1.self_attn.{r}_proj.weight" for r in "qkv")
+    with pytest.raises(DecodeError, match="holds B's 3 parts fused"):
+        difference(b, a, rev, pairing.architecture, 4, 16)

@@ -236,6 +236,41 @@ def test_fused_qkv_pairs_with_the_separate_projections(tmp_path, capsys):
     assert [t["kind"] for t in p["transform"]["applied"]] == ["rope-permutation"] * 2
 
 
+def test_a_fused_qkv_in_a_pairs_with_b_separate_projections(tmp_path, capsys):
+    """The other order (``irpa diff model.gguf model.safetensors``): A's
+    fused QKV against B's Q, K and V, each against its rows of A with the
+    rope permutation undone; the GGUF, now the reference, is within its
+    quantization's noise of the checkpoint."""
+    import gguf
+
+    st, hf = _hf_model(tmp_path / "hf")
+    tensors, kv = _convert(hf, "F32")
+    for i in range(BLOCKS):
+        p = f"blk.{i}."
+        qkv = np.concatenate([tensors.pop(p + r + ".weight") for r in ("attn_q", "attn_k", "attn_v")])
+        tensors[p + "attn_qkv.weight"] = ("Q8_0", gguf.quants.quantize(qkv, gguf.GGMLQuantizationType.Q8_0))
+    g = make_gguf(tmp_path / "fused.gguf", tensors, kv)
+    assert main(["diff", str(g), str(st), "--map=auto", "--json", "--by-layer"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["only_a"] == [] and doc["only_b"] == []
+    p = next(p for p in doc["pairs"] if p["a"] == "blk.1.attn_qkv.weight")
+    assert p["b_parts"] == [f"model.layers.1.self_attn.{r}_proj.weight" for r in "qkv"]
+    assert p["verdict"] == "within-noise" and p["transform"]["kind"] == "fused"
+    assert [t["kind"] for t in p["transform"]["applied"]] == ["rope-permutation"] * 2
+    assert (p["dtype_a"], p["dtype_b"]) == ("Q8_0", "f32")
+    assert "attn_qkv.weight" in doc["by_layer"]["roles"]
+    # A planted fault in one part is found there: B's V rows scaled.
+    hf2 = {k: v.copy() for k, v in hf.items()}
+    hf2["model.layers.1.self_attn.v_proj.weight"] *= 1.5
+    (tmp_path / "hf2").mkdir()
+    st2 = make_safetensors(tmp_path / "hf2" / "model.safetensors", hf2)
+    (tmp_path / "hf2" / "config.json").write_text((st.parent / "config.json").read_text())
+    assert main(["diff", str(g), str(st2), "--map=auto", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    bad = [p for p in doc["pairs"] if p["verdict"] not in ("identical", "within-noise")]
+    assert [p["a"] for p in bad] == ["blk.1.attn_qkv.weight"]
+
+
 def test_jobs_flag(tmp_path, capsys, monkeypatch):
     """``--jobs N`` sets the workers of a verdict run (the same report);
     a bad count (exit 2, as every verdict-mode error), or --jobs on a

@@ -43,7 +43,7 @@ from irpa_core.layer_chart import LayerChart, layer_chart, short_role
 from irpa_core.model import Archive, Entry
 from irpa_core.name_map import NamePair, pair_names
 from irpa_core.pair_diff import PairDifference, difference
-from irpa_core.verdict import VERDICTS, MappedReport, mapped_diff
+from irpa_core.verdict import VERDICTS, MappedReport, mapped_diff, pair_bytes
 from irpa_core.write import Progress
 
 from ..compare_view import SORT_LABELS, SORTS, VERDICT_LABEL, VERDICT_STYLE, CompareRow, CompareView, rows_of
@@ -347,9 +347,7 @@ class CompareScreen(Screen):
             pairing = pair_names(self.a, self.b, "auto")
             sizes = [0]
             for p in pairing.pairs:
-                parts = p.parts or (p.a,)
-                size = self.b.by_name[p.b].length + sum(self.a.by_name[n].length for n in parts)
-                sizes.append(sizes[-1] + size)
+                sizes.append(sizes[-1] + pair_bytes(self.a, self.b, p))
             report_progress = Coalescer(self, RATE, self.clock)
 
             def progress(i: int, total: int, name: str) -> None:
