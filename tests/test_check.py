@@ -251,6 +251,15 @@ def test_irpa_convert_warns_before_writing_a_gguf_llama_cpp_would_refuse(tmp_pat
     assert capsys.readouterr().err == ""
 
 
+def test_irpa_convert_warnings_escape_names_from_the_file(tmp_path, capsys):
+    t, kv = check_model("llama")
+    t["blk.0.\x1b[31mred\u202e.weight"] = _z(2)
+    p = _write(tmp_path, "llama", t, kv)
+    assert main(["convert", f"--parameters={p}", f"--output={tmp_path / 'o.gguf'}", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "\\e[31mred\\u202e" in err and "\x1b" not in err and "\u202e" not in err
+
+
 def test_every_rule_names_a_tensor_of_its_architecture():
     import gguf
 

@@ -69,6 +69,7 @@ def strict_check(plan, archive) -> None:
 
 def run(args) -> int:
     from .. import open_archive
+    from ..display import escape
     from ..output import build
     from ..splat import splat_warnings
 
@@ -101,9 +102,9 @@ def run(args) -> int:
 
         report = check.check_output(out, aligned_plan, archive)
         for line in check.warning_lines(report) if report is not None else ():
-            print(f"irpa: warning: {line}", file=sys.stderr)
+            print(f"irpa: warning: {escape(line)}", file=sys.stderr)
     for line in splat_warnings(plan.splats(archive)):
-        print(f"irpa: warning: {line}", file=sys.stderr)
+        print(f"irpa: warning: {escape(line)}", file=sys.stderr)
     if args.save_plan:
         try:
             plan.save(args.save_plan)
@@ -162,8 +163,10 @@ def fetch_summary(archive) -> str:
 
 def warn_about_metadata(out) -> None:
     """What the output leaves out or lacks that a reader may expect."""
+    from ..display import escape
+
     for line in out.warnings():
-        print(f"irpa: warning: {line}", file=sys.stderr)
+        print(f"irpa: warning: {escape(line)}", file=sys.stderr)
 
 
 def _write_with_progress(out, output, alignment, fsync=True, split=None):

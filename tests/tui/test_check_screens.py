@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from irpa_core import open_archive
@@ -13,7 +14,7 @@ from irpa_core.check import check_archive
 from irpa_tui.app import IrpaApp
 from irpa_tui.screens.summary import check_rows
 from tests.fixtures import check_model, make_gguf
-from tests.tui.helpers import settle, wait_until
+from tests.tui.helpers import fill, running, settle, sync, wait_until
 
 SIZE = (120, 40)
 
@@ -54,3 +55,18 @@ def test_snapshot_write_dialog_warns_of_the_naive_cut(snap_compare, gemma3):
         assert "missing tensor 'blk.1.attn_norm.weight'" in str(warning.render())
 
     assert snap_compare(IrpaApp([gemma3]), terminal_size=SIZE, run_before=run)
+
+
+@sync
+async def test_write_dialog_warnings_show_names_from_the_file_escaped(tmp_path):
+    t, kv = check_model("llama")
+    t["blk.0.\x1b[31mred\u202e.weight"] = np.zeros(2, np.float32)
+    p = make_gguf(tmp_path / "h.gguf", t, kv)
+    async with running(str(p), size=SIZE) as pilot:
+        await pilot.press("w")
+        await settle(pilot)
+        await fill(pilot, str(tmp_path / "out.gguf"))
+        warning = pilot.app.screen.query_one("#warning")
+        await wait_until(pilot, lambda: "is not one a llama model has" in str(warning.render()))
+        shown = str(warning.render())  # (the screen's strips would drop control characters anyway)
+        assert "\\e[31mred\\u202e" in shown and "\x1b" not in shown and "\u202e" not in shown

@@ -261,7 +261,7 @@ class WriteDialog(PathDialogBase[WriteResult]):
         self.query_one("#summary", Static).update(Text("\n".join(lines)))
         warnings = list(check.warnings) if check is not None else []
         self.query_one("#warning", Static).update(
-            Text("\n".join(f"warning: {w}" for w in warnings), style="yellow") if warnings else ""
+            Text("\n".join(f"warning: {escape(w)}" for w in warnings), style="yellow") if warnings else ""
         )
 
     def on_write_dialog_checked(self, msg: Checked) -> None:
