@@ -362,11 +362,8 @@ class CompareScreen(Screen):
         self.post_message(JobDone("done", (report, {(p.a, p.b): p for p in pairing.pairs})))
 
     def on_progress_update(self, msg: ProgressUpdate) -> None:
-        ev = msg.event
         self.ui_updates += 1
-        job = self.query_one(JobProgress)
-        job.entries = ev.count
-        job.show(ev.index, ev.bytes_done, self.clock() - self.started, total_bytes=ev.bytes_total)
+        self.query_one(JobProgress).show_event(msg.event, self.clock() - self.started)
 
     def on_job_done(self, msg: JobDone) -> None:
         self.query_one(JobProgress).display = False

@@ -88,6 +88,12 @@ class JobProgress(Widget):
         self.status = status_text(entries_done, self.entries, bytes_done, self.total_bytes, elapsed)
         self.refresh()
 
+    def show_event(self, ev, elapsed: float) -> None:
+        """A job's progress event (``write.Progress``): its count of entries
+        and where it is."""
+        self.entries = ev.count
+        self.show(ev.index, ev.bytes_done, elapsed, total_bytes=ev.bytes_total)
+
     def render(self) -> Group:
         from rich.progress_bar import ProgressBar as Bar
 
