@@ -27,7 +27,7 @@ from irpa_core.name_map import Architecture, NamePair
 from irpa_core.pair_diff import PairDifference, difference
 
 from ..keys import HELP_BINDING, show_help
-from ..widgets.heatmap import HeatmapView, scale_strip
+from ..widgets.heatmap import HeatmapView, cell_text, scale_strip
 
 RATE = 20  # progress updates a second at most
 
@@ -153,19 +153,10 @@ class DifferenceScreen(Screen):
         hm = self.view.heatmap
         if hm is None:
             return
-        i, j = self.view.cursor
-        r0, r1 = int(hm.row_edges[i]), int(hm.row_edges[i + 1])
-        c0, c1 = int(hm.col_edges[j]), int(hm.col_edges[j + 1])
-        v = hm.values[i, j]
         n, m = hm.values.shape
-        self.query_one("#diffmap-status", Static).update(
-            Text.assemble(
-                ("cell ", "bold"),
-                f"rows {r0:,}..{r1 - 1:,}, columns {c0:,}..{c1 - 1:,}: ",
-                (f"max |A-B| {num(v, 5)}" if v == v else "no value", "cyan"),
-                (f"   {n}x{m} cells; arrows move the cell", "dim"),
-            )
-        )
+        t = cell_text(hm, self.view.cursor, "max |A-B|", "no value")
+        t.append(f"   {n}x{m} cells; arrows move the cell", "dim")
+        self.query_one("#diffmap-status", Static).update(t)
 
     def action_back(self) -> None:
         if self.running:

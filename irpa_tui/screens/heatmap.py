@@ -35,7 +35,7 @@ from ..fetching import FetchMeter, dear, entry_is_remote, sources_of
 from ..jobs import JobRunner
 from ..keys import HELP_BINDING, show_help
 from ..widgets.fetch_line import FetchLine
-from ..widgets.heatmap import HeatmapView, scale_strip
+from ..widgets.heatmap import HeatmapView, cell_text, scale_strip
 
 PROGRESS_RATE = 20
 
@@ -229,16 +229,7 @@ class HeatmapScreen(Screen):
         hm = self.view.heatmap
         if hm is None:
             return
-        i, j = self.view.cursor
-        r0, r1 = int(hm.row_edges[i]), int(hm.row_edges[i + 1])
-        c0, c1 = int(hm.col_edges[j]), int(hm.col_edges[j + 1])
-        v = hm.values[i, j]
-        what = "mean" if hm.mode == H.MEAN else "max |v|"
-        t = Text.assemble(
-            ("cell ", "bold"),
-            f"rows {r0:,}..{r1 - 1:,}, columns {c0:,}..{c1 - 1:,}: ",
-            (f"{what} {num(v, 5)}" if v == v else "no finite value", "cyan"),
-        )
+        t = cell_text(hm, self.view.cursor, "mean" if hm.mode == H.MEAN else "max |v|", "no finite value")
         # The keys are in the footer; the grid's size and the arrows where they fit.
         n, m = hm.values.shape
         status = self.query_one("#heat-status", Static)

@@ -13,10 +13,12 @@ import numpy as np
 from rich.color import Color, ColorSystem
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.strip import Strip
 from textual.widget import Widget
 
 from irpa_core import heatmap as H
+from irpa_core.display import num
 
 CURSOR = "╋"
 
@@ -107,3 +109,17 @@ def scale_strip(hm: H.Heatmap, width: int, truecolor: bool) -> list[Segment]:
     vals = np.linspace(lo, hi, max(2, width))
     rgb = H.colors(vals, hm.mode, (lo, hi))
     return [Segment(" ", Style(bgcolor=rich_color(c, truecolor))) for c in rgb[:width]]
+
+
+def cell_text(hm: H.Heatmap, cursor: tuple[int, int], what: str, missing: str) -> Text:
+    """The cursor cell's line: the rows and columns it covers and its value
+    (``what`` names it; ``missing`` when the cell has none)."""
+    i, j = cursor
+    r0, r1 = int(hm.row_edges[i]), int(hm.row_edges[i + 1])
+    c0, c1 = int(hm.col_edges[j]), int(hm.col_edges[j + 1])
+    v = hm.values[i, j]
+    return Text.assemble(
+        ("cell ", "bold"),
+        f"rows {r0:,}..{r1 - 1:,}, columns {c0:,}..{c1 - 1:,}: ",
+        (f"{what} {num(v, 5)}" if v == v else missing, "cyan"),
+    )
