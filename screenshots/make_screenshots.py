@@ -17,7 +17,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from irpa_core.demo import make_demo  # noqa: E402
 from irpa_tui.app import IrpaApp  # noqa: E402
-from tests.fixtures import BROKEN_CHAT_TEMPLATE, convert_hf, hf_model, make_chat_gguf, make_gguf, make_model_gguf  # noqa: E402
+from tests.fixtures import BROKEN_CHAT_TEMPLATE, converted_model, make_chat_gguf, make_model_gguf  # noqa: E402
 from tests.tui.helpers import MARK_KEYS, settle, wait_until  # noqa: E402
 
 WORK = "/tmp/irpa-screenshots"
@@ -74,18 +74,14 @@ async def compare_shot():
     from irpa_tui.stats_cache import CACHE
 
     d = Path(WORK) / "compare"
-    st, hf = hf_model(d)
-    tensors, kv = convert_hf(
-        hf,
-        "Q4_0",
-        drop=("model.layers.1.post_attention_layernorm.weight",),
-        plant={"blk.1.ffn_up.weight": lambda w: w * 1.5},
-    )
-    g = make_gguf(d / "model-q4_0.gguf", tensors, kv)
+    st, g = converted_model(d, "model-q4_0.gguf")
     CACHE.clear()
     app = ShotApp([], diff=(str(st), str(g)))
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.view is not None)
+        screen = app.screen
+        # The pane's figures start once the cursor rests: shown when they are all there.
+        await wait_until(pilot, lambda: screen._stats is not None and screen._stats[3] and screen._diff is not None)
         await settle(pilot)
         app.save_screenshot(str(HERE / "compare.svg"))
         await pilot.press("l")

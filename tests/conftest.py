@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import convert_hf, hf_model, make_gguf, make_remote_model
+from tests.fixtures import converted_model, make_remote_model
 from tests.httpserver import TestServer, _Server, start
 
 
@@ -56,11 +56,4 @@ def converted(tmp_path: Path) -> tuple[Path, Path]:
     """A small Hugging Face checkpoint (``model.safetensors``) and its Q4_0
     conversion ``m.gguf`` in ``tmp_path``, where blk.1.ffn_up is scaled by
     1.5 (a ``transform``) and blk.1.ffn_norm is left out (only in A)."""
-    st, hf = hf_model(tmp_path)
-    tensors, kv = convert_hf(
-        hf,
-        "Q4_0",
-        drop=("model.layers.1.post_attention_layernorm.weight",),
-        plant={"blk.1.ffn_up.weight": lambda w: w * 1.5},
-    )
-    return st, make_gguf(tmp_path / "m.gguf", tensors, kv)
+    return converted_model(tmp_path)

@@ -467,3 +467,18 @@ def convert_hf(hf, qtype, arch="llama", drop=(), plant=None):
     kv = {f"{arch}.block_count": HF_BLOCKS, f"{arch}.attention.head_count": HF_HEADS}
     kv[f"{arch}.attention.head_count_kv"] = HF_KV_HEADS
     return out, kv
+
+
+def converted_model(d, gguf_name: str = "m.gguf"):
+    """A small Hugging Face checkpoint (``model.safetensors``, with its
+    config.json) and its Q4_0 conversion in ``d``, where blk.1.ffn_up is
+    scaled by 1.5 (a ``transform``) and blk.1.ffn_norm is left out (only in
+    A): the compare screen's tests and screenshot."""
+    st, hf = hf_model(d)
+    tensors, kv = convert_hf(
+        hf,
+        "Q4_0",
+        drop=("model.layers.1.post_attention_layernorm.weight",),
+        plant={"blk.1.ffn_up.weight": lambda w: w * 1.5},
+    )
+    return st, make_gguf(Path(d) / gguf_name, tensors, kv)
