@@ -544,7 +544,7 @@ class CompareScreen(Screen):
             self.notify("h draws a pair's difference: this row has no pair", timeout=2)
             return
         if self._diff_error:
-            self.notify(self._diff_error, timeout=3, markup=False)
+            self.notify(shown(self._diff_error), timeout=3, markup=False)
             return
         self.app.push_screen(DifferenceScreen(self.a, self.b, pair, self.report.architecture, row_name(r)))
 
@@ -657,7 +657,7 @@ class CompareScreen(Screen):
         if p is not None and p.notes:
             parts.append(Text("\n".join(escape(n) for n in p.notes), "dim"))
         if self._diff_error:
-            parts.append(Text(f"no |A-B| map: {self._diff_error}", "dim"))
+            parts.append(Text(f"no |A-B| map: {shown(self._diff_error)}", "dim"))  # (it names tensors)
         elif p is not None and p.metrics is not None:
             what = "|A-B|, largest per cell (h: full screen)" if self._diff is not None else "|A-B| map: computing…"
             parts.append(Text(what, "italic dim"))

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
-from irpa_core.display import num
+from irpa_core.display import num, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.model import Archive
 from irpa_core.name_map import Architecture, NamePair
@@ -126,7 +126,7 @@ class DifferenceScreen(Screen):
             status.update(Text("stopped", style="yellow"))
             return
         if isinstance(msg.result, str):
-            status.update(Text(f"cannot draw: {msg.result}", style="red"))
+            status.update(Text(f"cannot draw: {shown(msg.result)}", style="red"))  # (it names tensors)
             return
         d = msg.result
         hm = d.heatmap
