@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import make_7b
 from bench.common import ROOT
+from tests.proctree import peak_tree_rss
 
 PY = sys.executable
 NAIVE = r"""
@@ -82,54 +83,6 @@ if __name__ == "__main__":
 
 def load() -> str:
     return os.getloadavg().__repr__()
-
-
-def _descendants(pid: int) -> list[int]:
-    """``pid`` and its descendants (Linux /proc)."""
-    kids: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
-            except (OSError, IndexError, ValueError):
-                continue
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += kids.get(p, [])
-    return found
-
-
-def _rss(pids: list[int]) -> int:
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
-def peak_tree_rss(proc) -> int:
-    """Peak resident bytes of a running ``subprocess.Popen`` and its
-    descendants together, until it ends: the tree looked up every tenth
-    look (a walk of /proc costs milliseconds), its members every 20 ms."""
-    import subprocess
-
-    peak, looks, pids = 0, 0, [proc.pid]
-    while True:
-        if looks % 10 == 0:
-            pids = _descendants(proc.pid)
-        looks += 1
-        peak = max(peak, _rss(pids))
-        try:
-            proc.wait(timeout=0.02)
-            return peak
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def run(cmd: list[str], tree: str = str(ROOT)) -> tuple[float, float, int, str]:

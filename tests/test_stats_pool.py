@@ -11,6 +11,7 @@ from irpa_core import ArchiveError, Cancelled, open_archive
 from irpa_core import stats as S
 from irpa_core.stats import api, decoding, pool
 from tests.fixtures import make_gguf, quantized_bytes
+from tests.proctree import peak_tree_rss
 
 
 @pytest.fixture
@@ -94,54 +95,6 @@ def test_tasks_keep_the_order_of_the_chunks():
     flat = [(k, s) for task in tasks for k, run in task for s in run]
     assert flat == [(0, s) for s in spans] + [(2, (0, 1))]
     assert all(sum(len(run) for _k, run in task) <= pool.TASK_CHUNKS for task in tasks)
-
-
-def _descendants(pid: int) -> list[int]:
-    """``pid`` and its descendants (Linux /proc)."""
-    kids: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
-            except (OSError, IndexError, ValueError):
-                continue
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += kids.get(p, [])
-    return found
-
-
-def _rss(pids: list[int]) -> int:
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
-def peak_tree_rss(proc) -> int:
-    """Peak resident bytes of a running ``subprocess.Popen`` and its
-    descendants together, until it ends: the tree looked up every tenth
-    look (a walk of /proc costs milliseconds), its members every 20 ms."""
-    import subprocess
-
-    peak, looks, pids = 0, 0, [proc.pid]
-    while True:
-        if looks % 10 == 0:
-            pids = _descendants(proc.pid)
-        looks += 1
-        peak = max(peak, _rss(pids))
-        try:
-            proc.wait(timeout=0.02)
-            return peak
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
