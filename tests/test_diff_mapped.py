@@ -217,7 +217,9 @@ def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
             assert p.metrics.to_json()[k] == (pytest.approx(v, rel=1e-9) if isinstance(v, float) else v), k
 
 
-def test_fused_qkv_pairs_with_the_separate_projections(tmp_path, capsys):
+def _fused_conversion(tmp_path):
+    """A checkpoint (its path and tensors) and its GGUF conversion whose
+    blocks hold Q, K and V fused in one Q8_0 ``attn_qkv``."""
     import gguf
 
     st, hf = _hf_model(tmp_path / "hf")
@@ -226,7 +228,11 @@ def test_fused_qkv_pairs_with_the_separate_projections(tmp_path, capsys):
         p = f"blk.{i}."
         qkv = np.concatenate([tensors.pop(p + r + ".weight") for r in ("attn_q", "attn_k", "attn_v")])
         tensors[p + "attn_qkv.weight"] = ("Q8_0", gguf.quants.quantize(qkv, gguf.GGMLQuantizationType.Q8_0))
-    g = make_gguf(tmp_path / "fused.gguf", tensors, kv)
+    return st, hf, make_gguf(tmp_path / "fused.gguf", tensors, kv)
+
+
+def test_fused_qkv_pairs_with_the_separate_projections(tmp_path, capsys):
+    st, _, g = _fused_conversion(tmp_path)
     assert main(["diff", str(st), str(g), "--map=auto", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["only_a"] == [] and doc["only_b"] == []
@@ -241,15 +247,7 @@ def test_a_fused_qkv_in_a_pairs_with_b_separate_projections(tmp_path, capsys):
     fused QKV against B's Q, K and V, each against its rows of A with the
     rope permutation undone; the GGUF, now the reference, is within its
     quantization's noise of the checkpoint."""
-    import gguf
-
-    st, hf = _hf_model(tmp_path / "hf")
-    tensors, kv = _convert(hf, "F32")
-    for i in range(BLOCKS):
-        p = f"blk.{i}."
-        qkv = np.concatenate([tensors.pop(p + r + ".weight") for r in ("attn_q", "attn_k", "attn_v")])
-        tensors[p + "attn_qkv.weight"] = ("Q8_0", gguf.quants.quantize(qkv, gguf.GGMLQuantizationType.Q8_0))
-    g = make_gguf(tmp_path / "fused.gguf", tensors, kv)
+    st, hf, g = _fused_conversion(tmp_path)
     assert main(["diff", str(g), str(st), "--map=auto", "--json", "--by-layer"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["only_a"] == [] and doc["only_b"] == []
