@@ -14,8 +14,6 @@ Elsewhere than glibc, nothing changes.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import threading
 
 M_TRIM_THRESHOLD = -1
@@ -34,11 +32,10 @@ def keep_freed_memory() -> None:
         if _done:
             return
         _done = True
-        name = ctypes.util.find_library("c")
-        if name is None:
-            return
-        try:
-            mallopt = ctypes.CDLL(name).mallopt
+        import ctypes
+
+        try:  # the process's own symbols: glibc's, without looking for the library on disk
+            mallopt = ctypes.CDLL(None).mallopt
         except (OSError, AttributeError):  # not glibc
             return
         mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
