@@ -36,7 +36,7 @@ from .dtypes import DType
 from .errors import Cancelled
 from .locate import decode_dtypes, json_value, row_major
 from .model import Archive, Entry, read_bytes
-from .name_map import Architecture, NamePair, pair_names
+from .name_map import Architecture, NamePair, Pairing, pair_names
 
 IDENTICAL = "identical"
 LOSSLESS = "lossless"
@@ -876,7 +876,7 @@ def _local(archive: Archive) -> bool:
 def mapped_diff(
     a: Archive,
     b: Archive,
-    mapping: str = "auto",
+    mapping: str | Pairing = "auto",
     *,
     strict: bool = False,
     workers: int = 1,
@@ -884,9 +884,10 @@ def mapped_diff(
     progress=None,
 ) -> MappedReport:
     """Pair ``a``'s tensors with ``b``'s (``mapping``: ``"auto"``,
-    ``"identity"`` or a JSON name table's path) and give each pair its
-    verdict. ``progress(i, total, name)`` is called before each pair (in
-    order, in this process). ``workers`` > 1: pairs are compared in that
+    ``"identity"``, a JSON name table's path, or a ``Pairing`` made
+    already by ``name_map.pair_names``) and give each pair its verdict.
+    ``progress(i, total, name)`` is called before each pair (in order, in
+    this process). ``workers`` > 1: pairs are compared in that
     many forked processes, the largest first, for local files of more than
     ``PARALLEL_BYTES`` (each pair as one process would compare it).
 
@@ -901,11 +902,13 @@ def mapped_diff(
         return _mapped_diff(a, b, mapping, strict=strict, workers=workers, cancel=cancel, progress=progress)
 
 
-def _mapped_diff(a: Archive, b: Archive, mapping: str, *, strict: bool, workers: int, cancel, progress) -> MappedReport:
+def _mapped_diff(
+    a: Archive, b: Archive, mapping: str | Pairing, *, strict: bool, workers: int, cancel, progress
+) -> MappedReport:
     from .stats import blas
 
     global _SHARED
-    pairing = pair_names(a, b, mapping)
+    pairing = mapping if isinstance(mapping, Pairing) else pair_names(a, b, mapping)
     pairs = pairing.pairs
     out: list[MappedPair | None] = [None] * len(pairs)
     size = sum(2 * _b_length(b, p) for p in pairs)

@@ -353,7 +353,7 @@ class CompareScreen(Screen):
             def progress(i: int, total: int, name: str) -> None:
                 report_progress(Progress(name, i, total, sizes[min(i, len(sizes) - 1)], sizes[-1]))
 
-            report = mapped_diff(self.a, self.b, "auto", cancel=self.cancel, progress=progress)
+            report = mapped_diff(self.a, self.b, pairing, cancel=self.cancel, progress=progress)
         except Cancelled:
             return
         except IrpaError as e:
