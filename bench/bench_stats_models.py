@@ -1,8 +1,8 @@
 """Exact statistics over whole models (issue 27): ``irpa stats`` on a real
 GGUF and on a 7B-shaped Q4_K_M one (``bench/make_7b.py``), against the
 naive way (each tensor dequantized whole by ``gguf.quants.dequantize``,
-then reduced with numpy), with the peak memory of the process and its
-workers together; ``--anomalies``, ``irpa verify`` of a conversion, and the
+then reduced with numpy), with the peak memory of the process (and of
+any children) together; ``--anomalies``, ``irpa verify`` of a conversion, and the
 TUI's scan (its job runner, as the app runs it).
 
 Every figure is a fresh process, the median of ``--runs``; the machine's
@@ -55,11 +55,11 @@ if __name__ == "__main__":
     jobs.start()
     jobs.spare_ready(60)
     t = time.perf_counter()
-    jobs.run(SC.scan_in_batches, a.entries, progress=lambda *x: None, rate=None, nice=0, workers=True)
+    jobs.run(SC.scan_in_batches, a.entries, progress=lambda *x: None, rate=None, nice=0)
     print(f"{opened:.3f} {time.perf_counter() - t:.3f}")
 """
 # The detail pane's exact pass over the largest tensor, through the job
-# runner as the pane runs it, with and without worker processes.
+# runner as the pane runs it.
 TUI_DETAIL = r"""
 import sys, time
 from irpa_core import open_archive
@@ -70,14 +70,11 @@ if __name__ == "__main__":
     e = max(a.entries, key=lambda e: e.length)
     jobs = JobRunner()
     jobs.start()
-    out = [e.name]
-    for workers in (False, True):
-        jobs.spare_ready(60)
-        t = time.perf_counter()
-        jobs.run(S.compute_stats, e, progress=lambda *x: None, workers=workers)
-        out.append(f"{time.perf_counter() - t:.3f}")
+    jobs.spare_ready(60)
+    t = time.perf_counter()
+    jobs.run(S.compute_stats, e, progress=lambda *x: None)
+    print(e.name, f"{time.perf_counter() - t:.3f}")
     jobs.close()
-    print(*out)
 """
 
 
@@ -148,8 +145,8 @@ def main() -> None:
     show("  naive: gguf dequantize + numpy", naive)
     print(f"  ours / naive: {ours[0] / naive[0]:.3f} (wall), {ours[1] / naive[1]:.3f} (cpu); {mb / ours[0]:.0f} MB/s")
     for _ in range(args.runs):
-        name, threads, workers = run([PY, "-c", TUI_DETAIL, g])[3].split()
-        print(f"TUI detail pane, exact {name}: threads {threads} s, workers {workers} s ({load()})")
+        name, took = run([PY, "-c", TUI_DETAIL, g])[3].split()
+        print(f"TUI detail pane, exact {name}: {took} s ({load()})")
     if args.before:
         old = median(irpa("stats", "--json", g), args.runs, args.before)
         show(f"  before ({args.before})", old)

@@ -916,6 +916,8 @@ def _mapped_diff(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        from .stats import kernels  # noqa: F401  (loaded once here: forked workers share it)
+
         # Big plain pairs go as runs of rows (one tensor can be most of a
         # file: an embedding), the others whole, the largest first.
         split = {i: r for i, p in enumerate(pairs) for r in [_split(a, b, p, pairing.architecture, TASK_BYTES)] if r}

@@ -71,7 +71,9 @@ from irpa_core.write import process_alive
 POLL = 0.02  # seconds between looks at the pipe and the cancel event
 RATE = 20  # progress messages per second at most, child to parent
 NICE = 10  # the child's scheduling priority by default: below the interface
-_PRELOAD = ["numpy", "gguf.quants", "irpa_core.stats", "irpa_core.scan", "irpa_core.heatmap", "irpa_core.write"]
+# The compiled kernels too (numba and their machine code: ~0.45 s a process).
+_PRELOAD = ["numpy", "gguf.quants", "irpa_core.stats", "irpa_core.stats.kernels", "irpa_core.scan"]
+_PRELOAD += ["irpa_core.heatmap", "irpa_core.write"]
 _PRELOAD.append(__name__)  # the child's own entry point (imported by every job otherwise)
 
 
@@ -209,7 +211,6 @@ class JobRunner:
         nice: int = NICE,
         grace: float = 0.0,
         sources: Iterable[Source] = (),
-        workers: bool = False,
         **kwargs: Any,
     ) -> Any:
         """``fn(*args, progress=..., **kwargs)`` in a child process; returns its
@@ -223,17 +224,14 @@ class JobRunner:
         raises, and its own answer (its ``Cancelled``, or its result if it had
         finished) is returned, unless it is still running after ``grace``
         seconds: then it is killed and ``Cancelled`` raised. ``sources``: the
-        remote sources the job reads, whose fetches it reports. ``workers``:
-        the job may start the engine's worker processes (the scan's exact
-        statistics, on every core); a child is daemonic, to end with the
-        interface, and may not otherwise (its workers end with it). ``fn`` must be
+        remote sources the job reads, whose fetches it reports. ``fn`` must be
         a module-level function and its arguments picklable. Call from a
         thread, never from the event loop."""
         ctx = self._ctx()
         if ctx is None:
             return _inline(fn, args, kwargs, progress, cancel)
         remote = [s for s in sources if s.remote]
-        job = (fn, args, kwargs, rate, nice, grace, os.getpid(), remote, workers)
+        job = (fn, args, kwargs, rate, nice, grace, os.getpid(), remote)
         child = self._take_spare()
         if child is not None and not _send(child, job):
             child = None  # it died: a new one
@@ -398,15 +396,12 @@ def _child(
     grace: float,
     parent: int,
     remote: list[Source],
-    workers: bool,
 ) -> None:
     # Below the interface in the scheduler's eyes: a key press gets the CPU
     # at once, and the job all that is left.
     if nice:
         with contextlib.suppress(OSError):
             os.nice(nice)
-    if workers:  # this process is not started yet as far as its own object knows: the flag can change
-        mp.current_process().daemon = False
     last = [0.0]
 
     def fetched() -> tuple[int, int]:

@@ -47,10 +47,10 @@ class Scan:
         try:
             # In a child process (the interface keeps the whole GIL), at
             # full priority: the user waits for the scan as a whole. The
-            # child spreads the work over the engine's worker processes.
+            # child spreads the work over threads, one per core.
             rows, full = self.jobs.run(
                 SC.scan_in_batches, entries, progress=progress, cancel=self.cancel, rate=None, nice=0,
-                keep_stats=self.keep, sources=sources_of(entries), workers=True,
+                keep_stats=self.keep, sources=sources_of(entries),
             )  # fmt: skip
             post(ScanProgress(1, 1, len(entries), rows, full, final=True))
         except Cancelled:

@@ -7,7 +7,7 @@ import numpy as np
 
 from irpa_core import open_archive
 from irpa_core import stats as S
-from irpa_core.stats import api, pool
+from irpa_core.stats import api, tasks
 from irpa_tui.stats_cache import StatsCache
 from tests.fixtures import make_safetensors
 
@@ -15,7 +15,7 @@ from tests.fixtures import make_safetensors
 def _count_reads(monkeypatch) -> list:
     reads: list = []
     real = api.read_bytes
-    for module in (api, pool):  # samples; exact passes
+    for module in (api, tasks):  # samples; exact passes
         monkeypatch.setattr(module, "read_bytes", lambda *a, **k: reads.append(a) or real(*a, **k))
     return reads
 

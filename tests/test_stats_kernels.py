@@ -30,6 +30,10 @@ def _f16_offsets(name: str) -> list[int]:
     """Where a block holds f16 scales (d, and dmin/m where there is one)."""
     if name == "Q6_K":
         return [208]
+    if name == "Q3_K":
+        return [108]
+    if name == "Q2_K":
+        return [80, 82]
     if name in ("Q4_1", "Q5_1", "Q4_K", "Q5_K"):
         return [0, 2]
     return [0]
@@ -76,7 +80,7 @@ def test_bf16_by_shift_matches_ml_dtypes():
 def test_decoder_uses_kernels_and_falls_back_to_gguf():
     from irpa_core import dtypes
 
-    for name in ("Q4_K", "Q2_K"):  # a kernel of ours; gguf's
+    for name in ("Q4_K", "IQ4_NL"):  # a kernel of ours; gguf's
         d = dtypes.by_name(name)
         _block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[name]]
         raw = np.random.default_rng(1).integers(0, 256, 5 * size, dtype=np.uint8)
@@ -126,3 +130,66 @@ def test_decoding_in_pieces_gives_the_figures_of_one_decode(monkeypatch, name, s
     pieces.add_encoded(data, dec, d)
     assert pieces.result(True, 64, name).to_json() == whole.result(True, 64, name).to_json()
     assert pieces.moments() == whole.moments() or math.isnan(whole.mean)
+
+
+def _numpy_figures(x: np.ndarray, key: str):
+    """The figures of one chunk of values as numpy alone gives them: bucket
+    counts by ``bincount``, zeros, NaN/Inf counts, bounds of the finite
+    values, and their float64 sum and centred sum of squares."""
+    from irpa_core.stats.blas import sum_of_squares
+
+    with np.errstate(all="ignore"):
+        keys = x.astype(np.float16).view(np.uint16) if key == "f16" else (x.astype(np.float32).view(np.uint32) >> 16)
+        fin = x[np.isfinite(x)].astype(np.float64)
+        m = fin.sum() / fin.size if fin.size else 0.0
+        m2 = sum_of_squares(fin - m) if fin.size else 0.0
+    bounds = (float(fin.min()), float(fin.max())) if fin.size else (math.inf, -math.inf)
+    moments = (x.size, fin.size, m, m2, *bounds, int(np.count_nonzero(x == 0)))
+    moments += (int(np.isnan(x).sum()), int(np.isinf(x).sum()))
+    return moments, np.bincount(keys, minlength=1 << 16)
+
+
+@pytest.mark.parametrize("name", ["f32", "f16", "bf16", "Q8_0", "Q4_K", "Q3_K"])
+@pytest.mark.parametrize("special", ["plain", "nan", "inf", "zeros", "signed-zeros"])
+def test_the_compiled_pass_gives_numpys_figures(monkeypatch, name, special):
+    """The compiled pass (``kernels.tally``, in pieces) against numpy on the
+    values gguf or numpy decode: bucket counts, zeros, NaN, Inf, bounds,
+    and the sum and centred sum of squares, bit for bit."""
+    from irpa_core import dtypes
+    from irpa_core.stats import accumulate
+
+    monkeypatch.setattr(accumulate, "PIECE_VALUES", 1000)
+    d = dtypes.by_name(name)
+    rng = np.random.default_rng(11)
+    n = 256 * 40
+    if d.kind == "quant":
+        blocks = rng.integers(0, 256, (n // 256 * 256 // d.block_size, d.type_size), dtype=np.uint8)
+        for at in _f16_offsets(name):
+            blocks[:, at : at + 2] = np.float16(0.02).reshape(1).view(np.uint8)
+        if special in ("nan", "inf"):
+            blocks[::7, _f16_offsets(name)[0] : _f16_offsets(name)[0] + 2] = (
+                np.float16(np.nan if special == "nan" else -np.inf).reshape(1).view(np.uint8)
+            )
+        if special in ("zeros", "signed-zeros"):
+            blocks[::3, _f16_offsets(name)[0] : _f16_offsets(name)[0] + 2] = 0
+        data = blocks.tobytes()
+        values = _reference(blocks.reshape(-1), name)
+    else:
+        x = (rng.standard_normal(n) * 5).astype(np.float32)
+        x[[3, 500]] = {"nan": np.nan, "inf": np.inf}.get(special, x[[3, 500]])
+        if special in ("zeros", "signed-zeros"):
+            x[::4] = -0.0 if special == "signed-zeros" else 0.0
+        if name == "bf16":
+            data = x.astype(ml_dtypes.bfloat16).tobytes()
+            values = np.frombuffer(data, ml_dtypes.bfloat16).astype(np.float32)
+        else:
+            data = x.astype(d.numpy_dtype()).tobytes()
+            values = np.frombuffer(data, d.numpy_dtype()).astype(np.float32)
+    dec = decoding.decoder(decoding.Entry(name="t", kind="data", length=len(data), file=""), d)
+    acc = accumulate._new_acc(d)
+    acc.add_encoded(data, dec, d)
+    want, fine = _numpy_figures(values, acc.key)
+    got = acc.moments()
+    assert got[:2] == want[:2] and got[4:] == want[4:]
+    assert (got[2], got[3]) == (want[2], want[3]) or not math.isfinite(want[2])
+    np.testing.assert_array_equal(acc.fine, fine)

@@ -1,4 +1,4 @@
-"""Exact statistics over worker processes: the same results as one process."""
+"""Exact statistics over threads: the same results as one thread, memory bounded."""
 
 import json
 import os
@@ -7,20 +7,18 @@ import threading
 import numpy as np
 import pytest
 
-from irpa_core import ArchiveError, Cancelled, open_archive
+from irpa_core import Cancelled, open_archive
 from irpa_core import stats as S
-from irpa_core.stats import api, decoding, pool
+from irpa_core.stats import api, decoding
+from irpa_core.stats.tasks import TASK_CHUNKS
 from tests.fixtures import make_gguf, quantized_bytes
 from tests.proctree import peak_tree_rss
 
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Chunks of 4,096 values and a pool for any number of tasks: a small
-    file takes the paths a big one does."""
+    """Chunks of 4,096 values: a small file takes the paths a big one does."""
     monkeypatch.setattr(decoding, "CHUNK_VALUES", 4096)
-    monkeypatch.setattr(api, "_POOL_MIN_TASKS", 1)
-    monkeypatch.setattr(api, "_POOL_MIN_BYTES", 0)
 
 
 def _model(tmp_path):
@@ -42,18 +40,14 @@ def _json(results):
     return [(e.name, st.to_json()) for e, st in results]
 
 
-def test_workers_give_what_one_process_gives(tmp_path, small_chunks, monkeypatch):
+def test_threads_give_what_one_thread_gives(tmp_path, small_chunks):
     entries = open_archive(_model(tmp_path)).entries
-    started = []
-    real = pool.start
-    monkeypatch.setattr(pool, "start", lambda jobs: started.append(jobs) or real(jobs))
     seen = []
-    spread = list(S.stats_many(entries, jobs=2, progress=lambda d, t, e: seen.append((d, t, e.name))))
-    alone = list(S.stats_many(entries, jobs=1, threads=1))
-    threads = list(S.stats_many(entries, jobs=1, threads=2))
-    assert started == [2]  # processes for the first pass only
+    spread = list(S.stats_many(entries, threads=3, progress=lambda d, t, e: seen.append((d, t, e.name))))
+    alone = list(S.stats_many(entries, threads=1))
+    default = list(S.stats_many(entries))
     assert [e.name for e, _ in spread] == [e.name for e in entries]
-    assert _json(spread) == _json(alone) == _json(threads)
+    assert _json(spread) == _json(alone) == _json(default)
     assert seen[-1][0] == seen[-1][1] == sum(e.length for e in entries)
     assert [d for d, _t, _n in seen] == sorted(d for d, _t, _n in seen)
 
@@ -70,22 +64,22 @@ def test_cli_jobs_1_and_the_default_print_the_same(tmp_path, small_chunks, capsy
     assert main(["stats", p, "--jobs", "0"]) == 1
 
 
-def test_cancel_stops_the_workers(tmp_path, small_chunks):
+def test_cancel_stops_the_threads(tmp_path, small_chunks):
     entries = open_archive(_model(tmp_path)).entries
     cancel = threading.Event()
     with pytest.raises(Cancelled):
-        for _ in S.stats_many(entries, jobs=2, cancel=cancel, progress=lambda *a: cancel.set()):
+        for _ in S.stats_many(entries, threads=2, cancel=cancel, progress=lambda *a: cancel.set()):
             pass
+    assert not [t for t in threading.enumerate() if t.name.startswith("irpa-stats")]
 
 
-def test_a_file_replaced_since_it_was_opened_is_an_error(tmp_path, small_chunks):
+def test_a_file_replaced_since_it_was_opened_is_still_the_one_read(tmp_path, small_chunks):
     p = _model(tmp_path)
     entries = open_archive(p).entries
-    other = tmp_path / "other.gguf"
-    other.write_bytes(p.read_bytes())
-    os.replace(other, p)  # the same bytes under the path, but another file
-    with pytest.raises(ArchiveError, match="changed"):
-        list(S.stats_many(entries, jobs=2))
+    before = _json(S.stats_many(entries, threads=1))
+    other = make_gguf(tmp_path / "other.gguf", {e.name: np.zeros(8, np.float32) for e in entries})
+    os.replace(other, p)  # other bytes under the path
+    assert _json(S.stats_many(entries, threads=2)) == before
 
 
 def test_tasks_keep_the_order_of_the_chunks():
@@ -94,11 +88,11 @@ def test_tasks_keep_the_order_of_the_chunks():
     tasks = api._tasks(plans)
     flat = [(k, s) for task in tasks for k, run in task for s in run]
     assert flat == [(0, s) for s in spans] + [(2, (0, 1))]
-    assert all(sum(len(run) for _k, run in task) <= pool.TASK_CHUNKS for task in tasks)
+    assert all(sum(len(run) for _k, run in task) <= TASK_CHUNKS for task in tasks)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
-def test_memory_stays_bounded_parent_and_workers(tmp_path):
+def test_memory_stays_bounded(tmp_path):
     import subprocess
     import sys
 
@@ -111,7 +105,7 @@ def test_memory_stays_bounded_parent_and_workers(tmp_path):
         {"q8": ("Q8_0", q8), "q4k": ("Q4_K", q4k), **{f"n{i}": np.ones(4096, np.float32) for i in range(8)}},
     )
     assert os.path.getsize(p) > 40 << 20
-    cmd = [sys.executable, "-m", "irpa_core.cli", "stats", "--json", "--jobs", "2", str(p)]
+    cmd = [sys.executable, "-m", "irpa_core.cli", "stats", "--json", "--jobs", "4", str(p)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.getcwd()})
     peak = peak_tree_rss(proc)
     assert proc.returncode == 0
@@ -123,9 +117,9 @@ import resource, sys
 from irpa_core import open_archive
 from irpa_core import stats as S
 a = open_archive(sys.argv[1])
-list(S.stats_many(a.entries, jobs=1, threads=1))  # the first pass takes what it needs
+list(S.stats_many(a.entries, threads=1))  # the first pass takes what it needs
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-list(S.stats_many(a.entries, jobs=1, threads=1))
+list(S.stats_many(a.entries, threads=1))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 

@@ -28,7 +28,7 @@ def build_parser(prog: str) -> ArgumentParser:
         "--jobs",
         type=int,
         metavar="N",
-        help="worker processes for the exact pass (default: one per core; results are the same)",
+        help="threads for the exact pass (default: one per core, up to 8; results are the same)",
     )
     p.add_argument(
         "--anomalies",
@@ -53,8 +53,6 @@ def run(args) -> int:
         raise CliError("--bins must be at least 1")
     if args.jobs is not None and args.jobs < 1:
         raise CliError("--jobs must be at least 1")
-    # --jobs 1: everything in this process, on one thread.
-    workers = {"jobs": args.jobs, "threads": 1 if args.jobs == 1 else None}
     archive = open_archive(*paths)
     entries = [e for e in archive.entries if not args.name or any(fnmatch.fnmatchcase(e.name, n) for n in args.name)]
     if args.name and not entries:
@@ -85,7 +83,7 @@ def run(args) -> int:
         raw = [e for e in entries if e.dtype is None or e.dtype.kind == "raw"]
         order = {id(e): k for k, e in enumerate(entries)}
         for group, view in ((typed, None), (raw, as_dtype)):
-            for e, st in S.stats_many(group, as_dtype=view, bins=args.bins, **workers):
+            for e, st in S.stats_many(group, as_dtype=view, bins=args.bins, threads=args.jobs):
                 if isinstance(st, Exception):
                     skipped.append(e)
                 else:

@@ -1,12 +1,13 @@
 """Statistics of tensors: decoding entries to numbers, streaming passes, value previews.
 
 ``decoding``: value dtypes, decoders, values in bounded chunks, previews;
-``kernels``: fast dequantizing of the block types real models use.
+``kernels``: compiled (numba) dequantizing of the block types real models
+use, and the order-free pass over decoded values.
 ``accumulate``: the streaming accumulator (exact counts for integers, fine
 buckets for floats) and how exact its percentiles are; ``blas``: its one
-BLAS call, the same in every process. ``api``: splats from their pattern,
-quick samples, exact passes over one entry or many; ``pool``: those passes
-in worker processes.
+BLAS call, the same in every thread. ``api``: splats from their pattern,
+quick samples, exact passes over one entry or many; ``tasks``: what a
+thread of those passes does.
 ``result``: ``Stats``. Memory stays flat whatever the tensor size. The engine
 keeps no results between calls: a cache is the caller's (``stats_many``'s
 ``cached`` and ``on_result``).

@@ -63,7 +63,9 @@ def _bucket_tables(key: str):
     # The buckets holding +-0 also hold the tiniest denormals: call them 0.
     mid[(low == 0) | (high == 0)] = 0.0
     order = np.argsort(np.where(finite, low, np.inf), kind="stable")
-    return finite, order, exact_value, mid
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)  # a bucket's place in value order
+    return finite, rank, exact_value, mid
 
 
 _TABLES: dict[str, tuple] = {}
@@ -102,14 +104,14 @@ class _Ints:
             self.base, self.counts = lo, grown
         return True
 
-    def add(self, xi: np.ndarray, lo: int, hi: int, weight: int) -> bool:
+    def add(self, xi: np.ndarray, lo: int, hi: int) -> bool:
         """Count ``xi`` (all within [lo, hi]); False when the range grows
         past INT_SPAN (the caller drops the counts)."""
         if not self._cover(lo, hi):
             return False
         assert self.counts is not None
         part = np.bincount(xi - lo, minlength=hi - lo + 1)
-        self.counts[lo - self.base : lo - self.base + len(part)] += part * weight
+        self.counts[lo - self.base : lo - self.base + len(part)] += part
         return True
 
     def merge(self, o: _Ints) -> bool:
@@ -155,91 +157,93 @@ class _Acc:
         if self.integer:
             self.ints = _Ints()
 
-    def add(self, x: np.ndarray, weight: int = 1) -> None:
+    def add(self, x: np.ndarray) -> None:
+        """The figures of the values ``x`` (1-D float32 or float64)."""
         if x.size == 0:
             return
-        with np.errstate(all="ignore"):
-            x64 = _scratch("f64", x.size, np.float64)  # our own copy: centred in place below
-            np.copyto(x64, x)
-            self._add_values(x64, weight, int(np.count_nonzero(x == 0)), x)
-
-    def _add_values(self, x64: np.ndarray, weight: int, zeros: int, fine: np.ndarray | None) -> None:
-        """The figures of the values ``x64`` (a float64 scratch copy, centred
-        in place), ``zeros`` of them zero; ``fine``: the values to count in
-        fine buckets (None: counted already)."""
-        n = x64.size
-        s = float(x64.sum())
-        if math.isfinite(s):
-            fin = x64
-        else:
-            mask = np.isfinite(x64)
-            fin = x64[mask]
-            nan = int(np.count_nonzero(np.isnan(x64)))
-            self.nans += nan * weight
-            self.infs += (n - fin.size - nan) * weight
-            s = float(fin.sum())
-        k = fin.size
-        self.count += n * weight
-        self.zeros += zeros * weight
-        if k == 0:
+        if self.ints is not None and self._add_ints(x):
             return
-        lo, hi_v = float(fin.min()), float(fin.max())
-        if self.ints is not None:
-            xi = fin.astype(np.int64)
-            if not self.ints.add(xi, int(lo), int(hi_v), weight):
-                self._give_up_ints()
-        if self.ints is None and fine is not None:
-            self._add_fine(fine, weight)
-        m = s / k
-        fin -= m
-        m2 = sum_of_squares(fin)
-        self._merge_moments(k * weight, m, m2 * weight, lo, hi_v)
+        self._add_pieces([(x, None)], x.size)
 
     def add_encoded(self, data: bytes, decode: Callable[[bytes | memoryview], np.ndarray], d: DType) -> None:
         """``add(decode(data))`` for whole elements or blocks of ``d``, the
         same figures bit for bit, decoded a piece of about ``PIECE_VALUES``
-        at a time: the order-free figures (zeros, min, max, value counts)
-        are taken from each piece while it is in the core's cache, which
-        then lands in the chunk's float64 copy, where the sum and the
-        centred sum of squares are taken as ``add`` takes them."""
+        at a time: each piece is counted, bounded and copied into the
+        chunk's float64 buffer while it is in the core's cache."""
         unit, per_unit = d.type_size, d.block_size
         units = len(data) // unit
         if self.ints is not None or units * per_unit <= PIECE_VALUES:
             self.add(decode(data))
             return
         view = memoryview(data)
-        n = units * per_unit
-        x64 = _scratch("f64", n, np.float64)
         step = max(1, PIECE_VALUES // per_unit)
-        zeros, lo, hi = 0, math.inf, -math.inf
-        with np.errstate(all="ignore"):
-            for u in range(0, units, step):
-                x = decode(view[u * unit : min(u + step, units) * unit])
-                x64[u * per_unit : u * per_unit + x.size] = x
-                zeros += int(np.count_nonzero(x == 0))
-                lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
-                self._add_fine(x, 1)
-            s = float(x64.sum())
-            if not math.isfinite(s):
-                # NaN or Inf among the values (or a sum past the float64
-                # range): as ``add`` does, the value counts already taken.
-                self._add_values(x64, 1, zeros, None)
-                return
-            # Every value is finite: lo and hi are their bounds.
-            self.count += n
-            self.zeros += zeros
-            m = s / n
-            x64 -= m
-            self._merge_moments(n, m, sum_of_squares(x64), lo, hi)
+        # An f16's bucket is its own bits: the bytes read are the keys.
+        raw_keys = self.key == F16_KEY and d.name == "f16"
 
-    def _add_fine(self, x: np.ndarray, weight: int) -> None:
-        counts = np.bincount(_codes(x, self.key), minlength=1 << FINE_BITS)
-        if weight != 1:
-            counts *= weight
+        def pieces():
+            for u in range(0, units, step):
+                b = view[u * unit : min(u + step, units) * unit]
+                yield decode(b), (np.frombuffer(b, np.uint16) if raw_keys else None)
+
+        self._add_pieces(pieces(), units * per_unit)
+
+    def _add_pieces(self, pieces, n: int) -> None:
+        """The figures of ``n`` values that come as (values, keys) pieces
+        (keys: their fine buckets, or None to take them from the values).
+        The order-free figures (bucket counts, zeros, bounds) are taken from
+        each piece as it lands in one float64 buffer; the sum and the
+        centred sum of squares are then taken from that buffer."""
+        from . import kernels  # numba: imported once values are decoded
+
+        x64 = _scratch("f64", n, np.float64)  # our own copy: centred in place below
         if self.fine is None:
-            self.fine = counts  # the first chunk: no zeros to add to
-        else:
-            self.fine += counts
+            self.fine = np.zeros(1 << FINE_BITS, np.int64)
+        st = np.array([0.0, math.inf, -math.inf])  # zeros, min, max (NaN skipped)
+        at = 0
+        with np.errstate(all="ignore"):
+            for x, keys in pieces:
+                kernels.tally(x, _codes(x, self.key) if keys is None else keys, x64, at, self.fine, st)
+                at += x.size
+            self._add_moments(x64, int(st[0]), float(st[1]), float(st[2]))
+
+    def _add_ints(self, x: np.ndarray) -> bool:
+        """Count integer values exactly; False (nothing added, the counts
+        given up) when their range grows too wide."""
+        assert self.ints is not None
+        with np.errstate(all="ignore"):
+            x64 = _scratch("f64", x.size, np.float64)
+            np.copyto(x64, x)
+            lo, hi = float(x64.min()), float(x64.max())
+            if not self.ints.add(x64.astype(np.int64), int(lo), int(hi)):
+                self._give_up_ints()
+                return False
+            self._add_moments(x64, int(np.count_nonzero(x == 0)), lo, hi)
+        return True
+
+    def _add_moments(self, x64: np.ndarray, zeros: int, lo: float, hi: float) -> None:
+        """Count, mean and centred sum of squares of the values ``x64`` (a
+        float64 scratch copy, centred in place), ``zeros`` of them zero and
+        ``lo``/``hi`` the bounds of the finite ones."""
+        n = x64.size
+        s = float(x64.sum())
+        fin = x64
+        if not math.isfinite(s):
+            # NaN or Inf among the values (or a sum past the float64 range).
+            fin = x64[np.isfinite(x64)]
+            nan = int(np.count_nonzero(np.isnan(x64)))
+            self.nans += nan
+            self.infs += n - fin.size - nan
+            s = float(fin.sum())
+            if fin.size:
+                lo, hi = float(fin.min()), float(fin.max())
+        self.count += n
+        self.zeros += zeros
+        k = fin.size
+        if k == 0:
+            return
+        m = s / k
+        fin -= m
+        self._merge_moments(k, m, sum_of_squares(fin), lo, hi)
 
     def _give_up_ints(self) -> None:
         """The integer range is too wide to count value by value: go on with
@@ -307,10 +311,14 @@ class _Acc:
             values, counts = self.ints.values_and_counts()
             pct_exact = True
         else:
-            finite_b, order, exact_value, mid = _tables(self.key)
+            finite_b, rank, exact_value, mid = _tables(self.key)
             fine = self.fine if self.fine is not None else np.zeros(1 << FINE_BITS, np.int64)
-            counts = np.where(finite_b, fine, 0)[order]
-            values = (exact_value if self.one_per_bucket else mid)[order]
+            # The finite buckets that hold values, in value order: a few
+            # thousand of the 65,536 at most, in practice.
+            used = np.flatnonzero(fine * finite_b)
+            used = used[np.argsort(rank[used])]
+            counts = fine[used]
+            values = (exact_value if self.one_per_bucket else mid)[used]
             pct_exact = self.one_per_bucket
         pct = self._percentiles(values, counts)
         edges, hist = self._display_hist(values, counts, bins)
@@ -372,12 +380,13 @@ class _Acc:
 
 
 def _codes(x: np.ndarray, key: str) -> np.ndarray:
-    """The fine bucket of each value (in a scratch buffer of this thread's)."""
+    """The fine bucket of each value: a view of a float32 array's top
+    halves, else in a scratch buffer of this thread's."""
     if key == F16_KEY:  # f16 values, widened to float32 by the decoder: exact back
         return np.ascontiguousarray(x, dtype=np.float16).view(np.uint16)
+    if x.dtype == np.float32 and x.flags.c_contiguous:
+        return x.view(np.uint16)[1::2]  # little-endian: a float32's top half
     x32 = np.ascontiguousarray(x, dtype=np.float32)
-    # The high 16 bits of each float32, contiguous: bincount then skips a
-    # strided copy.
     return np.right_shift(x32.view(np.uint32), 16, out=_scratch("codes", x32.size, np.uint16), casting="unsafe")
 
 

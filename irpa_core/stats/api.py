@@ -10,18 +10,18 @@ import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from ..dtypes import DType
-from ..errors import Cancelled, IrpaError
+from ..errors import Cancelled
 from ..model import SPLAT, Entry, read_bytes
 from ..sources import is_remote
-from . import blas, pool
+from . import blas, tasks
 from .accumulate import _Acc, _new_acc
 from .decoding import DecodeError, _unit, chunk_bytes, decoder, element_count, need_dtype
-from .pool import Span
 from .result import Stats
+from .tasks import Span
 
 SAMPLE_VALUES = 1 << 18  # values read for the quick estimate
 SAMPLE_SPOTS = 64  # evenly spaced places they come from
@@ -90,7 +90,6 @@ def compute_stats(
     progress: Callable[[int, int], None] | None = None,
     cancel=None,
     threads: int | None = None,
-    jobs: int | None = None,
     cached: Cached | None = None,
     on_result: OnResult | None = None,
 ) -> Stats:
@@ -110,7 +109,7 @@ def compute_stats(
     Raises DecodeError for an entry that cannot be decoded.
 
     ``cached``/``on_result``: a cache of the caller's (see ``stats_many``);
-    ``jobs``/``threads``: worker processes or threads (see ``stats_many``).
+    ``threads``: how many threads read and decode (see ``stats_many``).
 
     Example::
 
@@ -124,7 +123,6 @@ def compute_stats(
         bins=bins,
         cancel=cancel,
         threads=threads,
-        jobs=jobs,
         progress=(lambda done, total, _e: progress(done, total)) if progress else None,
         cached=cached,
         on_result=on_result,
@@ -143,16 +141,14 @@ def stats_many(
     progress: Callable[[int, int, Entry], None] | None = None,
     cancel=None,
     threads: int | None = None,
-    jobs: int | None = None,
     skip_undecodable: bool = False,
     cached: Cached | None = None,
     on_result: OnResult | None = None,
 ) -> Iterator[tuple[Entry, Stats | Exception]]:
     """Exact statistics of many entries, in order. Chunks of the next
-    entries are in flight in ``jobs`` worker processes (default: one per
-    core, for local files of 32 MiB or more in all) or else in ``threads``
-    threads of this process (remote files: one). Results are the same
-    whoever computes them, bit for bit. Yields ``(entry, Stats)``, or
+    entries are in flight in ``threads`` threads (default: one per core up
+    to ``MAX_THREADS``; one for remote files). Results are the same however
+    many threads compute them, bit for bit. Yields ``(entry, Stats)``, or
     ``(entry, DecodeError)`` for an entry that cannot be decoded (left out
     with ``skip_undecodable``). ``progress(done, total, entry)`` counts
     bytes over all entries. ``cancel.is_set()`` stops with ``Cancelled``.
@@ -177,53 +173,33 @@ def stats_many(
         usable = e.length - e.length % _unit(d)
         step = chunk_bytes(d)
         plans.append((e, d, [(p, min(step, usable - p)) for p in range(0, usable, step)], None))
-    tasks = _tasks(plans)
+    work = _tasks(plans)
     total = sum(n for _e, _d, spans, _r in plans for _p, n in spans)
-    read = [e for e, _d, spans, _r in plans if spans]
-    # Worker processes when asked for (``jobs``), else when the work is
-    # big enough to pay for starting them.
-    worth = jobs is not None or (len(tasks) >= _POOL_MIN_TASKS and total >= _POOL_MIN_BYTES)
-    jobs = jobs or os.cpu_count() or 1
-    processes = jobs > 1 and worth and pool.local(read) and pool.processes_allowed()
-    if threads is None and any(_remote(e) for e in read):
+    if threads is None:
         # One reader for remote files: two would each fetch the cache block
         # their neighbouring chunks share (1.3-1.9x a big tensor's bytes,
         # bench/RESULTS.md), and the network, not decoding, sets the pace.
-        threads = 1
-    threads = threads or min(2, os.cpu_count() or 1)
-    jobs = min(jobs, len(tasks))  # no idle workers
-    width = jobs if processes else threads
-    executor: Executor | None = None
-    if total and width > 1:
-        executor = pool.start(jobs) if processes else ThreadPoolExecutor(threads)
+        remote = any(_remote(e) for e, _d, spans, _r in plans if spans)
+        threads = 1 if remote else min(os.cpu_count() or 1, MAX_THREADS)
+    width = min(threads, len(work))  # no idle threads
+    executor = ThreadPoolExecutor(width, thread_name_prefix="irpa-stats") if total and width > 1 else None
 
-    def submit(task: list[tuple[int, list[Span]]]) -> Future:
-        items = _items(plans, task, bins)
-        assert executor is not None
-        if processes:
-            return executor.submit(pool.in_worker, *pool.portable(items))
-        return executor.submit(pool.run_items, items, cancel)
-
-    def answer(fut: Future) -> list[pool.Part]:
+    def answer(fut: Future) -> list[tasks.Part]:
         while True:  # wait in short steps: a cancel stops the wait
             if cancel is not None and cancel.is_set():
                 raise Cancelled("statistics")
             try:
-                got = fut.result(timeout=_POLL)
+                return fut.result(timeout=_POLL)
             except FutureTimeout:
                 continue
-            except BrokenExecutor:
-                raise IrpaError("a statistics worker process ended unexpectedly (out of memory?)") from None
-            return pool.unpack(got) if processes else got
 
     # Tasks in flight, oldest first: results are merged in the order of the chunks.
     window: deque[tuple[list[tuple[int, list[Span]]], Future | None]] = deque()
-    pending = iter(tasks)
+    pending = iter(work)
     accs: dict[int, _Acc] = {}  # big entries' merges so far
     whole: dict[int, Stats] = {}  # entries done in one task
     done = 0
     next_plan = 0
-    finished = False
     try:
         with blas.one_thread():
             while True:
@@ -231,7 +207,7 @@ def stats_many(
                     task = next(pending, None)
                     if task is None:
                         break
-                    window.append((task, submit(task)))
+                    window.append((task, executor.submit(tasks.run_items, _items(plans, task, bins), cancel)))
                 if executor is None:
                     task = next(pending, None)
                     if task is not None:
@@ -254,12 +230,11 @@ def stats_many(
                         yield e, st
                     next_plan += 1
                 if not window:
-                    finished = True
                     break
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("statistics")
                 task, fut = window.popleft()
-                parts = answer(fut) if fut is not None else pool.run_items(_items(plans, task, bins), cancel)
+                parts = answer(fut) if fut is not None else tasks.run_items(_items(plans, task, bins), cancel)
                 for (k, spans), part in zip(task, parts, strict=True):
                     e, dt, _s, _r = plans[k]
                     assert dt is not None
@@ -276,19 +251,19 @@ def stats_many(
                         progress(done, total, e)
     finally:
         if executor is not None:
-            # After a cancel or an error, running tasks end on their own.
-            executor.shutdown(wait=finished or not processes, cancel_futures=True)
+            # After a cancel, running tasks end at their next chunk (after an
+            # error or an early stop, with their few chunks).
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 _POLL = 0.05  # seconds between looks at the cancel flag while a task runs
-_IN_FLIGHT = 4  # tasks in flight per worker: a worker never waits for the parent
-_POOL_MIN_TASKS = 8  # fewer tasks than this: starting processes costs more than it saves
-# Less data than this: starting processes costs more than it saves (an 86 MB
-# f32 checkpoint: 0.53 s in one process, 0.44 s with two workers).
-_POOL_MIN_BYTES = 32 << 20
+_IN_FLIGHT = 2  # tasks in flight per thread: a thread never waits for the merge
+# Threads by default at most: each holds ~10 MB (a chunk's float64 copy, its
+# pieces, its tasks' bytes), and past a few the memory bus is the limit.
+MAX_THREADS = 8
 
 
-def _items(plans, task, bins: int) -> list[pool.Item]:
+def _items(plans, task, bins: int) -> list[tasks.Item]:
     """A task's items; an entry it holds whole is finished there."""
     return [(plans[k][0], plans[k][1], spans, bins if len(spans) == len(plans[k][2]) else None) for k, spans in task]
 
@@ -296,20 +271,20 @@ def _items(plans, task, bins: int) -> list[pool.Item]:
 def _tasks(plans) -> list[list[tuple[int, list[Span]]]]:
     """The work in tasks of about ``TASK_CHUNKS`` chunks, in order: a big
     tensor's chunks in runs, small tensors together."""
-    tasks: list[list[tuple[int, list[Span]]]] = []
+    out: list[list[tuple[int, list[Span]]]] = []
     batch: list[tuple[int, list[Span]]] = []
     size = 0
     for k, (_e, _d, spans, _r) in enumerate(plans):
-        for i in range(0, len(spans), pool.TASK_CHUNKS):
-            run = spans[i : i + pool.TASK_CHUNKS]
+        for i in range(0, len(spans), tasks.TASK_CHUNKS):
+            run = spans[i : i + tasks.TASK_CHUNKS]
             batch.append((k, run))
             size += len(run)
-            if size >= pool.TASK_CHUNKS or len(batch) >= _BATCH_ENTRIES:
-                tasks.append(batch)
+            if size >= tasks.TASK_CHUNKS or len(batch) >= _BATCH_ENTRIES:
+                out.append(batch)
                 batch, size = [], 0
     if batch:
-        tasks.append(batch)
-    return tasks
+        out.append(batch)
+    return out
 
 
 _BATCH_ENTRIES = 64  # small tensors per task at most

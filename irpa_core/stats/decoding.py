@@ -18,8 +18,6 @@ from .. import dtypes
 from ..dtypes import DType
 from ..errors import Cancelled, IrpaError
 from ..model import Entry, read_bytes
-from . import kernels
-from .kernels import KERNELS
 
 CHUNK_VALUES = 1 << 20  # values per chunk: float64 temporaries stay ~8 MB
 
@@ -65,8 +63,10 @@ Data = bytes | memoryview  # what a decoder reads: whole elements or blocks
 
 def decoder(entry: Entry, d: DType) -> Callable[[Data], np.ndarray]:
     """bytes (whole elements/blocks) -> 1-D float32/float64 values."""
-    if d.kind == "quant" and d.name in KERNELS:
-        kernel = KERNELS[d.name]
+    from . import kernels  # numba: imported once values are decoded
+
+    if d.kind == "quant" and d.name in kernels.KERNELS:
+        kernel = kernels.KERNELS[d.name]
 
         def fast(b: Data) -> np.ndarray:
             with np.errstate(all="ignore"):  # NaN/Inf scales give NaN/Inf, as in gguf

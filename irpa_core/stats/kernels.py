@@ -1,11 +1,23 @@
-"""Fast dequantization of the GGUF block types real models use, with numpy.
+"""Compiled dequantization of the GGUF block types real models use, and the
+statistics pass over decoded values (numba).
 
 Each kernel turns whole blocks (1-D ``uint8``) into their float32 values,
 bit for bit what ``gguf.quants.dequantize`` gives (tests check it on random
-and adversarial blocks): the same float32 operations in the same order,
-only without its row grouping, ``hsplit`` copies and float32 copies of the
-small integers. Block layouts are ggml's (``ggml-common.h``). Types without
-a kernel here go through ``gguf.quants``.
+and adversarial blocks): the same float32 operations in the same order (a
+product, then a sum, each rounded; numba does not contract them into one
+fused multiply-add without ``fastmath``). Block layouts are ggml's
+(``ggml-common.h``). Types without a kernel here go through ``gguf.quants``.
+
+``tally`` is the order-free part of the statistics of a piece of values, in
+one pass while it is in cache: fine-bucket counts, zeros, bounds, and the
+values copied into the chunk's float64 buffer, where numpy then takes the
+sum and the centred sum of squares as before (their last bits depend on
+the order of the additions, which stays numpy's and OpenBLAS's).
+
+Compiled code is cached on disk (numba's ``cache=True``: beside this file,
+or in the user's cache directory when that is read-only), so only the first
+run on a machine compiles; numba is imported when values are first decoded.
+Every function releases the GIL: threads decode in parallel.
 """
 
 from __future__ import annotations
@@ -13,162 +25,269 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numba import njit, types
 
-QK_K = 256
+# f16 bits -> float32, for the scales (exact: numpy's own conversion).
+_F16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
 # IQ4_NL/IQ4_XS's non-linear 4-bit levels (ggml's kvalues_iq4nl).
 _IQ4_LEVELS = np.array((-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113), np.float32)
 
-
-def _f16(b: np.ndarray) -> np.ndarray:
-    """Two-byte columns (n, 2) of an f16 each -> (n, 1) float32."""
-    return np.ascontiguousarray(b).view(np.float16).astype(np.float32)
+_jit = njit(cache=True, nogil=True)  # helpers: compiled into their callers
+f32 = np.float32
 
 
-def _nibbles(qs: np.ndarray, groups: int) -> np.ndarray:
-    """Bytes (n, groups * k) -> (n, groups, 2, k) uint8: each group's low
-    nibbles, then its high nibbles (ggml's order for 4-bit quants)."""
-    n = qs.shape[0]
-    q = qs.reshape(n, groups, 1, -1)
-    out = np.empty((n, groups, 2, q.shape[-1]), np.uint8)
-    np.bitwise_and(q[:, :, 0], 0x0F, out=out[:, :, 0])
-    np.right_shift(q[:, :, 0], 4, out=out[:, :, 1])
-    return out
+def _array(dtype, layout="C", readonly=True):
+    return types.Array(dtype, 1, layout, readonly=readonly)
 
 
-def _bits(qh: np.ndarray) -> np.ndarray:
-    """Bytes (n, k) -> (n, 8 * k) uint8 bits, least significant first
-    (bit j of a little-endian word is value j)."""
-    return np.unpackbits(qh, axis=-1, bitorder="little")
+# Kernels: (blocks, the f16 table, values out). Explicit signatures make
+# them compiled (or loaded from the cache) when this module is imported.
+_block_kernel = njit(
+    [types.void(_array(types.uint8), _array(types.float32), _array(types.float32, readonly=False))],
+    cache=True,
+    nogil=True,
+)
 
 
-def q8_0(raw: np.ndarray) -> np.ndarray:
-    b = raw.reshape(-1, 34)
-    d = _f16(b[:, :2])
-    return np.multiply(d, b[:, 2:].view(np.int8), dtype=np.float32).reshape(-1)
+@_jit
+def _h(raw, o, f16):
+    """The f16 at byte ``o``, as float32."""
+    return f16[np.uint32(raw[o]) | (np.uint32(raw[o + 1]) << 8)]
 
 
-def q4_0(raw: np.ndarray) -> np.ndarray:
-    b = raw.reshape(-1, 18)
-    d = _f16(b[:, :2])
-    q = _nibbles(b[:, 2:], 1).reshape(len(b), 32).view(np.int8)
-    q -= 8
-    return np.multiply(d, q, dtype=np.float32).reshape(-1)
+@_block_kernel
+def _q8_0(raw, f16, out):
+    for b in range(raw.size // 34):
+        o, v = b * 34, b * 32
+        d = _h(raw, o, f16)
+        for i in range(32):
+            out[v + i] = d * f32(np.int8(raw[o + 2 + i]))
 
 
-def q4_1(raw: np.ndarray) -> np.ndarray:
-    b = raw.reshape(-1, 20)
-    d, m = _f16(b[:, :2]), _f16(b[:, 2:4])
-    out = np.multiply(d, _nibbles(b[:, 4:], 1).reshape(len(b), 32), dtype=np.float32)
-    out += m
-    return out.reshape(-1)
+@_block_kernel
+def _q4_0(raw, f16, out):
+    for b in range(raw.size // 18):
+        o, v = b * 18, b * 32
+        d = _h(raw, o, f16)
+        for i in range(16):
+            q = np.int32(raw[o + 2 + i])
+            out[v + i] = d * f32((q & 0xF) - 8)
+            out[v + 16 + i] = d * f32((q >> 4) - 8)
 
 
-def _q5(b: np.ndarray) -> np.ndarray:
-    """The 5-bit values (n, 32) of Q5_0/Q5_1 blocks from qh (4 bytes) and qs (16)."""
-    q = _nibbles(b[:, 4:], 1).reshape(len(b), 32)
-    hi = _bits(b[:, :4])
-    hi <<= 4
-    q |= hi
-    return q
+@_block_kernel
+def _q4_1(raw, f16, out):
+    for b in range(raw.size // 20):
+        o, v = b * 20, b * 32
+        d, m = _h(raw, o, f16), _h(raw, o + 2, f16)
+        for i in range(16):
+            q = raw[o + 4 + i]
+            out[v + i] = d * f32(q & 0xF) + m
+            out[v + 16 + i] = d * f32(q >> 4) + m
 
 
-def q5_0(raw: np.ndarray) -> np.ndarray:
-    b = raw.reshape(-1, 22)
-    d = _f16(b[:, :2])
-    q = _q5(b[:, 2:]).view(np.int8)
-    q -= 16
-    return np.multiply(d, q, dtype=np.float32).reshape(-1)
+@_jit
+def _q5(raw, o, i, qh):
+    """Q5_0/Q5_1: values i and i + 16 (5 bits each) from qs at ``o``."""
+    q = np.int32(raw[o + i])
+    lo = (q & 0xF) | (((qh >> i) & 1) << 4)
+    hi = (q >> 4) | (((qh >> (i + 16)) & 1) << 4)
+    return lo, hi
 
 
-def q5_1(raw: np.ndarray) -> np.ndarray:
-    b = raw.reshape(-1, 24)
-    d, m = _f16(b[:, :2]), _f16(b[:, 2:4])
-    out = np.multiply(d, _q5(b[:, 4:]), dtype=np.float32)
-    out += m
-    return out.reshape(-1)
+@_jit
+def _qh(raw, o):
+    return np.int32(raw[o]) | (np.int32(raw[o + 1]) << 8) | (np.int32(raw[o + 2]) << 16) | (np.int32(raw[o + 3]) << 24)
 
 
-def _k_scales(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Q4_K/Q5_K's 12 bytes of 6-bit scales and mins -> two (n, 8) uint8.
-
-    The bytes are three little-endian words (d, m, md: four bytes each), so
-    each step works on four scales at once with byte-wide masks: scales
-    0-3 are ``d & 0x3F``, scales 4-7 ``(md & 0x0F) | ((d >> 2) & 0x30)``
-    per byte, and the mins the same from ``m`` and ``md >> 4``."""
-    w = np.ascontiguousarray(s).view("<u4")  # (n, 3)
-    d, m, md = w[:, 0], w[:, 1], w[:, 2]
-    out = np.empty((len(w), 4), "<u4")
-    np.bitwise_and(d, 0x3F3F3F3F, out=out[:, 0])
-    out[:, 1] = (md & 0x0F0F0F0F) | ((d >> 2) & 0x30303030)
-    np.bitwise_and(m, 0x3F3F3F3F, out=out[:, 2])
-    out[:, 3] = ((md >> 4) & 0x0F0F0F0F) | ((m >> 2) & 0x30303030)
-    both = out.view(np.uint8).reshape(-1, 2, 8)
-    return both[:, 0], both[:, 1]
+@_block_kernel
+def _q5_0(raw, f16, out):
+    for b in range(raw.size // 22):
+        o, v = b * 22, b * 32
+        d = _h(raw, o, f16)
+        qh = _qh(raw, o + 2)
+        for i in range(16):
+            lo, hi = _q5(raw, o + 6, i, qh)
+            out[v + i] = d * f32(lo - 16)
+            out[v + 16 + i] = d * f32(hi - 16)
 
 
-def _k_apply(b: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """(d * scale) * q - (dmin * min) per 32-value sub-block, in float32."""
-    n = len(b)
-    d, dmin = _f16(b[:, 0:2]), _f16(b[:, 2:4])
-    sc, mn = _k_scales(b[:, 4:16])
-    ds = np.multiply(d, sc, dtype=np.float32).reshape(n, 8, 1)
-    dm = np.multiply(dmin, mn, dtype=np.float32).reshape(n, 8, 1)
-    out = np.multiply(ds, q.reshape(n, 8, 32), dtype=np.float32)
-    out -= dm
-    return out.reshape(-1)
+@_block_kernel
+def _q5_1(raw, f16, out):
+    for b in range(raw.size // 24):
+        o, v = b * 24, b * 32
+        d, m = _h(raw, o, f16), _h(raw, o + 2, f16)
+        qh = _qh(raw, o + 4)
+        for i in range(16):
+            lo, hi = _q5(raw, o + 8, i, qh)
+            out[v + i] = d * f32(lo) + m
+            out[v + 16 + i] = d * f32(hi) + m
 
 
-def q4_k(raw: np.ndarray) -> np.ndarray:
-    b = raw.reshape(-1, 144)
-    return _k_apply(b, _nibbles(b[:, 16:], 4))
+@_block_kernel
+def _q2_k(raw, f16, out):
+    ds, dm = np.empty(16, np.float32), np.empty(16, np.float32)
+    for b in range(raw.size // 84):
+        o, v = b * 84, b * 256
+        d, dmin = _h(raw, o + 80, f16), _h(raw, o + 82, f16)
+        for j in range(16):  # a scale and a min of 4 bits each per 16 values
+            ds[j] = d * f32(raw[o + j] & 0xF)
+            dm[j] = dmin * f32(raw[o + j] >> 4)
+        for half in range(2):  # 32 bytes of 2-bit values: four shifts of 32 values
+            for t in range(4):
+                v0 = v + 128 * half + 32 * t
+                for i in range(32):
+                    j = (128 * half + 32 * t + i) // 16
+                    out[v0 + i] = ds[j] * f32((raw[o + 16 + 32 * half + i] >> (2 * t)) & 3) - dm[j]
 
 
-def q5_k(raw: np.ndarray) -> np.ndarray:
-    b = raw.reshape(-1, 176)
-    n = len(b)
-    q = _nibbles(b[:, 48:], 4).reshape(n, 8, 32)
-    # Bit s of qh byte i is the fifth bit of value i of sub-block s.
-    hi = np.unpackbits(b[:, 16:48].reshape(n, 32, 1), axis=-1, bitorder="little")  # (n, 32 values, 8 sub-blocks)
-    q |= hi.transpose(0, 2, 1) << 4
-    return _k_apply(b, q)
+@_block_kernel
+def _q3_k(raw, f16, out):
+    ds = np.empty(16, np.float32)
+    for b in range(raw.size // 110):
+        o, v = b * 110, b * 256
+        d = _h(raw, o + 108, f16)
+        s = o + 96
+        for j in range(16):  # 6-bit signed scales: 4 low bits in bytes 0-7, 2 high in 8-11
+            lo = (np.int32(raw[s + j % 8]) >> (4 * (j // 8))) & 0xF
+            hi = (np.int32(raw[s + 8 + j % 4]) >> (2 * (j // 4))) & 3
+            ds[j] = d * f32((lo | (hi << 4)) - 32)
+        for half in range(2):  # 2 low bits from qs (four shifts), the third from hmask (set: no -4)
+            for t in range(4):
+                k = 128 * half + 32 * t
+                for i in range(32):
+                    q = (np.int32(raw[o + 32 + 32 * half + i]) >> (2 * t)) & 3
+                    h = (np.int32(raw[o + i]) >> (k // 32)) & 1
+                    out[v + k + i] = ds[(k + i) // 16] * f32(q - ((h ^ 1) << 2))
 
 
-def q6_k(raw: np.ndarray) -> np.ndarray:
-    b = raw.reshape(-1, 210)
-    n = len(b)
-    # Each half of 128 values: 64 bytes of low nibbles (values 0-63, then
-    # 64-127), 32 bytes of 2-bit high parts (four shifts of 32 values).
-    q = _nibbles(b[:, :128], 2).reshape(n, 2, 4, 32)
-    qh = b[:, 128:192].reshape(n, 2, 1, 32)
-    hi = np.empty((n, 2, 4, 32), np.uint8)
-    for t in range(4):
-        np.right_shift(qh[:, :, 0], 2 * t, out=hi[:, :, t])
-    hi &= 0x03
-    hi <<= 4
-    q |= hi
-    qi = q.view(np.int8)
-    qi -= 32
-    scales = b[:, 192:208].view(np.int8)
-    ds = np.multiply(_f16(b[:, 208:210]), scales, dtype=np.float32).reshape(n, 16, 1)
-    return np.multiply(ds, qi.reshape(n, 16, 16), dtype=np.float32).reshape(-1)
+@_jit
+def _k_scales(raw, o, f16, ds, dm):
+    """Q4_K/Q5_K: d * scale and dmin * min of the 8 sub-blocks (6-bit
+    scales and mins packed in 12 bytes at ``o + 4``)."""
+    d, dmin = _h(raw, o, f16), _h(raw, o + 2, f16)
+    s = o + 4
+    for j in range(4):
+        ds[j] = d * f32(raw[s + j] & 63)
+        dm[j] = dmin * f32(raw[s + 4 + j] & 63)
+    for j in range(4, 8):
+        ds[j] = d * f32((raw[s + 4 + j] & 0xF) | ((raw[s + j - 4] >> 6) << 4))
+        dm[j] = dmin * f32((raw[s + 4 + j] >> 4) | ((raw[s + j] >> 6) << 4))
 
 
-def iq4_xs(raw: np.ndarray) -> np.ndarray:
-    b = raw.reshape(-1, 136)
-    n = len(b)
-    d = _f16(b[:, :2])
-    # 6-bit scales: low 4 bits in scales_l (two per byte), high 2 bits in
-    # the little-endian uint16 scales_h (two per sub-block).
-    lo = _nibbles(b[:, 4:8].reshape(n, 4, 1), 4).reshape(n, 8)
-    h16 = np.ascontiguousarray(b[:, 2:4]).view(np.uint16)  # (n, 1)
-    hi = ((h16 >> (2 * np.arange(8, dtype=np.uint16))) & 0x03).astype(np.uint8)
-    sc = (lo | (hi << 4)).view(np.int8) - np.int8(32)
-    dl = np.multiply(d, sc, dtype=np.float32).reshape(n, 8, 1)
-    q = _nibbles(b[:, 8:], 8).reshape(n, 8, 32)
-    return np.multiply(dl, _IQ4_LEVELS[q], dtype=np.float32).reshape(-1)
+@_block_kernel
+def _q4_k(raw, f16, out):
+    ds, dm = np.empty(8, np.float32), np.empty(8, np.float32)
+    for b in range(raw.size // 144):
+        o, v = b * 144, b * 256
+        _k_scales(raw, o, f16, ds, dm)
+        for g in range(4):  # 32 bytes: sub-block 2g's low nibbles, 2g+1's high ones
+            q0, v0 = o + 16 + 32 * g, v + 64 * g
+            a, ma, c, mc = ds[2 * g], dm[2 * g], ds[2 * g + 1], dm[2 * g + 1]
+            for i in range(32):
+                q = raw[q0 + i]
+                out[v0 + i] = a * f32(q & 0xF) - ma
+                out[v0 + 32 + i] = c * f32(q >> 4) - mc
+
+
+@_block_kernel
+def _q5_k(raw, f16, out):
+    ds, dm = np.empty(8, np.float32), np.empty(8, np.float32)
+    for b in range(raw.size // 176):
+        o, v = b * 176, b * 256
+        _k_scales(raw, o, f16, ds, dm)
+        for g in range(4):  # as Q4_K; bit s of qh byte i is the fifth bit of value i of sub-block s
+            q0, v0 = o + 48 + 32 * g, v + 64 * g
+            a, ma, c, mc = ds[2 * g], dm[2 * g], ds[2 * g + 1], dm[2 * g + 1]
+            for i in range(32):
+                q, h = raw[q0 + i], raw[o + 16 + i]
+                out[v0 + i] = a * f32((q & 0xF) | (((h >> (2 * g)) & 1) << 4)) - ma
+                out[v0 + 32 + i] = c * f32((q >> 4) | (((h >> (2 * g + 1)) & 1) << 4)) - mc
+
+
+@_block_kernel
+def _q6_k(raw, f16, out):
+    ds = np.empty(16, np.float32)
+    for b in range(raw.size // 210):
+        o, v = b * 210, b * 256
+        d = _h(raw, o + 208, f16)
+        for j in range(16):
+            ds[j] = d * f32(np.int8(raw[o + 192 + j]))
+        for half in range(2):  # 64 bytes of low nibbles, 32 of 2-bit high parts
+            ql, qh, v0 = o + 64 * half, o + 128 + 32 * half, v + 128 * half
+            for i in range(32):
+                lo0, lo1, h = np.int32(raw[ql + i]), np.int32(raw[ql + 32 + i]), np.int32(raw[qh + i])
+                s = 8 * half + i // 16
+                out[v0 + i] = ds[s] * f32(((lo0 & 0xF) | ((h & 3) << 4)) - 32)
+                out[v0 + 32 + i] = ds[s + 2] * f32(((lo1 & 0xF) | (((h >> 2) & 3) << 4)) - 32)
+                out[v0 + 64 + i] = ds[s + 4] * f32(((lo0 >> 4) | (((h >> 4) & 3) << 4)) - 32)
+                out[v0 + 96 + i] = ds[s + 6] * f32(((lo1 >> 4) | (((h >> 6) & 3) << 4)) - 32)
+
+
+@_block_kernel
+def _iq4_xs(raw, f16, out):
+    for b in range(raw.size // 136):
+        o, v = b * 136, b * 256
+        d = _h(raw, o, f16)
+        sh = np.int32(raw[o + 2]) | (np.int32(raw[o + 3]) << 8)
+        for j in range(8):  # 6-bit scales: 4 low bits in scales_l, 2 high in scales_h
+            ls = ((np.int32(raw[o + 4 + j // 2]) >> (4 * (j % 2))) & 0xF) | (((sh >> (2 * j)) & 3) << 4)
+            dl = d * f32(ls - 32)
+            q0, v0 = o + 8 + 16 * j, v + 32 * j
+            for i in range(16):
+                q = raw[q0 + i]
+                out[v0 + i] = dl * _IQ4_LEVELS[q & 0xF]
+                out[v0 + 16 + i] = dl * _IQ4_LEVELS[q >> 4]
+
+
+@njit(
+    [
+        types.void(
+            _array(t),
+            _array(types.uint16, "A"),
+            *[_array(types.float64, readonly=False)],
+            types.int64,
+            _array(types.int64, readonly=False),
+            _array(types.float64, readonly=False),
+        )
+        for t in (types.float32, types.float64)
+    ],
+    cache=True,
+    nogil=True,
+)
+def _tally(x, keys, x64, base, fine, st):
+    """Count ``x`` (float32) into ``fine`` by ``keys`` (each value's bucket),
+    copy it into ``x64[base:]``, and update ``st``: [zeros, min, max]. The
+    bounds skip NaN (a NaN sends the chunk to numpy's path anyway)."""
+    zeros = 0
+    lo, hi = st[1], st[2]
+    for i in range(x.size):
+        v = x[i]
+        fine[keys[i]] += 1
+        zeros += v == 0
+        lo = min(lo, v)
+        hi = max(hi, v)
+        x64[base + i] = v
+    st[0] += zeros
+    st[1], st[2] = lo, hi
+
+
+def tally(x: np.ndarray, keys: np.ndarray, x64: np.ndarray, base: int, fine: np.ndarray, st: np.ndarray) -> None:
+    _tally(x, keys, x64, base, fine, st)
+
+
+def _kernel(fn, block_bytes: int, block_values: int) -> Callable[[np.ndarray], np.ndarray]:
+    def kernel(raw: np.ndarray) -> np.ndarray:
+        out = np.empty(raw.size // block_bytes * block_values, np.float32)
+        fn(raw, _F16, out)
+        return out
+
+    kernel.__name__ = fn.__name__.lstrip("_")
+    return kernel
 
 
 def bf16(raw: np.ndarray) -> np.ndarray:
+    """bf16 bytes -> float32: each value's bits as the top half of a float32."""
     out = np.zeros(len(raw) // 2, np.uint32)
     out.view(np.uint16)[1::2] = raw.view(np.uint16)  # little-endian: the high half
     return out.view(np.float32)
@@ -176,13 +295,15 @@ def bf16(raw: np.ndarray) -> np.ndarray:
 
 # By our dtype name. bf16 is bit-shifted (ml_dtypes' conversion is slower).
 KERNELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "Q8_0": q8_0,
-    "Q4_0": q4_0,
-    "Q4_1": q4_1,
-    "Q5_0": q5_0,
-    "Q5_1": q5_1,
-    "Q4_K": q4_k,
-    "Q5_K": q5_k,
-    "Q6_K": q6_k,
-    "IQ4_XS": iq4_xs,
+    "Q8_0": _kernel(_q8_0, 34, 32),
+    "Q4_0": _kernel(_q4_0, 18, 32),
+    "Q4_1": _kernel(_q4_1, 20, 32),
+    "Q5_0": _kernel(_q5_0, 22, 32),
+    "Q5_1": _kernel(_q5_1, 24, 32),
+    "Q2_K": _kernel(_q2_k, 84, 256),
+    "Q3_K": _kernel(_q3_k, 110, 256),
+    "Q4_K": _kernel(_q4_k, 144, 256),
+    "Q5_K": _kernel(_q5_k, 176, 256),
+    "Q6_K": _kernel(_q6_k, 210, 256),
+    "IQ4_XS": _kernel(_iq4_xs, 136, 256),
 }
