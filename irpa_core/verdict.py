@@ -905,18 +905,19 @@ def mapped_diff(
 def _mapped_diff(
     a: Archive, b: Archive, mapping: str | Pairing, *, strict: bool, workers: int, cancel, progress
 ) -> MappedReport:
-    from .stats import blas
+    from .stats import blas, decoding
 
     global _SHARED
     pairing = mapping if isinstance(mapping, Pairing) else pair_names(a, b, mapping)
     pairs = pairing.pairs
     out: list[MappedPair | None] = [None] * len(pairs)
     size = sum(2 * _b_length(b, p) for p in pairs)
+    # The compiled kernels when the blocks to decode are many, loaded
+    # before workers fork: they share them.
+    decoding.compiled_for((e, e.dtype) for e in (*a.entries, *b.entries) if e.dtype and e.dtype.kind == "quant")
     if workers > 1 and len(pairs) > 1 and size > PARALLEL_BYTES and _local(a) and _local(b) and cancel is None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
-
-        from .stats import kernels  # noqa: F401  (loaded once here: forked workers share it)
 
         # Big plain pairs go as runs of rows (one tensor can be most of a
         # file: an embedding), the others whole, the largest first.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gguf import quants
 
-from irpa_core.stats import decoding, kernels
+from irpa_core.stats import decoding
 from irpa_core.stats.kernels import KERNELS
 
 # f16 scales that break arithmetic: zero, -0, the largest, the smallest
@@ -74,7 +74,7 @@ def test_kernel_matches_gguf_on_quantized_values(name):
 
 def test_bf16_by_shift_matches_ml_dtypes():
     raw = np.random.default_rng(2).integers(0, 256, 4096, dtype=np.uint8)
-    _same_bits(kernels.bf16(raw), raw.view(ml_dtypes.bfloat16).astype(np.float32))
+    _same_bits(decoding.bf16(raw), raw.view(ml_dtypes.bfloat16).astype(np.float32))
 
 
 def test_decoder_uses_kernels_and_falls_back_to_gguf():
@@ -149,16 +149,19 @@ def _numpy_figures(x: np.ndarray, key: str):
     return moments, np.bincount(keys, minlength=1 << 16)
 
 
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
 @pytest.mark.parametrize("name", ["f32", "f16", "bf16", "Q8_0", "Q4_K", "Q3_K"])
 @pytest.mark.parametrize("special", ["plain", "nan", "inf", "zeros", "signed-zeros"])
-def test_the_compiled_pass_gives_numpys_figures(monkeypatch, name, special):
-    """The compiled pass (``kernels.tally``, in pieces) against numpy on the
-    values gguf or numpy decode: bucket counts, zeros, NaN, Inf, bounds,
-    and the sum and centred sum of squares, bit for bit."""
+def test_each_path_gives_numpys_figures(monkeypatch, path, name, special):
+    """The pass in pieces, compiled (``kernels``) or not (gguf and numpy),
+    against numpy alone on the values gguf or numpy decode: bucket counts,
+    zeros, NaN, Inf, bounds, and the sum and centred sum of squares, bit
+    for bit."""
     from irpa_core import dtypes
-    from irpa_core.stats import accumulate
+    from irpa_core.stats import accumulate, kernels
 
     monkeypatch.setattr(accumulate, "PIECE_VALUES", 1000)
+    monkeypatch.setattr(decoding, "compiled", lambda values=0: kernels if path == "compiled" else None)
     d = dtypes.by_name(name)
     rng = np.random.default_rng(11)
     n = 256 * 40

@@ -52,6 +52,42 @@ def test_threads_give_what_one_thread_gives(tmp_path, small_chunks):
     assert [d for d, _t, _n in seen] == sorted(d for d, _t, _n in seen)
 
 
+def test_compiled_and_numpy_paths_give_the_same_results(tmp_path, small_chunks, monkeypatch):
+    from irpa_core.stats import kernels
+
+    entries = open_archive(_model(tmp_path)).entries
+    monkeypatch.setattr(decoding, "compiled", lambda values=0: kernels)
+    fast = _json(S.stats_many(entries, threads=2))
+    monkeypatch.setattr(decoding, "compiled", lambda values=0: None)
+    assert _json(S.stats_many(entries, threads=2)) == fast
+
+
+LOADED = r"""
+import sys
+from irpa_core import open_archive
+from irpa_core import stats as S
+from irpa_core.stats import decoding
+a = open_archive(sys.argv[1])
+list(S.stats_many(a.entries))
+print("numba" in sys.modules, end=" ")
+decoding.COMPILED_MIN_VALUES = 100_000
+list(S.stats_many(a.entries))
+print("numba" in sys.modules)
+"""
+
+
+def test_the_compiled_kernels_are_loaded_for_big_passes_only(tmp_path):
+    """numba costs ~0.4 s to load: a pass over fewer values than
+    ``COMPILED_MIN_VALUES`` goes without it."""
+    import subprocess
+    import sys
+
+    p = _model(tmp_path)  # about 200,000 values
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    out = subprocess.run([sys.executable, "-c", LOADED, str(p)], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
 def test_cli_jobs_1_and_the_default_print_the_same(tmp_path, small_chunks, capsys):
     from irpa_core.cli import main
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dtypes import DType
+from . import decoding
 from .blas import sum_of_squares
 from .result import Stats
 
@@ -193,8 +194,8 @@ class _Acc:
         The order-free figures (bucket counts, zeros, bounds) are taken from
         each piece as it lands in one float64 buffer; the sum and the
         centred sum of squares are then taken from that buffer."""
-        from . import kernels  # numba: imported once values are decoded
-
+        k = decoding.compiled()
+        tally = k.tally if k is not None else _tally
         x64 = _scratch("f64", n, np.float64)  # our own copy: centred in place below
         if self.fine is None:
             self.fine = np.zeros(1 << FINE_BITS, np.int64)
@@ -202,7 +203,7 @@ class _Acc:
         at = 0
         with np.errstate(all="ignore"):
             for x, keys in pieces:
-                kernels.tally(x, _codes(x, self.key) if keys is None else keys, x64, at, self.fine, st)
+                tally(x, _codes(x, self.key) if keys is None else keys, x64, at, self.fine, st)
                 at += x.size
             self._add_moments(x64, int(st[0]), float(st[1]), float(st[2]))
 
@@ -377,6 +378,15 @@ class _Acc:
         hist = np.bincount(b, weights=cnt, minlength=bins).astype(np.int64)
         edges = np.linspace(lo, hi, bins + 1)
         return [float(e) for e in edges], [int(c) for c in hist]
+
+
+def _tally(x: np.ndarray, keys: np.ndarray, x64: np.ndarray, at: int, fine: np.ndarray, st: np.ndarray) -> None:
+    """``kernels.tally`` with numpy: the same counts, bounds and copy."""
+    x64[at : at + x.size] = x
+    fine += np.bincount(keys, minlength=1 << FINE_BITS)
+    st[0] += np.count_nonzero(x == 0)
+    if x.size:  # a NaN bound is skipped, as the compiled pass skips NaN
+        st[1], st[2] = min(st[1], float(x.min())), max(st[2], float(x.max()))
 
 
 def _codes(x: np.ndarray, key: str) -> np.ndarray:

@@ -19,7 +19,7 @@ from ..model import SPLAT, Entry, read_bytes
 from ..sources import is_remote
 from . import blas, tasks
 from .accumulate import _Acc, _new_acc
-from .decoding import DecodeError, _unit, chunk_bytes, decoder, element_count, need_dtype
+from .decoding import DecodeError, _unit, chunk_bytes, compiled_for, decoder, element_count, need_dtype
 from .result import Stats
 from .tasks import Span
 
@@ -175,6 +175,7 @@ def stats_many(
         plans.append((e, d, [(p, min(step, usable - p)) for p in range(0, usable, step)], None))
     work = _tasks(plans)
     total = sum(n for _e, _d, spans, _r in plans for _p, n in spans)
+    compiled_for((e, d) for e, d, spans, _r in plans if d is not None and spans)
     if threads is None:
         # One reader for remote files: two would each fetch the cache block
         # their neighbouring chunks share (1.3-1.9x a big tensor's bytes,

@@ -1,16 +1,18 @@
 """Entries turned into numbers: value dtypes, decoders, values in chunks, previews.
 
 Every plain dtype decodes through numpy/ml_dtypes (bf16 by a bit shift),
-the GGUF block types real models use through ``kernels`` (bit for bit what
-``gguf.quants.dequantize`` gives, several times faster), the other block
-types through ``gguf.quants.dequantize``, and an entry without a dtype (a
-raw irpa entry) can be viewed as any dtype with ``as_dtype``. Values come
+the GGUF block types real models use through the compiled ``kernels`` when
+the work is big enough to pay for loading them (``compiled``; bit for bit
+what ``gguf.quants.dequantize`` gives, several times faster), the rest
+through ``gguf.quants.dequantize``, and an entry without a dtype (a raw
+irpa entry) can be viewed as any dtype with ``as_dtype``. Values come
 as 1-D float32 or float64, a bounded chunk at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -61,16 +63,37 @@ def element_count(entry: Entry, d: DType) -> int:
 Data = bytes | memoryview  # what a decoder reads: whole elements or blocks
 
 
+# Work below this many values decodes through gguf and is counted with
+# numpy: loading the compiled kernels (numba) costs ~0.4 s a process, about
+# what they save on 32M values (bench/RESULTS.md).
+COMPILED_MIN_VALUES = 1 << 25
+
+
+def compiled(values: int = 0):
+    """The compiled kernels (``stats.kernels``) when this process has them
+    loaded already, or loaded now when ``values`` values are to be decoded
+    and that is worth it; else None (the numpy and gguf paths: the same
+    figures, bit for bit)."""
+    mod = sys.modules.get(f"{__package__}.kernels")
+    if mod is None and values >= COMPILED_MIN_VALUES:
+        from . import kernels as mod
+    return mod
+
+
+def compiled_for(items: Iterable[tuple[Entry, DType]]):
+    """``compiled`` for a pass that decodes every value of these entries
+    (each alone may be too small to pay: a 7B model's are 16M-131M values)."""
+    return compiled(sum(element_count(e, d) for e, d in items))
+
+
 def decoder(entry: Entry, d: DType) -> Callable[[Data], np.ndarray]:
     """bytes (whole elements/blocks) -> 1-D float32/float64 values."""
-    from . import kernels  # numba: imported once values are decoded
-
-    if d.kind == "quant" and d.name in kernels.KERNELS:
-        kernel = kernels.KERNELS[d.name]
+    k = compiled(element_count(entry, d)) if d.kind == "quant" else None
+    if k is not None and d.name in k.KERNELS:
+        kernel = k.KERNELS[d.name]
 
         def fast(b: Data) -> np.ndarray:
-            with np.errstate(all="ignore"):  # NaN/Inf scales give NaN/Inf, as in gguf
-                return kernel(np.frombuffer(b, np.uint8))
+            return kernel(np.frombuffer(b, np.uint8))  # NaN/Inf scales give NaN/Inf, as in gguf
 
         return fast
     if d.kind == "quant":
@@ -88,7 +111,7 @@ def decoder(entry: Entry, d: DType) -> Callable[[Data], np.ndarray]:
 
         return dq
     if d.name == "bf16":
-        return lambda b: kernels.bf16(np.frombuffer(b, np.uint8))
+        return lambda b: bf16(np.frombuffer(b, np.uint8))
     npd = d.numpy_dtype()
     if npd is None:
         raise DecodeError(f"'{entry.name}': dtype {d.name} cannot be decoded")
@@ -101,6 +124,14 @@ def decoder(entry: Entry, d: DType) -> Callable[[Data], np.ndarray]:
         return a.astype(target)
 
     return plain
+
+
+def bf16(raw: np.ndarray) -> np.ndarray:
+    """bf16 bytes -> float32: each value's bits as the top half of a float32
+    (ml_dtypes' conversion is slower)."""
+    out = np.zeros(len(raw) // 2, np.uint32)
+    out.view(np.uint16)[1::2] = raw.view(np.uint16)  # little-endian: the high half
+    return out.view(np.float32)
 
 
 def _unit(d: DType) -> int:

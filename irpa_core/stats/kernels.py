@@ -16,7 +16,8 @@ the order of the additions, which stays numpy's and OpenBLAS's).
 
 Compiled code is cached on disk (numba's ``cache=True``: beside this file,
 or in the user's cache directory when that is read-only), so only the first
-run on a machine compiles; numba is imported when values are first decoded.
+run on a machine compiles. Importing this module imports numba and loads
+every function (~0.4 s): ``decoding.compiled`` decides when that pays.
 Every function releases the GIL: threads decode in parallel.
 """
 
@@ -286,14 +287,7 @@ def _kernel(fn, block_bytes: int, block_values: int) -> Callable[[np.ndarray], n
     return kernel
 
 
-def bf16(raw: np.ndarray) -> np.ndarray:
-    """bf16 bytes -> float32: each value's bits as the top half of a float32."""
-    out = np.zeros(len(raw) // 2, np.uint32)
-    out.view(np.uint16)[1::2] = raw.view(np.uint16)  # little-endian: the high half
-    return out.view(np.float32)
-
-
-# By our dtype name. bf16 is bit-shifted (ml_dtypes' conversion is slower).
+# By our dtype name.
 KERNELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Q8_0": _kernel(_q8_0, 34, 32),
     "Q4_0": _kernel(_q4_0, 18, 32),
