@@ -914,7 +914,8 @@ def _mapped_diff(
     size = sum(2 * _b_length(b, p) for p in pairs)
     # The compiled kernels when the blocks to decode are many, loaded
     # before workers fork: they share them.
-    decoding.compiled_for((e, e.dtype) for e in (*a.entries, *b.entries) if e.dtype and e.dtype.kind == "quant")
+    quantized = ((e, e.dtype) for e in (*a.entries, *b.entries) if e.dtype and e.dtype.kind == "quant")
+    decoding.compiled_for(quantized, decode_only=True)
     if workers > 1 and len(pairs) > 1 and size > PARALLEL_BYTES and _local(a) and _local(b) and cancel is None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor

@@ -1,4 +1,5 @@
-"""Our dequantization kernels against gguf.quants.dequantize, bit for bit."""
+"""Our dequantization kernels (compiled and numpy) against
+gguf.quants.dequantize, bit for bit, and the statistics pass both ways."""
 
 import math
 
@@ -8,8 +9,15 @@ import numpy as np
 import pytest
 from gguf import quants
 
-from irpa_core.stats import decoding
-from irpa_core.stats.kernels import KERNELS
+from irpa_core.stats import decoding, kernels, numpy_kernels
+
+# (which set, type): every kernel of both sets.
+KERNELS = [("compiled", n) for n in sorted(kernels.KERNELS)] + [("numpy", n) for n in sorted(numpy_kernels.KERNELS)]
+
+
+def _kernel(which: str, name: str):
+    return (kernels if which == "compiled" else numpy_kernels).KERNELS[name]
+
 
 # f16 scales that break arithmetic: zero, -0, the largest, the smallest
 # subnormal, infinities, NaN.
@@ -39,8 +47,8 @@ def _f16_offsets(name: str) -> list[int]:
     return [0]
 
 
-@pytest.mark.parametrize("name", sorted(KERNELS))
-def test_kernel_matches_gguf_on_random_blocks(name):
+@pytest.mark.parametrize(("which", "name"), KERNELS)
+def test_kernel_matches_gguf_on_random_blocks(which, name):
     _block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[name]]
     rng = np.random.default_rng(7)
     # Random bytes: every bit pattern of quants and scales, NaN/Inf scales included.
@@ -57,11 +65,12 @@ def test_kernel_matches_gguf_on_random_blocks(name):
             odd[i, off : off + 2] = ODD_F16[2 * (i % 8) : 2 * (i % 8) + 2]
     data = np.concatenate([raw, odd]).reshape(-1)
     with np.errstate(all="ignore"):
-        _same_bits(KERNELS[name](data), _reference(data, name))
+        _same_bits(_kernel(which, name)(data), _reference(data, name))
 
 
+@pytest.mark.parametrize("which", ["compiled", "numpy"])
 @pytest.mark.parametrize("name", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
-def test_kernel_matches_gguf_on_quantized_values(name):
+def test_kernel_matches_gguf_on_quantized_values(which, name):
     # Blocks as a quantizer writes them (gguf quantizes these types), with
     # a zero block and huge values among normal ones.
     rng = np.random.default_rng(3)
@@ -69,7 +78,7 @@ def test_kernel_matches_gguf_on_quantized_values(name):
     x[1] = 0
     x[2] *= 1e4
     raw = quants.quantize(x, gguf.GGMLQuantizationType[name]).reshape(-1)
-    _same_bits(KERNELS[name](raw), _reference(raw, name))
+    _same_bits(_kernel(which, name)(raw), _reference(raw, name))
 
 
 def test_bf16_by_shift_matches_ml_dtypes():
@@ -85,6 +94,19 @@ def test_decoder_uses_kernels_and_falls_back_to_gguf():
         _block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[name]]
         raw = np.random.default_rng(1).integers(0, 256, 5 * size, dtype=np.uint8)
         _same_bits(decoding.decode(raw.tobytes(), d), _reference(raw, name))
+
+
+def test_decoder_takes_the_compiled_kernel_when_loaded_else_numpys_else_gguf(monkeypatch):
+    from irpa_core import dtypes
+
+    e = decoding.Entry(name="t", kind="data", length=110 * 8, file="")
+    q4k, q3k = dtypes.by_name("Q4_K"), dtypes.by_name("Q3_K")
+    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: None)
+    assert decoding._block_kernel(e, q4k) is numpy_kernels.KERNELS["Q4_K"]
+    assert decoding._block_kernel(e, q3k) is None  # gguf's
+    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: kernels)
+    assert decoding._block_kernel(e, q4k) is kernels.KERNELS["Q4_K"]
+    assert decoding._block_kernel(e, q3k) is kernels.KERNELS["Q3_K"]
 
 
 @pytest.mark.parametrize("name", ["f32", "f16", "bf16", "f64", "Q8_0", "Q4_K", "Q6_K", "i8"])
@@ -158,10 +180,12 @@ def test_each_path_gives_numpys_figures(monkeypatch, path, name, special):
     zeros, NaN, Inf, bounds, and the sum and centred sum of squares, bit
     for bit."""
     from irpa_core import dtypes
-    from irpa_core.stats import accumulate, kernels
+    from irpa_core.stats import accumulate
 
     monkeypatch.setattr(accumulate, "PIECE_VALUES", 1000)
-    monkeypatch.setattr(decoding, "compiled", lambda values=0: kernels if path == "compiled" else None)
+    monkeypatch.setattr(
+        decoding, "compiled", lambda values=0, decode_only=False: kernels if path == "compiled" else None
+    )
     d = dtypes.by_name(name)
     rng = np.random.default_rng(11)
     n = 256 * 40

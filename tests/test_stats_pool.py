@@ -56,9 +56,9 @@ def test_compiled_and_numpy_paths_give_the_same_results(tmp_path, small_chunks, 
     from irpa_core.stats import kernels
 
     entries = open_archive(_model(tmp_path)).entries
-    monkeypatch.setattr(decoding, "compiled", lambda values=0: kernels)
+    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: kernels)
     fast = _json(S.stats_many(entries, threads=2))
-    monkeypatch.setattr(decoding, "compiled", lambda values=0: None)
+    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: None)
     assert _json(S.stats_many(entries, threads=2)) == fast
 
 

@@ -2,9 +2,9 @@
 
 Every plain dtype decodes through numpy/ml_dtypes (bf16 by a bit shift),
 the GGUF block types real models use through the compiled ``kernels`` when
-the work is big enough to pay for loading them (``compiled``; bit for bit
-what ``gguf.quants.dequantize`` gives, several times faster), the rest
-through ``gguf.quants.dequantize``, and an entry without a dtype (a raw
+the work is big enough to pay for loading them (``compiled``), else
+through ``numpy_kernels`` (both bit for bit what ``gguf.quants.dequantize``
+gives, several times faster), the rest through ``gguf.quants.dequantize``, and an entry without a dtype (a raw
 irpa entry) can be viewed as any dtype with ``as_dtype``. Values come
 as 1-D float32 or float64, a bounded chunk at a time.
 """
@@ -63,40 +63,54 @@ def element_count(entry: Entry, d: DType) -> int:
 Data = bytes | memoryview  # what a decoder reads: whole elements or blocks
 
 
-# Work below this many values decodes through gguf and is counted with
-# numpy: loading the compiled kernels (numba) costs ~0.4 s a process, about
-# what they save on 32M values (bench/RESULTS.md).
-COMPILED_MIN_VALUES = 1 << 25
+# When loading the compiled kernels (numba, ~0.4 s a process) pays: a pass
+# that decodes and counts (statistics) saves ~5 ns a value with them, so
+# from about 64M values; a pass that only decodes (verdicts, heatmaps)
+# saves ~0.5 ns a value against ``numpy_kernels``, so from about 1G
+# (bench/RESULTS.md). Below, numpy and gguf give the same figures, bit for bit.
+COMPILED_MIN_VALUES = 1 << 26
+DECODE_ONLY_FACTOR = 16
 
 
-def compiled(values: int = 0):
+def compiled(values: int = 0, *, decode_only: bool = False):
     """The compiled kernels (``stats.kernels``) when this process has them
-    loaded already, or loaded now when ``values`` values are to be decoded
-    and that is worth it; else None (the numpy and gguf paths: the same
-    figures, bit for bit)."""
+    loaded already, or loaded now when a pass over ``values`` values makes
+    it worth it (see ``COMPILED_MIN_VALUES``); else None."""
     mod = sys.modules.get(f"{__package__}.kernels")
-    if mod is None and values >= COMPILED_MIN_VALUES:
+    if mod is None and values >= COMPILED_MIN_VALUES * (DECODE_ONLY_FACTOR if decode_only else 1):
         from . import kernels as mod
     return mod
 
 
-def compiled_for(items: Iterable[tuple[Entry, DType]]):
-    """``compiled`` for a pass that decodes every value of these entries
-    (each alone may be too small to pay: a 7B model's are 16M-131M values)."""
-    return compiled(sum(element_count(e, d) for e, d in items))
+def compiled_for(items: Iterable[tuple[Entry, DType]], *, decode_only: bool = False):
+    """``compiled`` for a pass over every value of these entries (each
+    alone may be too small to pay: a 7B model's are 16M-131M values)."""
+    return compiled(sum(element_count(e, d) for e, d in items), decode_only=decode_only)
+
+
+def _block_kernel(entry: Entry, d: DType) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``d``'s compiled kernel when loaded or worth loading for this entry,
+    else its numpy kernel; None: gguf decodes it."""
+    from . import numpy_kernels
+
+    k = compiled(element_count(entry, d), decode_only=True)
+    if k is not None and d.name in k.KERNELS:
+        return k.KERNELS[d.name]
+    return numpy_kernels.KERNELS.get(d.name)
 
 
 def decoder(entry: Entry, d: DType) -> Callable[[Data], np.ndarray]:
     """bytes (whole elements/blocks) -> 1-D float32/float64 values."""
-    k = compiled(element_count(entry, d)) if d.kind == "quant" else None
-    if k is not None and d.name in k.KERNELS:
-        kernel = k.KERNELS[d.name]
-
-        def fast(b: Data) -> np.ndarray:
-            return kernel(np.frombuffer(b, np.uint8))  # NaN/Inf scales give NaN/Inf, as in gguf
-
-        return fast
     if d.kind == "quant":
+        kernel = _block_kernel(entry, d)
+        if kernel is not None:
+            fast = kernel
+
+            def blocks(b: Data) -> np.ndarray:
+                with np.errstate(all="ignore"):  # NaN/Inf scales give NaN/Inf, as in gguf
+                    return fast(np.frombuffer(b, np.uint8))
+
+            return blocks
         qt = d.gguf_quant_type()
         if qt is None:
             raise DecodeError(f"'{entry.name}': {d.name} cannot be decoded (gguf.quants has no dequantizer)")
