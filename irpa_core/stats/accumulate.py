@@ -273,8 +273,8 @@ class _Acc:
 
     # A merge in two halves: the moments (floating point, so merged in the
     # order of the chunks for the same last bits) and the counts (integers:
-    # any grouping gives the same). A worker process sends the moments of
-    # each chunk and the counts of many chunks added up.
+    # any grouping gives the same). A task (``stats.tasks``) hands back the
+    # moments of each chunk and the counts of many chunks added up.
 
     def moments(self) -> Moments:
         """What ``merge_moments`` takes: everything but the value counts."""
