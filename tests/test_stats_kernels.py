@@ -220,3 +220,15 @@ def test_each_path_gives_numpys_figures(monkeypatch, path, name, special):
     assert got[:2] == want[:2] and got[4:] == want[4:]
     assert (got[2], got[3]) == (want[2], want[3]) or not math.isfinite(want[2])
     np.testing.assert_array_equal(acc.fine, fine)
+
+
+def test_sum_of_squares_is_numpys_ddot_bit_for_bit():
+    from irpa_core.stats import blas
+
+    rng = np.random.default_rng(12)
+    with blas.one_thread():
+        for n in [0, 1, 7, 31, 1000, 10_000, 10_001, 65_537, 1 << 20]:
+            x = rng.standard_normal(n) * rng.uniform(1e-3, 1e3)
+            h = (n + 1) // 2
+            want = float(x @ x) if n <= 10_000 else float(x[:h] @ x[:h]) + float(x[h:] @ x[h:])
+            assert blas.sum_of_squares(x) == want

@@ -6,8 +6,10 @@ of the result (and of the std printed from it) depend on the process's
 BLAS thread count, and the extra thread spins for a while after each call,
 taking CPU from the other workers. ``sum_of_squares`` therefore runs ddot
 on one thread, on the same two halves a two-thread OpenBLAS uses: the
-figures stay the ones two-core machines printed before, and a worker
-process gives what the parent would.
+figures stay the ones two-core machines printed before, and every thread
+or process gives what one alone would. The call goes through ctypes to the
+same ddot numpy calls (the same bits): numpy holds the GIL during it, and
+the threads of a pass then took turns at every chunk's sum of squares.
 """
 
 from __future__ import annotations
@@ -31,27 +33,42 @@ def sum_of_squares(x: np.ndarray) -> float:
     """``x @ x`` as a two-thread OpenBLAS computes it (x: 1-D float64)."""
     with one_thread():
         if x.size <= _SPLIT:
-            return float(x @ x)
+            return _dot(x)
         h = (x.size + 1) // 2
-        a, b = x[:h], x[h:]
-        return float(a @ a) + float(b @ b)
+        return _dot(x[:h]) + _dot(x[h:])
+
+
+def _dot(v: np.ndarray) -> float:
+    """``v @ v``: the same OpenBLAS ddot numpy calls, the same bits, but
+    through ctypes, which lets go of the GIL for the call (numpy holds it:
+    threads of a statistics pass took turns at every chunk's ddot)."""
+    ddot = _FUNCS[2] if _FUNCS is not None else None
+    if ddot is None or not v.flags.c_contiguous or v.dtype != np.float64:
+        return float(v @ v)
+    return float(ddot(v.size, v.ctypes.data, 1, v.ctypes.data, 1))
 
 
 def _functions():
-    """numpy's bundled OpenBLAS's (get, set) thread count, or None."""
+    """numpy's bundled OpenBLAS's (get, set) thread count and its ddot (or
+    None), or None."""
     here = os.path.dirname(np.__file__)
     for path in sorted(glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*"))):
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for suffix in ("64_", ""):
+        for suffix, integer in (("64_", ctypes.c_int64), ("", ctypes.c_int)):
             for prefix in ("scipy_openblas", "openblas"):
                 get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
                 put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
                 if get is not None and put is not None:
                     put.argtypes = [ctypes.c_int]
-                    return get, put
+                    cblas = "scipy_cblas" if prefix.startswith("scipy") else "cblas"
+                    ddot = getattr(lib, f"{cblas}_ddot{suffix}", None)
+                    if ddot is not None:
+                        ddot.argtypes = [integer, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
+                        ddot.restype = ctypes.c_double
+                    return get, put, ddot
     return None
 
 
