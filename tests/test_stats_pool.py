@@ -88,6 +88,30 @@ def test_the_compiled_kernels_are_loaded_for_big_passes_only(tmp_path):
     assert out.stdout.split() == ["False", "True"]
 
 
+NO_NUMBA = r"""
+import sys, warnings
+sys.modules["numba"] = None  # numba cannot be imported
+from irpa_core import open_archive
+from irpa_core import stats as S
+from irpa_core.stats import decoding
+decoding.COMPILED_MIN_VALUES = 1000
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    out = [st.to_json() for _e, st in S.stats_many(open_archive(sys.argv[1]).entries)]
+print(len(out), [str(w.message).split(" (")[0] for w in caught])
+"""
+
+
+def test_without_numba_the_figures_come_from_numpy_and_a_warning_says_so(tmp_path):
+    import subprocess
+    import sys
+
+    p = _model(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    out = subprocess.run([sys.executable, "-c", NO_NUMBA, str(p)], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == f"{len(open_archive(p).entries)} ['compiled statistics kernels unavailable']"
+
+
 def test_cli_jobs_1_and_the_default_print_the_same(tmp_path, small_chunks, capsys):
     from irpa_core.cli import main
 

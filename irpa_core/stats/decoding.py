@@ -12,6 +12,7 @@ as 1-D float32 or float64, a bounded chunk at a time.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -75,11 +76,23 @@ DECODE_ONLY_FACTOR = 16
 def compiled(values: int = 0, *, decode_only: bool = False):
     """The compiled kernels (``stats.kernels``) when this process has them
     loaded already, or loaded now when a pass over ``values`` values makes
-    it worth it (see ``COMPILED_MIN_VALUES``); else None."""
+    it worth it (see ``COMPILED_MIN_VALUES``); else None. Where numba cannot
+    load (a broken install), a warning says so once and numpy goes on."""
+    global _unavailable
     mod = sys.modules.get(f"{__package__}.kernels")
-    if mod is None and values >= COMPILED_MIN_VALUES * (DECODE_ONLY_FACTOR if decode_only else 1):
-        from . import kernels as mod
+    if mod is None and not _unavailable and values >= COMPILED_MIN_VALUES * (DECODE_ONLY_FACTOR if decode_only else 1):
+        try:
+            from . import kernels as mod
+        except Exception as e:  # ImportError, or numba's own errors while loading
+            _unavailable = True
+            warnings.warn(
+                f"compiled statistics kernels unavailable ({e}): numpy computes the same figures, slower", stacklevel=2
+            )
+            return None
     return mod
+
+
+_unavailable = False
 
 
 def compiled_for(items: Iterable[tuple[Entry, DType]], *, decode_only: bool = False):
