@@ -177,7 +177,7 @@ def read_tensor(entry: Entry, as_dtype: DType | str | None = None) -> np.ndarray
     import numpy as np
 
     from . import dtypes
-    from .stats.decoding import DecodeError, decoder, need_dtype
+    from .stats.decoding import DecodeError, decoder, element_count, need_dtype
 
     if isinstance(as_dtype, str):
         named = dtypes.by_name(as_dtype)
@@ -191,7 +191,8 @@ def read_tensor(entry: Entry, as_dtype: DType | str | None = None) -> np.ndarray
             f"{'blocks' if d.kind == 'quant' else 'elements'} ({d.type_size} bytes each)"
         )
     if d.kind == "quant":
-        values = decoder(entry, d)(read_bytes(entry))  # new float32 values: the blocks are dropped
+        whole = decoder(entry, d, values=element_count(entry, d))
+        values = whole(read_bytes(entry))  # new float32 values: the blocks are dropped
     else:
         npd = d.numpy_dtype()
         if npd is None:

@@ -136,7 +136,7 @@ def compute(
     H, W = len(rows_e) - 1, len(cols_e) - 1
     acc = np.zeros((H, W), np.float64) if mode == MEAN else np.full((H, W), -1.0)
     counts = np.zeros((H, W), np.int64)
-    dec = decoder(entry, d)
+    dec = decoder(entry, d, values=(region.row1 - region.row0) * C)
     if C % d.block_size:
         raise DecodeError(f"'{entry.name}': rows of {C} values are not whole {d.name} blocks")
     row_bytes = C // d.block_size * d.type_size

@@ -99,14 +99,13 @@ def test_decoder_uses_kernels_and_falls_back_to_gguf():
 def test_decoder_takes_the_compiled_kernel_when_loaded_else_numpys_else_gguf(monkeypatch):
     from irpa_core import dtypes
 
-    e = decoding.Entry(name="t", kind="data", length=110 * 8, file="")
     q4k, q3k = dtypes.by_name("Q4_K"), dtypes.by_name("Q3_K")
     monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: None)
-    assert decoding._block_kernel(e, q4k) is numpy_kernels.KERNELS["Q4_K"]
-    assert decoding._block_kernel(e, q3k) is None  # gguf's
+    assert decoding._kernel_for(q4k) is numpy_kernels.KERNELS["Q4_K"]
+    assert decoding._kernel_for(q3k) is None  # gguf's
     monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: kernels)
-    assert decoding._block_kernel(e, q4k) is kernels.KERNELS["Q4_K"]
-    assert decoding._block_kernel(e, q3k) is kernels.KERNELS["Q3_K"]
+    assert decoding._kernel_for(q4k) is kernels.KERNELS["Q4_K"]
+    assert decoding._kernel_for(q3k) is kernels.KERNELS["Q3_K"]
 
 
 @pytest.mark.parametrize("name", ["f32", "f16", "bf16", "f64", "Q8_0", "Q4_K", "Q6_K", "i8"])

@@ -101,21 +101,23 @@ def compiled_for(items: Iterable[tuple[Entry, DType]], *, decode_only: bool = Fa
     return compiled(sum(element_count(e, d) for e, d in items), decode_only=decode_only)
 
 
-def _block_kernel(entry: Entry, d: DType) -> Callable[[np.ndarray], np.ndarray] | None:
-    """``d``'s compiled kernel when loaded or worth loading for this entry,
-    else its numpy kernel; None: gguf decodes it."""
+def _kernel_for(d: DType, values: int = 0) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``d``'s compiled kernel when loaded or worth loading for ``values``
+    values, else its numpy kernel; None: gguf decodes it."""
     from . import numpy_kernels
 
-    k = compiled(element_count(entry, d), decode_only=True)
+    k = compiled(values, decode_only=True)
     if k is not None and d.name in k.KERNELS:
         return k.KERNELS[d.name]
     return numpy_kernels.KERNELS.get(d.name)
 
 
-def decoder(entry: Entry, d: DType) -> Callable[[Data], np.ndarray]:
-    """bytes (whole elements/blocks) -> 1-D float32/float64 values."""
+def decoder(entry: Entry, d: DType, *, values: int = 0) -> Callable[[Data], np.ndarray]:
+    """bytes (whole elements/blocks) -> 1-D float32/float64 values.
+    ``values``: how many the caller is about to decode (enough of them
+    load the compiled kernels; a pass over many entries asks ``compiled_for``)."""
     if d.kind == "quant":
-        kernel = _block_kernel(entry, d)
+        kernel = _kernel_for(d, values)
         if kernel is not None:
             fast = kernel
 
@@ -185,7 +187,7 @@ def chunk_bytes(d: DType) -> int:
 def iter_values(entry: Entry, as_dtype=None, cancel=None):
     """The entry's values in order, a bounded chunk at a time."""
     d = need_dtype(entry, as_dtype)
-    dec = decoder(entry, d)
+    dec = decoder(entry, d, values=element_count(entry, d))
     unit = _unit(d)
     usable = entry.length - entry.length % unit
     step = chunk_bytes(d)
