@@ -316,7 +316,7 @@ class _Acc:
             fine = self.fine if self.fine is not None else np.zeros(1 << FINE_BITS, np.int64)
             # The finite buckets that hold values, in value order: a few
             # thousand of the 65,536 at most, in practice.
-            used = np.flatnonzero(fine * finite_b)
+            used = np.flatnonzero((fine != 0) & finite_b)  # bools: nonzero's fast case
             used = used[np.argsort(rank[used])]
             counts = fine[used]
             values = (exact_value if self.one_per_bucket else mid)[used]
