@@ -242,25 +242,24 @@ def _iq4_xs(raw, f16, out):
                 out[v0 + 16 + i] = dl * _IQ4_LEVELS[q >> 4]
 
 
+_f64_out, _i64_out = _array(types.float64, readonly=False), _array(types.int64, readonly=False)
+
+
+# (values: float32 or float64, their buckets, the chunk's float64 copy, where
+# they go in it, the bucket counts, [zeros, min, max]).
 @njit(
     [
-        types.void(
-            _array(t),
-            _array(types.uint16, "A"),
-            *[_array(types.float64, readonly=False)],
-            types.int64,
-            _array(types.int64, readonly=False),
-            _array(types.float64, readonly=False),
-        )
+        types.void(_array(t), _array(types.uint16, "A"), _f64_out, types.int64, _i64_out, _f64_out)
         for t in (types.float32, types.float64)
     ],
     cache=True,
     nogil=True,
 )
-def _tally(x, keys, x64, base, fine, st):
-    """Count ``x`` (float32) into ``fine`` by ``keys`` (each value's bucket),
-    copy it into ``x64[base:]``, and update ``st``: [zeros, min, max]. The
-    bounds skip NaN (a NaN sends the chunk to numpy's path anyway)."""
+def tally(x, keys, x64, base, fine, st):
+    """Count ``x`` into ``fine`` by ``keys`` (each value's bucket), copy it
+    into ``x64[base:]``, and update ``st``: [zeros, min, max]. The bounds
+    skip NaN: a chunk with NaN or Inf has its bounds taken again from its
+    finite values (``accumulate._Acc._add_moments``)."""
     zeros = 0
     lo, hi = st[1], st[2]
     for i in range(x.size):
@@ -272,10 +271,6 @@ def _tally(x, keys, x64, base, fine, st):
         x64[base + i] = v
     st[0] += zeros
     st[1], st[2] = lo, hi
-
-
-def tally(x: np.ndarray, keys: np.ndarray, x64: np.ndarray, base: int, fine: np.ndarray, st: np.ndarray) -> None:
-    _tally(x, keys, x64, base, fine, st)
 
 
 def _kernel(fn, block_bytes: int, block_values: int) -> Callable[[np.ndarray], np.ndarray]:
