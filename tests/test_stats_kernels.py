@@ -231,3 +231,13 @@ def test_sum_of_squares_is_numpys_ddot_bit_for_bit():
             h = (n + 1) // 2
             want = float(x @ x) if n <= 10_000 else float(x[:h] @ x[:h]) + float(x[h:] @ x[h:])
             assert blas.sum_of_squares(x) == want
+
+
+def test_a_kernels_module_still_being_imported_is_not_taken_for_loaded(monkeypatch):
+    """Another thread may be importing the kernels (numba takes ~0.4 s): the
+    half-made module is in sys.modules, without its functions yet."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "irpa_core.stats.kernels", types.ModuleType("irpa_core.stats.kernels"))
+    assert decoding.compiled() is None

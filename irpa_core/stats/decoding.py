@@ -4,9 +4,10 @@ Every plain dtype decodes through numpy/ml_dtypes (bf16 by a bit shift),
 the GGUF block types real models use through the compiled ``kernels`` when
 the work is big enough to pay for loading them (``compiled``), else
 through ``numpy_kernels`` (both bit for bit what ``gguf.quants.dequantize``
-gives, several times faster), the rest through ``gguf.quants.dequantize``, and an entry without a dtype (a raw
-irpa entry) can be viewed as any dtype with ``as_dtype``. Values come
-as 1-D float32 or float64, a bounded chunk at a time.
+gives, several times faster), the rest through ``gguf.quants.dequantize``,
+and an entry without a dtype (a raw irpa entry) can be viewed as any dtype
+with ``as_dtype``. Values come as 1-D float32 or float64, a bounded chunk
+at a time.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def compiled(values: int = 0, *, decode_only: bool = False):
     load (a broken install), a warning says so once and numpy goes on."""
     global _unavailable
     mod = sys.modules.get(f"{__package__}.kernels")
+    if mod is not None and not hasattr(mod, "KERNELS"):  # its last name: another thread is importing it
+        mod = None
     if mod is None and not _unavailable and values >= COMPILED_MIN_VALUES * (DECODE_ONLY_FACTOR if decode_only else 1):
         try:
             from . import kernels as mod

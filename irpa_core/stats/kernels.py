@@ -283,7 +283,8 @@ def _kernel(fn, block_bytes: int, block_values: int) -> Callable[[np.ndarray], n
     return kernel
 
 
-# By our dtype name.
+# By our dtype name. Defined last: ``decoding.compiled`` takes the module
+# for loaded once it has this name.
 KERNELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Q8_0": _kernel(_q8_0, 34, 32),
     "Q4_0": _kernel(_q4_0, 18, 32),
