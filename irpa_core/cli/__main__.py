@@ -1,7 +1,5 @@
 """python -m irpa_core.cli: the same as the irpa command."""
 
-import sys
+from . import entry
 
-from . import main
-
-sys.exit(main())
+entry()

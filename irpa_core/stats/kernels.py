@@ -23,7 +23,6 @@ Every function releases the GIL: threads decode in parallel.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 
 import numpy as np
@@ -298,9 +297,3 @@ KERNELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Q6_K": _kernel(_q6_k, 210, 256),
     "IQ4_XS": _kernel(_iq4_xs, 136, 256),
 }
-
-# numba leaves ~100,000 objects behind (types, templates, dispatchers) that
-# live as long as the process: out of the cyclic collector's sight, each
-# full collection, and the one at exit (0.15-0.2 s), no longer walks them.
-# Objects frozen with them are still freed when their last reference goes.
-gc.freeze()
