@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .display import or_undefined
 from .errors import Cancelled
 from .locate import Difference, decode_dtypes, format_value, json_value, row_major, shape_for
 from .model import Archive, Entry
@@ -81,8 +82,8 @@ class Metrics:
             a, b = format_value(self.max_a, self.dtype_a), format_value(self.max_b, self.dtype_b)
             at = f" at {where} (A {a}, B {b})"
         return (
-            f"max|d|={self.max_abs:.4g}{at} mean|d|={self.mean_abs:.4g} relL2={_undef(self.rel_l2, '.4g')} "
-            f"cos={_undef(self.cosine, '.6f')} outside={self.outside:,} of {self.count:,} ({self.tolerance()})"
+            f"max|d|={self.max_abs:.4g}{at} mean|d|={self.mean_abs:.4g} relL2={or_undefined(self.rel_l2, '.4g')} "
+            f"cos={or_undefined(self.cosine, '.6f')} outside={self.outside:,} of {self.count:,} ({self.tolerance()})"
         )
 
     def tolerance(self) -> str:
@@ -106,10 +107,6 @@ class Metrics:
             "dtype_a": self.dtype_a,
             "dtype_b": self.dtype_b,
         }
-
-
-def _undef(x: float | None, spec: str) -> str:
-    return "undefined" if x is None else format(x, spec)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ def num(x: float, digits: int = WIDE) -> str:
 _C_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\e", "\0": "\\0"}
 
 
+def or_undefined(x: float | None, spec: str) -> str:
+    """``x`` formatted with ``spec``, or "undefined" (a metric with no value:
+    a relative error of an all-zero tensor, say)."""
+    return "undefined" if x is None else format(x, spec)
+
+
 def escape(text: str) -> str:
     """``text`` with everything a terminal would act on made visible.
 

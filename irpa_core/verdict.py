@@ -32,6 +32,7 @@ import numpy as np
 
 from . import envelope, transforms
 from .blocks import block_of
+from .display import or_undefined
 from .dtypes import DType
 from .errors import Cancelled
 from .locate import decode_dtypes, json_value, row_major
@@ -100,16 +101,13 @@ class PairMetrics:
         }
 
     def text(self) -> str:
-        def f(x: float | None, spec: str) -> str:
-            return "undefined" if x is None else format(x, spec)
-
-        rel = "undefined" if self.rel_rmse is None else f"{self.rel_rmse:.3%}"
+        rel = or_undefined(self.rel_rmse, ".3%")
         env = ""
         if self.expected_mse is not None and self.expected_mse > 0:
             env = f" (envelope {math.sqrt(self.expected_mse):.3g})"
         return (
             f"max|d|={self.max_abs:.4g} rmse={self.rmse:.4g}{env} rel_rmse={rel} "
-            f"cos={f(self.cosine, '.6f')} snr={f(self.snr_db, '.1f')}dB"
+            f"cos={or_undefined(self.cosine, '.6f')} snr={or_undefined(self.snr_db, '.1f')}dB"
         )
 
 
