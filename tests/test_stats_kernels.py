@@ -226,6 +226,8 @@ def test_sum_of_squares_is_numpys_ddot_bit_for_bit():
 
     rng = np.random.default_rng(12)
     with blas.one_thread():
+        # numpy's own OpenBLAS: its ddot is called through ctypes, which lets go of the GIL.
+        assert blas._FUNCS is None or blas._FUNCS[2] is not None
         for n in [0, 1, 7, 31, 1000, 10_000, 10_001, 65_537, 1 << 20]:
             x = rng.standard_normal(n) * rng.uniform(1e-3, 1e3)
             h = (n + 1) // 2
@@ -241,3 +243,17 @@ def test_a_kernels_module_still_being_imported_is_not_taken_for_loaded(monkeypat
 
     monkeypatch.setitem(sys.modules, "irpa_core.stats.kernels", types.ModuleType("irpa_core.stats.kernels"))
     assert decoding.compiled() is None
+
+
+def test_the_irpa_command_freezes_what_is_left_before_it_exits(monkeypatch):
+    """The interpreter's last collection would walk numba's ~100,000 objects."""
+    import gc
+
+    from irpa_core import cli
+
+    froze = []
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(gc, "freeze", lambda: froze.append(True))
+    with pytest.raises(SystemExit) as end:
+        cli.entry()
+    assert end.value.code == 3 and froze == [True]

@@ -40,10 +40,17 @@ def _json(results):
     return [(e.name, st.to_json()) for e, st in results]
 
 
-def test_threads_give_what_one_thread_gives(tmp_path, small_chunks):
+def test_threads_give_what_one_thread_gives(tmp_path, small_chunks, monkeypatch):
+    from irpa_core.stats import tasks
+
     entries = open_archive(_model(tmp_path)).entries
     seen = []
+    ran_on = set()
+    real = tasks.run_items
+    monkeypatch.setattr(tasks, "run_items", lambda *a: ran_on.add(threading.current_thread().name) or real(*a))
     spread = list(S.stats_many(entries, threads=3, progress=lambda d, t, e: seen.append((d, t, e.name))))
+    assert len({n for n in ran_on if n.startswith("irpa-stats")}) == 3  # the work really spread
+    monkeypatch.setattr(tasks, "run_items", real)
     alone = list(S.stats_many(entries, threads=1))
     default = list(S.stats_many(entries))
     assert [e.name for e, _ in spread] == [e.name for e in entries]
