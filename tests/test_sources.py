@@ -61,6 +61,26 @@ def test_local_out_of_range_is_one_line_archive_error(blob: tuple[Path, bytes], 
                 src.readinto(off, bytearray(n))
 
 
+def test_local_read_of_a_file_cut_after_open_is_an_archive_error(blob: tuple[Path, bytes]) -> None:
+    path, data = blob
+    with LocalSource(path) as src:
+        os.truncate(path, SIZE // 2)
+        assert src.read(0, SIZE // 2) == data[: SIZE // 2]
+        with pytest.raises(ArchiveError) as e:
+            src.read(SIZE // 4, SIZE // 2)
+    assert "truncated while being read" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_local_read_finishes_a_short_read(blob: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pread may return fewer bytes than asked: the rest is read after it."""
+    path, data = blob
+    real = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, off: real(fd, max(1, n // 3), off))
+    with LocalSource(path) as src:
+        assert src.read(11, 100_000) == data[11:100_011]
+        assert src.bytes_fetched == 100_000
+
+
 def test_range_error_names_what_was_read(blob: tuple[Path, bytes]) -> None:
     path, _ = blob
     with LocalSource(path) as src, pytest.raises(ArchiveError) as e:

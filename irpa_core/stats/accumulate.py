@@ -203,7 +203,7 @@ class _Acc:
         at = 0
         with np.errstate(all="ignore"):
             for x, keys in pieces:
-                tally(x, _codes(x, self.key) if keys is None else keys, x64, at, self.fine, st)
+                tally(x, _codes(x, self.key) if keys is None else keys, x64[at : at + x.size], self.fine, st)
                 at += x.size
             self._add_moments(x64, int(st[0]), float(st[1]), float(st[2]))
 
@@ -380,9 +380,9 @@ class _Acc:
         return [float(e) for e in edges], [int(c) for c in hist]
 
 
-def _tally(x: np.ndarray, keys: np.ndarray, x64: np.ndarray, at: int, fine: np.ndarray, st: np.ndarray) -> None:
+def _tally(x: np.ndarray, keys: np.ndarray, out: np.ndarray, fine: np.ndarray, st: np.ndarray) -> None:
     """``kernels.tally`` with numpy: the same counts, bounds and copy."""
-    x64[at : at + x.size] = x
+    out[:] = x
     fine += np.bincount(keys, minlength=1 << FINE_BITS)
     st[0] += np.count_nonzero(x == 0)
     if x.size:  # a NaN bound is skipped, as the compiled pass skips NaN
