@@ -7,7 +7,7 @@ TUI's scan (its job runner, as the app runs it).
 
 Every figure is a fresh process, the median of ``--runs``; the machine's
 load (``uptime``) is printed beside each one, for the machine may be
-shared. Usage::
+shared, and ``--before TREE`` runs in rounds with this tree. Usage::
 
     python bench/bench_stats_models.py [--runs 3] [--naive-runs N] [--before TREE]
                                        [--gguf /work/models/gemma.gguf] [--no-7b]
@@ -102,18 +102,22 @@ def run(cmd: list[str], tree: str = str(ROOT)) -> tuple[float, float, int, str]:
 
 
 def median(cmd: list[str], runs: int, tree: str = str(ROOT)) -> tuple[float, float, int, str, str]:
-    got = []
+    return interleaved(cmd, runs, [tree])[0]
+
+
+def interleaved(cmd: list[str], runs: int, trees: list[str]) -> list[tuple[float, float, int, str, str]]:
+    """``median`` of ``cmd`` run from each tree, in rounds (one run of each
+    tree a round): a shared machine's load then weighs on every tree alike."""
+    got: list[list] = [[] for _ in trees]
     seen = load()
     for _ in range(runs):
-        got.append(run(cmd, tree))
-    walls = [g[0] for g in got]
-    return (
-        statistics.median(walls),
-        statistics.median(g[1] for g in got),
-        max(g[2] for g in got),
-        got[-1][3],
-        f"load {seen} -> {load()}",
-    )
+        for k, tree in enumerate(trees):
+            got[k].append(run(cmd, tree))
+    ld = f"load {seen} -> {load()}"
+    return [
+        (statistics.median(g[0] for g in gs), statistics.median(g[1] for g in gs), max(g[2] for g in gs), gs[-1][3], ld)
+        for gs in got
+    ]
 
 
 def show(what: str, r) -> None:
@@ -137,7 +141,10 @@ def main() -> None:
     args = ap.parse_args()
     g = args.gguf
     mb = os.path.getsize(g) / 1e6
-    ours = median(irpa("stats", "--json", g), args.runs)
+    if args.before:  # the two trees in rounds, so that they meet the same load
+        ours, old = interleaved(irpa("stats", "--json", g), args.runs, [str(ROOT), args.before])
+    else:
+        ours = median(irpa("stats", "--json", g), args.runs)
     show(f"irpa stats {Path(g).name} ({mb:.0f} MB)", ours)
     one = median(irpa("stats", "--json", "--jobs", "1", g), args.runs)
     show("  --jobs 1", one)
@@ -148,8 +155,7 @@ def main() -> None:
         name, took = run([PY, "-c", TUI_DETAIL, g])[3].split()
         print(f"TUI detail pane, exact {name}: {took} s ({load()})")
     if args.before:
-        old = median(irpa("stats", "--json", g), args.runs, args.before)
-        show(f"  before ({args.before})", old)
+        show(f"  before ({args.before}), in rounds with ours", old)
         print(f"  before / naive: {old[0] / naive[0]:.3f} (wall); ours / before: {ours[0] / old[0]:.3f}")
     if args.no_7b:
         return

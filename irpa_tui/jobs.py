@@ -71,6 +71,7 @@ from irpa_core.write import process_alive
 POLL = 0.02  # seconds between looks at the pipe and the cancel event
 RATE = 20  # progress messages per second at most, child to parent
 NICE = 10  # the child's scheduling priority by default: below the interface
+_SPARE_WAIT = 5  # seconds at most to wait for a spare being started
 # The compiled kernels too (numba and their machine code: ~0.45 s a process).
 _PRELOAD = ["numpy", "gguf.quants", "irpa_core.stats", "irpa_core.stats.kernels", "irpa_core.scan"]
 _PRELOAD += ["irpa_core.heatmap", "irpa_core.write"]
@@ -160,7 +161,7 @@ class JobRunner:
         """The spare child; one being started is waited for (it is further
         on than a new one would be)."""
         with self._spare_state:
-            self._spare_state.wait_for(lambda: self._spare is not None or not self._filling, timeout=5)
+            self._spare_state.wait_for(lambda: self._spare is not None or not self._filling, timeout=_SPARE_WAIT)
             child, self._spare = self._spare, None
         if child is not None and not child.proc.is_alive():
             child.discard()
@@ -192,9 +193,13 @@ class JobRunner:
         threading.Thread(target=make, name="irpa-spare-child", daemon=True).start()
 
     def close(self) -> None:
-        """No more jobs (the app exits): the spare is let go."""
+        """No more jobs (the app exits): the spare is let go. A spare being
+        started is waited for (a few tens of ms): a process that exited
+        while the fork server's new child read its start-up data from it
+        left that child printing an ``EOFError`` traceback on the terminal."""
         with self._spare_state:
             self._closed = True
+            self._spare_state.wait_for(lambda: not self._filling, timeout=_SPARE_WAIT)
             child, self._spare = self._spare, None
         if child is not None:
             child.discard()

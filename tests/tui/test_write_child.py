@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import gguf
@@ -247,3 +248,38 @@ def test_spare_child_writes_in_the_current_directory(demo_path, tmp_path: Path, 
     assert (tmp_path / "rel.irpa").read_bytes() == _cli(demo_path, tmp_path / "cli.irpa", PLAN, tmp_path)
     assert jobs.spare_ready(timeout=10)  # and the next one is on its way
     jobs.close()
+
+
+def test_close_waits_for_a_spare_being_started(monkeypatch):
+    """The app exits right after a job while the next job's child is being
+    started: ``close`` waits for it (the fork server's child would otherwise
+    print a traceback as its parent went away) and lets it go."""
+    import threading
+
+    import irpa_tui.jobs as J
+
+    started, release = threading.Event(), threading.Event()
+    made: list = []
+
+    class SlowChild:
+        def __init__(self, ctx) -> None:
+            started.set()
+            release.wait(5)
+            self.discarded = False
+            made.append(self)
+
+        def discard(self) -> None:
+            self.discarded = True
+
+    monkeypatch.setattr(J, "_Child", SlowChild)
+    jobs = JobRunner()
+    jobs._context = object()  # a context, as start() sets it (not used by the stand-in)
+    jobs._refill()
+    assert started.wait(5)
+    threading.Timer(0.2, release.set).start()
+    jobs.close()
+    assert made and not jobs._filling  # close returned after the start
+    deadline = time.monotonic() + 5
+    while not made[0].discarded and time.monotonic() < deadline:  # let go by the starting thread
+        time.sleep(0.01)
+    assert made[0].discarded
