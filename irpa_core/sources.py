@@ -130,9 +130,7 @@ class Source:
         while pos < end:
             self._check_cancel()
             n = min(chunk, end - pos)
-            buf = bytearray(n)
-            self._readinto(pos, memoryview(buf))
-            yield bytes(buf)
+            yield self.read(pos, n)
             pos += n
 
     def copy_range_to(
