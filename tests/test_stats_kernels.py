@@ -257,3 +257,19 @@ def test_the_irpa_command_freezes_what_is_left_before_it_exits(monkeypatch):
     with pytest.raises(SystemExit) as end:
         cli.entry()
     assert end.value.code == 3 and froze == [True]
+
+
+def test_importing_the_kernels_leaves_the_collector_as_it_was():
+    """The collector is paused while numba loads, then left as it was: on
+    for most programs, off for one that had turned it off."""
+    import gc
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        assert decoding._import_kernels() is not None and gc.isenabled()
+        gc.disable()
+        decoding._import_kernels()
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
