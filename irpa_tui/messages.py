@@ -112,3 +112,18 @@ class ScanProgress(Message):
     full: dict[int, Stats]
     final: bool = False
     error: str = ""
+
+
+# -- within a screen ------------------------------------------------------------
+
+
+@dataclass
+class SideStats(Message):
+    """Both sides' statistics of the pane's row ``row`` (verify, compare:
+    ``side_stats.both_sides`` reports them from a worker)."""
+
+    row: object
+    a: Stats | None
+    b: Stats | None
+    exact: bool  # else sampled
+    final: bool  # no exact pass follows

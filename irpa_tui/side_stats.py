@@ -1,11 +1,17 @@
 """Both sides of a comparison in the side panes (verify, compare): the
 dtype a side is read as, its kind/dtype/shape/bytes cells, and its
-statistics (sampled at once, exact after; remembered in ``stats_cache``).
-Computed in the screens' workers, never on the UI thread."""
+statistics (sampled at once, exact after; remembered in ``stats_cache``),
+computed in the screens' workers (``both_sides``), never on the UI
+thread; and the table the panes show them in (``sides_table``)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 
 from irpa_core import stats as S
 from irpa_core.display import shape_str
@@ -82,3 +88,61 @@ def stat_cells(st: S.Stats | None) -> list[str]:
     if st is None:
         return ["-"] * 5
     return [f"{st.min:.4g}", f"{st.max:.4g}", f"{st.mean:.4g}", f"{st.std:.4g}", f"{st.sparsity:.1f}%"]
+
+
+# What the pane knows of both sides' statistics: a, b, exact (else
+# sampled), final (no exact pass follows).
+Both = tuple[S.Stats | None, S.Stats | None, bool, bool]
+
+
+def both_sides(e: Entry | None, other: Entry | None, cancel: threading.Event, report: Callable[..., object]) -> None:
+    """Both sides' statistics for the pane, in a worker: sampled at once,
+    then exact (a side too dear to fetch whole keeps its sample);
+    ``report(a, b, exact, final)`` hears each. A cancel (another row
+    highlighted) ends it quietly."""
+    try:
+        a, b = side_stats(e, other, cancel, False), side_stats(other, e, cancel, False)
+        exact = all(st is None or st.exact for st in (a, b))  # small tensors: the sample is everything
+        report(a, b, exact, exact)
+        if not exact:
+            a = a if too_dear(e) else side_stats(e, other, cancel, True)
+            b = b if too_dear(other) else side_stats(other, e, cancel, True)
+            report(a, b, all(st is None or st.exact for st in (a, b)), True)
+    except Cancelled:
+        pass
+
+
+def sides_table(roles: tuple[str, str], e: Entry | None, other: Entry | None, stats: Both | None) -> Group:
+    """The two sides cell by cell (kind, dtype, shape, bytes, then the
+    statistics once ``both_sides`` reported them), a row in yellow where
+    two sides that both exist differ; under it, why a side has none."""
+    t = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
+    t.add_column("")
+    t.add_column(roles[0])
+    t.add_column(roles[1])
+    both = e is not None and other is not None
+    for label, x, y in zip(("kind", "dtype", "shape", "bytes"), side_cells(e, other), side_cells(other, e)):
+        t.add_row(label, x, y, style="yellow" if both and x != y else "")
+    why: list[str] = []
+    if stats is not None:
+        a, b, exact, final = stats
+        how = Text("exact", "italic") if exact else Text("sampled" if final else "sampled…", "italic yellow")
+        none = Text("none", "dim")
+        t.add_row(Text("statistics", "italic"), how if a is not None else none, how if b is not None else none)
+        for label, x, y in zip(("min", "max", "mean", "std", "zeros"), stat_cells(a), stat_cells(b)):
+            t.add_row(label, x, y, style="yellow" if a is not None and b is not None and x != y else "")
+        sides = ((roles[0], a, e, other), (roles[1], b, other, e))
+        why = [f"no statistics of {role}: {no_stats(x, o)}" for role, st, x, o in sides if st is None and x is not None]
+    elif decodable(e, other) or decodable(other, e):
+        t.add_row(Text("statistics", "italic"), Text("computing…", "dim"), Text("computing…", "dim"))
+    return Group(t, Text(""), Text("\n".join(why), "dim")) if why else Group(t)
+
+
+def spaced(parts: list) -> list:
+    """``parts`` with a blank line between each two (a pane's ``Group``)."""
+    out: list = []
+    for p in parts:
+        if out:
+            out.append(Text(""))
+        out.append(p)
+    return out

@@ -36,7 +36,6 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from irpa_core import stats as S
 from irpa_core.display import escape, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.layer_chart import LayerChart, layer_chart, short_role
@@ -50,8 +49,8 @@ from ..compare_view import SORT_LABELS, SORTS, VERDICT_LABEL, VERDICT_STYLE, Com
 from ..fetching import FetchMeter, dear
 from ..filtering import ONLY_A, ONLY_B, FilterError
 from ..keys import HELP_BINDING, show_help
-from ..messages import JobDone, ProgressUpdate
-from ..side_stats import decodable, no_stats, side_cells, side_stats, stat_cells, too_dear
+from ..messages import JobDone, ProgressUpdate, SideStats
+from ..side_stats import Both, both_sides, decodable, sides_table, spaced
 from ..widgets.fetch_line import FetchLine
 from ..widgets.heatmap import HeatmapView, rich_color
 from ..widgets.job_progress import RATE, Coalescer, JobProgress
@@ -215,14 +214,6 @@ class CompareTable(LineList):
         super().on_click(event)
 
 
-class PaneStats(Message):
-    """Both sides' statistics of ``row`` (``exact`` False: sampled)."""
-
-    def __init__(self, row: CompareRow, a: S.Stats | None, b: S.Stats | None, exact: bool, final: bool) -> None:
-        self.row, self.a, self.b, self.exact, self.final = row, a, b, exact, final
-        super().__init__()
-
-
 class PaneDifference(Message):
     """The |A-B| heatmap and worst elements of ``row`` (or why not)."""
 
@@ -300,7 +291,7 @@ class CompareScreen(Screen):
         self._current: CompareRow | None = None
         self._pane_cancel = threading.Event()
         self._pane_timer: Timer | None = None
-        self._stats: tuple[S.Stats | None, S.Stats | None, bool, bool] | None = None
+        self._stats: Both | None = None
         self._diff: PairDifference | None = None
         self._diff_error = ""
         self.pane: bool | None = None  # None: as the width allows; True/False: chosen with p
@@ -588,16 +579,7 @@ class CompareScreen(Screen):
             self.run_worker(lambda: self._diff_job(r, pair, cancel), thread=True, group="cmp-diff")
 
     def _stats_job(self, r: CompareRow, ea: Entry | None, eb: Entry | None, cancel: threading.Event) -> None:
-        try:
-            a, b = side_stats(ea, eb, cancel, False), side_stats(eb, ea, cancel, False)
-            exact = all(st is None or st.exact for st in (a, b))
-            self.post_message(PaneStats(r, a, b, exact, exact))
-            if not exact:
-                a = a if too_dear(ea) else side_stats(ea, eb, cancel, True)
-                b = b if too_dear(eb) else side_stats(eb, ea, cancel, True)
-                self.post_message(PaneStats(r, a, b, all(st is None or st.exact for st in (a, b)), True))
-        except Cancelled:
-            pass
+        both_sides(ea, eb, cancel, lambda *got: self.post_message(SideStats(r, *got)))
 
     def _diff_job(self, r: CompareRow, pair: NamePair, cancel: threading.Event) -> None:
         assert self.report is not None
@@ -610,7 +592,7 @@ class CompareScreen(Screen):
             return
         self.post_message(PaneDifference(r, d))
 
-    def on_pane_stats(self, msg: PaneStats) -> None:
+    def on_side_stats(self, msg: SideStats) -> None:
         if msg.row is self._current:
             self._stats = (msg.a, msg.b, msg.exact, msg.final)
             self._render_detail()
@@ -661,34 +643,13 @@ class CompareScreen(Screen):
         elif p is not None and p.metrics is not None:
             what = "|A-B|, largest per cell (h: full screen)" if self._diff is not None else "|A-B| map: computing…"
             parts.append(Text(what, "italic dim"))
-        self.query_one("#cmp-detail", Static).update(Group(*_spaced(parts)))
+        self.query_one("#cmp-detail", Static).update(Group(*spaced(parts)))
         more: list = []
         worst = self._diff.worst if self._diff is not None else ((p.worst,) if p is not None and p.worst else ())
         if worst:
             more.append(_worst_table(worst))
-        more.append(self._sides_table(ea, eb))
-        self.query_one("#cmp-detail-more", Static).update(Group(*_spaced([Text(""), *more])))
-
-    def _sides_table(self, ea: Entry | None, eb: Entry | None) -> Table:
-        t = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
-        t.add_column("")
-        t.add_column("A")
-        t.add_column("B")
-        for label, x, y in zip(("kind", "dtype", "shape", "bytes"), side_cells(ea, eb), side_cells(eb, ea)):
-            t.add_row(label, x, y, style="yellow" if x != y and ea is not None and eb is not None else "")
-        if self._stats is not None:
-            a, b, exact, final = self._stats
-            how = Text("exact", "italic") if exact else Text("sampled" if final else "sampled…", "italic yellow")
-            none = Text("none", "dim")
-            t.add_row(Text("statistics", "italic"), how if a is not None else none, how if b is not None else none)
-            for label, x, y in zip(("min", "max", "mean", "std", "zeros"), stat_cells(a), stat_cells(b)):
-                t.add_row(label, x, y)
-            for role, st, e, o in (("A", a, ea, eb), ("B", b, eb, ea)):
-                if st is None and e is not None:
-                    t.add_row(Text(f"no statistics of {role}: {no_stats(e, o)}", "dim"), "", "")
-        elif decodable(ea, eb) or decodable(eb, ea):
-            t.add_row(Text("statistics", "italic"), Text("computing…", "dim"), Text("computing…", "dim"))
-        return t
+        more.append(sides_table(("A", "B"), ea, eb, self._stats))
+        self.query_one("#cmp-detail-more", Static).update(Group(*spaced([Text(""), *more])))
 
 
 def _transform_text(tr: dict) -> Text:
@@ -712,12 +673,3 @@ def _worst_table(worst) -> Table:
         ib = "[" + ",".join(map(str, w.index_b)) + "]" if w.index_b is not None else f"#{w.flat_b:,}"
         t.add_row(_num(abs(w.b - w.a), ".4g"), Text(ia), Text(ib), _num(w.a, ".4g"), _num(w.b, ".4g"))
     return t
-
-
-def _spaced(parts: list) -> list:
-    out: list = []
-    for p in parts:
-        if out:
-            out.append(Text(""))
-        out.append(p)
-    return out

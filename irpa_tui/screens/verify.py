@@ -24,16 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from irpa_core import stats as S
 from irpa_core import verify as V
 from irpa_core.display import escape
 from irpa_core.errors import Cancelled, IrpaError
@@ -42,13 +39,8 @@ from irpa_core.model import Entry
 
 from ..fetching import FetchMeter
 from ..keys import HELP_BINDING, show_help
-from ..messages import JobDone, ProgressUpdate
-from ..side_stats import decodable as _decodable
-from ..side_stats import no_stats as _no_stats
-from ..side_stats import side_cells as _side
-from ..side_stats import side_stats as _stats
-from ..side_stats import stat_cells as _stat_cells
-from ..side_stats import too_dear as _too_dear
+from ..messages import JobDone, ProgressUpdate, SideStats
+from ..side_stats import Both, both_sides, decodable, sides_table, spaced
 from ..widgets.fetch_line import FetchLine
 from ..widgets.job_progress import RATE, Coalescer, JobProgress
 from ..widgets.lines import LineList
@@ -107,15 +99,6 @@ def rows_from_verify(report: V.Report, expected, output) -> list[VerifyRow]:
     )
 
 
-class SideStats(Message):
-    """Statistics of both sides of row ``row`` (``exact`` False: sampled;
-    ``final``: no exact pass follows)."""
-
-    def __init__(self, row: VerifyRow, a: S.Stats | None, b: S.Stats | None, exact: bool, final: bool = True) -> None:
-        self.row, self.a, self.b, self.exact, self.final = row, a, b, exact, final
-        super().__init__()
-
-
 class VerifyScreen(Screen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
@@ -165,7 +148,7 @@ class VerifyScreen(Screen):
         self.name_width = 24
         self._stats_cancel = threading.Event()
         self._current: VerifyRow | None = None
-        self._stats: tuple[S.Stats | None, S.Stats | None, bool, bool] | None = None
+        self._stats: Both | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text, style="bold"), id="verify-title")
@@ -279,22 +262,11 @@ class VerifyScreen(Screen):
         self._stats_cancel.set()
         self._stats_cancel = cancel = threading.Event()
         self._render_detail()
-        if _decodable(r.a, r.b) or _decodable(r.b, r.a):
+        if decodable(r.a, r.b) or decodable(r.b, r.a):
             self.run_worker(lambda: self._stats_job(r, cancel), thread=True, group="side-stats")
 
     def _stats_job(self, r: VerifyRow, cancel: threading.Event) -> None:
-        """Sampled statistics at once, then the exact pass (cancelled when
-        another row is highlighted)."""
-        try:
-            a, b = _stats(r.a, r.b, cancel, False), _stats(r.b, r.a, cancel, False)
-            exact = all(st is None or st.exact for st in (a, b))  # small tensors: the sample is everything
-            self.post_message(SideStats(r, a, b, exact, final=exact))
-            if not exact:
-                a = a if _too_dear(r.a) else _stats(r.a, r.b, cancel, True)
-                b = b if _too_dear(r.b) else _stats(r.b, r.a, cancel, True)
-                self.post_message(SideStats(r, a, b, all(st is None or st.exact for st in (a, b))))
-        except Cancelled:
-            pass
+        both_sides(r.a, r.b, cancel, lambda *got: self.post_message(SideStats(r, *got)))
 
     def on_side_stats(self, msg: SideStats) -> None:
         if msg.row is self._current:
@@ -306,32 +278,6 @@ class VerifyScreen(Screen):
         if r is None:
             return
         ra, rb = self.roles
-        why: list[str] = []
-        t = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
-        t.add_column("")
-        t.add_column(ra)
-        t.add_column(rb)
-        sa, sb = _side(r.a, r.b), _side(r.b, r.a)
-        for label, x, y in zip(("kind", "dtype", "shape", "bytes"), sa, sb):
-            t.add_row(label, x, y, style="yellow" if x != y else "")
-        if self._stats is not None:
-            a, b, exact, final = self._stats
-            if exact:
-                how = Text("exact", "italic")
-            else:
-                how = Text("sampled" if final else "sampled…", "italic yellow")
-            none = Text("none", "dim")
-            t.add_row(Text("statistics", "italic"), how if a is not None else none, how if b is not None else none)
-            for label, x, y in zip(("min", "max", "mean", "std", "zeros"), _stat_cells(a), _stat_cells(b)):
-                t.add_row(label, x, y, style="yellow" if x != y and a is not None and b is not None else "")
-            sides = ((ra, a, r.a, r.b), (rb, b, r.b, r.a))
-            why = [
-                f"no statistics of {role}: {_no_stats(e, o)}"
-                for role, st, e, o in sides
-                if st is None and e is not None
-            ]
-        elif _decodable(r.a, r.b) or _decodable(r.b, r.a):
-            t.add_row(Text("statistics", "italic"), Text("computing…", "dim"), Text("computing…", "dim"))
         head = Text.assemble((escape(r.name), "bold"), "\n", (r.status, STATUS_STYLE.get(r.status, "")))
         parts: list = [head]
         if r.note:
@@ -341,10 +287,8 @@ class VerifyScreen(Screen):
             fb = r.b.file.rsplit("/", 1)[-1] if r.b is not None and r.b.offset is not None else None
             lines = r.difference.lines(ra, rb, fa, fb)
             parts.append(Text("\n".join(lines)))
-        parts.append(t)
-        if why:
-            parts.append(Text("\n".join(why), "dim"))
-        self.query_one("#verify-detail", Static).update(Group(*_spaced(parts)))
+        parts.append(sides_table(self.roles, r.a, r.b, self._stats))
+        self.query_one("#verify-detail", Static).update(Group(*spaced(parts)))
 
 
 def status_bar(statuses: list, counts: dict) -> Text:
@@ -370,12 +314,3 @@ def column_widths(rows: list[VerifyRow], width: int) -> tuple[int, int]:
     longest = max((len(escape(r.name)) for r in rows), default=12)
     detail = min(DETAIL, max((len(r.detail) for r in rows), default=0))
     return status, max(12, min(longest, width - status - 2 - detail))
-
-
-def _spaced(parts: list) -> list:
-    out: list = []
-    for p in parts:
-        if out:
-            out.append(Text(""))
-        out.append(p)
-    return out
