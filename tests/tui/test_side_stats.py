@@ -18,7 +18,7 @@ from tests.fixtures import make_safetensors
 def _table(group):
     """(label, flagged) of each row of the group's table, and its text."""
     table = group.renderables[0]
-    labels = [str(c) for c in table.columns[0]._cells]
+    labels = [str(c) for c in table.columns[0].cells]
     console = Console(width=100, record=True, color_system=None)
     console.print(group)
     return [
