@@ -29,6 +29,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rich.text import Text
+
+from irpa_core.display import shown
 from irpa_core.model import STATES, Entry, entry_state
 from irpa_core.verdict import VERDICTS
 
@@ -71,6 +74,19 @@ class FilterError(ValueError):
     def __init__(self, message: str, term: str = ""):
         super().__init__(message)
         self.term = term
+
+
+def status(error: FilterError | None, count: tuple[int, int] | None, hint: str) -> Text:
+    """The line beside a filter box: why the filter cannot be read (the
+    term at fault escaped: the view keeps the last good filter), else how
+    many rows of how many it leaves (``count``; None: nothing filtered,
+    then ``hint``)."""
+    if error is not None:
+        why = f"{error}" + (f"  in {shown(error.term, 30)}" if error.term else "")
+        return Text(why, style="bold red", no_wrap=True, overflow="ellipsis")
+    if count is not None:
+        return Text(f"{count[0]:,} of {count[1]:,}", style="yellow")
+    return Text(hint, style="dim")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from irpa_core import dtypes
 from irpa_core.model import DATA, SPLAT, Archive, Entry, SourceFile
 from irpa_core.plan import Op, Plan
 from irpa_core.scan import Row as ScanRow
-from irpa_tui.filtering import FilterError, parse
+from irpa_tui.filtering import FilterError, parse, status
 from irpa_tui.view import TableView
 
 NAMES = [
@@ -180,3 +180,14 @@ def test_state_terms(tmp_path):
     with pytest.raises(FilterError, match="state: 'cut' is not one of complete, partial, missing"):
         parse("state:cut")
     src.close()
+
+
+def test_the_status_beside_the_filter_box():
+    """Why a filter cannot be read, naming the term at fault as data (a
+    pasted escape sequence is shown escaped), else the rows it leaves,
+    else the screen's hint."""
+    bad = status(FilterError("unknown field", "zz:\x1b[31m" + "x" * 100), None, "hint")
+    assert bad.style == "bold red" and "\x1b" not in bad.plain and bad.plain.startswith("unknown field  in zz:")
+    assert "characters)" in bad.plain  # a long term is clipped and says its length
+    assert status(None, (3, 1200), "hint").plain == "3 of 1,200"
+    assert status(None, None, "? lists the terms").plain == "? lists the terms"

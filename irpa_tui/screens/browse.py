@@ -19,7 +19,7 @@ from textual.events import Resize
 from textual.widgets import Footer, Input, Static
 
 from irpa_core import stats as S
-from irpa_core.display import clip, escape, human, shown
+from irpa_core.display import human, shown
 from irpa_core.dtypes import DType
 from irpa_core.salvage import truncation
 from irpa_core.scan import Flag
@@ -27,6 +27,7 @@ from irpa_core.scan import Flag
 from ..browse_text import Marks, Totals, dtype_parts, group_summary, header_text, plan_bar_text, totals
 from ..editing import EditSession
 from ..fetching import POLL, Fetched, FetchMeter, asks, remote_bytes
+from ..filtering import status as filter_status
 from ..jobs import JobRunner
 from ..keys import KEYS, bindings
 from ..messages import ScanProgress
@@ -182,14 +183,9 @@ class BrowseScreen(PlanEdits):
         box.focus()
         self._filter_msg()
 
-    def _filter_msg(self, error: str | None = None) -> None:
-        msg = self.query_one("#filter-msg", Static)
-        if error:
-            msg.update(Text(error, style="bold red", no_wrap=True, overflow="ellipsis"))
-        elif self.view.filtered:
-            msg.update(Text(f"{len(self.view.rows):,} of {len(self.session.archive):,}", style="yellow"))
-        else:
-            msg.update(Text("? lists the terms", style="dim"))
+    def _filter_msg(self, error: FilterError | None = None) -> None:
+        count = (len(self.view.rows), len(self.session.archive)) if self.view.filtered else None
+        self.query_one("#filter-msg", Static).update(filter_status(error, count, "? lists the terms"))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "filter":
@@ -199,7 +195,7 @@ class BrowseScreen(PlanEdits):
         except FilterError as e:
             # Explained in the bar, the view keeps the last good filter.
             event.input.add_class("-invalid")
-            self._filter_msg(f"{e}" + (f"  in {clip(escape(e.term), 30)}" if e.term else ""))
+            self._filter_msg(e)
             return
         event.input.remove_class("-invalid")
         self._filter_msg()

@@ -48,6 +48,7 @@ from irpa_core.write import Progress
 from ..compare_view import SORT_LABELS, SORTS, VERDICT_LABEL, VERDICT_STYLE, CompareRow, CompareView, rows_of
 from ..fetching import FetchMeter, dear
 from ..filtering import ONLY_A, ONLY_B, FilterError
+from ..filtering import status as filter_status
 from ..keys import HELP_BINDING, show_help
 from ..messages import JobDone, ProgressUpdate, SideStats
 from ..side_stats import Both, both_sides, decodable, sides_table, spaced
@@ -458,14 +459,10 @@ class CompareScreen(Screen):
         box.focus()
         self._msg()
 
-    def _msg(self, error: str | None = None) -> None:
-        msg = self.query_one("#cmp-filter-msg", Static)
-        if error:
-            msg.update(Text(error, style="bold red", no_wrap=True, overflow="ellipsis"))
-        elif self.view is not None and self.view.query.strip():
-            msg.update(Text(f"{len(self.view):,} of {len(self.view.all):,}", style="yellow"))
-        else:
-            msg.update(Text("verdict:NAME by prefix; ? on the main screen lists the rest", style="dim"))
+    def _msg(self, error: FilterError | None = None) -> None:
+        count = (len(self.view), len(self.view.all)) if self.view is not None and self.view.query.strip() else None
+        hint = "verdict:NAME by prefix; ? on the main screen lists the rest"
+        self.query_one("#cmp-filter-msg", Static).update(filter_status(error, count, hint))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "cmp-filter" or self.view is None:
@@ -474,7 +471,7 @@ class CompareScreen(Screen):
             self.view.set_filter(event.value)
         except FilterError as e:
             event.input.add_class("-invalid")
-            self._msg(f"{e}" + (f"  in {shown(e.term, 30)}" if e.term else ""))
+            self._msg(e)
             return
         event.input.remove_class("-invalid")
         self._fill(self._current)
