@@ -32,7 +32,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import Click
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
@@ -50,13 +49,13 @@ from ..fetching import FetchMeter, dear
 from ..filtering import ONLY_A, ONLY_B, FilterError
 from ..filtering import status as filter_status
 from ..keys import HELP_BINDING, show_help
-from ..messages import JobDone, ProgressUpdate, SideStats
+from ..messages import JobDone, SideStats
 from ..side_stats import Both, both_sides, decodable, sides_table, spaced
-from ..widgets.fetch_line import FetchLine
 from ..widgets.heatmap import HeatmapView, rich_color
-from ..widgets.job_progress import RATE, Coalescer, JobProgress
+from ..widgets.job_progress import RATE, Coalescer
 from ..widgets.lines import LineList
 from ..widgets.param_table import fit_name
+from .comparison import ComparisonScreen
 
 PANE_MIN_WIDTH = 100  # the pane shows beside the table from this width (p shows or hides it)
 PANE_DELAY = 0.12  # seconds the cursor rests on a row before its pane is computed
@@ -223,7 +222,8 @@ class PaneDifference(Message):
         super().__init__()
 
 
-class CompareScreen(Screen):
+class CompareScreen(ComparisonScreen):
+    PREFIX = "cmp"
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="clear the filter, else stop the comparison and go back"),
         Binding("q", "back", "Back", show=False),
@@ -276,19 +276,13 @@ class CompareScreen(Screen):
         """A is the reference; ``fetch``: the remote sources the comparison
         reads (a line counts what they fetch); ``on_close``: called when the
         screen goes (stopping the remote reads of a B opened for it)."""
-        super().__init__()
+        super().__init__(title, fetch, clock)
         self.a, self.b = a, b
-        self.title_text = title
-        self.fetch = fetch
         self.on_close = on_close
-        self.clock = clock
-        self.cancel = threading.Event()
         self.report: MappedReport | None = None
         self.name_pairs: dict[tuple[str, str], NamePair] = {}
         self.view: CompareView | None = None
         self.chart: LayerChart | None = None
-        self.ui_updates = 0
-        self.started = 0.0
         self._current: CompareRow | None = None
         self._pane_cancel = threading.Event()
         self._pane_timer: Timer | None = None
@@ -298,11 +292,7 @@ class CompareScreen(Screen):
         self.pane: bool | None = None  # None: as the width allows; True/False: chosen with p
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.title_text, style="bold"), id="cmp-title")
-        yield JobProgress(0, 0, id="cmp-job")
-        if self.fetch is not None and self.fetch.remote:
-            yield FetchLine(self.fetch, "this comparison: ", id="cmp-fetched")
-        yield Static(id="cmp-summary")
+        yield from self.compose_top()
         with Horizontal(id="cmp-main"):
             yield CompareTable(self._line, header=self._header(), cursor=True, id="cmp-table")
             with VerticalScroll(id="cmp-chart"):
@@ -353,14 +343,8 @@ class CompareScreen(Screen):
             return
         self.post_message(JobDone("done", (report, {(p.a, p.b): p for p in pairing.pairs})))
 
-    def on_progress_update(self, msg: ProgressUpdate) -> None:
-        self.ui_updates += 1
-        self.query_one(JobProgress).show_event(msg.event, self.clock() - self.started)
-
     def on_job_done(self, msg: JobDone) -> None:
-        self.query_one(JobProgress).display = False
-        if msg.state != "done":
-            self.query_one("#cmp-summary", Static).update(Text.assemble(("FAILED ", "bold red"), str(msg.payload)))
+        if self.job_failed(msg):
             return
         assert isinstance(msg.payload, tuple)
         report, name_pairs = msg.payload

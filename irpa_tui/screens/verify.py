@@ -28,7 +28,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from irpa_core import verify as V
@@ -39,12 +38,12 @@ from irpa_core.model import Entry
 
 from ..fetching import FetchMeter
 from ..keys import HELP_BINDING, show_help
-from ..messages import JobDone, ProgressUpdate, SideStats
+from ..messages import JobDone, SideStats
 from ..side_stats import Both, both_sides, decodable, sides_table, spaced
-from ..widgets.fetch_line import FetchLine
-from ..widgets.job_progress import RATE, Coalescer, JobProgress
+from ..widgets.job_progress import RATE, Coalescer
 from ..widgets.lines import LineList
 from ..widgets.param_table import fit_name
+from .comparison import ComparisonScreen
 
 OK_STATUSES = (V.SAME,)
 STATUS_STYLE: dict[V.Status, str] = {
@@ -99,7 +98,8 @@ def rows_from_verify(report: V.Report, expected, output) -> list[VerifyRow]:
     )
 
 
-class VerifyScreen(Screen):
+class VerifyScreen(ComparisonScreen):
+    PREFIX = "verify"
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         # 1-9 as one key of the footer and the help; the digits are those of the bar above the table
@@ -131,19 +131,13 @@ class VerifyScreen(Screen):
         ``progress`` takes the engine's Progress events; leaving the screen
         sets ``cancel`` so the comparison stops. ``fetch``: the remote
         sources the comparison reads (a line shows what they fetch)."""
-        super().__init__()
-        self.fetch = fetch
-        self.title_text = title
+        super().__init__(title, fetch, clock)
         self.compute = compute
         self.roles = roles
-        self.clock = clock
-        self.cancel = threading.Event()
         self.rows: list[VerifyRow] = []
         self.shown: list[int] = []  # indices into rows, after the status filter
         self.statuses: list[V.Status] = []
         self.only: str | None = None
-        self.ui_updates = 0
-        self.started = 0.0
         self.status_width = 17
         self.name_width = 24
         self._stats_cancel = threading.Event()
@@ -151,11 +145,7 @@ class VerifyScreen(Screen):
         self._stats: Both | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.title_text, style="bold"), id="verify-title")
-        yield JobProgress(0, 0, id="verify-job")
-        if self.fetch is not None and self.fetch.remote:
-            yield FetchLine(self.fetch, "this comparison: ", id="verify-fetched")
-        yield Static(id="verify-summary")
+        yield from self.compose_top()
         with Horizontal(id="verify-main"):
             yield LineList(self._line, header=self._header(), cursor=True, id="verify-table")
             with VerticalScroll(id="verify-side"):
@@ -183,14 +173,8 @@ class VerifyScreen(Screen):
             return
         self.post_message(JobDone("done", rows))
 
-    def on_progress_update(self, msg: ProgressUpdate) -> None:
-        self.ui_updates += 1
-        self.query_one(JobProgress).show_event(msg.event, self.clock() - self.started)
-
     def on_job_done(self, msg: JobDone) -> None:
-        self.query_one(JobProgress).display = False
-        if msg.state != "done":
-            self.query_one("#verify-summary", Static).update(Text.assemble(("FAILED ", "bold red"), str(msg.payload)))
+        if self.job_failed(msg):
             return
         rows = msg.payload
         assert isinstance(rows, list)

@@ -156,3 +156,22 @@ async def test_diff_pane_reads_a_raw_side_as_the_other_sides_dtype(work_dir):
         pane = _compare_pane_text(cs)
         assert "? (read as f32)" in pane and " A " in pane and " B " in pane
         assert "?" not in pane.split("statistics")[1]  # both sides' statistics are known
+
+
+@sync
+async def test_a_comparison_that_fails_says_so_on_its_summary_line(demo_path):
+    """The comparison's error (the engine's one-line sentence) replaces the
+    progress line on the summary, with FAILED before it."""
+    from irpa_core.errors import IrpaError
+    from irpa_tui.widgets.job_progress import JobProgress
+
+    def compute(progress, cancel):
+        raise IrpaError("out.irpa: cannot read: it went away")
+
+    async with running(demo_path, size=SIZE) as pilot:
+        screen = VerifyScreen("Verify out.irpa", compute)
+        pilot.app.push_screen(screen)
+        await settle(pilot)
+        summary = str(screen.query_one("#verify-summary").content)
+        assert summary == "FAILED out.irpa: cannot read: it went away"
+        assert not screen.query_one(JobProgress).display
