@@ -10,7 +10,6 @@ largest |A-B| are shown; the worst elements are listed under the picture.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -28,8 +27,7 @@ from irpa_core.pair_diff import PairDifference, difference
 
 from ..keys import HELP_BINDING, show_help
 from ..widgets.heatmap import HeatmapView, cell_text, scale_strip
-
-RATE = 20  # progress updates a second at most
+from ..widgets.job_progress import at_rate
 
 
 class DifferenceScreen(Screen):
@@ -96,14 +94,7 @@ class DifferenceScreen(Screen):
         cancel = self.cancel
 
         def work() -> None:
-            last = [0.0]
-
-            def progress(done: int, total: int) -> None:
-                now = time.monotonic()
-                if now - last[0] >= 1 / RATE or done == total:
-                    last[0] = now
-                    self.post_message(self.Progress(done, total))
-
+            progress = at_rate(lambda done, total: self.post_message(self.Progress(done, total)))
             try:
                 d = difference(self.a, self.b, self.pair, self.arch, height, width, cancel=cancel, progress=progress)
             except Cancelled:

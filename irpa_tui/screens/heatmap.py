@@ -14,7 +14,6 @@ screen asks first, saying how much, and a line counts what was fetched.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 from rich.console import Group
@@ -36,8 +35,7 @@ from ..jobs import JobRunner
 from ..keys import HELP_BINDING, show_help
 from ..widgets.fetch_line import FetchLine
 from ..widgets.heatmap import HeatmapView, cell_text, scale_strip
-
-PROGRESS_RATE = 20
+from ..widgets.job_progress import at_rate
 
 
 class _Scale:
@@ -183,14 +181,7 @@ class HeatmapScreen(Screen):
         self.query_one("#heat-status", Static).update(Text("computing… (escape cancels)", style="dim"))
 
         def work() -> None:
-            last = [0.0]
-
-            def progress(done: int, total: int) -> None:
-                now = time.monotonic()
-                if now - last[0] >= 1 / PROGRESS_RATE or done == total:
-                    last[0] = now
-                    self.post_message(self.Progress(job, done, total))
-
+            progress = at_rate(lambda done, total: self.post_message(self.Progress(job, done, total)))
             try:
                 hm = jobs.run(  # nice=0: the user waits on it as a whole (as on a write or the scan)
                     H.compute, entry, height, width, mode=mode, region=region, as_dtype=view,

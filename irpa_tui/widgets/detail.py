@@ -6,8 +6,8 @@ seen before comes from the app's cache at once (``stats_cache.CACHE``).
 Moving to another row cancels the running job (its cancel event is set and
 the worker is exclusive), and a short debounce means scrolling fast through
 rows does not start work for rows the user only passed over. The worker
-reports progress with non-blocking messages at most ``PROGRESS_RATE`` times
-a second, so the interface never waits for it.
+reports progress with non-blocking messages at most ``job_progress.RATE``
+times a second (``at_rate``), so the interface never waits for it.
 
 A remote tensor (``fetching``) costs its bytes over the network: the
 estimate reads a few places only (``REMOTE_SPOTS``), a tensor that small
@@ -25,7 +25,6 @@ escaped (``display.escape``) and clipped. The figures are drawn by
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +48,7 @@ from irpa_core.scan import Flag
 from ..fetching import dear, entry_is_remote, sources_of
 from ..jobs import JobRunner
 from ..stats_cache import CACHE, estimate
+from .job_progress import at_rate
 from .stats_text import (
     bins_table,
     exactness,
@@ -61,7 +61,6 @@ from .stats_text import (
 )
 
 DEBOUNCE = 0.12
-PROGRESS_RATE = 20  # progress messages per second at most
 VALUES_ROWS, VALUES_COLS = 6, 8
 
 
@@ -279,14 +278,7 @@ class DetailPane(VerticalScroll):
                 return
             if self._waits_for_fetch(entry):
                 return
-            last = [0.0]
-
-            def progress(done: int, total: int) -> None:
-                now = time.monotonic()
-                if now - last[0] >= 1 / PROGRESS_RATE or done == total:
-                    last[0] = now
-                    self.post_message(self.StatsProgress(entry, done, total))
-
+            progress = at_rate(lambda done, total: self.post_message(self.StatsProgress(entry, done, total)))
             self.post_message(self.StatsProgress(entry, 0, 1))
             # In a child process: the interface keeps the whole GIL.
             exact = self.jobs.run(

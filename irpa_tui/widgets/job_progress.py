@@ -48,6 +48,23 @@ class Coalescer:
             self.target.post_message(ProgressUpdate(event))
 
 
+def at_rate(report: Callable[[int, int], object], rate: float = RATE, clock: Callable[[], float] = time.monotonic):
+    """A ``progress(done, total)`` callback for the engine that calls
+    ``report(done, total)`` at most ``rate`` times per second of ``clock``,
+    and always at the end (``done == total``): for a worker that posts a
+    message of its own for each (``Coalescer`` posts ``ProgressUpdate``)."""
+    last = -1e300
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        now = clock()
+        if now - last >= 1 / rate or done == total:
+            last = now
+            report(done, total)
+
+    return progress
+
+
 class Line(Widget):
     """One line of text, updated without a layout pass (a ``Static`` update
     relayouts the screen: too dear 20 times a second beside a worker)."""
