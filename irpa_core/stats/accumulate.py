@@ -289,8 +289,24 @@ class _Acc:
         self.nans += nans
         self.infs += infs
 
+    def chunk(self) -> _Acc:
+        """An accumulator for one chunk: its moments are its own (the caller
+        merges them in the order of the chunks), its fine buckets are this
+        one's, counted into directly (integers: any grouping gives the same).
+        A chunk with 512 KB of buckets of its own, zeroed and then added
+        here, cost a tenth of a pass's time. Exact integer counts are the
+        chunk's own, merged by ``merge_counts``."""
+        if self.ints is not None:
+            return _Acc(integer=self.integer, one_per_bucket=self.one_per_bucket, key=self.key)
+        if self.fine is None:
+            self.fine = np.zeros(1 << FINE_BITS, np.int64)
+        return _Acc(one_per_bucket=self.one_per_bucket, key=self.key, fine=self.fine)
+
     def merge_counts(self, o: _Acc) -> None:
-        """Add ``o``'s value counts (exact integer counts or fine buckets)."""
+        """Add ``o``'s value counts (exact integer counts or fine buckets);
+        a ``chunk`` of this one counted into its buckets already."""
+        if o.fine is not None and o.fine is self.fine:
+            return
         if self.ints is not None and o.ints is not None and self.ints.merge(o.ints):
             return
         # One side (or the merged range) is too wide to count: both go fine.

@@ -44,7 +44,7 @@ def run_items(items: list[Item], cancel=None) -> list[Part]:
         for span in spans:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("statistics")
-            a = _new_acc(d)
+            a = acc.chunk()
             a.add_encoded(read_bytes(e, *span), dec, d)
             if bins is None:
                 moments.append(a.moments())
