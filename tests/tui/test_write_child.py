@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import gguf
@@ -258,28 +257,28 @@ def test_close_waits_for_a_spare_being_started(monkeypatch):
 
     import irpa_tui.jobs as J
 
-    started, release = threading.Event(), threading.Event()
+    closing = threading.Event()  # close() waits on the runner's condition
+    discarded = threading.Event()
     made: list = []
+
+    class Watched(threading.Condition):
+        def wait_for(self, predicate, timeout=None):
+            closing.set()
+            return super().wait_for(predicate, timeout)
 
     class SlowChild:
         def __init__(self, ctx) -> None:
-            started.set()
-            release.wait(5)
-            self.discarded = False
+            closing.wait(5)  # still being started when close() begins to wait (never, without the fix)
             made.append(self)
 
         def discard(self) -> None:
-            self.discarded = True
+            discarded.set()
 
     monkeypatch.setattr(J, "_Child", SlowChild)
     jobs = JobRunner()
+    jobs._spare_state = Watched()
     jobs._context = object()  # a context, as start() sets it (not used by the stand-in)
     jobs._refill()
-    assert started.wait(5)
-    threading.Timer(0.2, release.set).start()
     jobs.close()
     assert made and not jobs._filling  # close returned after the start
-    deadline = time.monotonic() + 5
-    while not made[0].discarded and time.monotonic() < deadline:  # let go by the starting thread
-        time.sleep(0.01)
-    assert made[0].discarded
+    assert discarded.wait(5)  # and the starting thread let the child go
