@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from irpa_core import stats as S
-from irpa_core.display import shape_str
+from irpa_core.display import shape_str, shown
 from irpa_core.errors import Cancelled, IrpaError
 from irpa_core.locate import decode_dtypes
 from irpa_core.model import Entry
@@ -40,9 +40,11 @@ def decodable(e: Entry | None, other: Entry | None) -> bool:
 
 
 def side_cells(e: Entry | None, other: Entry | None) -> list[str]:
+    """Kind, dtype, shape and bytes of a side, as text to show (a dtype
+    name a file wrote, say a safetensors header's, escaped)."""
     if e is None:
         return ["-"] * 4
-    dtype = e.dtype_name or "?"
+    dtype = shown(e.dtype_name or "?", 40)
     d = usable_dtype(e, other)
     if e.dtype is None and d is not None:
         dtype = f"? (read as {d.name})"
@@ -122,7 +124,7 @@ def sides_table(roles: tuple[str, str], e: Entry | None, other: Entry | None, st
     t.add_column(roles[1])
     both = e is not None and other is not None
     for label, x, y in zip(("kind", "dtype", "shape", "bytes"), side_cells(e, other), side_cells(other, e)):
-        t.add_row(label, x, y, style="yellow" if both and x != y else "")
+        t.add_row(label, Text(x), Text(y), style="yellow" if both and x != y else "")  # Text: no markup
     why: list[str] = []
     if stats is not None:
         a, b, exact, final = stats

@@ -76,3 +76,21 @@ def test_a_cancelled_statistics_job_ends_quietly(tmp_path, monkeypatch):
     got: list = []
     both_sides(a.by_name["x"], b.by_name["x"], threading.Event(), lambda *stats: got.append(stats))
     assert got == []
+
+
+def test_a_dtype_name_from_a_file_is_shown_as_data(tmp_path):
+    """A safetensors header may name any dtype: markup, an ESC sequence and
+    U+202E in it reach the pane escaped, as text."""
+    import json
+    import struct
+
+    from irpa_core.display import escape
+
+    hostile = "X[bold]Y\x1b[31m\u202e"
+    header = json.dumps({"t": {"dtype": hostile, "shape": [4], "data_offsets": [0, 16]}}).encode()
+    path = tmp_path / "h.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(16))
+    e = open_archive(path).entries[0]
+    _rows, text = _table(sides_table(("A", "B"), e, None, None))
+    assert "\x1b" not in text and "\u202e" not in text
+    assert escape(hostile) in text  # every character there, escaped, none taken for markup
