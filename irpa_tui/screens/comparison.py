@@ -14,6 +14,8 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static
 
+from irpa_core.display import shown
+
 from ..fetching import FetchMeter
 from ..messages import JobDone, ProgressUpdate
 from ..widgets.fetch_line import FetchLine
@@ -53,6 +55,6 @@ class ComparisonScreen(Screen):
         self.query_one(JobProgress).display = False
         if msg.state == "done":
             return False
-        failed = Text.assemble(("FAILED ", "bold red"), str(msg.payload))
+        failed = Text.assemble(("FAILED ", "bold red"), shown(str(msg.payload)))  # (it names files and tensors)
         self.query_one(f"#{self.PREFIX}-summary", Static).update(failed)
         return True

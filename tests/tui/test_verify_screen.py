@@ -160,18 +160,19 @@ async def test_diff_pane_reads_a_raw_side_as_the_other_sides_dtype(work_dir):
 
 @sync
 async def test_a_comparison_that_fails_says_so_on_its_summary_line(demo_path):
-    """The comparison's error (the engine's one-line sentence) replaces the
-    progress line on the summary, with FAILED before it."""
+    """The comparison's error (the engine's one-line sentence, escaped: it
+    names files and tensors) replaces the progress line on the summary,
+    with FAILED before it."""
     from irpa_core.errors import IrpaError
     from irpa_tui.widgets.job_progress import JobProgress
 
     def compute(progress, cancel):
-        raise IrpaError("out.irpa: cannot read: it went away")
+        raise IrpaError("out.irpa: cannot read 'x\x1b[31m': it went away")
 
     async with running(demo_path, size=SIZE) as pilot:
         screen = VerifyScreen("Verify out.irpa", compute)
         pilot.app.push_screen(screen)
         await settle(pilot)
         summary = str(screen.query_one("#verify-summary").content)
-        assert summary == "FAILED out.irpa: cannot read: it went away"
+        assert summary == "FAILED out.irpa: cannot read 'x\\e[31m': it went away"  # a name in it escaped
         assert not screen.query_one(JobProgress).display
