@@ -21,10 +21,10 @@ $(VENV)/.base: $(LOCK)
 
 # Byte-compiled once at install, as a wheel install would be: with
 # PYTHONDONTWRITEBYTECODE set, an editable install otherwise recompiles
-# every module at each start (cost: bench/RESULTS.md, start-up). The numba
-# kernels too (about 5 s): each process would compile them on first use
-# otherwise, until one had written numba's cache.
-COMPILE = $(1)/python -m compileall -q irpa_core irpa_tui && $(1)/python -c "import irpa_core.stats.kernels"
+# every module at each start (cost: bench/RESULTS.md, start-up). The
+# compiled kernels' machine code too (numba, about 6 s): each process would
+# compile it on first use otherwise, until one had written its file.
+COMPILE = $(1)/python -m compileall -q irpa_core irpa_tui && $(1)/python -c "from irpa_core.stats import native; native.load()"
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.base
 	$(BIN)/$(INSTALL) -e .

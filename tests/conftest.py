@@ -15,6 +15,15 @@ from tests.httpserver import TestServer, _Server, start
 
 
 @pytest.fixture(scope="session")
+def compiled_kernels():
+    """The compiled kernels (``stats.native``): made by numba the first time
+    on a machine (~6 s), then loaded from their file."""
+    from irpa_core.stats import native
+
+    return native.load()
+
+
+@pytest.fixture(scope="session")
 def _http_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Server]:
     """One listening server per test process (``http_server`` gives each
     test its own state on it)."""

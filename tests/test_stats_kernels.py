@@ -9,14 +9,22 @@ import numpy as np
 import pytest
 from gguf import quants
 
-from irpa_core.stats import decoding, kernels, numpy_kernels
+from irpa_core.stats import decoding, numpy_kernels
 
+# The block types with a compiled kernel (``kernels.TYPES``: importing it imports numba).
+COMPILED = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS")
 # (which set, type): every kernel of both sets.
-KERNELS = [("compiled", n) for n in sorted(kernels.KERNELS)] + [("numpy", n) for n in sorted(numpy_kernels.KERNELS)]
+KERNELS = [("compiled", n) for n in sorted(COMPILED)] + [("numpy", n) for n in sorted(numpy_kernels.KERNELS)]
 
 
-def _kernel(which: str, name: str):
-    return (kernels if which == "compiled" else numpy_kernels).KERNELS[name]
+@pytest.fixture
+def kernel(compiled_kernels):
+    """A kernel of either set: ``kernel(which, name)``."""
+    return lambda which, name: (compiled_kernels if which == "compiled" else numpy_kernels).KERNELS[name]
+
+
+def test_the_compiled_set_is_the_one_listed_here(compiled_kernels):
+    assert sorted(compiled_kernels.KERNELS) == sorted(COMPILED)
 
 
 # f16 scales that break arithmetic: zero, -0, the largest, the smallest
@@ -48,7 +56,7 @@ def _f16_offsets(name: str) -> list[int]:
 
 
 @pytest.mark.parametrize(("which", "name"), KERNELS)
-def test_kernel_matches_gguf_on_random_blocks(which, name):
+def test_kernel_matches_gguf_on_random_blocks(kernel, which, name):
     _block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[name]]
     rng = np.random.default_rng(7)
     # Random bytes: every bit pattern of quants and scales, NaN/Inf scales included.
@@ -65,12 +73,12 @@ def test_kernel_matches_gguf_on_random_blocks(which, name):
             odd[i, off : off + 2] = ODD_F16[2 * (i % 8) : 2 * (i % 8) + 2]
     data = np.concatenate([raw, odd]).reshape(-1)
     with np.errstate(all="ignore"):
-        _same_bits(_kernel(which, name)(data), _reference(data, name))
+        _same_bits(kernel(which, name)(data), _reference(data, name))
 
 
 @pytest.mark.parametrize("which", ["compiled", "numpy"])
 @pytest.mark.parametrize("name", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
-def test_kernel_matches_gguf_on_quantized_values(which, name):
+def test_kernel_matches_gguf_on_quantized_values(kernel, which, name):
     # Blocks as a quantizer writes them (gguf quantizes these types), with
     # a zero block and huge values among normal ones.
     rng = np.random.default_rng(3)
@@ -78,7 +86,7 @@ def test_kernel_matches_gguf_on_quantized_values(which, name):
     x[1] = 0
     x[2] *= 1e4
     raw = quants.quantize(x, gguf.GGMLQuantizationType[name]).reshape(-1)
-    _same_bits(_kernel(which, name)(raw), _reference(raw, name))
+    _same_bits(kernel(which, name)(raw), _reference(raw, name))
 
 
 def test_bf16_by_shift_matches_ml_dtypes():
@@ -96,16 +104,17 @@ def test_decoder_uses_kernels_and_falls_back_to_gguf():
         _same_bits(decoding.decode(raw.tobytes(), d), _reference(raw, name))
 
 
-def test_decoder_takes_the_compiled_kernel_when_loaded_else_numpys_else_gguf(monkeypatch):
+def test_decoder_takes_the_compiled_kernel_when_loaded_else_numpys_else_gguf(monkeypatch, compiled_kernels):
     from irpa_core import dtypes
 
     q4k, q3k = dtypes.by_name("Q4_K"), dtypes.by_name("Q3_K")
     monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: None)
     assert decoding._kernel_for(q4k) is numpy_kernels.KERNELS["Q4_K"]
     assert decoding._kernel_for(q3k) is None  # gguf's
-    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: kernels)
-    assert decoding._kernel_for(q4k) is kernels.KERNELS["Q4_K"]
-    assert decoding._kernel_for(q3k) is kernels.KERNELS["Q3_K"]
+    k = compiled_kernels
+    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: k)
+    assert decoding._kernel_for(q4k) is k.KERNELS["Q4_K"]
+    assert decoding._kernel_for(q3k) is k.KERNELS["Q3_K"]
 
 
 @pytest.mark.parametrize("name", ["f32", "f16", "bf16", "f64", "Q8_0", "Q4_K", "Q6_K", "i8"])
@@ -173,8 +182,8 @@ def _numpy_figures(x: np.ndarray, key: str):
 @pytest.mark.parametrize("path", ["compiled", "numpy"])
 @pytest.mark.parametrize("name", ["f32", "f16", "bf16", "Q8_0", "Q4_K", "Q3_K"])
 @pytest.mark.parametrize("special", ["plain", "nan", "inf", "zeros", "signed-zeros"])
-def test_each_path_gives_numpys_figures(monkeypatch, path, name, special):
-    """The pass in pieces, compiled (``kernels``) or not (gguf and numpy),
+def test_each_path_gives_numpys_figures(monkeypatch, compiled_kernels, path, name, special):
+    """The pass in pieces, compiled (``native``) or not (gguf and numpy),
     against numpy alone on the values gguf or numpy decode: bucket counts,
     zeros, NaN, Inf, bounds, and the sum and centred sum of squares, bit
     for bit."""
@@ -182,9 +191,8 @@ def test_each_path_gives_numpys_figures(monkeypatch, path, name, special):
     from irpa_core.stats import accumulate
 
     monkeypatch.setattr(accumulate, "PIECE_VALUES", 1000)
-    monkeypatch.setattr(
-        decoding, "compiled", lambda values=0, decode_only=False: kernels if path == "compiled" else None
-    )
+    k = compiled_kernels if path == "compiled" else None
+    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: k)
     d = dtypes.by_name(name)
     rng = np.random.default_rng(11)
     n = 256 * 40
@@ -235,14 +243,14 @@ def test_sum_of_squares_is_numpys_ddot_bit_for_bit():
             assert blas.sum_of_squares(x) == want
 
 
-def test_a_kernels_module_still_being_imported_is_not_taken_for_loaded(monkeypatch):
-    """Another thread may be importing the kernels (numba takes ~0.4 s): the
-    half-made module is in sys.modules, without its functions yet."""
-    import sys
-    import types
-
-    monkeypatch.setitem(sys.modules, "irpa_core.stats.kernels", types.ModuleType("irpa_core.stats.kernels"))
-    assert decoding.compiled() is None
+def test_kernels_another_thread_is_loading_are_not_waited_for(monkeypatch):
+    """The first run on a machine compiles them (~10 s): meanwhile other
+    threads go on with numpy rather than wait."""
+    monkeypatch.setattr(decoding, "_compiled", None)
+    monkeypatch.setattr(decoding, "_unavailable", False)
+    with decoding._loading:
+        assert decoding.compiled(1 << 40) is None
+    assert decoding.compiled(1 << 40) is not None
 
 
 def test_the_irpa_command_freezes_what_is_left_before_it_exits(monkeypatch):
@@ -257,19 +265,3 @@ def test_the_irpa_command_freezes_what_is_left_before_it_exits(monkeypatch):
     with pytest.raises(SystemExit) as end:
         cli.entry()
     assert end.value.code == 3 and froze == [True]
-
-
-def test_importing_the_kernels_leaves_the_collector_as_it_was():
-    """The collector is paused while numba loads, then left as it was: on
-    for most programs, off for one that had turned it off."""
-    import gc
-
-    was = gc.isenabled()
-    try:
-        gc.enable()
-        assert decoding._import_kernels() is not None and gc.isenabled()
-        gc.disable()
-        decoding._import_kernels()
-        assert not gc.isenabled()
-    finally:
-        (gc.enable if was else gc.disable)()

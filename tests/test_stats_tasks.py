@@ -59,11 +59,9 @@ def test_threads_give_what_one_thread_gives(tmp_path, small_chunks, monkeypatch)
     assert [d for d, _t, _n in seen] == sorted(d for d, _t, _n in seen)
 
 
-def test_compiled_and_numpy_paths_give_the_same_results(tmp_path, small_chunks, monkeypatch):
-    from irpa_core.stats import kernels
-
+def test_compiled_and_numpy_paths_give_the_same_results(tmp_path, small_chunks, monkeypatch, compiled_kernels):
     entries = open_archive(_model(tmp_path)).entries
-    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: kernels)
+    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: compiled_kernels)
     fast = _json(S.stats_many(entries, threads=2))
     monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: None)
     assert _json(S.stats_many(entries, threads=2)) == fast
@@ -71,37 +69,40 @@ def test_compiled_and_numpy_paths_give_the_same_results(tmp_path, small_chunks, 
 
 LOADED = r"""
 import sys
+sys.modules["numba"] = None  # numba cannot be imported: the machine code is loaded without it
 from irpa_core import open_archive
 from irpa_core import stats as S
 from irpa_core.stats import decoding
 a = open_archive(sys.argv[1])
 list(S.stats_many(a.entries))
-print("numba" in sys.modules, "gguf" in sys.modules, end=" ")
+print(decoding._compiled is not None, "gguf" in sys.modules, "llvmlite" in sys.modules, end=" ")
 decoding.COMPILED_MIN_VALUES = 100_000
 list(S.stats_many(a.entries))
-print("numba" in sys.modules)
+print(decoding._compiled is not None, decoding._unavailable)
 """
 
 
-def test_the_compiled_kernels_are_loaded_for_big_passes_only(tmp_path):
-    """numba costs ~0.4 s to load: a pass over fewer values than
-    ``COMPILED_MIN_VALUES`` goes without it. gguf (~60 ms) is not imported
-    for types we decode ourselves."""
+def test_the_compiled_kernels_are_loaded_for_big_passes_only_and_without_numba(tmp_path, compiled_kernels):
+    """Loading them costs ~35 ms: a pass over fewer values than
+    ``COMPILED_MIN_VALUES`` goes without them (llvmlite not even imported).
+    Once their machine code is made, numba is not needed to load it. gguf
+    (~60 ms) is not imported for types we decode ourselves."""
     import subprocess
     import sys
 
     p = _model(tmp_path)  # about 200,000 values
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-c", LOADED, str(p)], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.split() == ["False", "False", "True"]
+    assert out.stdout.split() == ["False", "False", "False", "True", "False"]
 
 
 NO_NUMBA = r"""
-import sys, warnings
+import pathlib, sys, warnings
 sys.modules["numba"] = None  # numba cannot be imported
 from irpa_core import open_archive
 from irpa_core import stats as S
-from irpa_core.stats import decoding
+from irpa_core.stats import decoding, native
+native._folders = lambda: [pathlib.Path(sys.argv[2])]  # no machine code made yet
 decoding.COMPILED_MIN_VALUES = 1000
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -110,13 +111,14 @@ print(len(out), [str(w.message).split(" (")[0] for w in caught])
 """
 
 
-def test_without_numba_the_figures_come_from_numpy_and_a_warning_says_so(tmp_path):
+def test_without_numba_to_make_them_the_figures_come_from_numpy_and_a_warning_says_so(tmp_path):
     import subprocess
     import sys
 
     p = _model(tmp_path)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    out = subprocess.run([sys.executable, "-c", NO_NUMBA, str(p)], capture_output=True, text=True, env=env, check=True)
+    args = [sys.executable, "-c", NO_NUMBA, str(p), str(tmp_path / "cache")]
+    out = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == f"{len(open_archive(p).entries)} ['compiled statistics kernels unavailable']"
 
 

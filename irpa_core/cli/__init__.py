@@ -130,9 +130,9 @@ def _main(argv: list[str] | None) -> int:
 
 def entry() -> None:
     """The ``irpa`` command: ``main``, then the exit. The interpreter's last
-    cyclic collection would walk every object still alive, numba's ~100,000
-    after a big statistics pass among them (0.15-0.2 s): they are frozen out
-    of its sight first (``gc.freeze``), as the process ends anyway."""
+    cyclic collection would walk every object still alive (numba's ~100,000
+    when it compiled the kernels: 0.15-0.2 s): they are frozen out of its
+    sight first (``gc.freeze``), as the process ends anyway."""
     rc = main()
     gc.freeze()
     sys.exit(rc)

@@ -2,7 +2,9 @@
 
 ``decoding``: value dtypes, decoders, values in bounded chunks, previews;
 ``kernels``: compiled (numba) dequantizing of the block types real models
-use, and the order-free pass over decoded values.
+use, and the order-free pass over decoded values; ``native``: their machine
+code, made once and loaded without numba; ``numpy_kernels``: the same
+dequantizing with numpy, for work too small to load them.
 ``accumulate``: the streaming accumulator (exact counts for integers, fine
 buckets for floats) and how exact its percentiles are; ``blas``: its one
 BLAS call, the same in every thread. ``api``: splats from their pattern,

@@ -12,10 +12,10 @@ at a time.
 
 from __future__ import annotations
 
-import gc
-import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .. import dtypes
 from ..dtypes import DType
 from ..errors import Cancelled, IrpaError
 from ..model import Entry, read_bytes
+
+if TYPE_CHECKING:
+    from . import native
 
 CHUNK_VALUES = 1 << 20  # values per chunk: float64 temporaries stay ~8 MB
 
@@ -69,53 +72,50 @@ def element_count(entry: Entry, d: DType) -> int:
 Data = bytes | memoryview  # what a decoder reads: whole elements or blocks
 
 
-# When loading the compiled kernels (numba, ~0.4 s a process) pays: a pass
-# that decodes and counts (statistics) saves ~5 ns a value with them, so
-# from about 64M values; a pass that only decodes (verdicts, heatmaps)
-# saves ~0.5 ns a value against ``numpy_kernels``, so from about 1G
-# (bench/RESULTS.md). Below, numpy and gguf give the same figures, bit for bit.
-COMPILED_MIN_VALUES = 1 << 26
+# When loading the compiled kernels (``native``: ~35 ms a process, once
+# their machine code is made) pays: a pass that decodes and counts
+# (statistics) saves ~5 ns a value with them, so from about 8M values; a
+# pass that only decodes (verdicts, heatmaps) saves ~0.5 ns a value
+# against ``numpy_kernels``, so from about 128M (bench/RESULTS.md). Below,
+# numpy and gguf give the same figures, bit for bit.
+COMPILED_MIN_VALUES = 1 << 23
 DECODE_ONLY_FACTOR = 16
 
 
 def compiled(values: int = 0, *, decode_only: bool = False):
-    """The compiled kernels (``stats.kernels``) when this process has them
+    """The compiled kernels (``native.Kernels``) when this process has them
     loaded already, or loaded now when a pass over ``values`` values makes
-    it worth it (see ``COMPILED_MIN_VALUES``); else None. Where numba cannot
-    load (a broken install), a warning says so once and numpy goes on."""
-    global _unavailable
-    mod = sys.modules.get(f"{__package__}.kernels")
-    if mod is not None and not hasattr(mod, "KERNELS"):  # its last name: another thread is importing it
-        mod = None
-    if mod is None and not _unavailable and values >= COMPILED_MIN_VALUES * (DECODE_ONLY_FACTOR if decode_only else 1):
-        try:
-            mod = _import_kernels()
-        except Exception as e:  # ImportError, or numba's own errors while loading
-            _unavailable = True
-            warnings.warn(
-                f"compiled statistics kernels unavailable ({e}): numpy computes the same figures, slower", stacklevel=2
-            )
-            return None
-    return mod
-
-
-_unavailable = False
-
-
-def _import_kernels():
-    """Import ``kernels`` with the cyclic collector paused: numba's import
-    makes ~100,000 objects that live as long as the process, and the
-    collections they set off on the way walk the growing heap again and
-    again (one walks it later instead): the import takes 0.38 s instead
-    of 0.42 s (medians of 10)."""
-    paused = gc.isenabled()
-    gc.disable()
+    it worth it (see ``COMPILED_MIN_VALUES``); else None, also while
+    another thread loads them (the first run on a machine compiles them:
+    ~10 s). Where they cannot load (no numba or llvmlite, a broken
+    install), a warning says so once and numpy goes on."""
+    global _compiled, _unavailable
+    if _compiled is not None or _unavailable:
+        return _compiled
+    if values < COMPILED_MIN_VALUES * (DECODE_ONLY_FACTOR if decode_only else 1):
+        return None
+    if not _loading.acquire(blocking=False):
+        return None
     try:
-        from . import kernels
+        if _compiled is None and not _unavailable:
+            from . import native
+
+            try:
+                _compiled = native.load()
+            except Exception as e:  # ImportError, NativeError, numba's own errors while compiling
+                _unavailable = True
+                warnings.warn(
+                    f"compiled statistics kernels unavailable ({e}): numpy computes the same figures, slower",
+                    stacklevel=2,
+                )
     finally:
-        if paused:
-            gc.enable()
-    return kernels
+        _loading.release()
+    return _compiled
+
+
+_compiled: native.Kernels | None = None
+_unavailable = False
+_loading = threading.Lock()
 
 
 def compiled_for(items: Iterable[tuple[Entry, DType]], *, decode_only: bool = False):

@@ -1,5 +1,6 @@
 """Compiled dequantization of the GGUF block types real models use, and the
-statistics pass over decoded values (numba).
+statistics pass over decoded values: the numba source of ``native``'s
+machine code.
 
 Each kernel turns whole blocks (1-D ``uint8``) into their float32 values,
 bit for bit what ``gguf.quants.dequantize`` gives (tests check it on random
@@ -14,40 +15,30 @@ values copied into the chunk's float64 buffer, where numpy then takes the
 sum and the centred sum of squares as before (their last bits depend on
 the order of the additions, which stays numpy's and OpenBLAS's).
 
-Compiled code is cached on disk (numba's ``cache=True``: beside this file,
-or in the user's cache directory when that is read-only), so only the first
-run on a machine compiles. Importing this module imports numba and loads
-every function (~0.4 s): ``decoding.compiled`` decides when that pays.
-Every function releases the GIL: threads decode in parallel.
+This module is imported only to make that machine code (``native._make``:
+once per machine and version of this file, ~6 s); every process then loads
+it without numba. Nothing here raises or allocates, which is what lets it
+run without numba's runtime: a kernel's scratch is its caller's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-from numba import njit, types
+from numba import carray, cfunc, njit, types
 
-# f16 bits -> float32, for the scales (exact: numpy's own conversion).
-_F16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+from ..dtypes import by_name
+
 # IQ4_NL/IQ4_XS's non-linear 4-bit levels (ggml's kvalues_iq4nl).
 _IQ4_LEVELS = np.array((-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113), np.float32)
 
-_jit = njit(cache=True, nogil=True)  # helpers: compiled into their callers
+_jit = njit(nogil=True)  # compiled into the entry points
 f32 = np.float32
 
 
-def _array(dtype, layout="C", readonly=True):
-    return types.Array(dtype, 1, layout, readonly=readonly)
-
-
-# Kernels: (blocks, the f16 table, values out). Explicit signatures make
-# them compiled (or loaded from the cache) when this module is imported.
-_block_kernel = njit(
-    [types.void(_array(types.uint8), _array(types.float32), _array(types.float32, readonly=False))],
-    cache=True,
-    nogil=True,
-)
+# Kernels: (blocks, the f16 table, values out, 32 float32 of scratch for
+# a block's scales: an array made here would need numba's allocator, which
+# the machine code loaded without numba does not have).
+_block_kernel = _jit
 
 
 @_jit
@@ -57,7 +48,7 @@ def _h(raw, o, f16):
 
 
 @_block_kernel
-def _q8_0(raw, f16, out):
+def _q8_0(raw, f16, out, tmp):
     for b in range(raw.size // 34):
         o, v = b * 34, b * 32
         d = _h(raw, o, f16)
@@ -66,7 +57,7 @@ def _q8_0(raw, f16, out):
 
 
 @_block_kernel
-def _q4_0(raw, f16, out):
+def _q4_0(raw, f16, out, tmp):
     for b in range(raw.size // 18):
         o, v = b * 18, b * 32
         d = _h(raw, o, f16)
@@ -77,7 +68,7 @@ def _q4_0(raw, f16, out):
 
 
 @_block_kernel
-def _q4_1(raw, f16, out):
+def _q4_1(raw, f16, out, tmp):
     for b in range(raw.size // 20):
         o, v = b * 20, b * 32
         d, m = _h(raw, o, f16), _h(raw, o + 2, f16)
@@ -102,7 +93,7 @@ def _qh(raw, o):
 
 
 @_block_kernel
-def _q5_0(raw, f16, out):
+def _q5_0(raw, f16, out, tmp):
     for b in range(raw.size // 22):
         o, v = b * 22, b * 32
         d = _h(raw, o, f16)
@@ -114,7 +105,7 @@ def _q5_0(raw, f16, out):
 
 
 @_block_kernel
-def _q5_1(raw, f16, out):
+def _q5_1(raw, f16, out, tmp):
     for b in range(raw.size // 24):
         o, v = b * 24, b * 32
         d, m = _h(raw, o, f16), _h(raw, o + 2, f16)
@@ -126,8 +117,8 @@ def _q5_1(raw, f16, out):
 
 
 @_block_kernel
-def _q2_k(raw, f16, out):
-    ds, dm = np.empty(16, np.float32), np.empty(16, np.float32)
+def _q2_k(raw, f16, out, tmp):
+    ds, dm = tmp[:16], tmp[16:]
     for b in range(raw.size // 84):
         o, v = b * 84, b * 256
         d, dmin = _h(raw, o + 80, f16), _h(raw, o + 82, f16)
@@ -143,8 +134,8 @@ def _q2_k(raw, f16, out):
 
 
 @_block_kernel
-def _q3_k(raw, f16, out):
-    ds = np.empty(16, np.float32)
+def _q3_k(raw, f16, out, tmp):
+    ds = tmp[:16]
     for b in range(raw.size // 110):
         o, v = b * 110, b * 256
         d = _h(raw, o + 108, f16)
@@ -177,8 +168,8 @@ def _k_scales(raw, o, f16, ds, dm):
 
 
 @_block_kernel
-def _q4_k(raw, f16, out):
-    ds, dm = np.empty(8, np.float32), np.empty(8, np.float32)
+def _q4_k(raw, f16, out, tmp):
+    ds, dm = tmp[:8], tmp[8:16]
     for b in range(raw.size // 144):
         o, v = b * 144, b * 256
         _k_scales(raw, o, f16, ds, dm)
@@ -192,8 +183,8 @@ def _q4_k(raw, f16, out):
 
 
 @_block_kernel
-def _q5_k(raw, f16, out):
-    ds, dm = np.empty(8, np.float32), np.empty(8, np.float32)
+def _q5_k(raw, f16, out, tmp):
+    ds, dm = tmp[:8], tmp[8:16]
     for b in range(raw.size // 176):
         o, v = b * 176, b * 256
         _k_scales(raw, o, f16, ds, dm)
@@ -207,8 +198,8 @@ def _q5_k(raw, f16, out):
 
 
 @_block_kernel
-def _q6_k(raw, f16, out):
-    ds = np.empty(16, np.float32)
+def _q6_k(raw, f16, out, tmp):
+    ds = tmp[:16]
     for b in range(raw.size // 210):
         o, v = b * 210, b * 256
         d = _h(raw, o + 208, f16)
@@ -226,7 +217,7 @@ def _q6_k(raw, f16, out):
 
 
 @_block_kernel
-def _iq4_xs(raw, f16, out):
+def _iq4_xs(raw, f16, out, tmp):
     for b in range(raw.size // 136):
         o, v = b * 136, b * 256
         d = _h(raw, o, f16)
@@ -241,19 +232,7 @@ def _iq4_xs(raw, f16, out):
                 out[v0 + 16 + i] = dl * _IQ4_LEVELS[q >> 4]
 
 
-_f64_out, _i64_out = _array(types.float64, readonly=False), _array(types.int64, readonly=False)
-
-
-# (values: float32 or float64, their buckets, their place in the chunk's
-# float64 copy, the bucket counts, [zeros, min, max]).
-@njit(
-    [
-        types.void(_array(t), _array(types.uint16, "A"), _f64_out, _i64_out, _f64_out)
-        for t in (types.float32, types.float64)
-    ],
-    cache=True,
-    nogil=True,
-)
+@_jit
 def tally(x, keys, out, fine, st):
     """Count ``x`` into ``fine`` by ``keys`` (each value's bucket), copy it
     into ``out`` (its place in the chunk's copy: a slice, as an offset
@@ -274,28 +253,56 @@ def tally(x, keys, out, fine, st):
     st[1], st[2] = lo, hi
 
 
-def _kernel(fn, block_bytes: int, block_values: int) -> Callable[[np.ndarray], np.ndarray]:
-    def kernel(raw: np.ndarray) -> np.ndarray:
-        out = np.empty(raw.size // block_bytes * block_values, np.float32)
-        fn(raw, _F16, out)
-        return out
+# The entry points: C functions over raw addresses (``native`` calls them
+# through ctypes, which lets go of the GIL). Arrays over those addresses
+# (``carray``) are views: nothing here allocates.
 
-    kernel.__name__ = fn.__name__.lstrip("_")
-    return kernel
+# The block types decoded here, by our dtype name; ``decode`` takes their ggml ids.
+TYPES = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS")
+_Q8_0, _Q4_0, _Q4_1, _Q5_0, _Q5_1, _Q2_K, _Q3_K, _Q4_K, _Q5_K, _Q6_K, _IQ4_XS = (by_name(n).ggml for n in TYPES)  # type: ignore[union-attr]
+_ptr, _n = types.voidptr, types.intp
 
 
-# By our dtype name. Defined last: ``decoding.compiled`` takes the module
-# for loaded once it has this name.
-KERNELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "Q8_0": _kernel(_q8_0, 34, 32),
-    "Q4_0": _kernel(_q4_0, 18, 32),
-    "Q4_1": _kernel(_q4_1, 20, 32),
-    "Q5_0": _kernel(_q5_0, 22, 32),
-    "Q5_1": _kernel(_q5_1, 24, 32),
-    "Q2_K": _kernel(_q2_k, 84, 256),
-    "Q3_K": _kernel(_q3_k, 110, 256),
-    "Q4_K": _kernel(_q4_k, 144, 256),
-    "Q5_K": _kernel(_q5_k, 176, 256),
-    "Q6_K": _kernel(_q6_k, 210, 256),
-    "IQ4_XS": _kernel(_iq4_xs, 136, 256),
-}
+@cfunc(types.void(types.int32, _ptr, _n, _ptr, _n, _ptr, _ptr), nogil=True)
+def decode(ggml, raw_p, nbytes, out_p, nvalues, f16_p, tmp_p):
+    """``nbytes`` of whole blocks of the type with ggml id ``ggml`` at
+    ``raw_p`` -> their ``nvalues`` float32 values at ``out_p``; ``f16_p``:
+    the 65,536 float32 of every f16, ``tmp_p``: 32 float32 of scratch."""
+    raw, out = carray(raw_p, nbytes, np.uint8), carray(out_p, nvalues, np.float32)
+    f16, tmp = carray(f16_p, 1 << 16, np.float32), carray(tmp_p, 32, np.float32)
+    if ggml == _Q8_0:
+        _q8_0(raw, f16, out, tmp)
+    elif ggml == _Q4_0:
+        _q4_0(raw, f16, out, tmp)
+    elif ggml == _Q4_1:
+        _q4_1(raw, f16, out, tmp)
+    elif ggml == _Q5_0:
+        _q5_0(raw, f16, out, tmp)
+    elif ggml == _Q5_1:
+        _q5_1(raw, f16, out, tmp)
+    elif ggml == _Q2_K:
+        _q2_k(raw, f16, out, tmp)
+    elif ggml == _Q3_K:
+        _q3_k(raw, f16, out, tmp)
+    elif ggml == _Q4_K:
+        _q4_k(raw, f16, out, tmp)
+    elif ggml == _Q5_K:
+        _q5_k(raw, f16, out, tmp)
+    elif ggml == _Q6_K:
+        _q6_k(raw, f16, out, tmp)
+    elif ggml == _IQ4_XS:
+        _iq4_xs(raw, f16, out, tmp)
+
+
+@cfunc(types.void(_ptr, types.boolean, _n, _ptr, _n, _ptr, _ptr, _ptr), nogil=True)
+def count(x_p, wide, n, keys_p, step, out_p, fine_p, st_p):
+    """``tally`` of the ``n`` values at ``x_p`` (float64 when ``wide``,
+    else float32), their buckets every ``step``-th uint16 from ``keys_p``,
+    the chunk's float64 copy at ``out_p``, the 65,536 int64 bucket counts
+    at ``fine_p``, [zeros, min, max] at ``st_p``."""
+    keys = carray(keys_p, (n, step), np.uint16)[:, 0]
+    out, fine, st = carray(out_p, n, np.float64), carray(fine_p, 1 << 16, np.int64), carray(st_p, 3, np.float64)
+    if wide:
+        tally(carray(x_p, n, np.float64), keys, out, fine, st)
+    else:
+        tally(carray(x_p, n, np.float32), keys, out, fine, st)

@@ -1,5 +1,5 @@
 """Dequantization of the GGUF block types real models use, with numpy: for
-work too small to pay for loading the compiled ``kernels`` (~0.4 s).
+work too small to pay for loading the compiled kernels (``native``, ~35 ms).
 
 Each kernel turns whole blocks (1-D ``uint8``) into their float32 values,
 bit for bit what ``gguf.quants.dequantize`` gives (tests check it on random

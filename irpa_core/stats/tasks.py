@@ -2,10 +2,9 @@
 
 A task is a few consecutive chunks of one tensor, or a few small tensors
 whole. Tasks run in threads of this process: the compiled kernels and the
-statistics pass (``kernels``) release the GIL, as numpy's reductions and
-OpenBLAS do, so threads keep every core busy, and the process loads numba
-once (a worker process each loading it would take ~180 MB more, mostly
-LLVM). A task gives back, per tensor, the moments of each chunk and the
+statistics pass (``native``) release the GIL, as numpy's reductions and
+OpenBLAS do, so threads keep every core busy, and the process loads them
+and holds its buffers once. A task gives back, per tensor, the moments of each chunk and the
 value counts of all its chunks added up; the caller merges the moments in
 the order of the chunks (``_Acc.merge_moments``: floating point) and adds
 the counts (integers), so a result is the one a single thread gives, bit
