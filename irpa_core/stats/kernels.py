@@ -259,7 +259,8 @@ def tally(x, keys, out, fine, st):
 
 # The block types decoded here, by our dtype name; ``decode`` takes their ggml ids.
 TYPES = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS")
-_Q8_0, _Q4_0, _Q4_1, _Q5_0, _Q5_1, _Q2_K, _Q3_K, _Q4_K, _Q5_K, _Q6_K, _IQ4_XS = (by_name(n).ggml for n in TYPES)  # type: ignore[union-attr]
+_IDS = [by_name(n).ggml for n in TYPES]  # type: ignore[union-attr]
+_Q8_0, _Q4_0, _Q4_1, _Q5_0, _Q5_1, _Q2_K, _Q3_K, _Q4_K, _Q5_K, _Q6_K, _IQ4_XS = _IDS
 _ptr, _n = types.voidptr, types.intp
 
 
@@ -294,12 +295,12 @@ def decode(ggml, raw_p, nbytes, out_p, nvalues, f16_p, tmp_p):
         _iq4_xs(raw, f16, out, tmp)
 
 
-@cfunc(types.void(_ptr, types.boolean, _n, _ptr, _n, _ptr, _ptr, _ptr), nogil=True)
+@cfunc(types.void(_ptr, types.int32, _n, _ptr, _n, _ptr, _ptr, _ptr), nogil=True)
 def count(x_p, wide, n, keys_p, step, out_p, fine_p, st_p):
-    """``tally`` of the ``n`` values at ``x_p`` (float64 when ``wide``,
-    else float32), their buckets every ``step``-th uint16 from ``keys_p``,
-    the chunk's float64 copy at ``out_p``, the 65,536 int64 bucket counts
-    at ``fine_p``, [zeros, min, max] at ``st_p``."""
+    """``tally`` of the ``n`` values at ``x_p`` (float64 when ``wide`` is
+    not 0, else float32), their buckets every ``step``-th uint16 from
+    ``keys_p``, the chunk's float64 copy at ``out_p``, the 65,536 int64
+    bucket counts at ``fine_p``, [zeros, min, max] at ``st_p``."""
     keys = carray(keys_p, (n, step), np.uint16)[:, 0]
     out, fine, st = carray(out_p, n, np.float64), carray(fine_p, 1 << 16, np.int64), carray(st_p, 3, np.float64)
     if wide:

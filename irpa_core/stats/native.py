@@ -95,7 +95,7 @@ class Kernels:
         n = x.size
         if x.dtype not in (np.float32, np.float64) or x.ndim != 1 or not x.flags.c_contiguous:
             raise ValueError(f"tally: values must be contiguous 1-D float32 or float64, not {x.dtype} {x.shape}")
-        if keys.dtype != np.uint16 or keys.ndim != 1 or keys.size < n or keys.strides[0] <= 0:
+        if keys.dtype != np.uint16 or keys.ndim != 1 or keys.size < n or keys.strides[0] <= 0 or keys.strides[0] % 2:
             raise ValueError(f"tally: {n} keys must be 1-D uint16 with a positive step")
         _need(out, np.float64, n, "out")
         _need(fine, np.int64, FINE_BUCKETS, "fine")
