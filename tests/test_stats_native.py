@@ -85,12 +85,38 @@ def test_a_made_file_replaces_older_ones_and_every_user_may_read_it(tmp_path, ma
     assert (folder / f"kernels.{good[0]}.bin").stat().st_mode & 0o777 == 0o644
 
 
+def test_an_older_file_that_cannot_be_removed_stays(tmp_path, monkeypatch, made, good):
+    """Say another user's, in a shared cache: the new one is kept beside it."""
+    from pathlib import Path
+
+    setting = good[0].split("-")[1]
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    older = folder / f"kernels.{'0' * 16}-{setting}.bin"
+    older.write_bytes(b"someone else's")
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    _decodes(native.load())
+    assert older.exists() and (folder / f"kernels.{good[0]}.bin").read_bytes() == good[1]
+
+
 def test_a_folder_that_cannot_be_written_is_passed_for_the_next(tmp_path, monkeypatch, good):
     (tmp_path / "a-file").write_text("")
     monkeypatch.setattr(native, "_folders", lambda: [tmp_path / "a-file" / "cache", tmp_path / "user"])
     monkeypatch.setattr(native, "_make", lambda ll: good[1])
     _decodes(native.load())
     assert [p.name for p in (tmp_path / "user").iterdir()] == [f"kernels.{good[0]}.bin"]
+
+
+def test_where_no_folder_can_be_written_a_warning_says_so(tmp_path, monkeypatch, good):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(native, "_folders", lambda: [tmp_path / "a-file" / "cache"])
+    monkeypatch.setattr(native, "_make", lambda ll: good[1])
+    with pytest.warns(UserWarning, match="no folder to keep them in .*a-file.*each process compiles them"):
+        _decodes(native.load())
 
 
 def test_the_key_follows_the_source_and_llvmlite(tmp_path, monkeypatch):

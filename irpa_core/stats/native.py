@@ -25,6 +25,7 @@ lets go of the GIL meanwhile: threads decode in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -33,6 +34,7 @@ import platform
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -196,8 +198,9 @@ def _save(blob: bytes, key: str) -> None:
     """Write the file where it can be written, whole or not at all, and
     remove the ones it replaces there: made in the same setting from an
     older source (another setting's, say another interpreter's, are its
-    own)."""
-    for folder in _folders():
+    own). Where none can be written, a warning says what that costs."""
+    folders = _folders()
+    for folder in folders:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".kernels.", dir=folder)
@@ -214,8 +217,12 @@ def _save(blob: bytes, key: str) -> None:
         setting = key.split("-")[1]
         for old in folder.glob(f"kernels.*-{setting}.bin"):
             if old.name != f"kernels.{key}.bin":
-                old.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # another user's: it stays
+                    old.unlink()
         return
+    where = ", ".join(str(f) for f in folders)
+    message = f"compiled kernels: no folder to keep them in ({where}): each process compiles them (~6 s)"
+    warnings.warn(message, stacklevel=3)
 
 
 def _parse(blob: bytes) -> tuple[dict, bytes]:
