@@ -72,8 +72,9 @@ POLL = 0.02  # seconds between looks at the pipe and the cancel event
 RATE = 20  # progress messages per second at most, child to parent
 NICE = 10  # the child's scheduling priority by default: below the interface
 _SPARE_WAIT = 5  # seconds at most to wait for a spare being started
-# And llvmlite, which links the compiled kernels' machine code (its import
-# is most of the ~35 ms a job child then takes to load them).
+# What jobs import, imported once by the fork server: llvmlite too, which
+# links the compiled kernels' machine code (most of the ~35 ms a child
+# takes to load them; numba is not needed).
 _PRELOAD = ["numpy", "gguf.quants", "irpa_core.stats", "irpa_core.stats.native", "llvmlite.binding", "irpa_core.scan"]
 _PRELOAD += ["irpa_core.heatmap", "irpa_core.write"]
 _PRELOAD.append(__name__)  # the child's own entry point (imported by every job otherwise)

@@ -244,7 +244,7 @@ def test_sum_of_squares_is_numpys_ddot_bit_for_bit():
 
 
 def test_kernels_another_thread_is_loading_are_not_waited_for(monkeypatch):
-    """The first run on a machine compiles them (~10 s): meanwhile other
+    """The first run on a machine compiles them (~6 s): meanwhile other
     threads go on with numpy rather than wait."""
     monkeypatch.setattr(decoding, "_compiled", None)
     monkeypatch.setattr(decoding, "_unavailable", False)
@@ -254,7 +254,7 @@ def test_kernels_another_thread_is_loading_are_not_waited_for(monkeypatch):
 
 
 def test_the_irpa_command_freezes_what_is_left_before_it_exits(monkeypatch):
-    """The interpreter's last collection would walk numba's ~100,000 objects."""
+    """The interpreter's last collection would walk every object still alive."""
     import gc
 
     from irpa_core import cli

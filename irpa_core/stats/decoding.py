@@ -87,7 +87,7 @@ def compiled(values: int = 0, *, decode_only: bool = False):
     loaded already, or loaded now when a pass over ``values`` values makes
     it worth it (see ``COMPILED_MIN_VALUES``); else None, also while
     another thread loads them (the first run on a machine compiles them:
-    ~10 s). Where they cannot load (no numba or llvmlite, a broken
+    ~6 s). Where they cannot load (no numba or llvmlite, a broken
     install), a warning says so once and numpy goes on."""
     global _compiled, _unavailable
     if _compiled is not None or _unavailable:

@@ -1,6 +1,6 @@
 """The compiled kernels' machine code, loaded without numba.
 
-``kernels`` is numba source. numba compiles it once per machine (~10 s)
+``kernels`` is numba source. numba compiles it once per machine (~6 s)
 and caches it, but loading that cache costs every process ~0.35 s: numba's
 import and its type registries, which a pass over gemma's 253 MB does not
 otherwise need (it is then a third of ``irpa stats``). So the machine code
