@@ -52,7 +52,16 @@ def test_a_good_file_is_loaded_as_it_is(tmp_path, made, good):
     assert made == []
 
 
-@pytest.mark.parametrize("damage", ["flipped", "cut", "not ours", "empty", "bad header"])
+def _with_header(blob: bytes, **changes) -> bytes:
+    """``blob`` with header fields changed (its object code intact)."""
+    import json
+
+    header, code = native._parse(blob)
+    head = json.dumps({**header, **changes}).encode()
+    return native._MAGIC + len(head).to_bytes(8, "little") + head + code
+
+
+@pytest.mark.parametrize("damage", ["flipped", "cut", "not ours", "empty", "bad header", "odd header"])
 def test_a_damaged_file_is_made_again(tmp_path, made, good, damage):
     key, blob = good
     bad = {
@@ -61,6 +70,7 @@ def test_a_damaged_file_is_made_again(tmp_path, made, good, damage):
         "not ours": b"\x7fELF" + blob[4:],
         "empty": b"",
         "bad header": native._MAGIC + (5).to_bytes(8, "little") + b"{oops" + blob[-64:],
+        "odd header": _with_header(blob, externals=[1, 2]),
     }[damage]
     folder = tmp_path / "cache"
     folder.mkdir()

@@ -149,12 +149,13 @@ def load() -> Kernels:
 def _key(ll, llvmlite_version: str) -> str:
     """What the machine code depends on, hashed: ``source-setting``, the
     source (``kernels.py``) and the setting it was made in (the CPU, whose
-    instruction set it uses, llvmlite and the interpreter). numba's version
+    instruction set it uses, llvmlite, the interpreter and this file's
+    format). numba's version
     is not part of it: the code it made from the same source stays right,
     and llvmlite's version moves with numba's."""
     source = hashlib.sha256(_SOURCE.read_bytes()).hexdigest()[:16]
     cpu = (ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten())
-    setting = repr((cpu, llvmlite_version, sys.implementation.cache_tag, platform.machine()))
+    setting = repr((_MAGIC, cpu, llvmlite_version, sys.implementation.cache_tag, platform.machine()))
     return f"{source}-{hashlib.sha256(setting.encode()).hexdigest()[:16]}"
 
 
@@ -237,6 +238,9 @@ def _parse(blob: bytes) -> tuple[dict, bytes]:
         code = blob[at + 8 + size :]
         if len(code) != header["size"] or hashlib.sha256(code).hexdigest() != header["sha256"]:
             raise ValueError("its object code is damaged")
+        names = [header["decode"], header["count"], *header["externals"], *header["types"]]
+        if not all(isinstance(n, str) for n in names):
+            raise ValueError("its header is damaged")
     except (ValueError, KeyError, TypeError) as e:
         raise NativeError(f"compiled kernels file: {e}") from None
     return header, code
