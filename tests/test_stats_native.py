@@ -224,3 +224,42 @@ def test_the_machine_code_loads_and_decodes_as_gguf_without_numba(compiled_kerne
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-c", WITHOUT_NUMBA], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == [str(len(compiled_kernels.KERNELS)), "False", "True", "True"]
+
+
+def _job_stats(path: str, progress=None):
+    """A TUI job: the statistics of every tensor, the compiled kernels
+    loaded whatever the size; whether they were, and whether numba was."""
+    from irpa_core import open_archive
+    from irpa_core import stats as S
+    from irpa_core.stats import decoding
+
+    decoding.COMPILED_MIN_VALUES = 1
+    figures = [st.to_json() for _e, st in S.stats_many(open_archive(path).entries)]
+    return figures, decoding._compiled is not None, sys.modules.get("numba") is not None
+
+
+def test_a_tui_job_child_loads_them_without_numba_and_gives_these_figures(tmp_path, compiled_kernels, monkeypatch):
+    """Job children are forked from the TUI's fork server, which preloads
+    llvmlite, not numba."""
+    from irpa_core import open_archive
+    from irpa_core import stats as S
+    from irpa_core.stats import decoding
+    from irpa_tui.jobs import JobRunner
+    from tests.fixtures import make_gguf, quantized_bytes
+
+    path = make_gguf(
+        tmp_path / "m.gguf",
+        {
+            "blk.0.q8": ("Q8_0", quantized_bytes("Q8_0", 64, 512, seed=1)),
+            "blk.0.q4k": ("Q4_K", quantized_bytes("Q4_K", 64, 512, seed=2)),
+            "blk.0.norm": np.random.default_rng(3).standard_normal(512).astype(np.float32),
+        },
+    )
+    jobs = JobRunner()
+    try:
+        got = jobs.run(_job_stats, str(path), rate=None)
+    finally:
+        jobs.close()
+    monkeypatch.setattr(decoding, "compiled", lambda values=0, decode_only=False: compiled_kernels)
+    want = [st.to_json() for _e, st in S.stats_many(open_archive(path).entries)]
+    assert got == (want, True, False)
