@@ -9,7 +9,7 @@ are forked from a ``forkserver`` (a clean process, never a fork of this
 threaded one) with the engine already imported, so a job starts in
 milliseconds. The runner starts the server on ``start`` (the app calls it
 in a thread once an archive is open, so the first job does not wait for
-it: about 0.4 s, bench/RESULTS.md) or its first job, never when the app is
+it: about 0.25 s with a spare child ready, bench/RESULTS.md) or its first job, never when the app is
 merely made. The calling
 thread (a Textual thread worker) waits on a pipe, GIL released, relays
 progress at a bounded rate and stops the child when the cancel event is
