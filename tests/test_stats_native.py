@@ -129,6 +129,16 @@ def test_where_no_folder_can_be_written_a_warning_says_so(tmp_path, monkeypatch,
         _decodes(native.load())
 
 
+def test_the_user_folder_is_the_cache_home_and_never_relative(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert native._folders() == [native._SOURCE.parent / "__pycache__", tmp_path / "irpa"]
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert native._folders()[1:] == [tmp_path / ".cache" / "irpa"]
+    monkeypatch.setattr(os.path, "expanduser", lambda p: p)  # no home to be found
+    assert native._folders() == [native._SOURCE.parent / "__pycache__"]
+
+
 def test_the_key_follows_the_source_and_llvmlite(tmp_path, monkeypatch):
     import llvmlite.binding as ll
 

@@ -160,9 +160,11 @@ def _key(ll, llvmlite_version: str) -> str:
 
 
 def _folders() -> list[Path]:
-    """Where the file may be: beside ``kernels.py``, then the user's cache."""
-    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return [_SOURCE.parent / "__pycache__", Path(home) / "irpa"]
+    """Where the file may be: beside ``kernels.py``, then the user's cache
+    (none without a home: never a folder named ``~`` in the working one)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    user = [Path(cache) / "irpa"] if os.path.isabs(cache) else []
+    return [_SOURCE.parent / "__pycache__", *user]
 
 
 def _make(ll) -> bytes:
