@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from irpa_core.stats import native, numpy_kernels
-from irpa_core.stats.accumulate import _tally
+from irpa_core.stats.accumulate import FINE_BITS, _tally
 
 
 @pytest.fixture
@@ -155,7 +155,8 @@ def test_the_key_follows_the_source_and_llvmlite(tmp_path, monkeypatch):
 
 def _args(n=1000):
     x = np.random.default_rng(2).standard_normal(n).astype(np.float32)
-    return [x, x.view(np.uint16)[1::2], np.empty(n), np.zeros(1 << 16, np.int64), np.array([0.0, math.inf, -math.inf])]
+    bounds = np.array([0.0, math.inf, -math.inf])
+    return [x, x.view(np.uint16)[1::2], np.empty(n), np.zeros(1 << FINE_BITS, np.int64), bounds]
 
 
 @pytest.mark.parametrize("wide", [False, True])

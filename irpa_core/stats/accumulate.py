@@ -397,7 +397,8 @@ class _Acc:
 
 
 def _tally(x: np.ndarray, keys: np.ndarray, out: np.ndarray, fine: np.ndarray, st: np.ndarray) -> None:
-    """``kernels.tally`` with numpy: the same counts, bounds and copy."""
+    """The compiled tally (``native.Kernels.tally``) with numpy: the same
+    counts, bounds and copy."""
     out[:] = x
     fine += np.bincount(keys, minlength=1 << FINE_BITS)
     st[0] += np.count_nonzero(x == 0)

@@ -27,6 +27,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 
 from ..dtypes import by_name
+from .accumulate import FINE_BITS
 
 # IQ4_NL/IQ4_XS's non-linear 4-bit levels (ggml's kvalues_iq4nl).
 _IQ4_LEVELS = np.array((-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113), np.float32)
@@ -302,7 +303,7 @@ def count(x_p, wide, n, keys_p, step, out_p, fine_p, st_p):
     ``keys_p``, the chunk's float64 copy at ``out_p``, the 65,536 int64
     bucket counts at ``fine_p``, [zeros, min, max] at ``st_p``."""
     keys = carray(keys_p, (n, step), np.uint16)[:, 0]
-    out, fine, st = carray(out_p, n, np.float64), carray(fine_p, 1 << 16, np.int64), carray(st_p, 3, np.float64)
+    out, fine, st = carray(out_p, n, np.float64), carray(fine_p, 1 << FINE_BITS, np.int64), carray(st_p, 3, np.float64)
     if wide:
         tally(carray(x_p, n, np.float64), keys, out, fine, st)
     else:

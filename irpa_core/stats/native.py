@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..dtypes import DType, by_name
+from .accumulate import FINE_BITS
 
 _MAGIC = b"irpa kernels 1\n"
 _SOURCE = Path(__file__).with_name("kernels.py")
@@ -55,7 +56,6 @@ _COUNT = ctypes.CFUNCTYPE(
 )  # fmt: skip
 # f16 bits -> float32, for the block scales (exact: numpy's own conversion).
 _F16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
-FINE_BUCKETS = 1 << 16  # ``kernels.count``'s bucket counts
 
 
 class NativeError(Exception):
@@ -100,7 +100,7 @@ class Kernels:
         if keys.dtype != np.uint16 or keys.ndim != 1 or keys.size < n or keys.strides[0] <= 0 or keys.strides[0] % 2:
             raise ValueError(f"tally: {n} keys must be 1-D uint16 with a positive step")
         _need(out, np.float64, n, "out")
-        _need(fine, np.int64, FINE_BUCKETS, "fine")
+        _need(fine, np.int64, 1 << FINE_BITS, "fine")
         _need(st, np.float64, 3, "st")
         self._count(
             x.ctypes.data, x.dtype == np.float64, n, keys.ctypes.data, keys.strides[0] // 2, out.ctypes.data,
